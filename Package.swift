@@ -1,0 +1,53 @@
+// swift-tools-version:6.0
+import Foundation
+import PackageDescription
+
+// The trainer's elementwise passes are written for 8-lane AVX2/FMA registers. Every x86-64 CPU since
+// 2013 (Intel Haswell, AMD Zen) has them; TRAC_PORTABLE_BUILD=1 builds for baseline x86-64 instead.
+let portable = ProcessInfo.processInfo.environment["TRAC_PORTABLE_BUILD"] != nil
+let vectorFlags: [SwiftSetting] =
+  portable ? [] : [.unsafeFlags(["-target-cpu", "haswell"], .when(platforms: [.linux]))]
+
+let package = Package(
+  name: "trac-sweep",
+  platforms: [.macOS(.v13)],
+  products: [
+    .executable(name: "trac-sweep", targets: ["trac-sweep"])
+  ],
+  dependencies: [
+    .package(url: "https://github.com/apple/swift-argument-parser", from: "1.8.2"),
+    .package(url: "https://github.com/apple/swift-crypto", from: "3.12.3"),
+  ],
+  targets: [
+    // C libraries: headers and links only.
+    .systemLibrary(
+      name: "CBLAS", pkgConfig: "openblas",
+      providers: [.apt(["libopenblas-dev"])]),
+    .systemLibrary(
+      name: "CHDF5", pkgConfig: "hdf5",
+      providers: [.apt(["libhdf5-dev"])]),
+    // libzmq's .pc adds flags SwiftPM rejects, so it is linked by name in the module map.
+    .systemLibrary(
+      name: "CZMQ",
+      providers: [.apt(["libzmq3-dev"])]),
+
+    .target(name: "TracCore", dependencies: [.product(name: "Crypto", package: "swift-crypto")]),
+    .target(
+      name: "TracTrainer",
+      dependencies: [
+        "TracCore", "CBLAS", "CHDF5",
+        .product(name: "Crypto", package: "swift-crypto"),
+      ],
+      swiftSettings: vectorFlags),
+    .executableTarget(
+      name: "trac-sweep",
+      dependencies: [
+        "TracCore", "TracTrainer",
+        .product(name: "ArgumentParser", package: "swift-argument-parser"),
+      ]),
+
+    .testTarget(name: "TracCoreTests", dependencies: ["TracCore"]),
+    .testTarget(name: "TracTrainerTests", dependencies: ["TracTrainer", "TracCore", "CHDF5"]),
+    .testTarget(name: "EndToEndTests", dependencies: ["TracTrainer", "TracCore"]),
+  ]
+)

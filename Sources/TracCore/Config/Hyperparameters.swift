@@ -1,0 +1,76 @@
+/// The trainer a run uses: TraC, or one of the paper's behaviour-cloning baselines.
+public enum Algorithm: String, Codable, Sendable, CaseIterable {
+  case trac
+  /// Behaviour cloning on every episode.
+  case bcAll = "bc_all"
+  /// Behaviour cloning on the episodes whose cost is within the threshold.
+  case bcSafe = "bc_safe"
+}
+
+/// The reference policy of the TraC phase.
+public enum ReferencePolicy: String, Codable, Sendable, CaseIterable {
+  /// The behaviour-cloned policy at the switch (TraC).
+  case bc
+  /// The constant log-probability 0 (the paper's Table 6 ablation).
+  case uniform
+}
+
+/// Every hyperparameter of one run (TRAC.md sections 2-5), named as in grid files.
+public struct Hyperparameters: Codable, Hashable, Sendable {
+  public var x: Double = 0.5
+  public var y: Double = 0.0
+  public var alpha: Double = 0.2
+  public var eta: Double = 0.25
+  public var beta: Double = 0.7
+  public var gamma: Double = 0.99
+  public var segRatio: Double = 1.0
+  public var batchSize: Int = 96
+  public var lr: Double = 1e-4
+  public var bcSteps: Int = 30_000
+  public var steps: Int = 100_000
+  public var reference: ReferencePolicy = .bc
+
+  public init() {}
+
+  enum CodingKeys: String, CodingKey {
+    case x, y, alpha, eta, beta, gamma
+    case segRatio = "seg_ratio"
+    case batchSize = "batch_size"
+    case lr
+    case bcSteps = "bc_steps"
+    case steps, reference
+  }
+
+  /// Refuses values out of range, naming the command-line option. Called before any work.
+  public func validate(algorithm: Algorithm) throws(TracError) {
+    func require(_ ok: Bool, _ option: String, _ message: String) throws(TracError) {
+      if !ok { throw .invalidHyperparameter(option: option, message: message) }
+    }
+    func finite(_ value: Double, _ option: String) throws(TracError) {
+      try require(value.isFinite, option, "must be a finite number, got \(value)")
+    }
+    for (value, option) in [
+      (x, "--x"), (y, "--y"), (alpha, "--alpha"), (eta, "--eta"), (beta, "--beta"), (gamma, "--gamma"),
+      (segRatio, "--seg-ratio"), (lr, "--lr"),
+    ] {
+      try finite(value, option)
+    }
+    try require((0...1).contains(x), "--x", "the share of safe segments taken as desirable must be in [0, 1], got \(x)")
+    try require((0...1).contains(y), "--y", "the share of safe segments taken as undesirable must be in [0, 1], got \(y)")
+    try require(x + y <= 1 + 1e-12, "--x/--y", "x + y must be at most 1, got \(x) + \(y) = \(x + y)")
+    try require(alpha > 0, "--alpha", "the temperature must be positive, got \(alpha)")
+    try require(eta >= 0, "--eta", "the balancing factor must be at least 0, got \(eta)")
+    try require((0...1).contains(beta), "--beta", "the weight lower bound must be in [0, 1], got \(beta)")
+    try require(gamma > 0 && gamma <= 1, "--gamma", "the discount must be in (0, 1], got \(gamma)")
+    try require(segRatio > 0 && segRatio <= 1, "--seg-ratio", "must be in (0, 1], got \(segRatio)")
+    try require(batchSize >= 1, "--batch-size", "must be at least 1, got \(batchSize)")
+    try require(lr > 0, "--lr", "the learning rate must be positive, got \(lr)")
+    try require(steps >= 1, "--steps", "must be at least 1, got \(steps)")
+    try require(bcSteps >= 0, "--bc-steps", "must be at least 0, got \(bcSteps)")
+    if algorithm == .trac {
+      try require(
+        steps >= bcSteps, "--steps",
+        "counts every update, BC included, so it must be at least --bc-steps (\(bcSteps)), got \(steps)")
+    }
+  }
+}

@@ -1,0 +1,24 @@
+/// The error type of TracCore: every case says what is wrong in words a user can act on.
+public enum TracError: Error, Equatable, Sendable, CustomStringConvertible {
+  /// An input that no retry can fix: a bad option, a dataset that lacks what training needs.
+  case invalidInput(String)
+  /// A hyperparameter out of its range; `option` is the command-line name (`--x`).
+  case invalidHyperparameter(option: String, message: String)
+  /// The labelled dataset has no desirable segment: TraC has nothing to learn from.
+  case noDesirableSegments(costThreshold: Double)
+
+  public var description: String {
+    switch self {
+    case .invalidInput(let message): return message
+    case .invalidHyperparameter(let option, let message): return "\(option): \(message)"
+    case .noDesirableSegments(let threshold):
+      return "no desirable segments at cost threshold \(formatNumber(threshold))"
+    }
+  }
+}
+
+/// Formats a number without a trailing `.0` for integers (20, not 20.0), for messages and ids.
+public func formatNumber(_ value: Double) -> String {
+  if value == value.rounded(), abs(value) < 1e15 { return String(Int64(value)) }
+  return String(value)
+}

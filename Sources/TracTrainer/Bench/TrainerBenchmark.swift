@@ -1,0 +1,99 @@
+import Foundation
+import TracCore
+
+/// `trac-sweep bench`: BC and TraC step times against the sgemm peak measured in the same run.
+public enum TrainerBenchmark {
+  struct Case {
+    let name: String
+    let observationDim: Int
+    let actionDim: Int
+    let segmentLength: Int
+  }
+
+  static let cases = [
+    Case(name: "BallCircle", observationDim: 8, actionDim: 2, segmentLength: 200),
+    Case(name: "AntCircle", observationDim: 34, actionDim: 8, segmentLength: 500),
+  ]
+
+  /// The best sgemm rate (GFLOP/s) over square and step-shaped products, with the current threads.
+  public static func sgemmPeak(repetitions: Int = 5) -> Double {
+    let shapes = [(2048, 2048, 2048), (19_200, 256, 256), (256, 256, 19_200)]
+    var best = 0.0
+    for (m, n, k) in shapes {
+      let a = [Float](repeating: 0.5, count: m * k)
+      let b = [Float](repeating: 0.25, count: k * n)
+      var c = [Float](repeating: 0, count: m * n)
+      let flops = 2 * Double(m) * Double(n) * Double(k)
+      for _ in 0..<repetitions {
+        let start = ContinuousClock.now
+        a.withUnsafeBufferPointer { a in
+          b.withUnsafeBufferPointer { b in
+            c.withUnsafeMutableBufferPointer { c in
+              BLAS.gemm(
+                transposeA: false, transposeB: false, m: m, n: n, k: k, a: a.baseAddress!, lda: k,
+                b: b.baseAddress!, ldb: n, c: c.baseAddress!, ldc: n)
+            }
+          }
+        }
+        best = max(best, flops / (ContinuousClock.now - start).seconds / 1e9)
+      }
+    }
+    return best
+  }
+
+  /// A random dataset of 120 full-length episodes with the given widths; about half of them safe
+  /// at threshold 20.
+  static func syntheticDataset(_ benchCase: Case) -> OfflineDataset {
+    var generator = SeededGenerator(seed: 7, stream: "bench")
+    let episodes = 120
+    let count = episodes * benchCase.segmentLength
+    let observations = (0..<(count * benchCase.observationDim)).map { _ in Float(generator.gaussian()) }
+    let actions = (0..<(count * benchCase.actionDim)).map { _ in Float(generator.uniformDouble() * 2 - 1) }
+    let rewards = (0..<count).map { _ in Float(generator.uniformDouble()) }
+    var costs = [Float](repeating: 0, count: count)
+    for episode in 0..<episodes {
+      let rate = generator.uniformDouble() * 40 / Double(benchCase.segmentLength)
+      for t in 0..<benchCase.segmentLength where generator.uniformDouble() < rate {
+        costs[episode * benchCase.segmentLength + t] = 1
+      }
+    }
+    let done = (0..<count).map { ($0 + 1) % benchCase.segmentLength == 0 }
+    return try! OfflineDataset(
+      observationDim: benchCase.observationDim, actionDim: benchCase.actionDim, observations: observations,
+      actions: actions, rewards: rewards, costs: costs, done: done)
+  }
+
+  public static func run(timedSteps: Int, threadCounts: [Int]) -> [String] {
+    var lines: [String] = []
+    let warmup = 3
+    for threads in threadCounts {
+      BLASThreads.set(threads)
+      let peak = sgemmPeak()
+      lines.append(String(format: "BLAS threads %d: sgemm peak %.1f GFLOP/s", threads, peak))
+      lines.append("  shape        phase   ms/step   GFLOP/s   of peak")
+      for benchCase in cases {
+        let dataset = syntheticDataset(benchCase)
+        var hyperparameters = Hyperparameters()
+        hyperparameters.bcSteps = warmup + timedSteps
+        hyperparameters.steps = 2 * (warmup + timedSteps)
+        let task = TaskInfo.bulletGym.first { $0.dsrlID == "Offline\(benchCase.name)-v0" }!
+        let trainer = try! Trainer(
+          dataset: dataset, task: task, algorithm: .trac, hyperparameters: hyperparameters, costThreshold: 20,
+          seed: 0)
+        let flops = trainer.shape.trainingStepFLOPs(rows: hyperparameters.batchSize * benchCase.segmentLength)
+        for phase in [TrainingPhase.bc, .trac] {
+          for _ in 0..<warmup { trainer.step() }
+          let start = ContinuousClock.now
+          for _ in 0..<timedSteps { trainer.step() }
+          let seconds = (ContinuousClock.now - start).seconds / Double(timedSteps)
+          let rate = flops / seconds / 1e9
+          lines.append(
+            String(
+              format: "  %-12@ %-6@ %8.1f  %8.1f   %5.1f%%", benchCase.name, phase.rawValue, seconds * 1e3, rate,
+              100 * rate / peak))
+        }
+      }
+    }
+    return lines
+  }
+}

@@ -1,0 +1,15 @@
+import Crypto
+import Foundation
+
+/// SHA-256 of a file, read in 4 MiB pieces so a large dataset is never held twice.
+public func sha256Hex(ofFileAt path: String) throws -> String {
+  guard let handle = FileHandle(forReadingAtPath: path) else {
+    throw CocoaError(.fileReadNoSuchFile, userInfo: [NSFilePathErrorKey: path])
+  }
+  defer { try? handle.close() }
+  var hasher = SHA256()
+  while let chunk = try handle.read(upToCount: 4 << 20), !chunk.isEmpty {
+    hasher.update(data: chunk)
+  }
+  return hasher.finalize().map { String(format: "%02x", $0) }.joined()
+}

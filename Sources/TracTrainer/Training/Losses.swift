@@ -1,0 +1,63 @@
+import Foundation
+
+/// The two training objectives, each a short function next to its formula (TRAC.md section 5).
+public enum Losses {
+  /// Lower clamp of `sigmoid(score)` and `1 - sigmoid(score)` inside the log.
+  public static let probabilityFloor = 1e-6
+
+  /// Behaviour cloning: `mean over the M transitions of ||mu(s) - a||^2` (= -log pi up to a constant).
+  /// Writes dLoss/dmu into `gradient` [M, A] and returns the loss.
+  public static func behaviourCloning(
+    actions mu: UnsafePointer<Float>, targets: UnsafePointer<Float>, rows: Int, actionDim: Int,
+    gradient: UnsafeMutablePointer<Float>
+  ) -> Double {
+    var total = 0.0
+    let scale = Float(2.0 / Double(rows))
+    for index in 0..<(rows * actionDim) {
+      let difference = mu[index] - targets[index]
+      total += Double(difference * difference)
+      gradient[index] = scale * difference
+    }
+    return total / Double(rows)
+  }
+
+  /// The TraC loss of one batch of segments, with label l, weight w and score s:
+  ///
+  ///     loss = - mean_i  lambda_l * w * ( l log(clamp(sigmoid(s), 1e-6))
+  ///                                      + (1 - l) log(clamp(1 - sigmoid(s), 1e-6)) )
+  ///
+  /// `lambda_1 = 1`, `lambda_0 = eta * n_desirable / n_undesirable` (0 with no desirable segment).
+  /// Writes dLoss/dscore into `scoreGradients`; returns the loss and the classification accuracy
+  /// (`sigmoid(s) > 0.5` agrees with l).
+  public static func trac(
+    scores: UnsafePointer<Double>, labels: UnsafePointer<UInt8>, weights: UnsafePointer<Float>,
+    count: Int, eta: Double, scoreGradients: UnsafeMutablePointer<Double>
+  ) -> (loss: Double, accuracy: Double) {
+    var desirable = 0
+    for index in 0..<count where labels[index] == 1 { desirable += 1 }
+    let undesirable = count - desirable
+    let undesirableLambda = undesirable == 0 ? 0 : eta * Double(desirable) / Double(undesirable)
+    var loss = 0.0
+    var correct = 0
+    for index in 0..<count {
+      let score = scores[index]
+      let probability = 1 / (1 + exp(-score))
+      let isDesirable = labels[index] == 1
+      let coefficient = (isDesirable ? 1 : undesirableLambda) * Double(weights[index]) / Double(count)
+      if isDesirable {
+        // d/ds -log(sigmoid(s)) = -(1 - sigmoid(s)); zero where the clamp holds.
+        let clamped = probability < probabilityFloor
+        loss -= coefficient * log(max(probability, probabilityFloor))
+        scoreGradients[index] = clamped ? 0 : -coefficient * (1 - probability)
+      } else {
+        // d/ds -log(1 - sigmoid(s)) = sigmoid(s).
+        let complement = 1 - probability
+        let clamped = complement < probabilityFloor
+        loss -= coefficient * log(max(complement, probabilityFloor))
+        scoreGradients[index] = clamped ? 0 : coefficient * probability
+      }
+      if (probability > 0.5) == isDesirable { correct += 1 }
+    }
+    return (loss, Double(correct) / Double(count))
+  }
+}

@@ -1,0 +1,97 @@
+import Foundation
+import TracCore
+
+/// `run.json` (DESIGN.md section 6): every input, the data's shape after labelling, wall time per
+/// phase, speed, and the final losses. The evaluation is added when the policy is evaluated.
+public struct RunRecord: Codable, Sendable {
+  public static let format = "trac-run/1"
+
+  public var format = RunRecord.format
+  public var runID: String
+  public var spec: RunSpec
+  public var datasetPath: String
+  public var trainerVersion: String
+  public var startedAt: Date
+  public var finishedAt: Date
+  public var host: String
+  public var blasThreads: Int
+  public var data: DataSummary
+  public var timing: Timing
+  public var final: FinalMetrics
+
+  public struct DataSummary: Codable, Sendable {
+    public var transitions: Int
+    public var episodes: Int
+    public var maxEpisodeLength: Int
+    public var segmentLength: Int
+    public var segments: Int
+    public var safeSegments: Int
+    public var unsafeSegments: Int
+    public var desirableSegments: Int
+    public var undesirableSegments: Int
+
+    enum CodingKeys: String, CodingKey {
+      case transitions, episodes
+      case maxEpisodeLength = "max_episode_length"
+      case segmentLength = "segment_length"
+      case segments
+      case safeSegments = "safe_segments"
+      case unsafeSegments = "unsafe_segments"
+      case desirableSegments = "desirable_segments"
+      case undesirableSegments = "undesirable_segments"
+    }
+  }
+
+  public struct Timing: Codable, Sendable {
+    public var loadSeconds: Double
+    public var labelSeconds: Double
+    public var bcSeconds: Double
+    public var tracSeconds: Double
+    public var totalSeconds: Double
+    public var bcStepsPerSecond: Double?
+    public var tracStepsPerSecond: Double?
+
+    enum CodingKeys: String, CodingKey {
+      case loadSeconds = "load_seconds"
+      case labelSeconds = "label_seconds"
+      case bcSeconds = "bc_seconds"
+      case tracSeconds = "trac_seconds"
+      case totalSeconds = "total_seconds"
+      case bcStepsPerSecond = "bc_steps_per_second"
+      case tracStepsPerSecond = "trac_steps_per_second"
+    }
+  }
+
+  public struct FinalMetrics: Codable, Sendable {
+    public var steps: Int
+    public var phase: TrainingPhase
+    public var bcLoss: Double?
+    public var tracLoss: Double?
+    public var accuracy: Double?
+
+    enum CodingKeys: String, CodingKey {
+      case steps, phase
+      case bcLoss = "bc_loss"
+      case tracLoss = "trac_loss"
+      case accuracy
+    }
+  }
+
+  enum CodingKeys: String, CodingKey {
+    case format
+    case runID = "run_id"
+    case spec
+    case datasetPath = "dataset_path"
+    case trainerVersion = "trainer_version"
+    case startedAt = "started_at"
+    case finishedAt = "finished_at"
+    case host
+    case blasThreads = "blas_threads"
+    case data, timing, final
+  }
+}
+
+/// The trainer's version, recorded in every run.json.
+public enum TrainerVersion {
+  public static let string = "0.1.0"
+}

@@ -1,0 +1,256 @@
+import Foundation
+import TracCore
+
+/// One training run, start to finish in memory: segments, labels, BC, then TraC (TRAC.md 2-5).
+///
+/// Everything random draws from its own stream of the run's seed, and OpenBLAS with one thread is
+/// deterministic, so the same inputs give a bit-identical policy.
+public final class Trainer {
+  public let task: TaskInfo
+  public let algorithm: Algorithm
+  public let hyperparameters: Hyperparameters
+  public let costThreshold: Double
+  public let dataset: OfflineDataset
+  public let segments: SegmentSet
+  public let labels: ContrastiveLabels
+  public let network: PolicyNetwork
+  public var shape: PolicyShape { network.shape }
+
+  private let optimizer: Adam
+  private var batches: BatchStream
+  private let batchSize: Int
+  private let segmentLength: Int
+  /// The batch's indices into `labels`.
+  private let batch: UnsafeMutableBufferPointer<Int32>
+  /// [M, A] the dataset's actions of the batch.
+  private let targetActions: UnsafeMutablePointer<Float>
+  /// Per labelled segment: `sum_t gamma^t log pi_ref(a_t|s_t)`, fixed at the switch.
+  private var referenceTerms: [Double]
+  /// `gamma^t`, t < L.
+  private let discounts: [Double]
+  /// Per batch segment: score, dLoss/dscore.
+  private let scores: UnsafeMutableBufferPointer<Double>
+  private let scoreGradients: UnsafeMutableBufferPointer<Double>
+  private let batchLabels: UnsafeMutableBufferPointer<UInt8>
+  private let batchWeights: UnsafeMutableBufferPointer<Float>
+
+  public private(set) var completedSteps = 0
+  /// TraC updates made so far (k of the warm-up).
+  public private(set) var tracUpdates = 0
+
+  public var phase: TrainingPhase {
+    algorithm == .trac && completedSteps >= hyperparameters.bcSteps ? .trac : .bc
+  }
+
+  /// Labels the data and builds the network. Throws `TracError` for inputs no retry can fix
+  /// (bad hyperparameters, no segments, no desirable segment).
+  public init(
+    dataset: OfflineDataset, task: TaskInfo, algorithm: Algorithm, hyperparameters: Hyperparameters,
+    costThreshold: Double, seed: UInt64
+  ) throws(TracError) {
+    try hyperparameters.validate(algorithm: algorithm)
+    guard costThreshold.isFinite, costThreshold >= 0 else {
+      throw .invalidHyperparameter(option: "--cost-threshold", message: "must be at least 0, got \(costThreshold)")
+    }
+    guard dataset.observationDim == task.observationDim, dataset.actionDim == task.actionDim else {
+      throw .invalidInput(
+        "the dataset has observations of width \(dataset.observationDim) and actions of width"
+          + " \(dataset.actionDim), but \(task.dsrlID) has \(task.observationDim) and \(task.actionDim)")
+    }
+    self.task = task
+    self.algorithm = algorithm
+    self.hyperparameters = hyperparameters
+    self.costThreshold = costThreshold
+    self.dataset = dataset
+
+    var segmentGenerator = SeededGenerator(seed: seed, stream: "segments")
+    var episodes = Array(dataset.episodes.indices)
+    if algorithm == .bcSafe {
+      episodes = episodes.filter { dataset.episodeCosts[$0] <= costThreshold }
+      guard !episodes.isEmpty else {
+        throw .invalidInput("no episode has a cost within the threshold \(formatNumber(costThreshold)) (bc_safe)")
+      }
+    }
+    segments = try SegmentSet.sample(
+      from: dataset, episodes: episodes, segRatio: hyperparameters.segRatio, generator: &segmentGenerator)
+    switch algorithm {
+    case .trac:
+      labels = try ContrastiveLabels.label(
+        segments, costThreshold: costThreshold, x: hyperparameters.x, y: hyperparameters.y,
+        beta: hyperparameters.beta)
+    case .bcAll, .bcSafe:
+      labels = ContrastiveLabels.all(segments)
+    }
+
+    batchSize = hyperparameters.batchSize
+    segmentLength = segments.length
+    let shape = PolicyShape(observationDim: dataset.observationDim, actionDim: dataset.actionDim)
+    network = PolicyNetwork(
+      shape: shape, capacity: batchSize * segmentLength,
+      dropoutGenerator: SeededGenerator(seed: seed, stream: "dropout"))
+    var initGenerator = SeededGenerator(seed: seed, stream: "init")
+    network.parameters.initializeOrthogonal(generator: &initGenerator)
+    optimizer = Adam(shape: shape)
+    batches = BatchStream(count: labels.count, generator: SeededGenerator(seed: seed, stream: "batches"))
+    batch = .allocate(capacity: batchSize)
+    targetActions = .allocate(capacity: batchSize * segmentLength * shape.actionDim)
+    referenceTerms = [Double](repeating: 0, count: labels.count)
+    var discount = 1.0
+    discounts = (0..<segmentLength).map { _ in
+      defer { discount *= hyperparameters.gamma }
+      return discount
+    }
+    scores = .allocate(capacity: batchSize)
+    scoreGradients = .allocate(capacity: batchSize)
+    batchLabels = .allocate(capacity: batchSize)
+    batchWeights = .allocate(capacity: batchSize)
+  }
+
+  deinit {
+    batch.deallocate()
+    targetActions.deallocate()
+    scores.deallocate()
+    scoreGradients.deallocate()
+    batchLabels.deallocate()
+    batchWeights.deallocate()
+  }
+
+  /// The learning rate of the next update: constant in BC; in TraC `lr * 0.1 * min(1, k / 10000)`.
+  public var nextLearningRate: Double {
+    if phase == .bc { return hyperparameters.lr }
+    return hyperparameters.lr * 0.1 * min(1, Double(tracUpdates + 1) / 10_000)
+  }
+
+  /// Makes one update and returns its loss and (TraC only) accuracy.
+  @discardableResult
+  public func step() -> (loss: Double, accuracy: Double?) {
+    precondition(completedSteps < totalSteps, "training is complete")
+    if algorithm == .trac, completedSteps == hyperparameters.bcSteps, tracUpdates == 0 {
+      switchToTraC()
+    }
+    let result: (loss: Double, accuracy: Double?)
+    let learningRate = nextLearningRate
+    if phase == .bc {
+      result = (behaviourCloningStep(), nil)
+    } else {
+      let (loss, accuracy) = tracStep()
+      result = (loss, accuracy)
+      tracUpdates += 1
+    }
+    optimizer.step(parameters: network.parameters, gradients: network.gradients, learningRate: learningRate)
+    completedSteps += 1
+    return result
+  }
+
+  public var totalSteps: Int { hyperparameters.steps }
+
+  /// Copies the next batch's observations into the network's input and its actions into
+  /// `targetActions`; segments are windows of the dataset, so this is the only copy.
+  private func gatherNextBatch() {
+    batches.next(into: batch)
+    let (observationDim, actionDim, length) = (shape.observationDim, shape.actionDim, segmentLength)
+    dataset.observations.withUnsafeBufferPointer { observations in
+      dataset.actions.withUnsafeBufferPointer { actions in
+        for slot in 0..<batchSize {
+          let labelled = Int(batch[slot])
+          let start = Int(segments.starts[Int(labels.segments[labelled])])
+          (network.input + slot * length * observationDim).update(
+            from: observations.baseAddress! + start * observationDim, count: length * observationDim)
+          (targetActions + slot * length * actionDim).update(
+            from: actions.baseAddress! + start * actionDim, count: length * actionDim)
+          batchLabels[slot] = labels.labels[labelled]
+          batchWeights[slot] = labels.weights[labelled]
+        }
+      }
+    }
+  }
+
+  private func behaviourCloningStep() -> Double {
+    gatherNextBatch()
+    let rows = batchSize * segmentLength
+    network.forward(rows: rows, dropout: true)
+    let loss = Losses.behaviourCloning(
+      actions: network.output, targets: targetActions, rows: rows, actionDim: shape.actionDim,
+      gradient: network.outputGradient)
+    network.backward(rows: rows)
+    return loss
+  }
+
+  /// `score_i = alpha * sum_t gamma^t (log pi(a_t|s_t) - log pi_ref(a_t|s_t))`, with
+  /// `log pi(a|s) = -||mu(s) - a||^2`; then the loss and its gradient back to the actions.
+  private func tracStep() -> (Double, Double) {
+    gatherNextBatch()
+    let (actionDim, length) = (shape.actionDim, segmentLength)
+    let rows = batchSize * length
+    let alpha = hyperparameters.alpha
+    network.forward(rows: rows, dropout: true)
+    let output = network.output
+    for slot in 0..<batchSize {
+      var policyTerm = 0.0
+      for t in 0..<length {
+        let row = (slot * length + t) * actionDim
+        var squaredError: Float = 0
+        for column in 0..<actionDim {
+          let difference = output[row + column] - targetActions[row + column]
+          squaredError += difference * difference
+        }
+        policyTerm -= discounts[t] * Double(squaredError)
+      }
+      scores[slot] = alpha * (policyTerm - referenceTerms[Int(batch[slot])])
+    }
+    let (loss, accuracy) = Losses.trac(
+      scores: scores.baseAddress!, labels: batchLabels.baseAddress!, weights: batchWeights.baseAddress!,
+      count: batchSize, eta: hyperparameters.eta, scoreGradients: scoreGradients.baseAddress!)
+    // dLoss/dmu_t = dLoss/dscore * alpha * gamma^t * (-2) (mu_t - a_t).
+    let gradient = network.outputGradient
+    for slot in 0..<batchSize {
+      let scale = scoreGradients[slot] * alpha * -2
+      for t in 0..<length {
+        let rowScale = Float(scale * discounts[t])
+        let row = (slot * length + t) * actionDim
+        for column in 0..<actionDim {
+          gradient[row + column] = rowScale * (output[row + column] - targetActions[row + column])
+        }
+      }
+    }
+    network.backward(rows: rows)
+    return (loss, accuracy)
+  }
+
+  /// The switch (TRAC.md section 5): the current policy becomes the frozen reference. Its
+  /// log-probabilities never change, so each labelled segment's discounted sum is computed once
+  /// here (dropout off). With no BC phase or a uniform reference, log pi_ref is the constant 0.
+  private func switchToTraC() {
+    optimizer.reset()
+    guard hyperparameters.bcSteps > 0, hyperparameters.reference == .bc else { return }
+    let (observationDim, actionDim, length) = (shape.observationDim, shape.actionDim, segmentLength)
+    var first = 0
+    while first < labels.count {
+      let chunk = min(batchSize, labels.count - first)
+      for slot in 0..<chunk {
+        let start = Int(segments.starts[Int(labels.segments[first + slot])])
+        dataset.observations.withUnsafeBufferPointer {
+          (network.input + slot * length * observationDim).update(
+            from: $0.baseAddress! + start * observationDim, count: length * observationDim)
+        }
+      }
+      network.forward(rows: chunk * length, dropout: false)
+      for slot in 0..<chunk {
+        let start = Int(segments.starts[Int(labels.segments[first + slot])])
+        var term = 0.0
+        for t in 0..<length {
+          var squaredError: Float = 0
+          for column in 0..<actionDim {
+            let difference =
+              network.output[(slot * length + t) * actionDim + column]
+              - dataset.actions[(start + t) * actionDim + column]
+            squaredError += difference * difference
+          }
+          term -= discounts[t] * Double(squaredError)
+        }
+        referenceTerms[first + slot] = term
+      }
+      first += chunk
+    }
+  }
+}

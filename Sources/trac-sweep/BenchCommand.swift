@@ -1,0 +1,24 @@
+import ArgumentParser
+import Foundation
+import TracTrainer
+
+struct BenchCommand: ParsableCommand {
+  static let configuration = CommandConfiguration(
+    commandName: "bench",
+    abstract: "Measure BC and TraC steps against this machine's sgemm peak.",
+    discussion: """
+      Prints, for BallCircle (obs 8, act 2, L 200) and AntCircle (obs 34, act 8, L 500) shapes at \
+      batch 96 and 1 and 2 BLAS threads: ms per step, GFLOP/s, and the ratio to the sgemm peak \
+      measured in the same run.
+
+      Example:
+        trac-sweep bench --steps 20
+      """)
+
+  @Option(help: "Timed steps per measurement.") var steps: Int = 20
+  @Option(parsing: .upToNextOption, help: "BLAS thread counts to measure.") var threads: [Int] = [1, 2]
+
+  func run() throws {
+    for line in TrainerBenchmark.run(timedSteps: steps, threadCounts: threads) { print(line) }
+  }
+}

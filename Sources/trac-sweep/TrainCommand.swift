@@ -1,0 +1,128 @@
+import ArgumentParser
+import Foundation
+import TracCore
+import TracTrainer
+
+/// Exit status of a run whose input is at fault (bad dataset, no desirable segment): retrying
+/// cannot help, so a worker fails the run at once (DESIGN.md guarantee 4).
+let inputErrorExitCode: Int32 = 65
+
+struct TrainCommand: ParsableCommand {
+  static let configuration = CommandConfiguration(
+    commandName: "train",
+    abstract: "Train one TraC policy (or a BC baseline) on a DSRL dataset.",
+    discussion: """
+      Writes DIR/policy.safetensors, DIR/train.jsonl and DIR/run.json. Exit status 65 means the \
+      input is at fault (a bad dataset, no desirable segment at the threshold): retrying cannot help.
+
+      Example:
+        trac-sweep train --dataset datasets/SafetyBallCircle-v0-demo.hdf5 \\
+          --task OfflineBallCircle-v0 --cost-threshold 20 --seed 0 --out runs/ballcircle-20-0
+      """)
+
+  @Option(help: "DSRL HDF5 dataset file.") var dataset: String
+  @Option(help: "Task, by DSRL id (OfflineBallCircle-v0) or Bullet id (SafetyBallCircle-v0).") var task: String
+  @Option(name: .customLong("cost-threshold"), help: "Episode cost threshold C.") var costThreshold: Double
+  @Option(help: "Seed of every random choice of the run.") var seed: UInt64 = 0
+  @Option(help: "trac, bc_all or bc_safe.") var algorithm: String = "trac"
+  @Option(help: "Share of safe segments taken as desirable.") var x: Double?
+  @Option(help: "Share of low-reward safe segments taken as undesirable.") var y: Double?
+  @Option(help: "Temperature.") var alpha: Double?
+  @Option(help: "Balancing factor of the undesirable term.") var eta: Double?
+  @Option(help: "Lower bound of segment weights.") var beta: Double?
+  @Option(help: "Discount inside a segment's score.") var gamma: Double?
+  @Option(name: .customLong("seg-ratio"), help: "Segment length as a share of the longest episode.") var segRatio: Double?
+  @Option(name: .customLong("bc-steps"), help: "Behaviour-cloning steps before TraC (0: no pretraining).") var bcSteps: Int?
+  @Option(help: "All updates, BC included.") var steps: Int?
+  @Option(name: .customLong("batch-size"), help: "Segments per batch.") var batchSize: Int?
+  @Option(help: "Learning rate (BC; TraC warms up to a tenth of it).") var lr: Double?
+  @Option(help: "Reference policy of the TraC phase: bc or uniform.") var reference: String = "bc"
+  @Option(name: .customLong("log-every"), help: "Steps between lines of train.jsonl.") var logEvery: Int = 1000
+  @Option(help: "Output directory.") var out: String
+
+  func validate() throws {
+    guard Algorithm(rawValue: algorithm) != nil else {
+      throw ValidationError("--algorithm must be one of trac, bc_all, bc_safe; got '\(algorithm)'")
+    }
+    guard ReferencePolicy(rawValue: reference) != nil else {
+      throw ValidationError("--reference must be bc or uniform; got '\(reference)'")
+    }
+    guard logEvery >= 1 else { throw ValidationError("--log-every must be at least 1") }
+    do {
+      _ = try TaskInfo.named(task)
+      try hyperparameters.validate(algorithm: Algorithm(rawValue: algorithm)!)
+    } catch {
+      throw ValidationError(error.description)
+    }
+  }
+
+  var hyperparameters: Hyperparameters {
+    var values = Hyperparameters()
+    if let x { values.x = x }
+    if let y { values.y = y }
+    if let alpha { values.alpha = alpha }
+    if let eta { values.eta = eta }
+    if let beta { values.beta = beta }
+    if let gamma { values.gamma = gamma }
+    if let segRatio { values.segRatio = segRatio }
+    if let bcSteps { values.bcSteps = bcSteps }
+    if let steps { values.steps = steps }
+    if let batchSize { values.batchSize = batchSize }
+    if let lr { values.lr = lr }
+    values.reference = ReferencePolicy(rawValue: reference) ?? .bc
+    return values
+  }
+
+  func run() throws {
+    if ProcessInfo.processInfo.environment["OPENBLAS_NUM_THREADS"] == nil { BLASThreads.set(1) }
+    var run = TrainingRun(
+      datasetPath: dataset, task: try TaskInfo.named(task), algorithm: Algorithm(rawValue: algorithm)!,
+      hyperparameters: hyperparameters, costThreshold: costThreshold, seed: seed,
+      outputDirectory: URL(fileURLWithPath: out))
+    run.logEvery = logEvery
+    let display = ProgressLine()
+    do {
+      let record = try run.run { display.show($0) }
+      display.finish()
+      print("\(record.runID)  \(out)/policy.safetensors  \(String(format: "%.1f", record.timing.totalSeconds)) s")
+    } catch let error as TracError {
+      display.finish()
+      failInput(error.description)
+    } catch let error as DatasetError {
+      display.finish()
+      failInput(error.description)
+    }
+  }
+
+  private func failInput(_ message: String) -> Never {
+    FileHandle.standardError.write(Data("error: \(message)\n".utf8))
+    Foundation.exit(inputErrorExitCode)
+  }
+}
+
+/// One progress line on a terminal, redrawn in place; silent when stderr is not a terminal.
+final class ProgressLine {
+  private let enabled = isatty(STDERR_FILENO) != 0
+
+  func show(_ progress: TrainingProgress) {
+    guard enabled else { return }
+    let remaining = Double(progress.totalSteps - progress.step) / max(progress.stepsPerSecond, 1e-9)
+    var line = String(
+      format: "%@  step %d/%d  loss %.4f", progress.phase.rawValue, progress.step, progress.totalSteps, progress.loss)
+    if let accuracy = progress.accuracy { line += String(format: "  acc %.3f", accuracy) }
+    line += String(format: "  %.1f steps/s  ETA %@", progress.stepsPerSecond, formatDuration(remaining))
+    FileHandle.standardError.write(Data("\r\u{1B}[K\(line)".utf8))
+  }
+
+  func finish() {
+    if enabled { FileHandle.standardError.write(Data("\n".utf8)) }
+  }
+}
+
+func formatDuration(_ seconds: Double) -> String {
+  guard seconds.isFinite else { return "?" }
+  let total = Int(seconds.rounded())
+  if total >= 3600 { return "\(total / 3600)h\(String(format: "%02d", total % 3600 / 60))m" }
+  if total >= 60 { return "\(total / 60)m\(String(format: "%02d", total % 60))s" }
+  return "\(total)s"
+}
