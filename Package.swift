@@ -48,6 +48,6 @@ let package = Package(
 
     .testTarget(name: "TracCoreTests", dependencies: ["TracCore"]),
     .testTarget(name: "TracTrainerTests", dependencies: ["TracTrainer", "TracCore", "CHDF5"]),
-    .testTarget(name: "EndToEndTests", dependencies: ["TracTrainer", "TracCore"]),
+    .testTarget(name: "EndToEndTests", dependencies: ["TracTrainer", "TracCore", "trac-sweep"]),
   ]
 )

@@ -88,7 +88,7 @@ public struct ContrastiveLabels: Sendable, Equatable {
 
   /// `ceil(share * n)`, computed so that a share that is exactly representable in decimal gives
   /// the count a person would (0.7 of 10 is 7, not 8 as `ceil(0.7 * 10.0)` says in binary).
-  static func shareCount(_ share: Double, of count: Int) -> Int {
+  public static func shareCount(_ share: Double, of count: Int) -> Int {
     let exact = share * Double(count)
     return min(count, Int((exact - 1e-9 * max(1, exact)).rounded(.up)))
   }

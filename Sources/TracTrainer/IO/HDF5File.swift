@@ -16,14 +16,14 @@ public struct HDF5Error: Error, CustomStringConvertible, Sendable {
 }
 
 /// The HDF5 calls this project makes, behind one small type: nothing above it sees an `hid_t`.
-final class HDF5File {
-  let path: String
+public final class HDF5File {
+  public let path: String
   private let handle: hid_t
 
   private static let silenced: Void = { trac_h5_silence_errors() }()
 
   /// Opens a file read-only, or creates (truncates) it for writing.
-  init(path: String, create: Bool = false) throws(HDF5Error) {
+  public init(path: String, create: Bool = false) throws(HDF5Error) {
     _ = Self.silenced
     self.path = path
     if create {
@@ -104,14 +104,28 @@ final class HDF5File {
   }
 
   /// Writes a float32 dataset, gzip-compressed in chunks (DSRL's layout). Used by tests and tools.
-  func write(_ key: String, floats: [Float], dimensions: [Int]) throws {
+  public func write(_ key: String, floats: [Float], dimensions: [Int]) throws {
     try floats.withUnsafeBytes {
       try write(key, dimensions: dimensions, fileType: trac_h5t_ieee_f32le(), memoryType: trac_h5t_native_float(), data: $0.baseAddress!)
     }
   }
 
+  /// Writes a float64 dataset (DSRL files sometimes store observations so).
+  public func write(_ key: String, doubles: [Double], dimensions: [Int]) throws {
+    try doubles.withUnsafeBytes {
+      try write(key, dimensions: dimensions, fileType: trac_h5t_native_double(), memoryType: trac_h5t_native_double(), data: $0.baseAddress!)
+    }
+  }
+
+  /// Writes flags as plain uint8 (the other way DSRL files store terminals and timeouts).
+  public func write(_ key: String, bytes: [UInt8], dimensions: [Int]) throws {
+    try bytes.withUnsafeBytes {
+      try write(key, dimensions: dimensions, fileType: trac_h5t_std_u8le(), memoryType: trac_h5t_native_uint8(), data: $0.baseAddress!)
+    }
+  }
+
   /// Writes a bool dataset as h5py does: an enum {FALSE = 0, TRUE = 1} over int8.
-  func write(_ key: String, flags: [Bool], dimensions: [Int]) throws {
+  public func write(_ key: String, flags: [Bool], dimensions: [Int]) throws {
     let enumType = H5Tenum_create(trac_h5t_native_int8())
     defer { H5Tclose(enumType) }
     var falseValue: Int8 = 0

@@ -30,7 +30,8 @@ public final class PolicyNetwork {
   /// [A] per-action partial sums of the output layer.
   private let outputScratch: UnsafeMutablePointer<Lanes>
 
-  private var dropoutGenerator: SeededGenerator
+  /// The stream of dropout masks; settable so a gradient check can replay the same masks.
+  public var dropoutGenerator: SeededGenerator
   /// Whether the last forward pass used dropout (backward needs its scale).
   private var lastForwardDropout = false
 

@@ -1,0 +1,184 @@
+import Foundation
+import TracCore
+import TracTrainer
+import XCTest
+
+/// Runs the built `trac-sweep` binary as a user would.
+final class TrainCommandTests: XCTestCase {
+  static let repository = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
+    .deletingLastPathComponent()
+  static let binary = URL(fileURLWithPath: CommandLine.arguments[0]).deletingLastPathComponent()
+    .appendingPathComponent("trac-sweep")
+  static let python = repository.appendingPathComponent(".venv/bin/python")
+
+  struct Result {
+    var status: Int32
+    var stdout: String
+    var stderr: String
+  }
+
+  @discardableResult
+  func run(_ executable: URL, _ arguments: [String], input: String? = nil) throws -> Result {
+    let process = Process()
+    process.executableURL = executable
+    process.arguments = arguments
+    var environment = ProcessInfo.processInfo.environment
+    environment["OPENBLAS_NUM_THREADS"] = "1"
+    process.environment = environment
+    let output = Pipe()
+    let errors = Pipe()
+    let inputPipe = Pipe()
+    process.standardOutput = output
+    process.standardError = errors
+    process.standardInput = inputPipe
+    try process.run()
+    if let input { inputPipe.fileHandleForWriting.write(Data(input.utf8)) }
+    try inputPipe.fileHandleForWriting.close()
+    let out = output.fileHandleForReading.readDataToEndOfFile()
+    let err = errors.fileHandleForReading.readDataToEndOfFile()
+    process.waitUntilExit()
+    return Result(
+      status: process.terminationStatus, stdout: String(decoding: out, as: UTF8.self),
+      stderr: String(decoding: err, as: UTF8.self))
+  }
+
+  /// A small dataset file in DSRL's layout.
+  func datasetFile() throws -> String {
+    var generator = SeededGenerator(seed: 11)
+    let episodes = 24
+    let length = 10
+    let count = episodes * length
+    let dataset = try OfflineDataset(
+      observationDim: 8, actionDim: 2, observations: (0..<(count * 8)).map { _ in Float(generator.gaussian()) },
+      actions: (0..<(count * 2)).map { _ in Float(generator.uniformDouble() * 2 - 1) },
+      rewards: (0..<count).map { _ in Float(generator.uniformDouble()) },
+      costs: (0..<count).map { ($0 / length) % 2 == 0 ? 0.1 : 1 }, done: (0..<count).map { ($0 + 1) % length == 0 })
+    let path = temporaryDirectory("cli").appendingPathComponent("data.hdf5").path
+    let done = (0..<count).map { ($0 + 1) % length == 0 }
+    try DSRLDataset.write(dataset, terminals: [Bool](repeating: false, count: count), timeouts: done, to: path)
+    return path
+  }
+
+  func trainArguments(_ dataset: String, out: URL, seed: Int = 0) -> [String] {
+    [
+      "train", "--dataset", dataset, "--task", "OfflineBallCircle-v0", "--cost-threshold", "5", "--seed", "\(seed)",
+      "--bc-steps", "10", "--steps", "20", "--batch-size", "4", "--log-every", "5", "--out", out.path,
+    ]
+  }
+
+  func testTrainWritesPolicyLogAndRunRecord() throws {
+    let dataset = try datasetFile()
+    let out = temporaryDirectory("train")
+    let result = try run(Self.binary, trainArguments(dataset, out: out))
+    XCTAssertEqual(result.status, 0, result.stderr)
+    XCTAssertEqual(result.stderr, "", "quiet when stderr is not a terminal")
+
+    let lines = try String(contentsOf: out.appendingPathComponent("train.jsonl"), encoding: .utf8)
+      .split(separator: "\n")
+    XCTAssertEqual(lines.count, 4)  // steps 5, 10 (end of BC), 15, 20
+    let last = try JSONSerialization.jsonObject(with: Data(lines.last!.utf8)) as! [String: Any]
+    XCTAssertEqual(last["phase"] as? String, "trac")
+    XCTAssertEqual(last["step"] as? Int, 20)
+    XCTAssertNotNil(last["accuracy"] as? Double)
+
+    let record = try JSONCodec.decoder.decode(
+      RunRecord.self, from: Data(contentsOf: out.appendingPathComponent("run.json")))
+    XCTAssertEqual(record.spec.datasetSHA256, try sha256Hex(ofFileAt: dataset))
+    XCTAssertEqual(record.spec.hyperparameters.bcSteps, 10)
+    XCTAssertEqual(record.data.episodes, 24)
+    XCTAssertEqual(record.final.steps, 20)
+    XCTAssertTrue(result.stdout.hasPrefix(record.runID))
+
+    // numpy reads the policy as DESIGN.md section 5 says, and its forward pass gives Swift's actions.
+    let (parameters, _) = try PolicyFile.read(out.appendingPathComponent("policy.safetensors"))
+    let network = PolicyNetwork(
+      shape: parameters.shape, capacity: 3, dropoutGenerator: SeededGenerator(seed: 0))
+    network.parameters.copy(from: parameters)
+    let observations: [[Float]] = (0..<3).map { row in (0..<8).map { Float(row * 8 + $0) / 10 - 1 } }
+    for (row, observation) in observations.enumerated() {
+      for (column, value) in observation.enumerated() { network.input[row * 8 + column] = value }
+    }
+    network.forward(rows: 3, dropout: false)
+    let script = """
+      import json, sys, numpy as np
+      from safetensors.numpy import load_file
+      from safetensors import safe_open
+      t = load_file(sys.argv[1])
+      with safe_open(sys.argv[1], "np") as f: meta = f.metadata()
+      s = np.array(json.loads(sys.argv[2]), dtype=np.float32)
+      h = np.maximum(s @ t["layers.0.weight"].T + t["layers.0.bias"], 0)
+      h = np.maximum(h @ t["layers.1.weight"].T + t["layers.1.bias"], 0)
+      a = np.tanh(h @ t["layers.2.weight"].T + t["layers.2.bias"])
+      print(json.dumps({"actions": a.tolist(), "meta": meta, "shape": list(t["layers.0.weight"].shape)}))
+      """
+    let observationsJSON = String(decoding: try JSONSerialization.data(withJSONObject: observations), as: UTF8.self)
+    let numpy = try run(
+      Self.python, ["-c", script, out.appendingPathComponent("policy.safetensors").path, observationsJSON])
+    XCTAssertEqual(numpy.status, 0, numpy.stderr)
+    let answer = try JSONSerialization.jsonObject(with: Data(numpy.stdout.utf8)) as! [String: Any]
+    XCTAssertEqual(answer["shape"] as? [Int], [256, 8])
+    XCTAssertEqual((answer["meta"] as? [String: String])?["run_id"], record.runID)
+    let actions = answer["actions"] as! [[Double]]
+    var largest = 0.0
+    for row in 0..<3 {
+      for column in 0..<2 { largest = max(largest, abs(actions[row][column] - Double(network.output[row * 2 + column]))) }
+    }
+    XCTAssertLessThan(largest, 1e-5)
+  }
+
+  func testSameInputsGiveABitIdenticalPolicyFile() throws {
+    let dataset = try datasetFile()
+    let first = temporaryDirectory("same1")
+    let second = temporaryDirectory("same2")
+    try run(Self.binary, trainArguments(dataset, out: first, seed: 7))
+    try run(Self.binary, trainArguments(dataset, out: second, seed: 7))
+    let name = "policy.safetensors"
+    XCTAssertEqual(
+      try Data(contentsOf: first.appendingPathComponent(name)), try Data(contentsOf: second.appendingPathComponent(name)))
+  }
+
+  func testInputErrorsAreRefusedWithTheirNameAndNoFiles() throws {
+    let dataset = try datasetFile()
+    let out = temporaryDirectory("refused").appendingPathComponent("run")
+    // A hyperparameter out of range: a usage error naming the option, before any work.
+    var arguments = trainArguments(dataset, out: out)
+    arguments += ["--x", "0.8", "--y", "0.5"]
+    let badShare = try run(Self.binary, arguments)
+    XCTAssertEqual(badShare.status, 64)
+    XCTAssertTrue(badShare.stderr.contains("--x/--y"), badShare.stderr)
+    // No desirable segment: the reserved input-error status 65.
+    arguments = trainArguments(dataset, out: out)
+    arguments[arguments.firstIndex(of: "5")!] = "0.5"
+    let noSafe = try run(Self.binary, arguments)
+    XCTAssertEqual(noSafe.status, 65, noSafe.stderr)
+    XCTAssertTrue(noSafe.stderr.contains("no desirable segments at cost threshold 0.5"), noSafe.stderr)
+    // A dataset that is not HDF5.
+    let notHDF5 = temporaryDirectory("nothdf5").appendingPathComponent("x.hdf5")
+    try Data("hello".utf8).write(to: notHDF5)
+    let broken = try run(Self.binary, trainArguments(notHDF5.path, out: out))
+    XCTAssertEqual(broken.status, 65)
+    XCTAssertTrue(broken.stderr.contains(notHDF5.path), broken.stderr)
+    XCTAssertFalse(FileManager.default.fileExists(atPath: out.path), "no half-written output")
+  }
+
+  func testEveryCommandsHelpShowsItsExample() throws {
+    for command in ["train", "bench"] {
+      let help = try run(Self.binary, [command, "--help"])
+      XCTAssertEqual(help.status, 0)
+      XCTAssertTrue(help.stdout.contains("trac-sweep \(command)"), help.stdout)
+    }
+  }
+
+  func testBenchRunsAndReportsTheRatioToPeak() throws {
+    let bench = try run(Self.binary, ["bench", "--steps", "1", "--threads", "1"])
+    XCTAssertEqual(bench.status, 0, bench.stderr)
+    XCTAssertTrue(bench.stdout.contains("sgemm peak"), bench.stdout)
+    XCTAssertEqual(bench.stdout.components(separatedBy: "%").count - 1, 4, bench.stdout)
+  }
+}
+
+func temporaryDirectory(_ name: String) -> URL {
+  let url = FileManager.default.temporaryDirectory.appendingPathComponent("trac-e2e-\(name)-\(UUID().uuidString)")
+  try! FileManager.default.createDirectory(at: url, withIntermediateDirectories: true)
+  return url
+}

@@ -1,0 +1,179 @@
+import TracCore
+import TracTrainer
+import XCTest
+
+/// The hand-written backward pass against central finite differences, for every parameter tensor,
+/// with dropout on (the same masks replayed for every evaluation) and off.
+final class GradientTests: XCTestCase {
+  func testBackwardMatchesFiniteDifferencesForEveryTensor() {
+    for dropout in [false, true] {
+      checkGradients(dropout: dropout)
+    }
+  }
+
+  private func checkGradients(dropout: Bool) {
+    let shape = PolicyShape(observationDim: 5, actionDim: 3)
+    let rows = 7
+    let network = PolicyNetwork(shape: shape, capacity: rows, dropoutGenerator: SeededGenerator(seed: 9, stream: "dropout"))
+    var generator = SeededGenerator(seed: 4)
+    network.parameters.initializeOrthogonal(generator: &generator)
+    // Non-zero biases so that every path is exercised.
+    for index in 0..<shape.parameterCount where index % 5 == 0 {
+      network.parameters.pointer[index] += Float(generator.gaussian() * 0.05)
+    }
+    for index in 0..<(rows * shape.observationDim) { network.input[index] = Float(generator.gaussian()) }
+    // A scalar loss: L = sum over outputs of c[i] * output[i], so dL/doutput = c.
+    let coefficients = (0..<(rows * shape.actionDim)).map { _ in generator.gaussian() }
+    let masks = network.dropoutGenerator
+    func loss() -> Double {
+      network.dropoutGenerator = masks
+      network.forward(rows: rows, dropout: dropout)
+      return (0..<coefficients.count).reduce(0.0) { $0 + coefficients[$1] * Double(network.output[$1]) }
+    }
+    _ = loss()
+    for index in coefficients.indices { network.outputGradient[index] = Float(coefficients[index]) }
+    network.backward(rows: rows)
+    let analytic = network.gradients.values
+
+    for tensor in shape.tensors {
+      // Check the entries with the largest gradients plus a spread of others.
+      let entries = (0..<tensor.count).sorted { abs(analytic[tensor.offset + $0]) > abs(analytic[tensor.offset + $1]) }
+      var checked = 0
+      var skipped = 0
+      for entry in entries.prefix(12) + stride(from: 0, to: tensor.count, by: max(1, tensor.count / 8)) {
+        let index = tensor.offset + entry
+        let original = network.parameters.pointer[index]
+        func centralDifference(_ step: Float) -> Double {
+          network.parameters.pointer[index] = original + step
+          let plus = loss()
+          network.parameters.pointer[index] = original - step
+          let minus = loss()
+          network.parameters.pointer[index] = original
+          return (plus - minus) / Double(2 * step)
+        }
+        let numeric = centralDifference(1e-3)
+        let tolerance = 1e-3 + 1e-2 * abs(numeric)
+        // A ReLU kink inside the step makes the difference quotient depend on the step: skip those.
+        if abs(centralDifference(5e-4) - numeric) > tolerance {
+          skipped += 1
+          continue
+        }
+        XCTAssertEqual(
+          Double(analytic[index]), numeric, accuracy: tolerance,
+          "\(tensor.name)[\(entry)] dropout \(dropout)")
+        checked += 1
+      }
+      XCTAssertGreaterThan(checked, 4 * skipped, "\(tensor.name): too many entries near a kink")
+    }
+    // The pass actually dropped units when asked: the dropout forward differs from the clean one.
+    if dropout {
+      network.forward(rows: rows, dropout: false)
+      let clean = (0..<coefficients.count).map { network.output[$0] }
+      _ = loss()
+      XCTAssertNotEqual(clean, (0..<coefficients.count).map { network.output[$0] })
+    }
+  }
+
+  func testEvaluationForwardIsTheDesignFormula() {
+    // action = tanh(W2 relu(W1 relu(W0 s + b0) + b1) + b2), computed here by hand in Double.
+    let shape = PolicyShape(observationDim: 3, actionDim: 2)
+    let network = PolicyNetwork(shape: shape, capacity: 2, dropoutGenerator: SeededGenerator(seed: 1))
+    var generator = SeededGenerator(seed: 2)
+    network.parameters.initializeOrthogonal(generator: &generator)
+    for index in 0..<shape.parameterCount where index % 3 == 0 {
+      network.parameters.pointer[index] += Float(generator.gaussian() * 0.1)
+    }
+    let observation: [Float] = [0.3, -1.2, 0.8]
+    for (index, value) in observation.enumerated() { network.input[index] = value }
+    network.forward(rows: 1, dropout: false)
+    let p = network.parameters
+    let h = shape.hidden
+    let layer0 = (0..<h).map { unit in
+      max(0, (0..<3).reduce(Double(p.b0[unit])) { $0 + Double(p.w0[unit * 3 + $1]) * Double(observation[$1]) })
+    }
+    let layer1 = (0..<h).map { unit in
+      max(0, (0..<h).reduce(Double(p.b1[unit])) { $0 + Double(p.w1[unit * h + $1]) * layer0[$1] })
+    }
+    for action in 0..<2 {
+      let expected = tanh((0..<h).reduce(Double(p.b2[action])) { $0 + Double(p.w2[action * h + $1]) * layer1[$1] })
+      XCTAssertEqual(Double(network.output[action]), expected, accuracy: 1e-5)
+    }
+  }
+
+  func testOrthogonalInitialisationIsOrthonormal() {
+    let shape = PolicyShape(observationDim: 8, actionDim: 2)
+    let parameters = ParameterBuffer(shape: shape)
+    var generator = SeededGenerator(seed: 0)
+    parameters.initializeOrthogonal(generator: &generator)
+    // W0 [256, 8]: its 8 columns are orthonormal. W2 [2, 256]: its 2 rows are.
+    let w0 = parameters.w0
+    for a in 0..<8 {
+      for b in 0..<8 {
+        let dot = (0..<256).reduce(0.0) { $0 + Double(w0[$1 * 8 + a]) * Double(w0[$1 * 8 + b]) }
+        XCTAssertEqual(dot, a == b ? 1 : 0, accuracy: 1e-5)
+      }
+    }
+    let w2 = parameters.w2
+    let cross = (0..<256).reduce(0.0) { $0 + Double(w2[$1]) * Double(w2[256 + $1]) }
+    XCTAssertEqual(cross, 0, accuracy: 1e-5)
+    XCTAssertEqual(parameters.values(of: shape.tensors[1]), [Float](repeating: 0, count: 256))
+  }
+}
+
+final class LossTests: XCTestCase {
+  /// The TraC loss of a hand-made batch against the formula of TRAC.md section 5, computed here.
+  func testTraCLossMatchesTheFormula() {
+    let scores: [Double] = [0.8, -0.3, 2.5, -1.7, 0.1, 20]
+    let labels: [UInt8] = [1, 0, 1, 0, 0, 0]
+    let weights: [Float] = [0.9, 1.0, 0.75, 0.8, 1.0, 1.0]
+    let eta = 0.25
+    // lambda_D = 1, lambda_U = eta * 2 / 4.
+    let lambdaU = eta * 2.0 / 4.0
+    var expected = 0.0
+    for index in scores.indices {
+      let sigmoid = 1 / (1 + exp(-scores[index]))
+      let term =
+        labels[index] == 1
+        ? log(max(sigmoid, 1e-6)) : lambdaU * log(max(1 - sigmoid, 1e-6))
+      expected -= Double(weights[index]) * term
+    }
+    expected /= Double(scores.count)
+    var gradients = [Double](repeating: 0, count: scores.count)
+    let (loss, accuracy) = Losses.trac(
+      scores: scores, labels: labels, weights: weights, count: scores.count, eta: eta, scoreGradients: &gradients)
+    XCTAssertEqual(loss, expected, accuracy: 1e-12)
+    // Correct: 0 (0.8 > 0 and desirable), 1, 2, 3; wrong: 4 (0.1 > 0 but undesirable), 5.
+    XCTAssertEqual(accuracy, 4.0 / 6.0, accuracy: 1e-12)
+    // Gradients by finite differences of the same formula; the clamped score (20) has none.
+    for index in scores.indices {
+      var shifted = scores
+      let step = 1e-6
+      shifted[index] += step
+      var scratch = gradients
+      let (plus, _) = Losses.trac(
+        scores: shifted, labels: labels, weights: weights, count: scores.count, eta: eta, scoreGradients: &scratch)
+      shifted[index] -= 2 * step
+      let (minus, _) = Losses.trac(
+        scores: shifted, labels: labels, weights: weights, count: scores.count, eta: eta, scoreGradients: &scratch)
+      XCTAssertEqual(gradients[index], (plus - minus) / (2 * step), accuracy: 1e-6)
+    }
+    XCTAssertEqual(gradients[5], 0)
+  }
+
+  func testBatchWithoutDesirableSegmentsHasZeroLoss() {
+    var gradients = [Double](repeating: 1, count: 2)
+    let (loss, _) = Losses.trac(
+      scores: [0.5, -0.5], labels: [0, 0], weights: [1, 1], count: 2, eta: 0.25, scoreGradients: &gradients)
+    XCTAssertEqual(loss, 0)
+    XCTAssertEqual(gradients, [0, 0])
+  }
+
+  func testBehaviourCloningLoss() {
+    var gradient = [Float](repeating: 0, count: 4)
+    let loss = Losses.behaviourCloning(
+      actions: [0.5, -0.5, 0, 1], targets: [0, 0, 0, 0.5], rows: 2, actionDim: 2, gradient: &gradient)
+    // mean over 2 rows of ||mu - a||^2: (0.25 + 0.25 + 0 + 0.25) / 2.
+    XCTAssertEqual(loss, 0.375, accuracy: 1e-7)
+    XCTAssertEqual(gradient, [0.5, -0.5, 0, 0.5])
+  }
+}

@@ -1,0 +1,105 @@
+import Foundation
+import TracCore
+import TracTrainer
+import XCTest
+
+final class TrainingTests: XCTestCase {
+  let task = try! TaskInfo.named("OfflineBallCircle-v0")
+
+  func smallHyperparameters(bcSteps: Int, steps: Int) -> Hyperparameters {
+    var values = Hyperparameters()
+    values.batchSize = 8
+    values.bcSteps = bcSteps
+    values.steps = steps
+    values.lr = 1e-3
+    values.alpha = 1.0
+    return values
+  }
+
+  /// TraC on a dataset where the desirable behaviour is learnable: the loss falls and the
+  /// classification accuracy rises over training.
+  func testTraCLossFallsAndAccuracyRises() throws {
+    let (dataset, _) = learnableDataset()
+    let trainer = try Trainer(
+      dataset: dataset, task: task, algorithm: .trac, hyperparameters: smallHyperparameters(bcSteps: 300, steps: 12_000),
+      costThreshold: 5, seed: 0)
+    // 60 segments sampled (with replacement) from 20 good, 20 poor (both safe) and 20 unsafe
+    // episodes: the top half of the safe ones are desirable, and with y = 0 the unsafe are the rest.
+    XCTAssertEqual(trainer.labels.desirableCount, (trainer.labels.safeCount + 1) / 2)
+    XCTAssertEqual(trainer.labels.undesirableCount, trainer.labels.unsafeCount)
+    XCTAssertEqual(trainer.labels.safeCount + trainer.labels.unsafeCount, 60)
+    var early: [(Double, Double)] = []
+    var late: [(Double, Double)] = []
+    while trainer.completedSteps < trainer.totalSteps {
+      let (loss, accuracy) = trainer.step()
+      guard let accuracy else { continue }
+      if trainer.completedSteps <= 300 + 200 { early.append((loss, accuracy)) }
+      if trainer.completedSteps > trainer.totalSteps - 500 { late.append((loss, accuracy)) }
+    }
+    func mean(_ values: [Double]) -> Double { values.reduce(0, +) / Double(values.count) }
+    let (earlyLoss, earlyAccuracy) = (mean(early.map(\.0)), mean(early.map(\.1)))
+    let (lateLoss, lateAccuracy) = (mean(late.map(\.0)), mean(late.map(\.1)))
+    XCTAssertLessThan(lateLoss, 0.8 * earlyLoss, "loss \(earlyLoss) -> \(lateLoss)")
+    XCTAssertGreaterThan(lateAccuracy, earlyAccuracy + 0.1, "accuracy \(earlyAccuracy) -> \(lateAccuracy)")
+  }
+
+  func testBehaviourCloningLossFalls() throws {
+    let (dataset, _) = learnableDataset()
+    let trainer = try Trainer(
+      dataset: dataset, task: task, algorithm: .bcSafe, hyperparameters: smallHyperparameters(bcSteps: 0, steps: 400),
+      costThreshold: 5, seed: 1)
+    // BC-Safe keeps the 40 episodes within the threshold.
+    XCTAssertEqual(trainer.segments.count, 40)
+    let first = (0..<20).map { _ in trainer.step().loss }.reduce(0, +)
+    while trainer.completedSteps < 380 { trainer.step() }
+    let last = (0..<20).map { _ in trainer.step().loss }.reduce(0, +)
+    XCTAssertLessThan(last, 0.7 * first)
+  }
+
+  func testLearningRateWarmsUpAfterTheSwitch() throws {
+    let (dataset, _) = learnableDataset(episodes: 30)
+    let trainer = try Trainer(
+      dataset: dataset, task: task, algorithm: .trac, hyperparameters: smallHyperparameters(bcSteps: 2, steps: 5),
+      costThreshold: 5, seed: 0)
+    XCTAssertEqual(trainer.nextLearningRate, 1e-3)
+    trainer.step()
+    trainer.step()
+    XCTAssertEqual(trainer.phase, .trac)
+    XCTAssertEqual(trainer.nextLearningRate, 1e-3 * 0.1 / 10_000, accuracy: 1e-15)
+    trainer.step()
+    XCTAssertEqual(trainer.nextLearningRate, 1e-3 * 0.1 * 2 / 10_000, accuracy: 1e-15)
+    trainer.step()
+    trainer.step()
+    XCTAssertEqual(trainer.completedSteps, 5)  // exactly `steps` updates, BC included
+  }
+
+  func testNoDesirableSegmentStopsBeforeTraining() throws {
+    // Every episode costs 20; at threshold 5 none is safe.
+    let count = 200
+    let dataset = try OfflineDataset(
+      observationDim: 8, actionDim: 2, observations: [Float](repeating: 0, count: count * 8),
+      actions: [Float](repeating: 0, count: count * 2), rewards: [Float](repeating: 1, count: count),
+      costs: [Float](repeating: 1, count: count), done: (0..<count).map { ($0 + 1) % 20 == 0 })
+    XCTAssertThrowsError(
+      try Trainer(
+        dataset: dataset, task: task, algorithm: .trac, hyperparameters: smallHyperparameters(bcSteps: 2, steps: 5),
+        costThreshold: 5, seed: 0)
+    ) { error in
+      XCTAssertEqual("\(error)", "no desirable segments at cost threshold 5")
+    }
+  }
+
+  func testSameSeedGivesBitIdenticalPolicies() throws {
+    let (dataset, _) = learnableDataset(episodes: 30)
+    func train(seed: UInt64) throws -> [Float] {
+      let trainer = try Trainer(
+        dataset: dataset, task: task, algorithm: .trac, hyperparameters: smallHyperparameters(bcSteps: 20, steps: 40),
+        costThreshold: 5, seed: seed)
+      while trainer.completedSteps < trainer.totalSteps { trainer.step() }
+      return trainer.network.parameters.values
+    }
+    let first = try train(seed: 3)
+    XCTAssertEqual(first, try train(seed: 3))
+    XCTAssertNotEqual(first, try train(seed: 4))
+  }
+}
