@@ -9,5 +9,5 @@ struct TracSweep: ParsableCommand {
       Today: `train` runs one TraC (or BC baseline) run on a DSRL dataset; `bench` measures the \
       trainer's speed against this machine's sgemm peak. The coordinator and workers come next.
       """,
-    subcommands: [TrainCommand.self, BenchCommand.self])
+    subcommands: [TrainCommand.self, EvaluateCommand.self, BenchCommand.self])
 }

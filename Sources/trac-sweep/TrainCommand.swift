@@ -20,8 +20,10 @@ struct TrainCommand: ParsableCommand {
           --task OfflineBallCircle-v0 --cost-threshold 20 --seed 0 --out runs/ballcircle-20-0
       """)
 
-  @Option(help: "DSRL HDF5 dataset file.") var dataset: String
-  @Option(help: "Task, by DSRL id (OfflineBallCircle-v0) or Bullet id (SafetyBallCircle-v0).") var task: String
+  @Option(help: "DSRL HDF5 dataset file (default: the task's file in $DSRL_DATASET_DIR or ~/.dsrl/datasets).")
+  var dataset: String?
+  @Option(help: "Task, by DSRL id (OfflineBallCircle-v0) or Bullet id (SafetyBallCircle-v0).") var task:
+    String
   @Option(name: .customLong("cost-threshold"), help: "Episode cost threshold C.") var costThreshold: Double
   @Option(help: "Seed of every random choice of the run.") var seed: UInt64 = 0
   @Option(help: "trac, bc_all or bc_safe.") var algorithm: String = "trac"
@@ -31,13 +33,21 @@ struct TrainCommand: ParsableCommand {
   @Option(help: "Balancing factor of the undesirable term.") var eta: Double?
   @Option(help: "Lower bound of segment weights.") var beta: Double?
   @Option(help: "Discount inside a segment's score.") var gamma: Double?
-  @Option(name: .customLong("seg-ratio"), help: "Segment length as a share of the longest episode.") var segRatio: Double?
-  @Option(name: .customLong("bc-steps"), help: "Behaviour-cloning steps before TraC (0: no pretraining).") var bcSteps: Int?
+  @Option(name: .customLong("seg-ratio"), help: "Segment length as a share of the longest episode.")
+  var segRatio: Double?
+  @Option(name: .customLong("bc-steps"), help: "Behaviour-cloning steps before TraC (0: no pretraining).")
+  var bcSteps: Int?
   @Option(help: "All updates, BC included.") var steps: Int?
   @Option(name: .customLong("batch-size"), help: "Segments per batch.") var batchSize: Int?
   @Option(help: "Learning rate (BC; TraC warms up to a tenth of it).") var lr: Double?
   @Option(help: "Reference policy of the TraC phase: bc or uniform.") var reference: String = "bc"
-  @Option(name: .customLong("log-every"), help: "Steps between lines of train.jsonl.") var logEvery: Int = 1000
+  @Option(name: .customLong("log-every"), help: "Steps between lines of train.jsonl.") var logEvery: Int =
+    1000
+  @Flag(help: "Evaluate the final policy in the simulator (Bullet-Safety-Gym) and add it to run.json.")
+  var evaluate = false
+  @Option(name: .customLong("eval-episodes"), help: "Evaluation episodes.") var evalEpisodes: Int = 20
+  @Option(name: .customLong("eval-seed"), help: "Seed of the evaluation's start states.") var evalSeed:
+    UInt64 = 0
   @Option(help: "Output directory.") var out: String
 
   func validate() throws {
@@ -48,6 +58,7 @@ struct TrainCommand: ParsableCommand {
       throw ValidationError("--reference must be bc or uniform; got '\(reference)'")
     }
     guard logEvery >= 1 else { throw ValidationError("--log-every must be at least 1") }
+    guard evalEpisodes >= 1 else { throw ValidationError("--eval-episodes must be at least 1") }
     do {
       _ = try TaskInfo.named(task)
       try hyperparameters.validate(algorithm: Algorithm(rawValue: algorithm)!)
@@ -75,22 +86,41 @@ struct TrainCommand: ParsableCommand {
 
   func run() throws {
     if ProcessInfo.processInfo.environment["OPENBLAS_NUM_THREADS"] == nil { BLASThreads.set(1) }
+    let taskInfo = try TaskInfo.named(task)
+    var datasetPath = dataset ?? ""
+    if dataset == nil {
+      do { datasetPath = try DSRLDataset.resolve(task: taskInfo) } catch { failInput(error.description) }
+    }
     var run = TrainingRun(
-      datasetPath: dataset, task: try TaskInfo.named(task), algorithm: Algorithm(rawValue: algorithm)!,
+      datasetPath: datasetPath, task: taskInfo, algorithm: Algorithm(rawValue: algorithm)!,
       hyperparameters: hyperparameters, costThreshold: costThreshold, seed: seed,
       outputDirectory: URL(fileURLWithPath: out))
     run.logEvery = logEvery
+    run.evaluate = evaluate
+    run.evalEpisodes = evalEpisodes
+    run.evalSeed = evalSeed
     let display = ProgressLine()
     do {
       let record = try run.run { display.show($0) }
       display.finish()
-      print("\(record.runID)  \(out)/policy.safetensors  \(String(format: "%.1f", record.timing.totalSeconds)) s")
+      print(
+        "\(record.runID)  \(out)/policy.safetensors  \(String(format: "%.1f", record.timing.totalSeconds)) s")
+      for result in record.evaluation?.byThreshold ?? [] {
+        print(EvaluationTable.row(threshold: result))
+      }
     } catch let error as TracError {
       display.finish()
       failInput(error.description)
     } catch let error as DatasetError {
       display.finish()
       failInput(error.description)
+    } catch let error as EvaluatorError {
+      display.finish()
+      FileHandle.standardError.write(
+        Data(
+          "error: evaluation failed: \(error)\nhint: run scripts/setup.sh to install the evaluator's Python environment\n"
+            .utf8))
+      throw ExitCode.failure
     }
   }
 
@@ -108,7 +138,8 @@ final class ProgressLine {
     guard enabled else { return }
     let remaining = Double(progress.totalSteps - progress.step) / max(progress.stepsPerSecond, 1e-9)
     var line = String(
-      format: "%@  step %d/%d  loss %.4f", progress.phase.rawValue, progress.step, progress.totalSteps, progress.loss)
+      format: "%@  step %d/%d  loss %.4f", progress.phase.rawValue, progress.step, progress.totalSteps,
+      progress.loss)
     if let accuracy = progress.accuracy { line += String(format: "  acc %.3f", accuracy) }
     line += String(format: "  %.1f steps/s  ETA %@", progress.stepsPerSecond, formatDuration(remaining))
     FileHandle.standardError.write(Data("\r\u{1B}[K\(line)".utf8))

@@ -5,65 +5,15 @@ import XCTest
 
 /// Runs the built `trac-sweep` binary as a user would.
 final class TrainCommandTests: XCTestCase {
-  static let repository = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
-    .deletingLastPathComponent()
-  static let binary = URL(fileURLWithPath: CommandLine.arguments[0]).deletingLastPathComponent()
-    .appendingPathComponent("trac-sweep")
-  static let python = repository.appendingPathComponent(".venv/bin/python")
-
-  struct Result {
-    var status: Int32
-    var stdout: String
-    var stderr: String
-  }
-
+  static let binary = CLI.binary
+  static let python = CLI.python
   @discardableResult
-  func run(_ executable: URL, _ arguments: [String], input: String? = nil) throws -> Result {
-    let process = Process()
-    process.executableURL = executable
-    process.arguments = arguments
-    var environment = ProcessInfo.processInfo.environment
-    environment["OPENBLAS_NUM_THREADS"] = "1"
-    process.environment = environment
-    let output = Pipe()
-    let errors = Pipe()
-    let inputPipe = Pipe()
-    process.standardOutput = output
-    process.standardError = errors
-    process.standardInput = inputPipe
-    try process.run()
-    if let input { inputPipe.fileHandleForWriting.write(Data(input.utf8)) }
-    try inputPipe.fileHandleForWriting.close()
-    let out = output.fileHandleForReading.readDataToEndOfFile()
-    let err = errors.fileHandleForReading.readDataToEndOfFile()
-    process.waitUntilExit()
-    return Result(
-      status: process.terminationStatus, stdout: String(decoding: out, as: UTF8.self),
-      stderr: String(decoding: err, as: UTF8.self))
+  func run(_ executable: URL, _ arguments: [String]) throws -> CLI.Result {
+    try CLI.run(executable, arguments)
   }
-
-  /// A small dataset file in DSRL's layout.
-  func datasetFile() throws -> String {
-    var generator = SeededGenerator(seed: 11)
-    let episodes = 24
-    let length = 10
-    let count = episodes * length
-    let dataset = try OfflineDataset(
-      observationDim: 8, actionDim: 2, observations: (0..<(count * 8)).map { _ in Float(generator.gaussian()) },
-      actions: (0..<(count * 2)).map { _ in Float(generator.uniformDouble() * 2 - 1) },
-      rewards: (0..<count).map { _ in Float(generator.uniformDouble()) },
-      costs: (0..<count).map { ($0 / length) % 2 == 0 ? 0.1 : 1 }, done: (0..<count).map { ($0 + 1) % length == 0 })
-    let path = temporaryDirectory("cli").appendingPathComponent("data.hdf5").path
-    let done = (0..<count).map { ($0 + 1) % length == 0 }
-    try DSRLDataset.write(dataset, terminals: [Bool](repeating: false, count: count), timeouts: done, to: path)
-    return path
-  }
-
+  func datasetFile() throws -> String { try CLI.datasetFile() }
   func trainArguments(_ dataset: String, out: URL, seed: Int = 0) -> [String] {
-    [
-      "train", "--dataset", dataset, "--task", "OfflineBallCircle-v0", "--cost-threshold", "5", "--seed", "\(seed)",
-      "--bc-steps", "10", "--steps", "20", "--batch-size", "4", "--log-every", "5", "--out", out.path,
-    ]
+    CLI.trainArguments(dataset, out: out, seed: seed)
   }
 
   func testTrainWritesPolicyLogAndRunRecord() throws {
@@ -111,7 +61,8 @@ final class TrainCommandTests: XCTestCase {
       a = np.tanh(h @ t["layers.2.weight"].T + t["layers.2.bias"])
       print(json.dumps({"actions": a.tolist(), "meta": meta, "shape": list(t["layers.0.weight"].shape)}))
       """
-    let observationsJSON = String(decoding: try JSONSerialization.data(withJSONObject: observations), as: UTF8.self)
+    let observationsJSON = String(
+      decoding: try JSONSerialization.data(withJSONObject: observations), as: UTF8.self)
     let numpy = try run(
       Self.python, ["-c", script, out.appendingPathComponent("policy.safetensors").path, observationsJSON])
     XCTAssertEqual(numpy.status, 0, numpy.stderr)
@@ -121,7 +72,9 @@ final class TrainCommandTests: XCTestCase {
     let actions = answer["actions"] as! [[Double]]
     var largest = 0.0
     for row in 0..<3 {
-      for column in 0..<2 { largest = max(largest, abs(actions[row][column] - Double(network.output[row * 2 + column]))) }
+      for column in 0..<2 {
+        largest = max(largest, abs(actions[row][column] - Double(network.output[row * 2 + column])))
+      }
     }
     XCTAssertLessThan(largest, 1e-5)
   }
@@ -134,7 +87,8 @@ final class TrainCommandTests: XCTestCase {
     try run(Self.binary, trainArguments(dataset, out: second, seed: 7))
     let name = "policy.safetensors"
     XCTAssertEqual(
-      try Data(contentsOf: first.appendingPathComponent(name)), try Data(contentsOf: second.appendingPathComponent(name)))
+      try Data(contentsOf: first.appendingPathComponent(name)),
+      try Data(contentsOf: second.appendingPathComponent(name)))
   }
 
   func testInputErrorsAreRefusedWithTheirNameAndNoFiles() throws {
@@ -178,7 +132,78 @@ final class TrainCommandTests: XCTestCase {
 }
 
 func temporaryDirectory(_ name: String) -> URL {
-  let url = FileManager.default.temporaryDirectory.appendingPathComponent("trac-e2e-\(name)-\(UUID().uuidString)")
+  let url = FileManager.default.temporaryDirectory.appendingPathComponent(
+    "trac-e2e-\(name)-\(UUID().uuidString)")
   try! FileManager.default.createDirectory(at: url, withIntermediateDirectories: true)
   return url
+}
+
+/// Running the built binary, as a user would.
+enum CLI {
+  static let repository = URL(fileURLWithPath: #filePath).deletingLastPathComponent()
+    .deletingLastPathComponent()
+    .deletingLastPathComponent()
+  static let binary = URL(fileURLWithPath: CommandLine.arguments[0]).deletingLastPathComponent()
+    .appendingPathComponent("trac-sweep")
+  static let python = repository.appendingPathComponent(".venv/bin/python")
+
+  struct Result {
+    var status: Int32
+    var stdout: String
+    var stderr: String
+  }
+
+  @discardableResult
+  static func run(_ executable: URL, _ arguments: [String], input: String? = nil) throws -> Result {
+    let process = Process()
+    process.executableURL = executable
+    process.arguments = arguments
+    var environment = ProcessInfo.processInfo.environment
+    environment["OPENBLAS_NUM_THREADS"] = "1"
+    process.environment = environment
+    let output = Pipe()
+    let errors = Pipe()
+    let inputPipe = Pipe()
+    process.standardOutput = output
+    process.standardError = errors
+    process.standardInput = inputPipe
+    try process.run()
+    if let input { inputPipe.fileHandleForWriting.write(Data(input.utf8)) }
+    try inputPipe.fileHandleForWriting.close()
+    let out = output.fileHandleForReading.readDataToEndOfFile()
+    let err = errors.fileHandleForReading.readDataToEndOfFile()
+    process.waitUntilExit()
+    return Result(
+      status: process.terminationStatus, stdout: String(decoding: out, as: UTF8.self),
+      stderr: String(decoding: err, as: UTF8.self))
+  }
+
+  /// A small dataset file in DSRL's layout.
+  static func datasetFile() throws -> String {
+    var generator = SeededGenerator(seed: 11)
+    let episodes = 24
+    let length = 10
+    let count = episodes * length
+    let dataset = try OfflineDataset(
+      observationDim: 8, actionDim: 2,
+      observations: (0..<(count * 8)).map { _ in Float(generator.gaussian()) },
+      actions: (0..<(count * 2)).map { _ in Float(generator.uniformDouble() * 2 - 1) },
+      rewards: (0..<count).map { _ in Float(generator.uniformDouble()) },
+      costs: (0..<count).map { ($0 / length) % 2 == 0 ? 0.1 : 1 },
+      done: (0..<count).map { ($0 + 1) % length == 0 })
+    let path = temporaryDirectory("cli").appendingPathComponent("data.hdf5").path
+    let done = (0..<count).map { ($0 + 1) % length == 0 }
+    try DSRLDataset.write(
+      dataset, terminals: [Bool](repeating: false, count: count), timeouts: done, to: path)
+    return path
+  }
+
+  static func trainArguments(_ dataset: String, out: URL, seed: Int = 0) -> [String] {
+    [
+      "train", "--dataset", dataset, "--task", "OfflineBallCircle-v0", "--cost-threshold", "5", "--seed",
+      "\(seed)",
+      "--bc-steps", "10", "--steps", "20", "--batch-size", "4", "--log-every", "5", "--out", out.path,
+    ]
+  }
+
 }

@@ -17,10 +17,20 @@ final class ConfigTests: XCTestCase {
     XCTAssertNil(option { _ in })
     XCTAssertEqual(option { $0.x = 1.2 }, "--x")
     XCTAssertEqual(option { $0.y = -0.1 }, "--y")
-    XCTAssertEqual(option { $0.x = 0.7; $0.y = 0.5 }, "--x/--y")
+    XCTAssertEqual(
+      option {
+        $0.x = 0.7; $0.y = 0.5
+      }, "--x/--y")
     XCTAssertEqual(option { $0.alpha = 0 }, "--alpha")
-    XCTAssertEqual(option { $0.steps = 10; $0.bcSteps = 20 }, "--steps")
-    XCTAssertNil(option({ $0.steps = 10; $0.bcSteps = 20 }, .bcAll))
+    XCTAssertEqual(
+      option {
+        $0.steps = 10; $0.bcSteps = 20
+      }, "--steps")
+    XCTAssertNil(
+      option(
+        {
+          $0.steps = 10; $0.bcSteps = 20
+        }, .bcAll))
     XCTAssertEqual(option { $0.gamma = 1.5 }, "--gamma")
     XCTAssertEqual(option { $0.batchSize = 0 }, "--batch-size")
     XCTAssertEqual(option { $0.lr = .nan }, "--lr")

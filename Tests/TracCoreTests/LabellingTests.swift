@@ -6,7 +6,8 @@ func episodeDataset(rewards: [Float], costs: [Float], length: Int = 4) -> Offlin
   let count = rewards.count * length
   return try! OfflineDataset(
     observationDim: 8, actionDim: 2,
-    observations: [Float](repeating: 0.5, count: count * 8), actions: [Float](repeating: 0.1, count: count * 2),
+    observations: [Float](repeating: 0.5, count: count * 8),
+    actions: [Float](repeating: 0.1, count: count * 2),
     rewards: rewards.flatMap { [Float](repeating: $0, count: length) },
     costs: costs.flatMap { [Float](repeating: $0, count: length) },
     done: (0..<count).map { ($0 + 1) % length == 0 })
@@ -49,7 +50,8 @@ final class LabellingTests: XCTestCase {
   func testOverlapOfDesirableAndUndesirableMakesTheMiddleUndesirable() throws {
     // Five safe segments, x = y = 0.5: ceil(2.5) = 3 each, so the middle one is in both: undesirable.
     let dataset = episodeDataset(rewards: [1, 2, 3, 4, 5], costs: [0, 0, 0, 0, 0])
-    let labels = try ContrastiveLabels.label(wholeEpisodeSegments(dataset), costThreshold: 0, x: 0.5, y: 0.5, beta: 0.7)
+    let labels = try ContrastiveLabels.label(
+      wholeEpisodeSegments(dataset), costThreshold: 0, x: 0.5, y: 0.5, beta: 0.7)
     XCTAssertEqual(labels.labels, [0, 0, 0, 1, 1])
     XCTAssertEqual(labels.desirableCount, 2)
     XCTAssertEqual(labels.weights[2], 0.7 + 0.3 * 0.5, accuracy: 1e-6)  // w_rev of the middle
@@ -57,7 +59,8 @@ final class LabellingTests: XCTestCase {
 
   func testEqualRewardsGiveWeightOneAndStableOrder() throws {
     let dataset = episodeDataset(rewards: [3, 3, 3, 3], costs: [0, 0, 0, 0])
-    let labels = try ContrastiveLabels.label(wholeEpisodeSegments(dataset), costThreshold: 5, x: 0.5, y: 0.25, beta: 0.7)
+    let labels = try ContrastiveLabels.label(
+      wholeEpisodeSegments(dataset), costThreshold: 5, x: 0.5, y: 0.25, beta: 0.7)
     // Ties keep segment order: ascending = 0,1,2,3; bottom 1 = {0}, top 2 = {2, 3}.
     XCTAssertEqual(labels.segments, [0, 2, 3])
     XCTAssertEqual(labels.labels, [0, 1, 1])
@@ -93,11 +96,13 @@ final class SegmentTests: XCTestCase {
     // Episodes of lengths 4, 2, 4, 3: seg_ratio 1 gives L = 4 and one segment per episode of length 4.
     let done = [false, false, false, true, false, true, false, false, false, true, false, false, true]
     let dataset = try OfflineDataset(
-      observationDim: 1, actionDim: 1, observations: (0..<13).map(Float.init), actions: [Float](repeating: 0, count: 13),
+      observationDim: 1, actionDim: 1, observations: (0..<13).map(Float.init),
+      actions: [Float](repeating: 0, count: 13),
       rewards: [Float](repeating: 1, count: 13), costs: [Float](repeating: 0, count: 13), done: done)
     XCTAssertEqual(dataset.episodes, [0..<4, 4..<6, 6..<10, 10..<13])
     var generator = SeededGenerator(seed: 1)
-    let segments = try SegmentSet.sample(from: dataset, episodes: [0, 1, 2, 3], segRatio: 1, generator: &generator)
+    let segments = try SegmentSet.sample(
+      from: dataset, episodes: [0, 1, 2, 3], segRatio: 1, generator: &generator)
     XCTAssertEqual(segments.length, 4)
     XCTAssertEqual(segments.count, 2)
     XCTAssertTrue(segments.starts.allSatisfy { $0 == 0 || $0 == 6 })
@@ -111,7 +116,8 @@ final class SegmentTests: XCTestCase {
       actions: [Float](repeating: 0, count: count), rewards: [Float](repeating: 1, count: count),
       costs: [Float](repeating: 0, count: count), done: (0..<count).map { ($0 + 1) % 100 == 0 })
     var generator = SeededGenerator(seed: 3)
-    let segments = try SegmentSet.sample(from: dataset, episodes: Array(0..<20), segRatio: 0.25, generator: &generator)
+    let segments = try SegmentSet.sample(
+      from: dataset, episodes: Array(0..<20), segRatio: 0.25, generator: &generator)
     XCTAssertEqual(segments.length, 25)
     XCTAssertEqual(segments.count, 240)
     for start in segments.starts { XCTAssertEqual(Int(start) / 100, (Int(start) + 24) / 100) }
@@ -121,7 +127,8 @@ final class SegmentTests: XCTestCase {
   func testDatasetRejectsNonFiniteValuesNamingTheKey() {
     XCTAssertThrowsError(
       try OfflineDataset(
-        observationDim: 2, actionDim: 1, observations: [0, .nan], actions: [0], rewards: [1], costs: [0], done: [true])
+        observationDim: 2, actionDim: 1, observations: [0, .nan], actions: [0], rewards: [1], costs: [0],
+        done: [true])
     ) { error in
       XCTAssertEqual((error as? DatasetError)?.key, "observations")
     }
@@ -129,7 +136,8 @@ final class SegmentTests: XCTestCase {
 
   func testActionsAreClipped() throws {
     let dataset = try OfflineDataset(
-      observationDim: 1, actionDim: 2, observations: [0], actions: [3, -1], rewards: [1], costs: [0], done: [true])
+      observationDim: 1, actionDim: 2, observations: [0], actions: [3, -1], rewards: [1], costs: [0],
+      done: [true])
     XCTAssertEqual(dataset.actions, [1 - 1e-5, -(1 - 1e-5)])
   }
 }

@@ -7,7 +7,8 @@ final class DatasetFileTests: XCTestCase {
   func testRoundTripThroughDSRLLayout() throws {
     let (dataset, done) = learnableDataset(episodes: 6, length: 5)
     let path = temporaryDirectory("h5").appendingPathComponent("d.hdf5").path
-    try DSRLDataset.write(dataset, terminals: [Bool](repeating: false, count: done.count), timeouts: done, to: path)
+    try DSRLDataset.write(
+      dataset, terminals: [Bool](repeating: false, count: done.count), timeouts: done, to: path)
     let loaded = try DSRLDataset.load(path: path, task: try TaskInfo.named("OfflineBallCircle-v0"))
     XCTAssertEqual(loaded.observations, dataset.observations)
     XCTAssertEqual(loaded.actions, dataset.actions)
@@ -53,7 +54,8 @@ final class DatasetFileTests: XCTestCase {
       XCTAssertTrue("\(error)".hasPrefix(truncated), "\(error)")
     }
     // Widths that do not match the task.
-    XCTAssertThrowsError(try DSRLDataset.load(path: whole, task: try TaskInfo.named("OfflineAntCircle-v0"))) { error in
+    XCTAssertThrowsError(try DSRLDataset.load(path: whole, task: try TaskInfo.named("OfflineAntCircle-v0"))) {
+      error in
       XCTAssertEqual((error as? DatasetError)?.key, "observations")
       XCTAssertTrue("\(error)".contains("34"), "\(error)")
     }
@@ -96,7 +98,8 @@ final class PolicyFileTests: XCTestCase {
     let headerLength = Int(data.prefix(8).reversed().reduce(UInt64(0)) { $0 << 8 | UInt64($1) })
     XCTAssertEqual(headerLength % 8, 0)
     XCTAssertEqual(data.count, 8 + headerLength + 4 * shape.parameterCount)
-    let header = try JSONSerialization.jsonObject(with: data.subdata(in: 8..<(8 + headerLength))) as! [String: Any]
+    let header =
+      try JSONSerialization.jsonObject(with: data.subdata(in: 8..<(8 + headerLength))) as! [String: Any]
     XCTAssertEqual((header["layers.0.weight"] as! [String: Any])["shape"] as! [Int], [256, 8])
     XCTAssertEqual((header["layers.2.bias"] as! [String: Any])["shape"] as! [Int], [2])
     let metadata = header["__metadata__"] as! [String: String]
@@ -112,10 +115,33 @@ final class PolicyFileTests: XCTestCase {
     let directory = temporaryDirectory("badpolicy")
     let truncated = directory.appendingPathComponent("t.safetensors")
     try Data([16, 0, 0, 0, 0, 0, 0, 0, 123]).write(to: truncated)
-    XCTAssertThrowsError(try PolicyFile.read(truncated)) { XCTAssertTrue("\($0)".contains("header length"), "\($0)") }
+    XCTAssertThrowsError(try PolicyFile.read(truncated)) {
+      XCTAssertTrue("\($0)".contains("header length"), "\($0)")
+    }
     let wrongShape = directory.appendingPathComponent("w.safetensors")
-    let tensors = [("layers.0.weight", Safetensors.Tensor(shape: [3, 8], values: [Float](repeating: 0, count: 24)))]
+    let tensors = [
+      ("layers.0.weight", Safetensors.Tensor(shape: [3, 8], values: [Float](repeating: 0, count: 24)))
+    ]
     try Safetensors.encode(tensors: tensors, metadata: ["format": "trac-policy/1"]).write(to: wrongShape)
-    XCTAssertThrowsError(try PolicyFile.read(wrongShape)) { XCTAssertTrue("\($0)".contains("layers"), "\($0)") }
+    XCTAssertThrowsError(try PolicyFile.read(wrongShape)) {
+      XCTAssertTrue("\($0)".contains("layers"), "\($0)")
+    }
+  }
+}
+
+final class DatasetResolutionTests: XCTestCase {
+  func testTaskResolvesToItsDSRLFile() throws {
+    let directory = temporaryDirectory("dsrl")
+    let task = try TaskInfo.named("OfflineBallCircle-v0")
+    XCTAssertThrowsError(try DSRLDataset.resolve(task: task, in: directory)) { error in
+      XCTAssertTrue("\(error)".contains("DSRL_DATASET_DIR"), "\(error)")
+    }
+    _ = FileManager.default.createFile(
+      atPath: directory.appendingPathComponent("SafetyBallRun-v0-80-100.hdf5").path, contents: nil)
+    _ = FileManager.default.createFile(
+      atPath: directory.appendingPathComponent("SafetyBallCircle-v0-80-886.hdf5").path, contents: nil)
+    XCTAssertEqual(
+      try DSRLDataset.resolve(task: task, in: directory),
+      directory.appendingPathComponent("SafetyBallCircle-v0-80-886.hdf5").path)
   }
 }

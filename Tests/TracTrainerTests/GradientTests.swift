@@ -14,7 +14,8 @@ final class GradientTests: XCTestCase {
   private func checkGradients(dropout: Bool) {
     let shape = PolicyShape(observationDim: 5, actionDim: 3)
     let rows = 7
-    let network = PolicyNetwork(shape: shape, capacity: rows, dropoutGenerator: SeededGenerator(seed: 9, stream: "dropout"))
+    let network = PolicyNetwork(
+      shape: shape, capacity: rows, dropoutGenerator: SeededGenerator(seed: 9, stream: "dropout"))
     var generator = SeededGenerator(seed: 4)
     network.parameters.initializeOrthogonal(generator: &generator)
     // Non-zero biases so that every path is exercised.
@@ -37,7 +38,9 @@ final class GradientTests: XCTestCase {
 
     for tensor in shape.tensors {
       // Check the entries with the largest gradients plus a spread of others.
-      let entries = (0..<tensor.count).sorted { abs(analytic[tensor.offset + $0]) > abs(analytic[tensor.offset + $1]) }
+      let entries = (0..<tensor.count).sorted {
+        abs(analytic[tensor.offset + $0]) > abs(analytic[tensor.offset + $1])
+      }
       var checked = 0
       var skipped = 0
       for entry in entries.prefix(12) + stride(from: 0, to: tensor.count, by: max(1, tensor.count / 8)) {
@@ -89,13 +92,15 @@ final class GradientTests: XCTestCase {
     let p = network.parameters
     let h = shape.hidden
     let layer0 = (0..<h).map { unit in
-      max(0, (0..<3).reduce(Double(p.b0[unit])) { $0 + Double(p.w0[unit * 3 + $1]) * Double(observation[$1]) })
+      max(
+        0, (0..<3).reduce(Double(p.b0[unit])) { $0 + Double(p.w0[unit * 3 + $1]) * Double(observation[$1]) })
     }
     let layer1 = (0..<h).map { unit in
       max(0, (0..<h).reduce(Double(p.b1[unit])) { $0 + Double(p.w1[unit * h + $1]) * layer0[$1] })
     }
     for action in 0..<2 {
-      let expected = tanh((0..<h).reduce(Double(p.b2[action])) { $0 + Double(p.w2[action * h + $1]) * layer1[$1] })
+      let expected = tanh(
+        (0..<h).reduce(Double(p.b2[action])) { $0 + Double(p.w2[action * h + $1]) * layer1[$1] })
       XCTAssertEqual(Double(network.output[action]), expected, accuracy: 1e-5)
     }
   }
@@ -140,7 +145,8 @@ final class LossTests: XCTestCase {
     expected /= Double(scores.count)
     var gradients = [Double](repeating: 0, count: scores.count)
     let (loss, accuracy) = Losses.trac(
-      scores: scores, labels: labels, weights: weights, count: scores.count, eta: eta, scoreGradients: &gradients)
+      scores: scores, labels: labels, weights: weights, count: scores.count, eta: eta,
+      scoreGradients: &gradients)
     XCTAssertEqual(loss, expected, accuracy: 1e-12)
     // Correct: 0 (0.8 > 0 and desirable), 1, 2, 3; wrong: 4 (0.1 > 0 but undesirable), 5.
     XCTAssertEqual(accuracy, 4.0 / 6.0, accuracy: 1e-12)
@@ -151,10 +157,12 @@ final class LossTests: XCTestCase {
       shifted[index] += step
       var scratch = gradients
       let (plus, _) = Losses.trac(
-        scores: shifted, labels: labels, weights: weights, count: scores.count, eta: eta, scoreGradients: &scratch)
+        scores: shifted, labels: labels, weights: weights, count: scores.count, eta: eta,
+        scoreGradients: &scratch)
       shifted[index] -= 2 * step
       let (minus, _) = Losses.trac(
-        scores: shifted, labels: labels, weights: weights, count: scores.count, eta: eta, scoreGradients: &scratch)
+        scores: shifted, labels: labels, weights: weights, count: scores.count, eta: eta,
+        scoreGradients: &scratch)
       XCTAssertEqual(gradients[index], (plus - minus) / (2 * step), accuracy: 1e-6)
     }
     XCTAssertEqual(gradients[5], 0)

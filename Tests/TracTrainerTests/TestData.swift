@@ -21,19 +21,22 @@ func learnableDataset(episodes: Int = 60, length: Int = 20, seed: UInt64 = 5) ->
       } else {
         actions += [Float(generator.uniformDouble() * 2 - 1), Float(generator.uniformDouble() * 2 - 1)]
       }
-      rewards.append(kind == 0 ? 1 + Float(generator.uniformDouble()) : Float(generator.uniformDouble() * 0.5))
+      rewards.append(
+        kind == 0 ? 1 + Float(generator.uniformDouble()) : Float(generator.uniformDouble() * 0.5))
       costs.append(kind == 2 ? 1 : 0)
       done.append(t == length - 1)
     }
   }
   let dataset = try! OfflineDataset(
-    observationDim: 8, actionDim: 2, observations: observations, actions: actions, rewards: rewards, costs: costs,
+    observationDim: 8, actionDim: 2, observations: observations, actions: actions, rewards: rewards,
+    costs: costs,
     done: done)
   return (dataset, done)
 }
 
 func temporaryDirectory(_ name: String) -> URL {
-  let url = FileManager.default.temporaryDirectory.appendingPathComponent("trac-tests-\(name)-\(UUID().uuidString)")
+  let url = FileManager.default.temporaryDirectory.appendingPathComponent(
+    "trac-tests-\(name)-\(UUID().uuidString)")
   try! FileManager.default.createDirectory(at: url, withIntermediateDirectories: true)
   return url
 }

@@ -21,7 +21,8 @@ final class TrainingTests: XCTestCase {
   func testTraCLossFallsAndAccuracyRises() throws {
     let (dataset, _) = learnableDataset()
     let trainer = try Trainer(
-      dataset: dataset, task: task, algorithm: .trac, hyperparameters: smallHyperparameters(bcSteps: 300, steps: 12_000),
+      dataset: dataset, task: task, algorithm: .trac,
+      hyperparameters: smallHyperparameters(bcSteps: 300, steps: 12_000),
       costThreshold: 5, seed: 0)
     // 60 segments sampled (with replacement) from 20 good, 20 poor (both safe) and 20 unsafe
     // episodes: the top half of the safe ones are desirable, and with y = 0 the unsafe are the rest.
@@ -46,7 +47,8 @@ final class TrainingTests: XCTestCase {
   func testBehaviourCloningLossFalls() throws {
     let (dataset, _) = learnableDataset()
     let trainer = try Trainer(
-      dataset: dataset, task: task, algorithm: .bcSafe, hyperparameters: smallHyperparameters(bcSteps: 0, steps: 400),
+      dataset: dataset, task: task, algorithm: .bcSafe,
+      hyperparameters: smallHyperparameters(bcSteps: 0, steps: 400),
       costThreshold: 5, seed: 1)
     // BC-Safe keeps the 40 episodes within the threshold.
     XCTAssertEqual(trainer.segments.count, 40)
@@ -59,7 +61,8 @@ final class TrainingTests: XCTestCase {
   func testLearningRateWarmsUpAfterTheSwitch() throws {
     let (dataset, _) = learnableDataset(episodes: 30)
     let trainer = try Trainer(
-      dataset: dataset, task: task, algorithm: .trac, hyperparameters: smallHyperparameters(bcSteps: 2, steps: 5),
+      dataset: dataset, task: task, algorithm: .trac,
+      hyperparameters: smallHyperparameters(bcSteps: 2, steps: 5),
       costThreshold: 5, seed: 0)
     XCTAssertEqual(trainer.nextLearningRate, 1e-3)
     trainer.step()
@@ -82,7 +85,8 @@ final class TrainingTests: XCTestCase {
       costs: [Float](repeating: 1, count: count), done: (0..<count).map { ($0 + 1) % 20 == 0 })
     XCTAssertThrowsError(
       try Trainer(
-        dataset: dataset, task: task, algorithm: .trac, hyperparameters: smallHyperparameters(bcSteps: 2, steps: 5),
+        dataset: dataset, task: task, algorithm: .trac,
+        hyperparameters: smallHyperparameters(bcSteps: 2, steps: 5),
         costThreshold: 5, seed: 0)
     ) { error in
       XCTAssertEqual("\(error)", "no desirable segments at cost threshold 5")
@@ -93,7 +97,8 @@ final class TrainingTests: XCTestCase {
     let (dataset, _) = learnableDataset(episodes: 30)
     func train(seed: UInt64) throws -> [Float] {
       let trainer = try Trainer(
-        dataset: dataset, task: task, algorithm: .trac, hyperparameters: smallHyperparameters(bcSteps: 20, steps: 40),
+        dataset: dataset, task: task, algorithm: .trac,
+        hyperparameters: smallHyperparameters(bcSteps: 20, steps: 40),
         costThreshold: 5, seed: seed)
       while trainer.completedSteps < trainer.totalSteps { trainer.step() }
       return trainer.network.parameters.values

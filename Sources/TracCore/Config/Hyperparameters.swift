@@ -55,8 +55,11 @@ public struct Hyperparameters: Codable, Hashable, Sendable {
     ] {
       try finite(value, option)
     }
-    try require((0...1).contains(x), "--x", "the share of safe segments taken as desirable must be in [0, 1], got \(x)")
-    try require((0...1).contains(y), "--y", "the share of safe segments taken as undesirable must be in [0, 1], got \(y)")
+    try require(
+      (0...1).contains(x), "--x", "the share of safe segments taken as desirable must be in [0, 1], got \(x)")
+    try require(
+      (0...1).contains(y), "--y",
+      "the share of safe segments taken as undesirable must be in [0, 1], got \(y)")
     try require(x + y <= 1 + 1e-12, "--x/--y", "x + y must be at most 1, got \(x) + \(y) = \(x + y)")
     try require(alpha > 0, "--alpha", "the temperature must be positive, got \(alpha)")
     try require(eta >= 0, "--eta", "the balancing factor must be at least 0, got \(eta)")

@@ -40,7 +40,9 @@ public struct OfflineDataset: Sendable {
     try expect("actions", actions.count, count * actionDim)
     try expect("costs", costs.count, count)
     try expect("terminals|timeouts", done.count, count)
-    for (key, values) in [("observations", observations), ("actions", actions), ("rewards", rewards), ("costs", costs)] {
+    for (key, values) in [
+      ("observations", observations), ("actions", actions), ("rewards", rewards), ("costs", costs),
+    ] {
       if let bad = values.firstIndex(where: { !$0.isFinite }) {
         let row = key == "observations" ? bad / observationDim : key == "actions" ? bad / actionDim : bad
         throw DatasetError(key: key, message: "non-finite value \(values[bad]) at row \(row)")

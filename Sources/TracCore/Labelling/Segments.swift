@@ -45,7 +45,8 @@ public struct SegmentSet: Sendable {
     let maxLength = dataset.maxEpisodeLength
     let length = Int((Double(maxLength) * segRatio).rounded(.down))
     guard length >= 1 else {
-      throw .invalidInput("seg_ratio \(segRatio) of the longest episode (\(maxLength)) gives segments of length 0")
+      throw .invalidInput(
+        "seg_ratio \(segRatio) of the longest episode (\(maxLength)) gives segments of length 0")
     }
     let count: Int
     if segRatio < 1 {

@@ -63,6 +63,10 @@ public enum TrainerBenchmark {
       actions: actions, rewards: rewards, costs: costs, done: done)
   }
 
+  static func pad(_ text: String, _ width: Int) -> String {
+    text.padding(toLength: max(width, text.count), withPad: " ", startingAt: 0)
+  }
+
   public static func run(timedSteps: Int, threadCounts: [Int]) -> [String] {
     var lines: [String] = []
     let warmup = 3
@@ -89,7 +93,9 @@ public enum TrainerBenchmark {
           let rate = flops / seconds / 1e9
           lines.append(
             String(
-              format: "  %-12@ %-6@ %8.1f  %8.1f   %5.1f%%", benchCase.name, phase.rawValue, seconds * 1e3, rate,
+              format: "  %@ %@ %8.1f  %8.1f   %5.1f%%", pad(benchCase.name, 12), pad(phase.rawValue, 6),
+              seconds * 1e3,
+              rate,
               100 * rate / peak))
         }
       }

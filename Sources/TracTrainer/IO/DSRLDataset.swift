@@ -13,21 +13,25 @@ public enum DSRLDataset {
     do {
       let file = try HDF5File(path: path)
       for key in keys where !file.contains(key) {
-        throw DatasetError(file: path, key: key, message: "missing (a DSRL dataset has \(keys.joined(separator: ", ")))")
+        throw DatasetError(
+          file: path, key: key, message: "missing (a DSRL dataset has \(keys.joined(separator: ", ")))")
       }
       let (observations, observationDims) = try file.readFloats("observations")
       guard observationDims.count == 2, observationDims[1] > 0 else {
-        throw DatasetError(file: path, key: "observations", message: "has shape \(observationDims), expected [N, obs_dim]")
+        throw DatasetError(
+          file: path, key: "observations", message: "has shape \(observationDims), expected [N, obs_dim]")
       }
       let count = observationDims[0]
       let observationDim = observationDims[1]
       let (actions, actionDims) = try file.readFloats("actions")
       guard actionDims.count == 2, actionDims[0] == count, actionDims[1] > 0 else {
-        throw DatasetError(file: path, key: "actions", message: "has shape \(actionDims), expected [\(count), act_dim]")
+        throw DatasetError(
+          file: path, key: "actions", message: "has shape \(actionDims), expected [\(count), act_dim]")
       }
       let nextDims = try file.dimensions(of: "next_observations")
       guard nextDims == observationDims else {
-        throw DatasetError(file: path, key: "next_observations", message: "has shape \(nextDims), expected \(observationDims)")
+        throw DatasetError(
+          file: path, key: "next_observations", message: "has shape \(nextDims), expected \(observationDims)")
       }
       func vector(_ key: String) throws -> [Float] {
         let (values, dims) = try file.readFloats(key)
@@ -55,12 +59,14 @@ public enum DSRLDataset {
         }
         guard actionDims[1] == task.actionDim else {
           throw DatasetError(
-            file: path, key: "actions", message: "has width \(actionDims[1]), but \(task.dsrlID) acts with \(task.actionDim)")
+            file: path, key: "actions",
+            message: "has width \(actionDims[1]), but \(task.dsrlID) acts with \(task.actionDim)")
         }
       }
       do {
         return try OfflineDataset(
-          observationDim: observationDim, actionDim: actionDims[1], observations: observations, actions: actions,
+          observationDim: observationDim, actionDim: actionDims[1], observations: observations,
+          actions: actions,
           rewards: rewards, costs: costs, done: zip(terminals, timeouts).map { $0 || $1 })
       } catch {
         var located = error
@@ -70,22 +76,53 @@ public enum DSRLDataset {
     } catch let error as DatasetError {
       throw error
     } catch let error as HDF5Error {
-      throw DatasetError(file: path, key: error.key ?? "file", message: "\(error.detail) (\(error.call) failed)")
+      throw DatasetError(
+        file: path, key: error.key ?? "file", message: "\(error.detail) (\(error.call) failed)")
     } catch {
       throw DatasetError(file: path, key: "file", message: "\(error)")
     }
   }
 
   /// Writes a dataset in DSRL's layout (float32, bool enums, gzip): for tests and small tools.
-  public static func write(_ dataset: OfflineDataset, terminals: [Bool], timeouts: [Bool], to path: String) throws {
+  public static func write(_ dataset: OfflineDataset, terminals: [Bool], timeouts: [Bool], to path: String)
+    throws
+  {
     let file = try HDF5File(path: path, create: true)
     let count = dataset.transitionCount
     try file.write("observations", floats: dataset.observations, dimensions: [count, dataset.observationDim])
-    try file.write("next_observations", floats: dataset.observations, dimensions: [count, dataset.observationDim])
+    try file.write(
+      "next_observations", floats: dataset.observations, dimensions: [count, dataset.observationDim])
     try file.write("actions", floats: dataset.actions, dimensions: [count, dataset.actionDim])
     try file.write("rewards", floats: dataset.rewards, dimensions: [count])
     try file.write("costs", floats: dataset.costs, dimensions: [count])
     try file.write("terminals", flags: terminals, dimensions: [count])
     try file.write("timeouts", flags: timeouts, dimensions: [count])
+  }
+}
+
+extension DSRLDataset {
+  /// Where DSRL keeps its files: `$DSRL_DATASET_DIR`, else `~/.dsrl/datasets`.
+  public static var directory: URL {
+    if let path = ProcessInfo.processInfo.environment["DSRL_DATASET_DIR"], !path.isEmpty {
+      return URL(fileURLWithPath: path)
+    }
+    return FileManager.default.homeDirectoryForCurrentUser.appendingPathComponent(".dsrl/datasets")
+  }
+
+  /// The task's DSRL file in `directory`, named like `SafetyBallCircle-v0-80-886.hdf5`.
+  public static func resolve(task: TaskInfo, in directory: URL = directory) throws(TracError) -> String {
+    let names = (try? FileManager.default.contentsOfDirectory(atPath: directory.path)) ?? []
+    let matches = names.filter { $0.hasPrefix(task.bulletID + "-") && $0.hasSuffix(".hdf5") }.sorted()
+    guard let match = matches.first else {
+      throw .invalidInput(
+        "no dataset for \(task.dsrlID) in \(directory.path) (expected a file named like \(task.bulletID)-80-886.hdf5);"
+          + " pass --dataset FILE or set DSRL_DATASET_DIR")
+    }
+    guard matches.count == 1 else {
+      throw .invalidInput(
+        "several datasets for \(task.dsrlID) in \(directory.path): \(matches.joined(separator: ", ")); pass --dataset FILE"
+      )
+    }
+    return directory.appendingPathComponent(match).path
   }
 }

@@ -28,17 +28,23 @@ public final class HDF5File {
     self.path = path
     if create {
       handle = H5Fcreate(path, trac_h5f_acc_trunc(), trac_h5p_default(), trac_h5p_default())
-      guard handle >= 0 else { throw HDF5Error(file: path, key: nil, call: "H5Fcreate", detail: "cannot create file") }
+      guard handle >= 0 else {
+        throw HDF5Error(file: path, key: nil, call: "H5Fcreate", detail: "cannot create file")
+      }
       return
     }
     guard FileManager.default.fileExists(atPath: path) else {
       throw HDF5Error(file: path, key: nil, call: "open", detail: "no such file")
     }
     guard H5Fis_hdf5(path) > 0 else {
-      throw HDF5Error(file: path, key: nil, call: "H5Fis_hdf5", detail: "not an HDF5 file (empty, truncated or another format)")
+      throw HDF5Error(
+        file: path, key: nil, call: "H5Fis_hdf5",
+        detail: "not an HDF5 file (empty, truncated or another format)")
     }
     handle = H5Fopen(path, trac_h5f_acc_rdonly(), trac_h5p_default())
-    guard handle >= 0 else { throw HDF5Error(file: path, key: nil, call: "H5Fopen", detail: "cannot open (truncated or damaged?)") }
+    guard handle >= 0 else {
+      throw HDF5Error(file: path, key: nil, call: "H5Fopen", detail: "cannot open (truncated or damaged?)")
+    }
   }
 
   deinit { H5Fclose(handle) }
@@ -65,9 +71,13 @@ public final class HDF5File {
     }
     var values = [Float](repeating: 0, count: dims.reduce(1, *))
     let status = values.withUnsafeMutableBytes {
-      H5Dread(dataset, trac_h5t_native_float(), trac_h5s_all(), trac_h5s_all(), trac_h5p_default(), $0.baseAddress)
+      H5Dread(
+        dataset, trac_h5t_native_float(), trac_h5s_all(), trac_h5s_all(), trac_h5p_default(), $0.baseAddress)
     }
-    guard status >= 0 else { throw HDF5Error(file: path, key: key, call: "H5Dread", detail: "cannot read the data (truncated or damaged?)") }
+    guard status >= 0 else {
+      throw HDF5Error(
+        file: path, key: key, call: "H5Dread", detail: "cannot read the data (truncated or damaged?)")
+    }
     return (values, dims)
   }
 
@@ -85,7 +95,8 @@ public final class HDF5File {
       let base = H5Tget_super(type)
       defer { H5Tclose(base) }
       guard H5Tget_size(base) == 1 else {
-        throw HDF5Error(file: path, key: key, call: "H5Tget_size", detail: "is an enum wider than one byte, not a bool")
+        throw HDF5Error(
+          file: path, key: key, call: "H5Tget_size", detail: "is an enum wider than one byte, not a bool")
       }
       let native = H5Tget_native_type(type, H5T_DIR_ASCEND)
       defer { H5Tclose(native) }
@@ -93,34 +104,43 @@ public final class HDF5File {
       let status = bytes.withUnsafeMutableBytes {
         H5Dread(dataset, native, trac_h5s_all(), trac_h5s_all(), trac_h5p_default(), $0.baseAddress)
       }
-      guard status >= 0 else { throw HDF5Error(file: path, key: key, call: "H5Dread", detail: "cannot read the data") }
+      guard status >= 0 else {
+        throw HDF5Error(file: path, key: key, call: "H5Dread", detail: "cannot read the data")
+      }
       return (bytes.map { $0 != 0 }, dims)
     case H5T_INTEGER, H5T_FLOAT:
       let (values, _) = try readFloats(key)
       return (values.map { $0 != 0 }, dims)
     default:
-      throw HDF5Error(file: path, key: key, call: "H5Tget_class", detail: "is neither bool, integer nor float")
+      throw HDF5Error(
+        file: path, key: key, call: "H5Tget_class", detail: "is neither bool, integer nor float")
     }
   }
 
   /// Writes a float32 dataset, gzip-compressed in chunks (DSRL's layout). Used by tests and tools.
   public func write(_ key: String, floats: [Float], dimensions: [Int]) throws {
     try floats.withUnsafeBytes {
-      try write(key, dimensions: dimensions, fileType: trac_h5t_ieee_f32le(), memoryType: trac_h5t_native_float(), data: $0.baseAddress!)
+      try write(
+        key, dimensions: dimensions, fileType: trac_h5t_ieee_f32le(), memoryType: trac_h5t_native_float(),
+        data: $0.baseAddress!)
     }
   }
 
   /// Writes a float64 dataset (DSRL files sometimes store observations so).
   public func write(_ key: String, doubles: [Double], dimensions: [Int]) throws {
     try doubles.withUnsafeBytes {
-      try write(key, dimensions: dimensions, fileType: trac_h5t_native_double(), memoryType: trac_h5t_native_double(), data: $0.baseAddress!)
+      try write(
+        key, dimensions: dimensions, fileType: trac_h5t_native_double(), memoryType: trac_h5t_native_double(),
+        data: $0.baseAddress!)
     }
   }
 
   /// Writes flags as plain uint8 (the other way DSRL files store terminals and timeouts).
   public func write(_ key: String, bytes: [UInt8], dimensions: [Int]) throws {
     try bytes.withUnsafeBytes {
-      try write(key, dimensions: dimensions, fileType: trac_h5t_std_u8le(), memoryType: trac_h5t_native_uint8(), data: $0.baseAddress!)
+      try write(
+        key, dimensions: dimensions, fileType: trac_h5t_std_u8le(), memoryType: trac_h5t_native_uint8(),
+        data: $0.baseAddress!)
     }
   }
 
@@ -153,7 +173,9 @@ public final class HDF5File {
       H5Pset_deflate(properties, 4)
     }
     let dataset = H5Dcreate2(handle, key, fileType, space, trac_h5p_default(), properties, trac_h5p_default())
-    guard dataset >= 0 else { throw HDF5Error(file: path, key: key, call: "H5Dcreate2", detail: "cannot create") }
+    guard dataset >= 0 else {
+      throw HDF5Error(file: path, key: key, call: "H5Dcreate2", detail: "cannot create")
+    }
     defer { H5Dclose(dataset) }
     guard H5Dwrite(dataset, memoryType, trac_h5s_all(), trac_h5s_all(), trac_h5p_default(), data) >= 0 else {
       throw HDF5Error(file: path, key: key, call: "H5Dwrite", detail: "cannot write")
@@ -163,7 +185,9 @@ public final class HDF5File {
   private func open(_ key: String) throws(HDF5Error) -> hid_t {
     guard contains(key) else { throw HDF5Error(file: path, key: key, call: "H5Lexists", detail: "missing") }
     let dataset = H5Dopen2(handle, key, trac_h5p_default())
-    guard dataset >= 0 else { throw HDF5Error(file: path, key: key, call: "H5Dopen2", detail: "cannot open the dataset") }
+    guard dataset >= 0 else {
+      throw HDF5Error(file: path, key: key, call: "H5Dopen2", detail: "cannot open the dataset")
+    }
     return dataset
   }
 
@@ -171,7 +195,9 @@ public final class HDF5File {
     let space = H5Dget_space(dataset)
     defer { H5Sclose(space) }
     let rank = H5Sget_simple_extent_ndims(space)
-    guard rank >= 0 else { throw HDF5Error(file: path, key: key, call: "H5Sget_simple_extent_ndims", detail: "has no shape") }
+    guard rank >= 0 else {
+      throw HDF5Error(file: path, key: key, call: "H5Sget_simple_extent_ndims", detail: "has no shape")
+    }
     var dims = [hsize_t](repeating: 0, count: Int(rank))
     H5Sget_simple_extent_dims(space, &dims, nil)
     return dims.map { Int($0) }

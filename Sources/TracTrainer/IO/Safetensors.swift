@@ -30,7 +30,8 @@ public enum Safetensors {
       header[name] = ["dtype": "F32", "shape": tensor.shape, "data_offsets": [offset, offset + size]]
       offset += size
     }
-    var json = try! JSONSerialization.data(withJSONObject: header, options: [.sortedKeys, .withoutEscapingSlashes])
+    var json = try! JSONSerialization.data(
+      withJSONObject: header, options: [.sortedKeys, .withoutEscapingSlashes])
     while json.count % 8 != 0 { json.append(0x20) }
     var data = Data(capacity: 8 + json.count + offset)
     withUnsafeBytes(of: UInt64(json.count).littleEndian) { data.append(contentsOf: $0) }
@@ -46,10 +47,14 @@ public enum Safetensors {
   }
 
   /// Reads every F32 tensor and the metadata; anything malformed is a `FormatError`.
-  public static func decode(_ data: Data, file: String) throws(FormatError) -> (tensors: [String: Tensor], metadata: [String: String]) {
+  public static func decode(_ data: Data, file: String) throws(FormatError) -> (
+    tensors: [String: Tensor], metadata: [String: String]
+  ) {
     func fail(_ message: String) -> FormatError { FormatError(file: file, message: message) }
     guard data.count >= 8 else { throw fail("too short for a safetensors file (\(data.count) bytes)") }
-    let headerLength = data.prefix(8).enumerated().reduce(UInt64(0)) { $0 | UInt64($1.element) << (8 * UInt64($1.offset)) }
+    let headerLength = data.prefix(8).enumerated().reduce(UInt64(0)) {
+      $0 | UInt64($1.element) << (8 * UInt64($1.offset))
+    }
     guard headerLength <= UInt64(data.count - 8) else {
       throw fail("header length \(headerLength) exceeds the file (\(data.count) bytes)")
     }
@@ -62,17 +67,24 @@ public enum Safetensors {
     var tensors: [String: Tensor] = [:]
     for (name, entry) in header {
       if name == "__metadata__" {
-        guard let values = entry as? [String: String] else { throw fail("__metadata__ must map strings to strings") }
+        guard let values = entry as? [String: String] else {
+          throw fail("__metadata__ must map strings to strings")
+        }
         metadata = values
         continue
       }
       guard let entry = entry as? [String: Any], let dtype = entry["dtype"] as? String,
-        let shape = entry["shape"] as? [Int], let offsets = entry["data_offsets"] as? [Int], offsets.count == 2
+        let shape = entry["shape"] as? [Int], let offsets = entry["data_offsets"] as? [Int],
+        offsets.count == 2
       else { throw fail("tensor '\(name)' has a malformed header entry") }
       guard dtype == "F32" else { throw fail("tensor '\(name)' has dtype \(dtype), expected F32") }
       let count = shape.reduce(1, *)
-      guard shape.allSatisfy({ $0 >= 0 }), offsets[0] >= 0, offsets[1] - offsets[0] == count * 4, offsets[1] <= body.count else {
-        throw fail("tensor '\(name)' has data_offsets \(offsets) that do not fit shape \(shape) in \(body.count) bytes")
+      guard shape.allSatisfy({ $0 >= 0 }), offsets[0] >= 0, offsets[1] - offsets[0] == count * 4,
+        offsets[1] <= body.count
+      else {
+        throw fail(
+          "tensor '\(name)' has data_offsets \(offsets) that do not fit shape \(shape) in \(body.count) bytes"
+        )
       }
       var values = [Float](repeating: 0, count: count)
       values.withUnsafeMutableBytes { target in
@@ -80,7 +92,8 @@ public enum Safetensors {
           target.copyMemory(from: UnsafeRawBufferPointer(rebasing: source[offsets[0]..<offsets[1]]))
         }
       }
-      tensors[name] = Tensor(shape: shape, values: values.map { Float(bitPattern: UInt32(littleEndian: $0.bitPattern)) })
+      tensors[name] = Tensor(
+        shape: shape, values: values.map { Float(bitPattern: UInt32(littleEndian: $0.bitPattern)) })
     }
     return (tensors, metadata)
   }
@@ -103,7 +116,9 @@ public enum PolicyFile {
     metadata["obs_dim"] = String(shape.observationDim)
     metadata["act_dim"] = String(shape.actionDim)
     metadata["run_id"] = runID
-    let tensors = shape.tensors.map { ($0.name, Safetensors.Tensor(shape: $0.shape, values: parameters.values(of: $0))) }
+    let tensors = shape.tensors.map {
+      ($0.name, Safetensors.Tensor(shape: $0.shape, values: parameters.values(of: $0)))
+    }
     try Safetensors.encode(tensors: tensors, metadata: metadata).write(to: url, options: .atomic)
   }
 
@@ -112,11 +127,15 @@ public enum PolicyFile {
     let file = url.path
     let (tensors, metadata) = try Safetensors.decode(try Data(contentsOf: url), file: file)
     guard metadata["format"] == format else {
-      throw Safetensors.FormatError(file: file, message: "metadata format is \(metadata["format"] ?? "missing"), expected \(format)")
+      throw Safetensors.FormatError(
+        file: file, message: "metadata format is \(metadata["format"] ?? "missing"), expected \(format)")
     }
     guard let weight0 = tensors["layers.0.weight"], weight0.shape.count == 2,
       let weight2 = tensors["layers.2.weight"], weight2.shape.count == 2
-    else { throw Safetensors.FormatError(file: file, message: "layers.0.weight or layers.2.weight is missing or not 2-D") }
+    else {
+      throw Safetensors.FormatError(
+        file: file, message: "layers.0.weight or layers.2.weight is missing or not 2-D")
+    }
     let shape = PolicyShape(observationDim: weight0.shape[1], actionDim: weight2.shape[0])
     let parameters = ParameterBuffer(shape: shape)
     for tensor in shape.tensors {
@@ -124,7 +143,8 @@ public enum PolicyFile {
         throw Safetensors.FormatError(file: file, message: "tensor \(tensor.name) is missing")
       }
       guard stored.shape == tensor.shape else {
-        throw Safetensors.FormatError(file: file, message: "tensor \(tensor.name) has shape \(stored.shape), expected \(tensor.shape)")
+        throw Safetensors.FormatError(
+          file: file, message: "tensor \(tensor.name) has shape \(stored.shape), expected \(tensor.shape)")
       }
       guard stored.values.allSatisfy(\.isFinite) else {
         throw Safetensors.FormatError(file: file, message: "tensor \(tensor.name) holds non-finite values")

@@ -13,7 +13,6 @@ public final class ParameterBuffer {
 
   deinit { pointer.deallocate() }
 
-
   public var w0: UnsafeMutablePointer<Float> { pointer }
   public var b0: UnsafeMutablePointer<Float> { pointer + shape.hidden * shape.observationDim }
   public var w1: UnsafeMutablePointer<Float> { b0 + shape.hidden }
@@ -37,6 +36,8 @@ public final class ParameterBuffer {
 
   public func setValues(_ values: [Float], of tensor: PolicyShape.Tensor) {
     precondition(values.count == tensor.count)
-    values.withUnsafeBufferPointer { (pointer + tensor.offset).update(from: $0.baseAddress!, count: tensor.count) }
+    values.withUnsafeBufferPointer {
+      (pointer + tensor.offset).update(from: $0.baseAddress!, count: tensor.count)
+    }
   }
 }

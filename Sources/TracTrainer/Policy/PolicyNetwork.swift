@@ -99,7 +99,8 @@ public final class PolicyNetwork {
       transposeA: false, transposeB: false, m: rows, n: hidden, k: hidden,
       a: hiddenGradient1, lda: hidden, b: parameters.w1, ldb: hidden, c: hiddenGradient0, ldc: hidden)
     // dZ0 = dHidden0 * relu'(..) * scale in place, db0; then dW0[H, O] = dZ0[M, H]^T input[M, O].
-    reluDropoutBackward(hiddenGradient0, activations: hidden0, biasGradient: gradients.b0, rows: rows, scale: scale)
+    reluDropoutBackward(
+      hiddenGradient0, activations: hidden0, biasGradient: gradients.b0, rows: rows, scale: scale)
     BLAS.gemm(
       transposeA: true, transposeB: false, m: hidden, n: observationDim, k: rows,
       a: hiddenGradient0, lda: hidden, b: input, ldb: observationDim, c: gradients.w0, ldc: observationDim)
@@ -166,7 +167,8 @@ public final class PolicyNetwork {
       for block in 0..<(hidden / 8) {
         if dropout, block % 4 == 0 { keep = DropoutBits.keepBits(dropoutGenerator.next()) }
         let sum = h.lanes(at: 8 * block) + bias.lanes(at: 8 * block)
-        let keepMask = dropout ? sum.positiveMask & DropoutBits.mask(keep, block: block % 4) : sum.positiveMask
+        let keepMask =
+          dropout ? sum.positiveMask & DropoutBits.mask(keep, block: block % 4) : sum.positiveMask
         let value = (sum * scale).masked(keepMask)
         h.store(value, at: 8 * block)
         for action in 0..<actionDim {
@@ -203,7 +205,9 @@ public final class PolicyNetwork {
         for action in 0..<actionDim {
           let outputGradientLanes = Lanes(repeating: gradient[action])
           upstream += outputGradientLanes * w2.lanes(at: action * hidden + 8 * block)
-          dW2.store(dW2.lanes(at: action * hidden + 8 * block) + outputGradientLanes * activation, at: action * hidden + 8 * block)
+          dW2.store(
+            dW2.lanes(at: action * hidden + 8 * block) + outputGradientLanes * activation,
+            at: action * hidden + 8 * block)
         }
         let value = (upstream * scaleLanes).masked(activation.positiveMask)
         dz.store(value, at: 8 * block)

@@ -18,6 +18,8 @@ public struct RunRecord: Codable, Sendable {
   public var data: DataSummary
   public var timing: Timing
   public var final: FinalMetrics
+  /// The final policy in the simulator at the run's threshold; nil until evaluated.
+  public var evaluation: EvaluationResult?
 
   public struct DataSummary: Codable, Sendable {
     public var transitions: Int
@@ -48,6 +50,7 @@ public struct RunRecord: Codable, Sendable {
     public var bcSeconds: Double
     public var tracSeconds: Double
     public var totalSeconds: Double
+    public var evaluationSeconds: Double?
     public var bcStepsPerSecond: Double?
     public var tracStepsPerSecond: Double?
 
@@ -57,6 +60,7 @@ public struct RunRecord: Codable, Sendable {
       case bcSeconds = "bc_seconds"
       case tracSeconds = "trac_seconds"
       case totalSeconds = "total_seconds"
+      case evaluationSeconds = "evaluation_seconds"
       case bcStepsPerSecond = "bc_steps_per_second"
       case tracStepsPerSecond = "trac_steps_per_second"
     }
@@ -87,7 +91,7 @@ public struct RunRecord: Codable, Sendable {
     case finishedAt = "finished_at"
     case host
     case blasThreads = "blas_threads"
-    case data, timing, final
+    case data, timing, final, evaluation
   }
 }
 

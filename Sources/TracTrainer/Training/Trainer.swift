@@ -50,7 +50,8 @@ public final class Trainer {
   ) throws(TracError) {
     try hyperparameters.validate(algorithm: algorithm)
     guard costThreshold.isFinite, costThreshold >= 0 else {
-      throw .invalidHyperparameter(option: "--cost-threshold", message: "must be at least 0, got \(costThreshold)")
+      throw .invalidHyperparameter(
+        option: "--cost-threshold", message: "must be at least 0, got \(costThreshold)")
     }
     guard dataset.observationDim == task.observationDim, dataset.actionDim == task.actionDim else {
       throw .invalidInput(
@@ -68,7 +69,8 @@ public final class Trainer {
     if algorithm == .bcSafe {
       episodes = episodes.filter { dataset.episodeCosts[$0] <= costThreshold }
       guard !episodes.isEmpty else {
-        throw .invalidInput("no episode has a cost within the threshold \(formatNumber(costThreshold)) (bc_safe)")
+        throw .invalidInput(
+          "no episode has a cost within the threshold \(formatNumber(costThreshold)) (bc_safe)")
       }
     }
     segments = try SegmentSet.sample(

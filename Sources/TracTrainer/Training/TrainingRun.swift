@@ -15,6 +15,8 @@ public struct TrainingRun {
   public var outputDirectory: URL
   /// Steps between two lines of train.jsonl (and progress reports).
   public var logEvery: Int = 1000
+  /// Evaluate the final policy in the simulator and add the result to run.json.
+  public var evaluate = false
 
   public init(
     datasetPath: String, task: TaskInfo, algorithm: Algorithm, hyperparameters: Hyperparameters,
@@ -33,6 +35,8 @@ public struct TrainingRun {
   /// (`TracError`, `DatasetError`) are thrown before any training and leave no files behind.
   public func run(progress: (TrainingProgress) -> Void = { _ in }) throws -> RunRecord {
     try hyperparameters.validate(algorithm: algorithm)
+    // Find the evaluator before hours of training, not after.
+    let evaluatorLocation = evaluate ? try EvaluatorProcess.Location.resolve() : nil
     let startedAt = Date()
     let clock = ContinuousClock()
     let loadStart = clock.now
@@ -82,7 +86,8 @@ public struct TrainingRun {
           step: trainer.completedSteps, totalSteps: trainer.totalSteps, phase: phase,
           loss: intervalLoss / Double(intervalSteps),
           accuracy: phase == .trac ? intervalAccuracy / Double(intervalSteps) : nil,
-          learningRate: learningRate, stepsPerSecond: Double(intervalSteps) / max((now - intervalStart).seconds, 1e-9),
+          learningRate: learningRate,
+          stepsPerSecond: Double(intervalSteps) / max((now - intervalStart).seconds, 1e-9),
           elapsedSeconds: (now - trainStart).seconds)
         try log.write(contentsOf: try encoder.encode(report) + Data("\n".utf8))
         lastLoss[phase] = report.loss
@@ -103,7 +108,7 @@ public struct TrainingRun {
       guard let steps = phaseSteps[phase], let seconds = phaseSeconds[phase], seconds > 0 else { return nil }
       return Double(steps) / seconds
     }
-    let record = RunRecord(
+    var record = RunRecord(
       runID: spec.runID, spec: spec, datasetPath: datasetPath, trainerVersion: TrainerVersion.string,
       startedAt: startedAt, finishedAt: Date(), host: ProcessInfo.processInfo.hostName,
       blasThreads: BLASThreads.count,
@@ -120,6 +125,15 @@ public struct TrainingRun {
       final: .init(
         steps: trainer.completedSteps, phase: trainer.phase, bcLoss: lastLoss[.bc], tracLoss: lastLoss[.trac],
         accuracy: lastAccuracy))
+    if let evaluatorLocation {
+      let evaluationStart = clock.now
+      let evaluator = try EvaluatorProcess(location: evaluatorLocation)
+      record.evaluation = try evaluator.evaluate(
+        policy: outputDirectory.appendingPathComponent("policy.safetensors"), task: task,
+        costThresholds: [costThreshold], episodes: evalEpisodes, seed: evalSeed)
+      record.timing.evaluationSeconds = (clock.now - evaluationStart).seconds
+      record.timing.totalSeconds = (clock.now - loadStart).seconds
+    }
     try JSONCodec.prettyEncoder.encode(record).write(
       to: outputDirectory.appendingPathComponent("run.json"), options: .atomic)
     return record
