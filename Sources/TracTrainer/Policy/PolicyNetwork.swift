@@ -85,25 +85,30 @@ public final class PolicyNetwork {
   }
 
   /// Backward pass of the last `forward` (same rows): reads `outputGradient` = dLoss/dOutput and
-  /// writes every parameter's gradient into `gradients` (overwriting).
-  public func backward(rows: Int) {
+  /// writes every parameter's gradient into `gradients`, or adds to them when `accumulate` (a batch
+  /// processed in chunks of rows).
+  public func backward(rows: Int, accumulate: Bool = false) {
     let (observationDim, hidden) = (shape.observationDim, shape.hidden)
     let scale: Float = lastForwardDropout ? 1 / (1 - Self.dropoutProbability) : 1
     // Output layer and layer 1's ReLU: dW2, db2, dZ1 = dHidden1 * relu'(..) * scale, db1.
-    outputAndSecondLayerBackward(rows: rows, scale: scale)
+    outputAndSecondLayerBackward(rows: rows, scale: scale, accumulate: accumulate)
+    let gradientScale: Float = accumulate ? 1 : 0
     // dW1[H, H] = dZ1[M, H]^T hidden0[M, H];  dHidden0[M, H] = dZ1[M, H] W1[H, H].
     BLAS.gemm(
       transposeA: true, transposeB: false, m: hidden, n: hidden, k: rows,
-      a: hiddenGradient1, lda: hidden, b: hidden0, ldb: hidden, c: gradients.w1, ldc: hidden)
+      a: hiddenGradient1, lda: hidden, b: hidden0, ldb: hidden, beta: gradientScale, c: gradients.w1,
+      ldc: hidden)
     BLAS.gemm(
       transposeA: false, transposeB: false, m: rows, n: hidden, k: hidden,
       a: hiddenGradient1, lda: hidden, b: parameters.w1, ldb: hidden, c: hiddenGradient0, ldc: hidden)
     // dZ0 = dHidden0 * relu'(..) * scale in place, db0; then dW0[H, O] = dZ0[M, H]^T input[M, O].
     reluDropoutBackward(
-      hiddenGradient0, activations: hidden0, biasGradient: gradients.b0, rows: rows, scale: scale)
+      hiddenGradient0, activations: hidden0, biasGradient: gradients.b0, rows: rows, scale: scale,
+      accumulate: accumulate)
     BLAS.gemm(
       transposeA: true, transposeB: false, m: hidden, n: observationDim, k: rows,
-      a: hiddenGradient0, lda: hidden, b: input, ldb: observationDim, c: gradients.w0, ldc: observationDim)
+      a: hiddenGradient0, lda: hidden, b: input, ldb: observationDim, beta: gradientScale, c: gradients.w0,
+      ldc: observationDim)
   }
 
   /// W0 [H, O] -> W0^T [O, H], so the first layer's pass reads a row of weights per input.
@@ -182,12 +187,14 @@ public final class PolicyNetwork {
 
   /// From dLoss/dOutput: through tanh (db2), the output layer (dW2) and layer 1's dropout-ReLU
   /// (dZ1 into hiddenGradient1, db1), one pass over the rows.
-  private func outputAndSecondLayerBackward(rows: Int, scale: Float) {
+  private func outputAndSecondLayerBackward(rows: Int, scale: Float, accumulate: Bool) {
     let (hidden, actionDim) = (shape.hidden, shape.actionDim)
     let (w2, dW2, db1, db2) = (parameters.w2, gradients.w2, gradients.b1, gradients.b2)
-    dW2.update(repeating: 0, count: actionDim * hidden)
-    db1.update(repeating: 0, count: hidden)
-    db2.update(repeating: 0, count: actionDim)
+    if !accumulate {
+      dW2.update(repeating: 0, count: actionDim * hidden)
+      db1.update(repeating: 0, count: hidden)
+      db2.update(repeating: 0, count: actionDim)
+    }
     let scaleLanes = Lanes(repeating: scale)
     for row in 0..<rows {
       let gradient = outputGradient + row * actionDim
@@ -221,11 +228,11 @@ public final class PolicyNetwork {
   /// a positive input), so no mask is stored.
   private func reluDropoutBackward(
     _ gradient: UnsafeMutablePointer<Float>, activations: UnsafeMutablePointer<Float>,
-    biasGradient: UnsafeMutablePointer<Float>, rows: Int, scale: Float
+    biasGradient: UnsafeMutablePointer<Float>, rows: Int, scale: Float, accumulate: Bool
   ) {
     let hidden = shape.hidden
     let scaleLanes = Lanes(repeating: scale)
-    biasGradient.update(repeating: 0, count: hidden)
+    if !accumulate { biasGradient.update(repeating: 0, count: hidden) }
     for row in 0..<rows {
       let g = gradient + row * hidden
       let a = activations + row * hidden

@@ -33,31 +33,52 @@ public enum Losses {
     scores: UnsafePointer<Double>, labels: UnsafePointer<UInt8>, weights: UnsafePointer<Float>,
     count: Int, eta: Double, scoreGradients: UnsafeMutablePointer<Double>
   ) -> (loss: Double, accuracy: Double) {
-    var desirable = 0
-    for index in 0..<count where labels[index] == 1 { desirable += 1 }
-    let undesirable = count - desirable
-    let undesirableLambda = undesirable == 0 ? 0 : eta * Double(desirable) / Double(undesirable)
+    let undesirableLambda = undesirableLambda(labels: labels, count: count, eta: eta)
     var loss = 0.0
     var correct = 0
     for index in 0..<count {
-      let score = scores[index]
-      let probability = 1 / (1 + exp(-score))
-      let isDesirable = labels[index] == 1
-      let coefficient = (isDesirable ? 1 : undesirableLambda) * Double(weights[index]) / Double(count)
-      if isDesirable {
-        // d/ds -log(sigmoid(s)) = -(1 - sigmoid(s)); zero where the clamp holds.
-        let clamped = probability < probabilityFloor
-        loss -= coefficient * log(max(probability, probabilityFloor))
-        scoreGradients[index] = clamped ? 0 : -coefficient * (1 - probability)
-      } else {
-        // d/ds -log(1 - sigmoid(s)) = sigmoid(s).
-        let complement = 1 - probability
-        let clamped = complement < probabilityFloor
-        loss -= coefficient * log(max(complement, probabilityFloor))
-        scoreGradients[index] = clamped ? 0 : coefficient * probability
-      }
-      if (probability > 0.5) == isDesirable { correct += 1 }
+      let term = tracTerm(
+        score: scores[index], isDesirable: labels[index] == 1, weight: weights[index],
+        undesirableLambda: undesirableLambda, batchSize: count)
+      loss += term.loss
+      scoreGradients[index] = term.gradient
+      if term.correct { correct += 1 }
     }
     return (loss, Double(correct) / Double(count))
+  }
+
+  /// `lambda_0 = eta * n_desirable / n_undesirable` of a batch; 0 without undesirable segments
+  /// (then it is never used) or without desirable ones (then the loss is 0).
+  public static func undesirableLambda(labels: UnsafePointer<UInt8>, count: Int, eta: Double) -> Double {
+    var desirable = 0
+    for index in 0..<count where labels[index] == 1 { desirable += 1 }
+    let undesirable = count - desirable
+    return undesirable == 0 ? 0 : eta * Double(desirable) / Double(undesirable)
+  }
+
+  /// One segment's share of the batch loss, its dLoss/dscore, and whether it is classified right.
+  /// Depends on the batch only through `undesirableLambda` and `batchSize`, so a batch can be
+  /// processed in chunks of segments.
+  @inline(__always)
+  public static func tracTerm(
+    score: Double, isDesirable: Bool, weight: Float, undesirableLambda: Double, batchSize: Int
+  ) -> (loss: Double, gradient: Double, correct: Bool) {
+    let probability = 1 / (1 + exp(-score))
+    let coefficient = (isDesirable ? 1 : undesirableLambda) * Double(weight) / Double(batchSize)
+    let correct = (probability > 0.5) == isDesirable
+    if isDesirable {
+      // d/ds -log(sigmoid(s)) = -(1 - sigmoid(s)); zero where the clamp holds.
+      let clamped = probability < probabilityFloor
+      return (
+        -coefficient * log(max(probability, probabilityFloor)),
+        clamped ? 0 : -coefficient * (1 - probability), correct
+      )
+    }
+    // d/ds -log(1 - sigmoid(s)) = sigmoid(s).
+    let complement = 1 - probability
+    let clamped = complement < probabilityFloor
+    return (
+      -coefficient * log(max(complement, probabilityFloor)), clamped ? 0 : coefficient * probability, correct
+    )
   }
 }

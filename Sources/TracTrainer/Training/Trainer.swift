@@ -20,17 +20,19 @@ public final class Trainer {
   private var batches: BatchStream
   private let batchSize: Int
   private let segmentLength: Int
+  /// Segments that go forward and backward together: the loss is a sum over segments, so a batch
+  /// can be processed a chunk at a time while its activations are still in cache.
+  private let segmentsPerChunk: Int
+  /// Rows (transitions) a chunk aims at: 2048 rows of 256 floats is 2 MiB an activation buffer.
+  static let chunkRows = 2048
   /// The batch's indices into `labels`.
   private let batch: UnsafeMutableBufferPointer<Int32>
-  /// [M, A] the dataset's actions of the batch.
+  /// [chunk rows, A] the dataset's actions of the chunk.
   private let targetActions: UnsafeMutablePointer<Float>
   /// Per labelled segment: `sum_t gamma^t log pi_ref(a_t|s_t)`, fixed at the switch.
   private var referenceTerms: [Double]
   /// `gamma^t`, t < L.
   private let discounts: [Double]
-  /// Per batch segment: score, dLoss/dscore.
-  private let scores: UnsafeMutableBufferPointer<Double>
-  private let scoreGradients: UnsafeMutableBufferPointer<Double>
   private let batchLabels: UnsafeMutableBufferPointer<UInt8>
   private let batchWeights: UnsafeMutableBufferPointer<Float>
 
@@ -87,23 +89,22 @@ public final class Trainer {
     batchSize = hyperparameters.batchSize
     segmentLength = segments.length
     let shape = PolicyShape(observationDim: dataset.observationDim, actionDim: dataset.actionDim)
+    segmentsPerChunk = max(1, min(batchSize, Self.chunkRows / segmentLength))
     network = PolicyNetwork(
-      shape: shape, capacity: batchSize * segmentLength,
+      shape: shape, capacity: segmentsPerChunk * segmentLength,
       dropoutGenerator: SeededGenerator(seed: seed, stream: "dropout"))
     var initGenerator = SeededGenerator(seed: seed, stream: "init")
     network.parameters.initializeOrthogonal(generator: &initGenerator)
     optimizer = Adam(shape: shape)
     batches = BatchStream(count: labels.count, generator: SeededGenerator(seed: seed, stream: "batches"))
     batch = .allocate(capacity: batchSize)
-    targetActions = .allocate(capacity: batchSize * segmentLength * shape.actionDim)
+    targetActions = .allocate(capacity: segmentsPerChunk * segmentLength * shape.actionDim)
     referenceTerms = [Double](repeating: 0, count: labels.count)
     var discount = 1.0
     discounts = (0..<segmentLength).map { _ in
       defer { discount *= hyperparameters.gamma }
       return discount
     }
-    scores = .allocate(capacity: batchSize)
-    scoreGradients = .allocate(capacity: batchSize)
     batchLabels = .allocate(capacity: batchSize)
     batchWeights = .allocate(capacity: batchSize)
   }
@@ -111,8 +112,6 @@ public final class Trainer {
   deinit {
     batch.deallocate()
     targetActions.deallocate()
-    scores.deallocate()
-    scoreGradients.deallocate()
     batchLabels.deallocate()
     batchWeights.deallocate()
   }
@@ -146,77 +145,105 @@ public final class Trainer {
 
   public var totalSteps: Int { hyperparameters.steps }
 
-  /// Copies the next batch's observations into the network's input and its actions into
-  /// `targetActions`; segments are windows of the dataset, so this is the only copy.
-  private func gatherNextBatch() {
+  /// Draws the next batch: its indices into the labelled set, labels and weights.
+  private func drawNextBatch() {
     batches.next(into: batch)
+    for slot in 0..<batchSize {
+      let labelled = Int(batch[slot])
+      batchLabels[slot] = labels.labels[labelled]
+      batchWeights[slot] = labels.weights[labelled]
+    }
+  }
+
+  /// Copies the observations of batch slots `slots` into the network's input and their actions
+  /// into `targetActions`; segments are windows of the dataset, so this is the only copy.
+  private func gather(_ slots: Range<Int>) {
     let (observationDim, actionDim, length) = (shape.observationDim, shape.actionDim, segmentLength)
     dataset.observations.withUnsafeBufferPointer { observations in
       dataset.actions.withUnsafeBufferPointer { actions in
-        for slot in 0..<batchSize {
-          let labelled = Int(batch[slot])
-          let start = Int(segments.starts[Int(labels.segments[labelled])])
-          (network.input + slot * length * observationDim).update(
+        for (row, slot) in slots.enumerated() {
+          let start = Int(segments.starts[Int(labels.segments[Int(batch[slot])])])
+          (network.input + row * length * observationDim).update(
             from: observations.baseAddress! + start * observationDim, count: length * observationDim)
-          (targetActions + slot * length * actionDim).update(
+          (targetActions + row * length * actionDim).update(
             from: actions.baseAddress! + start * actionDim, count: length * actionDim)
-          batchLabels[slot] = labels.labels[labelled]
-          batchWeights[slot] = labels.weights[labelled]
         }
       }
     }
   }
 
+  /// The batch's slots in chunks of `segmentsPerChunk`.
+  private var chunks: StrideTo<Int> { stride(from: 0, to: batchSize, by: segmentsPerChunk) }
+
+  /// `mean over the batch's transitions of ||mu(s) - a||^2`, a chunk at a time.
   private func behaviourCloningStep() -> Double {
-    gatherNextBatch()
-    let rows = batchSize * segmentLength
-    network.forward(rows: rows, dropout: true)
-    let loss = Losses.behaviourCloning(
-      actions: network.output, targets: targetActions, rows: rows, actionDim: shape.actionDim,
-      gradient: network.outputGradient)
-    network.backward(rows: rows)
-    return loss
+    drawNextBatch()
+    let totalRows = batchSize * segmentLength
+    var loss = 0.0
+    for first in chunks {
+      let slots = first..<min(first + segmentsPerChunk, batchSize)
+      let rows = slots.count * segmentLength
+      gather(slots)
+      network.forward(rows: rows, dropout: true)
+      loss +=
+        Losses.behaviourCloning(
+          actions: network.output, targets: targetActions, rows: rows, actionDim: shape.actionDim,
+          gradient: network.outputGradient) * Double(rows)
+      // The chunk's mean over its rows, rescaled to the batch's mean.
+      let scale = Float(Double(rows) / Double(totalRows))
+      for index in 0..<(rows * shape.actionDim) { network.outputGradient[index] *= scale }
+      network.backward(rows: rows, accumulate: first > 0)
+    }
+    return loss / Double(totalRows)
   }
 
   /// `score_i = alpha * sum_t gamma^t (log pi(a_t|s_t) - log pi_ref(a_t|s_t))`, with
-  /// `log pi(a|s) = -||mu(s) - a||^2`; then the loss and its gradient back to the actions.
+  /// `log pi(a|s) = -||mu(s) - a||^2`; then the loss and its gradient back to the actions, a chunk
+  /// of segments at a time (the loss is a sum over segments given the batch's lambda_0).
   private func tracStep() -> (Double, Double) {
-    gatherNextBatch()
+    drawNextBatch()
     let (actionDim, length) = (shape.actionDim, segmentLength)
-    let rows = batchSize * length
     let alpha = hyperparameters.alpha
-    network.forward(rows: rows, dropout: true)
-    let output = network.output
-    for slot in 0..<batchSize {
-      var policyTerm = 0.0
-      for t in 0..<length {
-        let row = (slot * length + t) * actionDim
-        var squaredError: Float = 0
-        for column in 0..<actionDim {
-          let difference = output[row + column] - targetActions[row + column]
-          squaredError += difference * difference
+    let undesirableLambda = Losses.undesirableLambda(
+      labels: batchLabels.baseAddress!, count: batchSize, eta: hyperparameters.eta)
+    var loss = 0.0
+    var correct = 0
+    for first in chunks {
+      let slots = first..<min(first + segmentsPerChunk, batchSize)
+      gather(slots)
+      network.forward(rows: slots.count * length, dropout: true)
+      let output = network.output
+      let gradient = network.outputGradient
+      for (row, slot) in slots.enumerated() {
+        var policyTerm = 0.0
+        for t in 0..<length {
+          let base = (row * length + t) * actionDim
+          var squaredError: Float = 0
+          for column in 0..<actionDim {
+            let difference = output[base + column] - targetActions[base + column]
+            squaredError += difference * difference
+          }
+          policyTerm -= discounts[t] * Double(squaredError)
         }
-        policyTerm -= discounts[t] * Double(squaredError)
-      }
-      scores[slot] = alpha * (policyTerm - referenceTerms[Int(batch[slot])])
-    }
-    let (loss, accuracy) = Losses.trac(
-      scores: scores.baseAddress!, labels: batchLabels.baseAddress!, weights: batchWeights.baseAddress!,
-      count: batchSize, eta: hyperparameters.eta, scoreGradients: scoreGradients.baseAddress!)
-    // dLoss/dmu_t = dLoss/dscore * alpha * gamma^t * (-2) (mu_t - a_t).
-    let gradient = network.outputGradient
-    for slot in 0..<batchSize {
-      let scale = scoreGradients[slot] * alpha * -2
-      for t in 0..<length {
-        let rowScale = Float(scale * discounts[t])
-        let row = (slot * length + t) * actionDim
-        for column in 0..<actionDim {
-          gradient[row + column] = rowScale * (output[row + column] - targetActions[row + column])
+        let score = alpha * (policyTerm - referenceTerms[Int(batch[slot])])
+        let term = Losses.tracTerm(
+          score: score, isDesirable: batchLabels[slot] == 1, weight: batchWeights[slot],
+          undesirableLambda: undesirableLambda, batchSize: batchSize)
+        loss += term.loss
+        if term.correct { correct += 1 }
+        // dLoss/dmu_t = dLoss/dscore * alpha * gamma^t * (-2) (mu_t - a_t).
+        let scale = term.gradient * alpha * -2
+        for t in 0..<length {
+          let rowScale = Float(scale * discounts[t])
+          let base = (row * length + t) * actionDim
+          for column in 0..<actionDim {
+            gradient[base + column] = rowScale * (output[base + column] - targetActions[base + column])
+          }
         }
       }
+      network.backward(rows: slots.count * length, accumulate: first > 0)
     }
-    network.backward(rows: rows)
-    return (loss, accuracy)
+    return (loss, Double(correct) / Double(batchSize))
   }
 
   /// The switch (TRAC.md section 5): the current policy becomes the frozen reference. Its
@@ -228,7 +255,7 @@ public final class Trainer {
     let (observationDim, actionDim, length) = (shape.observationDim, shape.actionDim, segmentLength)
     var first = 0
     while first < labels.count {
-      let chunk = min(batchSize, labels.count - first)
+      let chunk = min(segmentsPerChunk, labels.count - first)
       for slot in 0..<chunk {
         let start = Int(segments.starts[Int(labels.segments[first + slot])])
         dataset.observations.withUnsafeBufferPointer {
