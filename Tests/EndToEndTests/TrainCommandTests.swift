@@ -127,6 +127,7 @@ final class TrainCommandTests: XCTestCase {
     let bench = try run(Self.binary, ["bench", "--steps", "1", "--threads", "1"])
     XCTAssertEqual(bench.status, 0, bench.stderr)
     XCTAssertTrue(bench.stdout.contains("sgemm peak"), bench.stdout)
+    XCTAssertTrue(bench.stdout.contains("BallCircle   trac"), bench.stdout)
     XCTAssertEqual(bench.stdout.components(separatedBy: "%").count - 1, 4, bench.stdout)
   }
 }

@@ -139,7 +139,8 @@ public struct GridFile: Equatable, Sendable {
     }
   }
 
-  /// More runs than this is surely a mistake in the file (and would not fit in memory in time).
+  /// More points or runs than this is surely a mistake in the file, refused before it fills the memory.
+  public static let maximumPoints = 100_000
   public static let maximumRuns = 1_000_000
 
   public let name: String
@@ -241,9 +242,10 @@ public struct GridFile: Equatable, Sendable {
     self.evalEpisodes = evalEpisodes
     self.evalSeed = evalSeed
 
-    guard let pointCount = Self.pointCount(vary: vary, design: design), pointCount <= Self.maximumRuns else {
+    guard let pointCount = Self.pointCount(vary: vary, design: design), pointCount <= Self.maximumPoints
+    else {
       throw GridPath.root.key("vary").error(
-        "the \(design.rawValue) design gives more than \(Self.maximumRuns) points; vary fewer values")
+        "the \(design.rawValue) design gives more than \(Self.maximumPoints) points; vary fewer values")
     }
     points = Self.expandPoints(base: base, vary: vary, design: design)
     try Self.checkPoints(
@@ -469,21 +471,33 @@ public struct GridFile: Equatable, Sendable {
         guard case .invalidHyperparameter(let option, let message) = error else {
           throw GridPath.root.error(error.description)
         }
-        // "--x/--y" -> [x, y]; "--seg-ratio" -> [seg_ratio]
-        let names = option.split(separator: "/").compactMap {
+        // Each value alone passed its range check, so this is a rule between two of them. The option
+        // names one or both: "--x/--y" -> [x, y]; "--steps" (at least --bc-steps) -> [steps, bc_steps].
+        var names = option.split(separator: "/").compactMap {
           HyperparameterName(rawValue: String($0.drop { $0 == "-" }).replacingOccurrences(of: "-", with: "_"))
         }
+        if names == [.steps] { names.append(.bcSteps) }
         let location = point.settings.isEmpty ? "at the base point" : "at the point \(point.id)"
         var path = GridPath.root.key("base")
+        var pathName: HyperparameterName?
         if let setting = point.settings.first(where: { names.contains($0.name) }),
           let variation = vary.first(where: { $0.name == setting.name }),
           let index = variation.values.firstIndex(of: setting.value)
         {
           path = GridPath.root.key("vary").key(setting.name.rawValue).index(index)
+          pathName = setting.name
         } else if let name = names.first(where: { givenInBase.contains($0) }) {
           path = path.key(name.rawValue)
+          pathName = name
         }
-        throw path.error("\(message) (\(location))")
+        // The message speaks of command-line options; say grid keys, and whose rule it is.
+        var text = message
+        for name in HyperparameterName.allCases {
+          text = text.replacingOccurrences(
+            of: "--" + name.rawValue.replacingOccurrences(of: "_", with: "-"), with: name.rawValue)
+        }
+        if let first = names.first, pathName != first { text = "\(first.rawValue): \(text)" }
+        throw path.error("\(text) (\(location))")
       }
     }
   }
@@ -849,7 +863,7 @@ private struct GridValue {
   /// A finite number (the reader refuses the rest).
   func number() throws(GridError) -> Double {
     guard case .number(_, let value) = json else { throw typeError("a number") }
-    return value
+    return value + 0  // -0 becomes 0, so that it has one canonical form
   }
 
   /// An integer written as one (`30000`), or as a whole number another way (`3e4`).
