@@ -17,6 +17,8 @@ let package = Package(
   dependencies: [
     .package(url: "https://github.com/apple/swift-argument-parser", from: "1.8.2"),
     .package(url: "https://github.com/apple/swift-crypto", from: "3.12.3"),
+    .package(url: "https://github.com/apple/swift-log", from: "1.16.2"),
+    .package(url: "https://github.com/groue/GRDB.swift", from: "7.10.0"),
   ],
   targets: [
     // C libraries: headers and links only.
@@ -31,6 +33,9 @@ let package = Package(
       name: "CZMQ",
       providers: [.apt(["libzmq3-dev"])]),
 
+    // Process control wrappers (prctl is variadic).
+    .target(name: "CProcess"),
+
     .target(name: "TracCore", dependencies: [.product(name: "Crypto", package: "swift-crypto")]),
     .target(
       name: "TracTrainer",
@@ -39,6 +44,21 @@ let package = Package(
         .product(name: "Crypto", package: "swift-crypto"),
       ],
       swiftSettings: vectorFlags),
+    .target(
+      name: "SweepWire",
+      dependencies: ["CZMQ", "TracCore", .product(name: "Logging", package: "swift-log")]),
+    .target(
+      name: "SweepCoordinator",
+      dependencies: [
+        "SweepWire", "TracCore", .product(name: "Logging", package: "swift-log"),
+        .product(name: "GRDB", package: "GRDB.swift"),
+      ]),
+    .target(
+      name: "SweepWorker",
+      dependencies: ["SweepWire", "TracCore", "CProcess", .product(name: "Logging", package: "swift-log")]),
+    .target(
+      name: "TracSweepTesting",
+      dependencies: ["SweepCoordinator", "SweepWorker", "SweepWire", "TracCore"]),
     .executableTarget(
       name: "trac-sweep",
       dependencies: [
@@ -48,6 +68,10 @@ let package = Package(
 
     .testTarget(name: "TracCoreTests", dependencies: ["TracCore"]),
     .testTarget(name: "TracTrainerTests", dependencies: ["TracTrainer", "TracCore", "CHDF5"]),
+    .testTarget(name: "SweepWireTests", dependencies: ["SweepWire", "TracCore"]),
+    .testTarget(
+      name: "SweepCoordinatorTests", dependencies: ["SweepCoordinator", "TracSweepTesting", "TracCore"]),
+    .testTarget(name: "SweepWorkerTests", dependencies: ["SweepWorker", "TracSweepTesting", "TracCore"]),
     .testTarget(name: "EndToEndTests", dependencies: ["TracTrainer", "TracCore", "trac-sweep"]),
   ]
 )

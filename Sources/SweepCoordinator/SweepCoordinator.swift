@@ -1,0 +1,1 @@
+// The coordinator: scheduling state machine (pure, clock injected) and the SQLite store.

@@ -1,0 +1,1 @@
+// The ZeroMQ transport and the protocol messages (docs/PROTOCOL.md).

@@ -1,0 +1,1 @@
+// The worker agent: connection, heartbeats, child trainer processes, the result spool.

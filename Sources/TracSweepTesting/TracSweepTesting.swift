@@ -1,0 +1,1 @@
+// Test kit: fake trainer, manual clock, in-process transport.

@@ -1,0 +1,5 @@
+import XCTest
+
+final class SweepWireTestsPlaceholder: XCTestCase {
+  func testModuleBuilds() {}
+}

@@ -1,0 +1,5 @@
+import XCTest
+
+final class SweepWorkerTestsPlaceholder: XCTestCase {
+  func testModuleBuilds() {}
+}
