@@ -1,0 +1,246 @@
+import TracCore
+
+/// A run's attempt: the unit a lease, a result and an acknowledgement refer to.
+public struct AttemptRef: Codable, Hashable, Sendable {
+  public var runID: String
+  public var attempt: Int
+
+  public init(runID: String, attempt: Int) {
+    self.runID = runID
+    self.attempt = attempt
+  }
+
+  enum CodingKeys: String, CodingKey {
+    case runID = "run_id"
+    case attempt
+  }
+}
+
+/// `hello`: a worker (re)connects and announces what it is still running and what it holds
+/// unacknowledged in its spool.
+public struct Hello: Codable, Equatable, Sendable {
+  public var workerID: String
+  public var host: String
+  public var slots: Int
+  public var trainerVersion: String
+  public var running: [AttemptRef]
+  public var spooled: [AttemptRef]
+
+  public init(
+    workerID: String, host: String, slots: Int, trainerVersion: String, running: [AttemptRef],
+    spooled: [AttemptRef]
+  ) {
+    self.workerID = workerID
+    self.host = host
+    self.slots = slots
+    self.trainerVersion = trainerVersion
+    self.running = running
+    self.spooled = spooled
+  }
+
+  enum CodingKeys: String, CodingKey {
+    case workerID = "worker_id"
+    case host, slots
+    case trainerVersion = "trainer_version"
+    case running, spooled
+  }
+}
+
+/// `welcome`: the coordinator's answer to `hello`: the heartbeat contract, and the announced
+/// attempts it does not know (the worker stops them).
+public struct Welcome: Codable, Equatable, Sendable {
+  public var heartbeatIntervalMilliseconds: Int
+  public var liveness: Int
+  public var cancel: [AttemptRef]
+
+  public init(heartbeatIntervalMilliseconds: Int, liveness: Int, cancel: [AttemptRef]) {
+    self.heartbeatIntervalMilliseconds = heartbeatIntervalMilliseconds
+    self.liveness = liveness
+    self.cancel = cancel
+  }
+
+  enum CodingKeys: String, CodingKey {
+    case heartbeatIntervalMilliseconds = "heartbeat_interval_ms"
+    case liveness, cancel
+  }
+}
+
+/// `heartbeat`: sent every interval from a thread that never trains; extends the worker's leases.
+public struct Heartbeat: Codable, Equatable, Sendable {
+  public var workerID: String
+  public var running: [AttemptRef]
+
+  public init(workerID: String, running: [AttemptRef]) {
+    self.workerID = workerID
+    self.running = running
+  }
+
+  enum CodingKeys: String, CodingKey {
+    case workerID = "worker_id"
+    case running
+  }
+}
+
+/// `pong`: the answer to a heartbeat. `known == false` means the coordinator does not know this
+/// worker (it restarted): the worker sends `hello` again.
+public struct Pong: Codable, Equatable, Sendable {
+  public var known: Bool
+
+  public init(known: Bool) { self.known = known }
+}
+
+/// Where the worker gets a run's dataset: by content hash, from its cache or by `fetch`.
+public struct DatasetRef: Codable, Hashable, Sendable {
+  public var sha256: String
+  public var size: Int
+  /// The file name the dataset had when submitted, for logs.
+  public var name: String
+
+  public init(sha256: String, size: Int, name: String) {
+    self.sha256 = sha256
+    self.size = size
+    self.name = name
+  }
+}
+
+/// `assign`: one attempt of one run, pushed to one worker with a lease.
+public struct Assign: Codable, Equatable, Sendable {
+  public var attempt: AttemptRef
+  public var spec: RunSpec
+  public var dataset: DatasetRef
+  public var leaseMilliseconds: Int
+
+  public init(attempt: AttemptRef, spec: RunSpec, dataset: DatasetRef, leaseMilliseconds: Int) {
+    self.attempt = attempt
+    self.spec = spec
+    self.dataset = dataset
+    self.leaseMilliseconds = leaseMilliseconds
+  }
+
+  enum CodingKeys: String, CodingKey {
+    case attempt, spec, dataset
+    case leaseMilliseconds = "lease_ms"
+  }
+}
+
+/// How an attempt ended on the worker.
+public enum AttemptOutcome: String, Codable, Sendable {
+  case succeeded
+  /// The trainer exited non-zero: retried up to the limit.
+  case failed
+  /// The trainer reported an error of its input (exit status 65): the run fails at once.
+  case inputError = "input_error"
+}
+
+/// A file that travels with a result, as one attachment frame in this order.
+public struct FileInfo: Codable, Hashable, Sendable {
+  public var name: String
+  public var size: Int
+  public var sha256: String
+
+  public init(name: String, size: Int, sha256: String) {
+    self.name = name
+    self.size = size
+    self.sha256 = sha256
+  }
+}
+
+/// `result`: a finished attempt; the files (policy.safetensors, run.json, train.jsonl) follow as
+/// attachments. The worker keeps it in its spool until `ack`.
+public struct ResultMessage: Codable, Equatable, Sendable {
+  public var workerID: String
+  public var attempt: AttemptRef
+  public var outcome: AttemptOutcome
+  public var exitStatus: Int32?
+  public var stderrTail: String
+  public var files: [FileInfo]
+
+  public init(
+    workerID: String, attempt: AttemptRef, outcome: AttemptOutcome, exitStatus: Int32?, stderrTail: String,
+    files: [FileInfo]
+  ) {
+    self.workerID = workerID
+    self.attempt = attempt
+    self.outcome = outcome
+    self.exitStatus = exitStatus
+    self.stderrTail = stderrTail
+    self.files = files
+  }
+
+  enum CodingKeys: String, CodingKey {
+    case workerID = "worker_id"
+    case attempt, outcome
+    case exitStatus = "exit_status"
+    case stderrTail = "stderr_tail"
+    case files
+  }
+}
+
+/// `ack`: the result is committed to the coordinator's database (or was a duplicate): the worker
+/// may delete it from its spool.
+public struct Ack: Codable, Equatable, Sendable {
+  public var attempt: AttemptRef
+  public var duplicate: Bool
+
+  public init(attempt: AttemptRef, duplicate: Bool) {
+    self.attempt = attempt
+    self.duplicate = duplicate
+  }
+}
+
+/// `cancel`: stop this attempt (its sweep was cancelled, or the coordinator gave the run to another).
+public struct Cancel: Codable, Equatable, Sendable {
+  public var attempt: AttemptRef
+
+  public init(attempt: AttemptRef) { self.attempt = attempt }
+}
+
+/// `goodbye`: a worker stopping gracefully hands these attempts back (not failures, not lost).
+public struct Goodbye: Codable, Equatable, Sendable {
+  public var workerID: String
+  public var released: [AttemptRef]
+
+  public init(workerID: String, released: [AttemptRef]) {
+    self.workerID = workerID
+    self.released = released
+  }
+
+  enum CodingKeys: String, CodingKey {
+    case workerID = "worker_id"
+    case released
+  }
+}
+
+/// `fetch`: a piece of a dataset by content hash; answered by `chunk`. One request in flight per
+/// dataset gives flow control: the worker asks for the next piece after writing this one.
+public struct Fetch: Codable, Equatable, Sendable {
+  public var sha256: String
+  public var offset: Int
+  public var length: Int
+
+  public init(sha256: String, offset: Int, length: Int) {
+    self.sha256 = sha256
+    self.offset = offset
+    self.length = length
+  }
+}
+
+/// `chunk`: the bytes `[offset, offset + attachment.count)` of the dataset, as one attachment.
+public struct Chunk: Codable, Equatable, Sendable {
+  public var sha256: String
+  public var offset: Int
+  public var total: Int
+
+  public init(sha256: String, offset: Int, total: Int) {
+    self.sha256 = sha256
+    self.offset = offset
+    self.total = total
+  }
+}
+
+/// `error`: the last message was refused; the peer keeps serving.
+public struct ErrorMessage: Codable, Equatable, Sendable {
+  public var message: String
+
+  public init(message: String) { self.message = message }
+}

@@ -1,0 +1,92 @@
+import Foundation
+import TracCore
+
+/// One protocol message: `[protocol][type][JSON body][attachment...]` (docs/PROTOCOL.md). On the
+/// coordinator's ROUTER socket a routing-id frame comes first; it is not part of the message.
+public struct WireMessage: Equatable, Sendable {
+  /// The first frame of every message. A peer of another version is refused by name.
+  public static let protocolTag = "trac-sweep/1"
+  static let protocolFamily = "trac-sweep/"
+
+  public var type: MessageType
+  public var body: Data
+  /// Binary frames after the body: artifact files, dataset chunks.
+  public var attachments: [Data]
+
+  public init(type: MessageType, body: Data, attachments: [Data] = []) {
+    self.type = type
+    self.body = body
+    self.attachments = attachments
+  }
+
+  /// A message whose body is `value` in the project's canonical JSON.
+  public init<Body: Encodable>(_ type: MessageType, _ value: Body, attachments: [Data] = []) {
+    self.type = type
+    self.body = try! JSONCodec.canonicalEncoder.encode(value)
+    self.attachments = attachments
+  }
+
+  public var frames: [Data] {
+    [Data(Self.protocolTag.utf8), Data(type.rawValue.utf8), body] + attachments
+  }
+
+  /// Parses frames; anything that is not a well-formed message of this version is a `WireError`.
+  public static func decode(_ frames: [Data]) throws(WireError) -> WireMessage {
+    guard let first = frames.first else { throw .malformed("an empty message") }
+    let tag = String(decoding: first, as: UTF8.self)
+    guard tag == protocolTag else {
+      if tag.hasPrefix(protocolFamily) { throw .versionMismatch(peer: tag) }
+      throw .malformed("the first frame is not the protocol tag \(protocolTag)")
+    }
+    guard frames.count >= 3 else { throw .malformed("\(frames.count) frames; a message has at least 3") }
+    let name = String(decoding: frames[1], as: UTF8.self)
+    guard let type = MessageType(rawValue: name) else { throw .unknownType(String(name.prefix(64))) }
+    return WireMessage(type: type, body: frames[2], attachments: Array(frames.dropFirst(3)))
+  }
+
+  /// The body as `Body`; a body that does not parse is a `WireError` naming the message type.
+  public func decodeBody<Body: Decodable>(_: Body.Type) throws(WireError) -> Body {
+    do {
+      return try JSONCodec.decoder.decode(Body.self, from: body)
+    } catch {
+      throw .badBody(type: type, detail: Self.describe(error))
+    }
+  }
+
+  private static func describe(_ error: Error) -> String {
+    switch error {
+    case DecodingError.keyNotFound(let key, let context):
+      return "missing field \(path(context.codingPath + [key]))"
+    case DecodingError.typeMismatch(_, let context), DecodingError.valueNotFound(_, let context):
+      return "wrong type at \(path(context.codingPath)): \(context.debugDescription)"
+    case DecodingError.dataCorrupted(let context):
+      return "\(context.debugDescription) at \(path(context.codingPath))"
+    default:
+      return "\(error)"
+    }
+  }
+
+  private static func path(_ keys: [CodingKey]) -> String {
+    "$" + keys.map { $0.intValue.map { "[\($0)]" } ?? ".\($0.stringValue)" }.joined()
+  }
+}
+
+/// Why a message was refused. The coordinator answers with an `error` message and keeps serving.
+public enum WireError: Error, Equatable, Sendable, CustomStringConvertible {
+  case versionMismatch(peer: String)
+  case malformed(String)
+  case unknownType(String)
+  case badBody(type: MessageType, detail: String)
+
+  public var description: String {
+    switch self {
+    case .versionMismatch(let peer):
+      return
+        "protocol version mismatch: the peer speaks \(peer), this side speaks \(WireMessage.protocolTag);"
+        + " run the same trac-sweep version on every machine"
+    case .malformed(let detail): return "malformed message: \(detail)"
+    case .unknownType(let name): return "unknown message type '\(name)'"
+    case .badBody(let type, let detail): return "bad \(type.rawValue) message: \(detail)"
+    }
+  }
+}

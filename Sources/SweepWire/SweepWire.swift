@@ -1,1 +1,0 @@
-// The ZeroMQ transport and the protocol messages (docs/PROTOCOL.md).

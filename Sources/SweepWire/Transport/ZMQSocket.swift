@@ -1,0 +1,130 @@
+import CZMQ
+import Foundation
+
+/// One libzmq context per process; thread-safe, as libzmq's is.
+public final class ZMQContext: @unchecked Sendable {
+  let handle: UnsafeMutableRawPointer
+
+  public init() {
+    handle = zmq_ctx_new()
+  }
+
+  deinit { zmq_ctx_term(handle) }
+}
+
+/// A ZeroMQ socket (ROUTER on the coordinator, DEALER on workers and clients). Like libzmq's
+/// sockets it belongs to one thread at a time. Every message is a list of frames.
+public final class ZMQSocket {
+  public enum Kind: Sendable {
+    case router
+    case dealer
+
+    var value: Int32 { self == .router ? ZMQ_ROUTER : ZMQ_DEALER }
+  }
+
+  let handle: UnsafeMutableRawPointer
+  public let kind: Kind
+  /// Keeps the context alive as long as its sockets.
+  private let context: ZMQContext
+
+  /// A socket that never blocks on close (linger 0) and refuses messages over `maxMessageSize`
+  /// bytes (libzmq drops the peer's connection instead of allocating).
+  public init(context: ZMQContext, kind: Kind, maxMessageSize: Int64 = 256 << 20) throws(ZMQError) {
+    guard let socket = zmq_socket(context.handle, kind.value) else { throw ZMQError(call: "zmq_socket") }
+    self.handle = socket
+    self.kind = kind
+    self.context = context
+    try setOption(ZMQ_LINGER, Int32(0))
+    try setOption(ZMQ_MAXMSGSIZE, maxMessageSize)
+    if kind == .router {
+      // An unroutable reply is an error, not a silent drop; a reconnecting peer takes over its id.
+      try setOption(ZMQ_ROUTER_MANDATORY, Int32(1))
+      try setOption(ZMQ_ROUTER_HANDOVER, Int32(1))
+    }
+  }
+
+  deinit { zmq_close(handle) }
+
+  public func setOption(_ option: Int32, _ value: Int32) throws(ZMQError) {
+    var value = value
+    guard zmq_setsockopt(handle, option, &value, MemoryLayout<Int32>.size) == 0 else {
+      throw ZMQError(call: "zmq_setsockopt(\(option))")
+    }
+  }
+
+  public func setOption(_ option: Int32, _ value: Int64) throws(ZMQError) {
+    var value = value
+    guard zmq_setsockopt(handle, option, &value, MemoryLayout<Int64>.size) == 0 else {
+      throw ZMQError(call: "zmq_setsockopt(\(option))")
+    }
+  }
+
+  public func setOption(_ option: Int32, _ value: Data) throws(ZMQError) {
+    let status = value.withUnsafeBytes { zmq_setsockopt(handle, option, $0.baseAddress, value.count) }
+    guard status == 0 else { throw ZMQError(call: "zmq_setsockopt(\(option))") }
+  }
+
+  /// The routing id a DEALER presents to the ROUTER (set before connecting).
+  public func setRoutingID(_ id: String) throws(ZMQError) {
+    try setOption(ZMQ_ROUTING_ID, Data(id.utf8))
+  }
+
+  public func bind(_ endpoint: String) throws(ZMQError) {
+    guard zmq_bind(handle, endpoint) == 0 else { throw ZMQError(call: "zmq_bind(\(endpoint))") }
+  }
+
+  public func connect(_ endpoint: String) throws(ZMQError) {
+    guard zmq_connect(handle, endpoint) == 0 else { throw ZMQError(call: "zmq_connect(\(endpoint))") }
+  }
+
+  /// The endpoint actually bound (e.g. the port chosen for `tcp://127.0.0.1:*`).
+  public var lastEndpoint: String {
+    var buffer = [UInt8](repeating: 0, count: 256)
+    var size = buffer.count
+    zmq_getsockopt(handle, ZMQ_LAST_ENDPOINT, &buffer, &size)
+    return String(decoding: buffer.prefix { $0 != 0 }, as: UTF8.self)
+  }
+
+  /// Sends all frames as one message.
+  public func send(_ frames: [Data], dontWait: Bool = false) throws(ZMQError) {
+    for (index, frame) in frames.enumerated() {
+      var flags: Int32 = index < frames.count - 1 ? ZMQ_SNDMORE : 0
+      if dontWait { flags |= ZMQ_DONTWAIT }
+      let sent = frame.withUnsafeBytes { zmq_send(handle, $0.baseAddress, frame.count, flags) }
+      guard sent >= 0 else { throw ZMQError(call: "zmq_send") }
+    }
+  }
+
+  /// Waits up to `timeout` for a message; nil when none arrived.
+  public func receive(timeout: Duration) throws(ZMQError) -> [Data]? {
+    guard try poll(timeout: timeout) else { return nil }
+    return try receiveNow()
+  }
+
+  /// Whether a message is ready within `timeout`.
+  public func poll(timeout: Duration) throws(ZMQError) -> Bool {
+    var item = zmq_pollitem_t(socket: handle, fd: 0, events: Int16(ZMQ_POLLIN), revents: 0)
+    let milliseconds = Int(
+      timeout.components.seconds * 1000 + timeout.components.attoseconds / 1_000_000_000_000_000)
+    let ready = zmq_poll(&item, 1, milliseconds)
+    if ready < 0 {
+      if zmq_errno() == EINTR { return false }
+      throw ZMQError(call: "zmq_poll")
+    }
+    return ready > 0
+  }
+
+  /// Receives every frame of the next message, which must be ready.
+  public func receiveNow() throws(ZMQError) -> [Data] {
+    var frames: [Data] = []
+    while true {
+      var message = zmq_msg_t()
+      zmq_msg_init(&message)
+      defer { zmq_msg_close(&message) }
+      guard zmq_msg_recv(&message, handle, 0) >= 0 else { throw ZMQError(call: "zmq_msg_recv") }
+      let size = zmq_msg_size(&message)
+      frames.append(size == 0 ? Data() : Data(bytes: zmq_msg_data(&message), count: size))
+      if zmq_msg_more(&message) == 0 { return frames }
+    }
+  }
+}

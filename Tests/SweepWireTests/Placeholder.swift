@@ -1,5 +1,0 @@
-import XCTest
-
-final class SweepWireTestsPlaceholder: XCTestCase {
-  func testModuleBuilds() {}
-}
