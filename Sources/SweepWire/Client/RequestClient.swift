@@ -1,0 +1,58 @@
+import Foundation
+
+/// A short-lived client of the coordinator (`submit`, `status`, ...): one DEALER, one request at a
+/// time, each answered by `reply` or `error` within a timeout.
+public final class RequestClient {
+  private let socket: ZMQSocket
+  public let endpoint: String
+
+  public init(endpoint: String, context: ZMQContext = ZMQContext()) throws(ZMQError) {
+    self.endpoint = endpoint
+    socket = try ZMQSocket(context: context, kind: .dealer)
+    try socket.connect(endpoint)
+  }
+
+  public enum RequestError: Error, CustomStringConvertible {
+    case unreachable(endpoint: String, timeout: Duration)
+    case refused(String)
+    case transport(ZMQError)
+    case protocolError(WireError)
+
+    public var description: String {
+      switch self {
+      case .unreachable(let endpoint, let timeout):
+        return "no answer from the coordinator at \(endpoint) within \(timeout); is it running?"
+          + " (start it with: trac-sweep coordinator --bind tcp://*:5555 --state DIR)"
+      case .refused(let message): return message
+      case .transport(let error): return "\(error)"
+      case .protocolError(let error): return "\(error)"
+      }
+    }
+  }
+
+  /// Sends `request` and returns the reply's body, decoded.
+  public func call<Request: Encodable, Reply: Decodable>(
+    _ request: Request, expecting: Reply.Type, timeout: Duration = .seconds(10)
+  ) throws(RequestError) -> Reply {
+    do {
+      try socket.send(WireMessage(.request, request).frames)
+      guard let frames = try socket.receive(timeout: timeout) else {
+        throw RequestError.unreachable(endpoint: endpoint, timeout: timeout)
+      }
+      let message = try WireMessage.decode(frames)
+      switch message.type {
+      case .reply: return try message.decodeBody(Reply.self)
+      case .error: throw RequestError.refused(try message.decodeBody(ErrorMessage.self).message)
+      default: throw RequestError.protocolError(.malformed("expected a reply, got \(message.type.rawValue)"))
+      }
+    } catch let error as RequestError {
+      throw error
+    } catch let error as ZMQError {
+      throw .transport(error)
+    } catch let error as WireError {
+      throw .protocolError(error)
+    } catch {
+      throw .refused("\(error)")
+    }
+  }
+}
