@@ -13,3 +13,8 @@ public func sha256Hex(ofFileAt path: String) throws -> String {
   }
   return hasher.finalize().map { String(format: "%02x", $0) }.joined()
 }
+
+/// SHA-256 of bytes in memory, as 64 lowercase hex digits.
+public func sha256Hex(_ data: Data) -> String {
+  SHA256.hash(data: data).map { String(format: "%02x", $0) }.joined()
+}

@@ -1,0 +1,65 @@
+import Foundation
+import TracCore
+
+/// A worker's datasets by content hash (`WORKDIR/datasets/<sha256>.hdf5`), filled from the
+/// coordinator one chunk at a time. A dataset becomes visible only once complete and verified.
+public struct DatasetCache: Sendable {
+  public let directory: URL
+  public static let chunkSize = 1 << 20
+
+  public init(directory: URL) throws {
+    self.directory = directory
+    try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
+  }
+
+  public func url(for sha256: String) -> URL { directory.appendingPathComponent("\(sha256).hdf5") }
+  private func partialURL(for sha256: String) -> URL {
+    directory.appendingPathComponent(".\(sha256).partial")
+  }
+
+  public func contains(_ sha256: String) -> Bool {
+    FileManager.default.fileExists(atPath: url(for: sha256).path)
+  }
+
+  /// Bytes received so far for an incomplete dataset (where to resume the fetch).
+  public func receivedBytes(_ sha256: String) -> Int {
+    let attributes = try? FileManager.default.attributesOfItem(atPath: partialURL(for: sha256).path)
+    return (attributes?[.size] as? NSNumber)?.intValue ?? 0
+  }
+
+  public enum CacheError: Error, CustomStringConvertible {
+    case outOfOrder(expected: Int, got: Int)
+    case hashMismatch(expected: String, got: String)
+
+    public var description: String {
+      switch self {
+      case .outOfOrder(let expected, let got): return "dataset chunk at offset \(got), expected \(expected)"
+      case .hashMismatch(let expected, let got):
+        return "dataset refused: its content hashes to \(got), not \(expected)"
+      }
+    }
+  }
+
+  /// Appends a chunk; when the dataset is complete, verifies its hash and publishes it. Returns
+  /// true when complete. A mismatching hash deletes the bytes and throws: it is never used.
+  @discardableResult
+  public func append(sha256: String, offset: Int, total: Int, data: Data) throws -> Bool {
+    let partial = partialURL(for: sha256)
+    let received = receivedBytes(sha256)
+    guard offset == received else { throw CacheError.outOfOrder(expected: received, got: offset) }
+    if received == 0 { _ = FileManager.default.createFile(atPath: partial.path, contents: nil) }
+    let handle = try FileHandle(forWritingTo: partial)
+    try handle.seekToEnd()
+    try handle.write(contentsOf: data)
+    try handle.synchronize()
+    try handle.close()
+    guard offset + data.count >= total else { return false }
+    let digest = try sha256Hex(ofFileAt: partial.path)
+    guard digest == sha256 else {
+      try? FileManager.default.removeItem(at: partial)
+      throw CacheError.hashMismatch(expected: sha256, got: digest)
+    }
+    try FileManager.default.moveItem(at: partial, to: url(for: sha256))
+    return true
+  }
+}
