@@ -1,0 +1,161 @@
+/// `reply` to `submit`.
+public struct SubmitReply: Codable, Equatable, Sendable {
+  public var sweepID: String
+  public var name: String
+  public var runs: Int
+  /// Runs whose result already existed (from this or another sweep): not run again.
+  public var alreadyDone: Int
+  /// False when the same grid had been submitted before (submit is idempotent).
+  public var created: Bool
+
+  public init(sweepID: String, name: String, runs: Int, alreadyDone: Int, created: Bool) {
+    self.sweepID = sweepID
+    self.name = name
+    self.runs = runs
+    self.alreadyDone = alreadyDone
+    self.created = created
+  }
+
+  enum CodingKeys: String, CodingKey {
+    case sweepID = "sweep_id"
+    case name, runs
+    case alreadyDone = "already_done"
+    case created
+  }
+}
+
+/// `reply` to `status`: what `status` and `watch` show.
+public struct StatusReply: Codable, Equatable, Sendable {
+  public struct Sweep: Codable, Equatable, Sendable {
+    public var id: String
+    public var name: String
+    public var total: Int
+    public var pending: Int
+    public var running: Int
+    public var done: Int
+    public var failed: Int
+    public var cancelled: Int
+    public var duplicates: Int
+    public var lostAttempts: Int
+    /// Seconds since submission, for the ETA.
+    public var ageSeconds: Double
+
+    public init(
+      id: String, name: String, total: Int, pending: Int, running: Int, done: Int, failed: Int,
+      cancelled: Int,
+      duplicates: Int, lostAttempts: Int, ageSeconds: Double
+    ) {
+      self.id = id
+      self.name = name
+      self.total = total
+      self.pending = pending
+      self.running = running
+      self.done = done
+      self.failed = failed
+      self.cancelled = cancelled
+      self.duplicates = duplicates
+      self.lostAttempts = lostAttempts
+      self.ageSeconds = ageSeconds
+    }
+
+    enum CodingKeys: String, CodingKey {
+      case id, name, total, pending, running, done, failed, cancelled, duplicates
+      case lostAttempts = "lost_attempts"
+      case ageSeconds = "age_seconds"
+    }
+  }
+
+  public struct Worker: Codable, Equatable, Sendable {
+    public var id: String
+    public var host: String
+    public var slots: Int
+    public var running: [String]
+    /// `connected`, `lost`, `gone`.
+    public var state: String
+    public var quarantined: Bool
+    public var consecutiveFailures: Int
+
+    public init(
+      id: String, host: String, slots: Int, running: [String], state: String, quarantined: Bool,
+      consecutiveFailures: Int
+    ) {
+      self.id = id
+      self.host = host
+      self.slots = slots
+      self.running = running
+      self.state = state
+      self.quarantined = quarantined
+      self.consecutiveFailures = consecutiveFailures
+    }
+
+    enum CodingKeys: String, CodingKey {
+      case id, host, slots, running, state, quarantined
+      case consecutiveFailures = "consecutive_failures"
+    }
+  }
+
+  public struct Failure: Codable, Equatable, Sendable {
+    public var runID: String
+    public var attempt: Int
+    public var worker: String
+    public var exitStatus: Int32
+    public var stderrTail: String
+    public var inputError: Bool
+
+    public init(
+      runID: String, attempt: Int, worker: String, exitStatus: Int32, stderrTail: String, inputError: Bool
+    ) {
+      self.runID = runID
+      self.attempt = attempt
+      self.worker = worker
+      self.exitStatus = exitStatus
+      self.stderrTail = stderrTail
+      self.inputError = inputError
+    }
+
+    enum CodingKeys: String, CodingKey {
+      case runID = "run_id"
+      case attempt, worker
+      case exitStatus = "exit_status"
+      case stderrTail = "stderr_tail"
+      case inputError = "input_error"
+    }
+  }
+
+  public var sweeps: [Sweep]
+  public var workers: [Worker]
+  public var recentFailures: [Failure]
+
+  public init(sweeps: [Sweep], workers: [Worker], recentFailures: [Failure]) {
+    self.sweeps = sweeps
+    self.workers = workers
+    self.recentFailures = recentFailures
+  }
+
+  enum CodingKeys: String, CodingKey {
+    case sweeps, workers
+    case recentFailures = "recent_failures"
+  }
+}
+
+/// `reply` to `results`: one tidy row per run (pandas loads the CSV as is).
+public struct ResultsReply: Codable, Equatable, Sendable {
+  public var columns: [String]
+  public var rows: [[String]]
+
+  public init(columns: [String], rows: [[String]]) {
+    self.columns = columns
+    self.rows = rows
+  }
+}
+
+/// `reply` to `cancel`, `retry` and `release`: what changed.
+public struct ChangeReply: Codable, Equatable, Sendable {
+  public var message: String
+  public var affected: Int
+
+  public init(message: String, affected: Int) {
+    self.message = message
+    self.affected = affected
+  }
+}
