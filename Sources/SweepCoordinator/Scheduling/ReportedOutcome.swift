@@ -1,0 +1,29 @@
+/// How a worker says an attempt ended, in a `result` event.
+public enum ReportedOutcome: Equatable, Sendable {
+  /// The trainer finished; the payload is what gets recorded.
+  case succeeded(RunResultPayload)
+  /// The trainer exited non-zero.
+  case failed(exitStatus: Int32, stderrTail: String)
+  /// The trainer exited with `AttemptOutcome.inputErrorExitStatus`.
+  case inputError(exitStatus: Int32, stderrTail: String)
+
+  /// A trainer that exited with `exitStatus` (non-zero): an input error for the reserved status, a
+  /// failure otherwise.
+  public static func trainerExited(status exitStatus: Int32, stderrTail: String) -> ReportedOutcome {
+    exitStatus == AttemptOutcome.inputErrorExitStatus
+      ? .inputError(exitStatus: exitStatus, stderrTail: stderrTail)
+      : .failed(exitStatus: exitStatus, stderrTail: stderrTail)
+  }
+}
+
+/// A successful attempt's result as the coordinator records it: `run.json` (DESIGN.md section 6) and
+/// where the artifacts are kept (by run id, so a new attempt never leaves a second copy behind).
+public struct RunResultPayload: Equatable, Sendable {
+  public var runJSON: String
+  public var artifactPaths: [String]
+
+  public init(runJSON: String, artifactPaths: [String] = []) {
+    self.runJSON = runJSON
+    self.artifactPaths = artifactPaths
+  }
+}

@@ -1,0 +1,32 @@
+import TracCore
+
+/// A run as the scheduler keeps it and the store saves it (one row of `runs`).
+public struct RunRecord: Equatable, Sendable {
+  public let id: RunID
+  public let spec: RunSpec
+  /// As the first sweep that contained the run named it.
+  public let datasetPath: String?
+  /// Its place in the queue: runs submitted earlier are assigned first, and a requeued run keeps its place.
+  public let queueOrder: Int
+  public var state: RunState
+  /// How many attempts were started; the next attempt is number `attemptCount + 1`.
+  public var attemptCount: Int
+  /// Trainer failures since the run was submitted or last retried, against `maxAttempts`.
+  public var failureCount: Int
+  /// Results that arrived after this run's result was recorded, discarded.
+  public var duplicateResults: Int
+
+  public init(
+    id: RunID, spec: RunSpec, datasetPath: String?, queueOrder: Int, state: RunState = .pending,
+    attemptCount: Int = 0, failureCount: Int = 0, duplicateResults: Int = 0
+  ) {
+    self.id = id
+    self.spec = spec
+    self.datasetPath = datasetPath
+    self.queueOrder = queueOrder
+    self.state = state
+    self.attemptCount = attemptCount
+    self.failureCount = failureCount
+    self.duplicateResults = duplicateResults
+  }
+}

@@ -1,0 +1,51 @@
+// Rebuilding a scheduler from the rows of its store after a restart.
+extension Scheduler {
+  /// The scheduler `records` describe, as a restarted coordinator sees it at `now`. Running attempts stay
+  /// running with a fresh lease deadline (`now + leaseDuration`), so that their workers can reconnect and
+  /// announce them; if they do not, the leases lapse as usual. Workers are offline until they say hello.
+  public init(
+    configuration: SchedulerConfiguration, restoring records: SchedulerRecords, now: SchedulerInstant
+  ) throws(CoordinatorError) {
+    self.init(configuration: configuration)
+    for sweep in records.sweeps.sorted(by: { $0.submitOrder < $1.submitOrder }) {
+      sweeps[sweep.id] = sweep
+      sweepIDsByName[sweep.name] = sweep.id
+      for member in sweep.members {
+        sweepsOfRun[member.run, default: []].append((sweep.id, member.pointID))
+      }
+      nextSubmitOrder = max(nextSubmitOrder, sweep.submitOrder + 1)
+    }
+    for attempt in records.attempts {
+      attempts[attempt.id] = attempt
+      if attempt.outcome?.isTrainerFailure == true { noteFailure(attempt.id) }
+    }
+    for var worker in records.workers {
+      if worker.state == .online {
+        worker.state = .offline
+        changedWorkers.insert(worker.id)
+      }
+      worker.lastSeen = now
+      workers[worker.id] = worker
+    }
+    for var run in records.runs.sorted(by: { $0.queueOrder < $1.queueOrder }) {
+      if let lease = run.state.lease {
+        guard attempts[AttemptID(run: run.id, number: lease.attempt)] != nil, workers[lease.worker] != nil
+        else {
+          throw .corruptState(
+            "run \(run.id) is running attempt \(lease.attempt) that has no attempt or worker row")
+        }
+        run.state = .running(
+          RunLease(
+            attempt: lease.attempt, worker: lease.worker, leaseDeadline: now + configuration.leaseDuration))
+        runningByWorker[lease.worker, default: []].insert(run.id)
+      }
+      if run.state == .pending { pending.push(run.id, queueOrder: run.queueOrder) }
+      runs[run.id] = run
+      nextQueueOrder = max(nextQueueOrder, run.queueOrder + 1)
+    }
+    for (run, owners) in sweepsOfRun where runs[run] == nil {
+      throw .corruptState("sweep \(owners[0].sweep) contains run \(run), which has no row")
+    }
+    duplicatesDiscarded = records.duplicatesDiscarded ?? 0
+  }
+}

@@ -1,0 +1,116 @@
+// Results: the first one for a run wins, every one is acknowledged.
+extension Scheduler {
+  mutating func result(
+    _ workerID: WorkerID, attempt: AttemptID, outcome: ReportedOutcome, now: SchedulerInstant,
+    commands: inout [SchedulerCommand]
+  ) {
+    if var worker = workers[workerID], worker.state == .online {
+      worker.lastSeen = now
+      workers[workerID] = worker  // lastSeen alone is not saved
+    }
+    func acknowledge(_ disposition: ResultDisposition) {
+      commands.append(.acknowledge(worker: workerID, attempt: attempt, disposition: disposition))
+    }
+    guard var run = runs[attempt.run], let record = attempts[attempt], record.worker == workerID else {
+      commands.append(
+        .log(
+          level: .warning,
+          message: "result for attempt \(attempt) from worker \(workerID) discarded: no such attempt was "
+            + "assigned to that worker"))
+      acknowledge(.discarded)
+      return
+    }
+    let current = run.state.lease.map { $0.attempt == attempt.number && $0.worker == workerID } ?? false
+
+    switch outcome {
+    case .succeeded(let payload):
+      guard run.state != .done else {
+        run.duplicateResults += 1
+        update(run: run)
+        duplicatesDiscarded += 1
+        duplicatesChanged = true
+        commands.append(
+          .log(
+            level: .warning,
+            message: "duplicate result for run \(attempt.run) from attempt \(attempt.number) on \(workerID) "
+              + "discarded: its result is already recorded"))
+        acknowledge(.duplicate)
+        return
+      }
+      // First result wins, even from an attempt that lapsed: a finished run is never thrown away. An
+      // attempt that took the run over since is stopped.
+      if !current, let other = run.state.lease {
+        let otherAttempt = AttemptID(run: attempt.run, number: other.attempt)
+        commands.append(.cancelRun(worker: other.worker, attempt: otherAttempt))
+        endCurrentAttempt(of: attempt.run, outcome: .cancelled, then: .done)
+        run = runs[attempt.run] ?? run
+      }
+      var finished = record
+      finished.outcome = .succeeded
+      update(attempt: finished)
+      run.state = .done
+      update(run: run)
+      newResults.append(ResultRecord(attempt: attempt, worker: workerID, payload: payload))
+      if var worker = workers[workerID], worker.consecutiveFailures != 0 {
+        worker.consecutiveFailures = 0
+        update(worker: worker)
+      }
+      acknowledge(.recorded)
+
+    case .failed(let exitStatus, let stderrTail), .inputError(let exitStatus, let stderrTail):
+      guard current else {
+        commands.append(
+          .log(
+            level: .info,
+            message: "failure of attempt \(attempt) on \(workerID) (exit status \(exitStatus)) not recorded: "
+              + "the attempt is no longer the run's"))
+        acknowledge(.discarded)
+        return
+      }
+      let tail = Self.trimmed(stderrTail)
+      let isInputError: Bool
+      if case .inputError = outcome { isInputError = true } else { isInputError = false }
+      run.failureCount += 1
+      let giveUp = isInputError || run.failureCount >= configuration.maxAttempts
+      let recorded: AttemptOutcome =
+        isInputError
+        ? .inputError(exitStatus: exitStatus, stderrTail: tail)
+        : .failed(exitStatus: exitStatus, stderrTail: tail)
+      runs[run.id] = run  // the new failure count; `endCurrentAttempt` saves the run
+      endCurrentAttempt(of: attempt.run, outcome: recorded, then: giveUp ? .failed : .pending)
+
+      let lastLine = tail.split(whereSeparator: \.isNewline).last.map(String.init) ?? ""
+      let verdict =
+        isInputError
+        ? "an error of its input: the run fails without retrying"
+        : giveUp
+          ? "attempt \(run.failureCount) of \(configuration.maxAttempts): the run failed"
+          : "attempt \(run.failureCount) of \(configuration.maxAttempts): retrying"
+      commands.append(
+        .log(
+          level: .error,
+          message: "run \(attempt.run) attempt \(attempt.number) failed on \(workerID) with exit status "
+            + "\(exitStatus), \(verdict): \(lastLine)"))
+
+      if !isInputError, var worker = workers[workerID] {
+        worker.consecutiveFailures += 1
+        if !worker.quarantined && worker.consecutiveFailures >= configuration.quarantineAfter {
+          worker.quarantined = true
+          commands.append(
+            .log(
+              level: .error,
+              message:
+                "worker \(workerID) quarantined after \(worker.consecutiveFailures) failures in a row: "
+                + "it gets no new work until released"))
+        }
+        update(worker: worker)
+      }
+      acknowledge(.recorded)
+    }
+  }
+
+  /// The last 4000 characters of a stderr tail: enough to read the error, bounded in the database.
+  static func trimmed(_ stderrTail: String) -> String {
+    stderrTail.count > 4000 ? String(stderrTail.suffix(4000)) : stderrTail
+  }
+}

@@ -1,0 +1,270 @@
+import Logging
+
+/// The coordinator's scheduling state machine: sweeps, runs, attempts and workers, changed only by
+/// `handle(_:now:)`. It does no I/O, reads no clock and starts no thread: every event carries its `now`,
+/// and returns the commands the I/O layer must carry out (after committing the changes, see below).
+///
+/// Persistence: every record an event touches is marked, and `takeChanges()` returns those records as
+/// they now are (plus results to insert), ready to be written in one transaction. A record is always
+/// written whole, so writing it twice is harmless, and a restarted coordinator rebuilds the scheduler
+/// from the rows with `init(configuration:restoring:now:)`. An event that throws changes nothing.
+///
+/// After every event, pending runs are pushed to online, unquarantined workers with free slots: oldest
+/// submitted first, each to the least loaded worker (ties: the one assigned to least recently), one run
+/// to one worker.
+public struct Scheduler: Sendable {
+  public let configuration: SchedulerConfiguration
+
+  public internal(set) var sweeps: [SweepID: SweepRecord] = [:]
+  public internal(set) var runs: [RunID: RunRecord] = [:]
+  public internal(set) var workers: [WorkerID: WorkerRecord] = [:]
+  var attempts: [AttemptID: AttemptRecord] = [:]
+  /// Results discarded because their run's result was already recorded, over all sweeps.
+  public internal(set) var duplicatesDiscarded = 0
+
+  // Indexes, rebuilt on restore.
+  var sweepIDsByName: [String: SweepID] = [:]
+  /// The sweeps that contain each run, in submit order, with the run's point in each.
+  var sweepsOfRun: [RunID: [(sweep: SweepID, pointID: String)]] = [:]
+  /// The runs each worker holds a lease on.
+  var runningByWorker: [WorkerID: Set<RunID>] = [:]
+  var pending = PendingQueue()
+  var nextQueueOrder = 0
+  var nextSubmitOrder = 0
+  /// The latest trainer failures, oldest first, at most `configuration.recentFailureLimit`.
+  var recentFailures: [AttemptID] = []
+  /// For round-robin among equally loaded workers; not saved.
+  var lastAssignment: [WorkerID: Int] = [:]
+  var assignmentCount = 0
+
+  // What changed since the last `takeChanges()`.
+  var changedSweeps: Set<SweepID> = []
+  var newSweeps: Set<SweepID> = []
+  var changedRuns: Set<RunID> = []
+  var changedAttempts: [AttemptID] = []
+  var changedAttemptSet: Set<AttemptID> = []
+  var changedWorkers: Set<WorkerID> = []
+  var newResults: [ResultRecord] = []
+  var duplicatesChanged = false
+
+  /// A scheduler with nothing in it.
+  public init(configuration: SchedulerConfiguration = .default) {
+    self.configuration = configuration
+  }
+
+  /// Handles one event at `now` and returns what the I/O layer must do, in order. Throws, changing
+  /// nothing, for a request that cannot be carried out (an unknown sweep, a sweep name taken, ...).
+  public mutating func handle(
+    _ event: SchedulerEvent, now: SchedulerInstant
+  ) throws(CoordinatorError) -> [SchedulerCommand] {
+    var commands: [SchedulerCommand] = []
+    switch event {
+    case .submit(let submission):
+      try submit(submission, commands: &commands)
+    case .workerHello(let worker, let host, let slots, let running, let spooled):
+      try workerHello(
+        worker, host: host, slots: slots, running: running, spooled: spooled, now: now, commands: &commands)
+    case .heartbeat(let worker, let running):
+      heartbeat(worker, running: running, now: now, commands: &commands)
+    case .result(let worker, let attempt, let outcome):
+      result(worker, attempt: attempt, outcome: outcome, now: now, commands: &commands)
+    case .workerGoodbye(let worker, let released):
+      workerGoodbye(worker, released: released, commands: &commands)
+    case .tick:
+      tick(now: now, commands: &commands)
+    case .cancel(let sweep):
+      try cancel(sweep, commands: &commands)
+    case .retryFailed(let sweep):
+      try retryFailed(sweep, commands: &commands)
+    case .releaseQuarantine(let worker):
+      try releaseQuarantine(worker, commands: &commands)
+    }
+    assignPendingRuns(now: now, commands: &commands)
+    return commands
+  }
+
+  // MARK: Queries
+
+  public func sweep(_ id: SweepID) -> SweepRecord? { sweeps[id] }
+  public func run(_ id: RunID) -> RunRecord? { runs[id] }
+  public func worker(_ id: WorkerID) -> WorkerRecord? { workers[id] }
+  public func attempt(_ id: AttemptID) -> AttemptRecord? { attempts[id] }
+
+  /// A run's attempts, first to last.
+  public func attempts(of run: RunID) -> [AttemptRecord] {
+    guard let record = runs[run], record.attemptCount > 0 else { return [] }
+    return (1...record.attemptCount).compactMap { attempts[AttemptID(run: run, number: $0)] }
+  }
+
+  /// The sweeps that contain `run`, in the order they were submitted.
+  public func sweeps(containing run: RunID) -> [SweepID] {
+    sweepsOfRun[run]?.map(\.sweep) ?? []
+  }
+
+  /// The runs `worker` holds a lease on.
+  public func runningAttempts(of worker: WorkerID) -> [AttemptID] {
+    (runningByWorker[worker] ?? []).sorted().compactMap { run in
+      runs[run]?.state.lease.map { AttemptID(run: run, number: $0.attempt) }
+    }
+  }
+
+  /// Every record, as `SweepStore` saves them: for tests and for writing a whole state at once.
+  public func snapshot() -> SchedulerRecords {
+    SchedulerRecords(
+      sweeps: sweeps.values.sorted { $0.submitOrder < $1.submitOrder },
+      runs: runs.values.sorted { $0.queueOrder < $1.queueOrder },
+      attempts: attempts.values.sorted { ($0.id.run, $0.id.number) < ($1.id.run, $1.id.number) },
+      workers: workers.values.sorted { $0.id < $1.id },
+      duplicatesDiscarded: duplicatesDiscarded)
+  }
+
+  // MARK: Changes
+
+  /// The records changed since the last call, as they are now, and the results to insert; then forgets
+  /// them. Write them in one transaction before carrying out the event's commands.
+  public mutating func takeChanges() -> SchedulerRecords {
+    var changes = SchedulerRecords()
+    changes.sweeps = changedSweeps.compactMap { id -> SweepRecord? in
+      guard var sweep = sweeps[id] else { return nil }
+      if !newSweeps.contains(id) { sweep.members = [] }
+      return sweep
+    }.sorted { $0.submitOrder < $1.submitOrder }
+    changes.runs = changedRuns.compactMap { runs[$0] }.sorted { $0.queueOrder < $1.queueOrder }
+    changes.attempts = changedAttempts.compactMap { attempts[$0] }
+    changes.workers = changedWorkers.compactMap { workers[$0] }.sorted { $0.id < $1.id }
+    changes.results = newResults
+    changes.duplicatesDiscarded = duplicatesChanged ? duplicatesDiscarded : nil
+    changedSweeps = []
+    newSweeps = []
+    changedRuns = []
+    changedAttempts = []
+    changedAttemptSet = []
+    changedWorkers = []
+    newResults = []
+    duplicatesChanged = false
+    return changes
+  }
+
+  /// Whether some change has not been taken yet.
+  public var hasChanges: Bool {
+    !changedSweeps.isEmpty || !changedRuns.isEmpty || !changedAttempts.isEmpty || !changedWorkers.isEmpty
+      || !newResults.isEmpty || duplicatesChanged
+  }
+
+  // MARK: Changing state (every change goes through these, so that it is marked for saving)
+
+  mutating func update(sweep: SweepRecord) {
+    sweeps[sweep.id] = sweep
+    changedSweeps.insert(sweep.id)
+  }
+
+  mutating func update(worker: WorkerRecord) {
+    workers[worker.id] = worker
+    changedWorkers.insert(worker.id)
+  }
+
+  mutating func update(attempt: AttemptRecord) {
+    attempts[attempt.id] = attempt
+    if changedAttemptSet.insert(attempt.id).inserted { changedAttempts.append(attempt.id) }
+  }
+
+  /// Saves `run`, keeping the lease index and the queue in step with its state.
+  mutating func update(run: RunRecord) {
+    if let old = runs[run.id]?.state.lease, old.worker != run.state.lease?.worker {
+      runningByWorker[old.worker]?.remove(run.id)
+    }
+    if let lease = run.state.lease { runningByWorker[lease.worker, default: []].insert(run.id) }
+    if run.state == .pending { pending.push(run.id, queueOrder: run.queueOrder) }
+    runs[run.id] = run
+    changedRuns.insert(run.id)
+  }
+
+  /// Ends a run's current attempt with `outcome` and moves the run to `state`.
+  mutating func endCurrentAttempt(of runID: RunID, outcome: AttemptOutcome, then state: RunState) {
+    guard var run = runs[runID], let lease = run.state.lease else { return }
+    let id = AttemptID(run: runID, number: lease.attempt)
+    if var attempt = attempts[id] {
+      attempt.outcome = outcome
+      update(attempt: attempt)
+    }
+    if outcome.isTrainerFailure { noteFailure(id) }
+    run.state = state
+    update(run: run)
+  }
+
+  mutating func noteFailure(_ attempt: AttemptID) {
+    recentFailures.append(attempt)
+    if recentFailures.count > configuration.recentFailureLimit {
+      recentFailures.removeFirst(recentFailures.count - configuration.recentFailureLimit)
+    }
+  }
+
+  // MARK: Assignment
+
+  /// Pushes pending runs to workers with free slots until one or the other runs out.
+  mutating func assignPendingRuns(now: SchedulerInstant, commands: inout [SchedulerCommand]) {
+    while !pending.isEmpty, let worker = leastLoadedWorker() {
+      guard let runID = nextPendingRun() else { return }
+      startAttempt(of: runID, on: worker, now: now, commands: &commands)
+    }
+  }
+
+  /// The online, unquarantined worker with a free slot that is least loaded (running / slots); among
+  /// equals, the one assigned to least recently, then by id.
+  func leastLoadedWorker() -> WorkerID? {
+    var best: (id: WorkerID, running: Int, slots: Int, last: Int)?
+    for worker in workers.values
+    where worker.state == .online && !worker.quarantined && worker.slots > 0 {
+      let running = runningByWorker[worker.id]?.count ?? 0
+      guard running < worker.slots else { continue }
+      let last = lastAssignment[worker.id] ?? -1
+      if let current = best {
+        let lhs = running * current.slots
+        let rhs = current.running * worker.slots
+        if lhs > rhs { continue }
+        if lhs == rhs && (last, worker.id) >= (current.last, current.id) { continue }
+      }
+      best = (worker.id, running, worker.slots, last)
+    }
+    return best?.id
+  }
+
+  /// Pops the oldest run that is still pending.
+  mutating func nextPendingRun() -> RunID? {
+    while let runID = pending.pop() {
+      if runs[runID]?.state == .pending { return runID }
+    }
+    return nil
+  }
+
+  mutating func startAttempt(
+    of runID: RunID, on worker: WorkerID, now: SchedulerInstant, commands: inout [SchedulerCommand]
+  ) {
+    guard var run = runs[runID] else { return }
+    run.attemptCount += 1
+    let attempt = AttemptID(run: runID, number: run.attemptCount)
+    let deadline = now + configuration.leaseDuration
+    update(attempt: AttemptRecord(id: attempt, worker: worker))
+    run.state = .running(RunLease(attempt: attempt.number, worker: worker, leaseDeadline: deadline))
+    update(run: run)
+    assignmentCount += 1
+    lastAssignment[worker] = assignmentCount
+    let owner = liveSweep(of: runID)
+    commands.append(
+      .assign(
+        RunAssignment(
+          worker: worker, attempt: attempt, leaseDeadline: deadline, spec: run.spec,
+          datasetPath: run.datasetPath, sweep: owner?.sweep ?? SweepID(""), pointID: owner?.pointID ?? "")))
+  }
+
+  /// The oldest sweep containing `run` that is not cancelled (or the oldest of all), with the run's point.
+  func liveSweep(of run: RunID) -> (sweep: SweepID, pointID: String)? {
+    let owners = sweepsOfRun[run] ?? []
+    return owners.first { sweeps[$0.sweep]?.cancelled == false } ?? owners.first
+  }
+
+  /// Whether some sweep containing `run` still wants it.
+  func isWanted(_ run: RunID) -> Bool {
+    (sweepsOfRun[run] ?? []).contains { sweeps[$0.sweep]?.cancelled == false }
+  }
+}

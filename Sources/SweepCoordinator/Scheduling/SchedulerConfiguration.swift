@@ -1,0 +1,70 @@
+/// The scheduler's settings (DESIGN.md section 3), validated when made: a heartbeat so short that every
+/// lease lapses under ordinary load is refused up front rather than discovered as a cluster of lost runs.
+public struct SchedulerConfiguration: Equatable, Sendable {
+  /// How often workers heartbeat. A lease lapses after `heartbeatInterval * liveness` of silence.
+  public let heartbeatInterval: Duration
+  /// How many heartbeats may be missed before a worker's leases lapse.
+  public let liveness: Int
+  /// How many times the trainer may fail on one run before the run is `failed`. Lost and released
+  /// attempts do not count.
+  public let maxAttempts: Int
+  /// A worker whose attempts fail this many times in a row is quarantined.
+  public let quarantineAfter: Int
+  /// How many recent failures `status()` keeps.
+  public let recentFailureLimit: Int
+
+  public static let minimumHeartbeatInterval = Duration.milliseconds(10)
+  public static let maximumHeartbeatInterval = Duration.seconds(3600)
+
+  /// The defaults: 1 s x 3, 3 attempts, quarantine after 3 failures in a row.
+  public static let `default` = try! SchedulerConfiguration()
+
+  public init(
+    heartbeatInterval: Duration = .seconds(1), liveness: Int = 3, maxAttempts: Int = 3,
+    quarantineAfter: Int = 3, recentFailureLimit: Int = 20
+  ) throws(CoordinatorError) {
+    func require(_ ok: Bool, _ option: String, _ message: String) throws(CoordinatorError) {
+      if !ok { throw .invalidConfiguration(option: option, message: message) }
+    }
+    try require(
+      heartbeatInterval >= Self.minimumHeartbeatInterval, "--heartbeat-interval",
+      "must be at least 10 ms, got \(Self.describe(heartbeatInterval)): workers could not keep their "
+        + "leases under load and every run would be requeued over and over")
+    try require(
+      heartbeatInterval <= Self.maximumHeartbeatInterval, "--heartbeat-interval",
+      "must be at most 1 hour, got \(Self.describe(heartbeatInterval)): a dead worker's runs would wait "
+        + "that long to be requeued")
+    try require(
+      liveness >= 2, "--liveness",
+      "must be at least 2 missed heartbeats, got \(liveness): with fewer, one late heartbeat loses a run")
+    try require(liveness <= 1000, "--liveness", "must be at most 1000, got \(liveness)")
+    try require(
+      maxAttempts >= 1, "--max-attempts", "a run needs at least 1 attempt, got \(maxAttempts)")
+    try require(maxAttempts <= 100, "--max-attempts", "must be at most 100, got \(maxAttempts)")
+    try require(
+      quarantineAfter >= 1, "--quarantine-after",
+      "must be at least 1 failure in a row, got \(quarantineAfter)")
+    try require(
+      recentFailureLimit >= 0, "--recent-failures", "must be at least 0, got \(recentFailureLimit)")
+    self.heartbeatInterval = heartbeatInterval
+    self.liveness = liveness
+    self.maxAttempts = maxAttempts
+    self.quarantineAfter = quarantineAfter
+    self.recentFailureLimit = recentFailureLimit
+  }
+
+  /// How long a lease lasts without a heartbeat: `heartbeatInterval * liveness`.
+  public var leaseDuration: Duration { heartbeatInterval * liveness }
+
+  /// `1.5 s`, `250 ms`: for messages.
+  static func describe(_ duration: Duration) -> String {
+    let milliseconds =
+      Double(duration.components.seconds) * 1000
+      + Double(duration.components.attoseconds) / 1e15
+    if milliseconds >= 1000 {
+      let seconds = milliseconds / 1000
+      return seconds == seconds.rounded() ? "\(Int(seconds)) s" : "\(seconds) s"
+    }
+    return milliseconds == milliseconds.rounded() ? "\(Int(milliseconds)) ms" : "\(milliseconds) ms"
+  }
+}

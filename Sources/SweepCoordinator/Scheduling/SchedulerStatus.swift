@@ -1,0 +1,133 @@
+/// What `status` shows: every sweep's progress, every worker, and the latest failures with their error.
+public struct SchedulerStatus: Equatable, Sendable {
+  /// In the order they were submitted.
+  public var sweeps: [SweepStatus]
+  /// By id.
+  public var workers: [WorkerStatus]
+  /// The latest trainer failures, oldest first.
+  public var recentFailures: [FailureReport]
+  /// Results discarded because their run's result was already recorded, over all sweeps.
+  public var duplicatesDiscarded: Int
+
+  public func sweep(_ id: SweepID) -> SweepStatus? { sweeps.first { $0.id == id } }
+  public func worker(_ id: WorkerID) -> WorkerStatus? { workers.first { $0.id == id } }
+}
+
+/// One sweep's progress. A run shared with other sweeps counts in each.
+public struct SweepStatus: Equatable, Sendable {
+  public var id: SweepID
+  public var name: String
+  public var cancelled: Bool
+  public var runs: RunCounts
+  /// Late results for this sweep's runs that were discarded, not recorded twice.
+  public var duplicatesDiscarded: Int
+  /// Attempts whose lease lapsed or whose worker left without handing them back.
+  public var lostAttempts: Int
+  /// Attempts in which the trainer failed (including input errors).
+  public var failedAttempts: Int
+
+  /// Every run is done, failed or cancelled.
+  public var isFinished: Bool { runs.pending == 0 && runs.running == 0 }
+}
+
+/// Runs by state. For a cancelled sweep, a run another sweep keeps going counts as cancelled.
+public struct RunCounts: Equatable, Sendable {
+  public var pending = 0
+  public var running = 0
+  public var done = 0
+  public var failed = 0
+  public var cancelled = 0
+
+  public init(pending: Int = 0, running: Int = 0, done: Int = 0, failed: Int = 0, cancelled: Int = 0) {
+    self.pending = pending
+    self.running = running
+    self.done = done
+    self.failed = failed
+    self.cancelled = cancelled
+  }
+
+  public var total: Int { pending + running + done + failed + cancelled }
+}
+
+/// One worker as `status` shows it.
+public struct WorkerStatus: Equatable, Sendable {
+  public var id: WorkerID
+  public var host: String
+  public var slots: Int
+  public var state: WorkerState
+  public var quarantined: Bool
+  public var consecutiveFailures: Int
+  /// The attempts it holds a lease on.
+  public var running: [AttemptID]
+}
+
+/// A failed attempt, with what the user needs to see at once: where it ran and the tail of its stderr.
+public struct FailureReport: Equatable, Sendable {
+  public var attempt: AttemptID
+  public var worker: WorkerID
+  public var outcome: AttemptOutcome
+  /// The sweeps containing the run, and its point, cost threshold and seed.
+  public var sweeps: [SweepID]
+  public var pointID: String
+  public var costThreshold: Double
+  public var seed: UInt64
+  /// The run's state now: `pending` if it will be retried, `failed` if not.
+  public var runState: String
+
+  public var exitStatus: Int32? { outcome.exitStatus }
+  public var stderrTail: String { outcome.stderrTail ?? "" }
+  public var isInputError: Bool {
+    if case .inputError = outcome { return true }
+    return false
+  }
+}
+
+extension Scheduler {
+  /// The counters `status` and `watch` show.
+  public func status() -> SchedulerStatus {
+    let sweepStatuses = sweeps.values.sorted { $0.submitOrder < $1.submitOrder }.map { sweep in
+      var counts = RunCounts()
+      var duplicates = 0
+      var lost = 0
+      var failed = 0
+      for member in sweep.members {
+        guard let run = runs[member.run] else { continue }
+        switch run.state {
+        case .pending where sweep.cancelled, .running where sweep.cancelled: counts.cancelled += 1
+        case .pending: counts.pending += 1
+        case .running: counts.running += 1
+        case .done: counts.done += 1
+        case .failed: counts.failed += 1
+        case .cancelled: counts.cancelled += 1
+        }
+        duplicates += run.duplicateResults
+        for attempt in attempts(of: member.run) {
+          if attempt.outcome == .lost { lost += 1 }
+          if attempt.outcome?.isTrainerFailure == true { failed += 1 }
+        }
+      }
+      return SweepStatus(
+        id: sweep.id, name: sweep.name, cancelled: sweep.cancelled, runs: counts,
+        duplicatesDiscarded: duplicates,
+        lostAttempts: lost, failedAttempts: failed)
+    }
+    let workerStatuses = workers.values.sorted { $0.id < $1.id }.map { worker in
+      WorkerStatus(
+        id: worker.id, host: worker.host, slots: worker.slots, state: worker.state,
+        quarantined: worker.quarantined,
+        consecutiveFailures: worker.consecutiveFailures, running: runningAttempts(of: worker.id))
+    }
+    let failures = recentFailures.compactMap { id -> FailureReport? in
+      guard let attempt = attempts[id], let outcome = attempt.outcome, let run = runs[id.run] else {
+        return nil
+      }
+      return FailureReport(
+        attempt: id, worker: attempt.worker, outcome: outcome, sweeps: sweeps(containing: id.run),
+        pointID: sweepsOfRun[id.run]?.first?.pointID ?? "", costThreshold: run.spec.costThreshold,
+        seed: run.spec.seed, runState: run.state.name)
+    }
+    return SchedulerStatus(
+      sweeps: sweepStatuses, workers: workerStatuses, recentFailures: failures,
+      duplicatesDiscarded: duplicatesDiscarded)
+  }
+}

@@ -1,0 +1,34 @@
+import Foundation
+import TracCore
+
+/// One recorded result of a sweep's run, as `results` exports it (CSV or JSON): where the run sits in the
+/// sweep, what it is, and its `run.json`.
+public struct ResultRow: Equatable, Sendable {
+  public var sweep: SweepID
+  public var run: RunID
+  public var pointID: String
+  public var spec: RunSpec
+  /// The attempt whose result was recorded, and where it ran.
+  public var attempt: Int
+  public var worker: WorkerID
+  /// `run.json` (DESIGN.md section 6), as the worker sent it.
+  public var runJSON: String
+  public var artifactPaths: [String]
+  public var recordedAt: Date
+
+  public init(
+    sweep: SweepID, run: RunID, pointID: String, spec: RunSpec, attempt: Int, worker: WorkerID,
+    runJSON: String,
+    artifactPaths: [String], recordedAt: Date
+  ) {
+    self.sweep = sweep
+    self.run = run
+    self.pointID = pointID
+    self.spec = spec
+    self.attempt = attempt
+    self.worker = worker
+    self.runJSON = runJSON
+    self.artifactPaths = artifactPaths
+    self.recordedAt = recordedAt
+  }
+}

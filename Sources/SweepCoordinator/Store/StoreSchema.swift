@@ -1,0 +1,89 @@
+import GRDB
+
+/// The tables of `state.sqlite`, as migrations: a database made by an older version is brought up to
+/// date when opened, never rebuilt. Times are ISO 8601 text in UTC, for people reading the file.
+enum StoreSchema {
+  static var migrator: DatabaseMigrator {
+    var migrator = DatabaseMigrator()
+    migrator.registerMigration("v1: sweeps, runs, attempts, results, workers, counters") { db in
+      try db.execute(
+        sql: """
+          CREATE TABLE sweeps (
+            id TEXT PRIMARY KEY NOT NULL,
+            name TEXT NOT NULL UNIQUE,
+            grid_json TEXT NOT NULL,
+            submit_order INTEGER NOT NULL UNIQUE,
+            cancelled INTEGER NOT NULL DEFAULT 0 CHECK (cancelled IN (0, 1)),
+            created_at TEXT NOT NULL,
+            updated_at TEXT NOT NULL
+          );
+
+          CREATE TABLE runs (
+            id TEXT PRIMARY KEY NOT NULL,
+            spec_json TEXT NOT NULL,
+            dataset_path TEXT,
+            queue_order INTEGER NOT NULL UNIQUE,
+            state TEXT NOT NULL CHECK (state IN ('pending', 'running', 'done', 'failed', 'cancelled')),
+            current_attempt INTEGER,
+            current_worker TEXT,
+            attempt_count INTEGER NOT NULL CHECK (attempt_count >= 0),
+            failure_count INTEGER NOT NULL CHECK (failure_count >= 0),
+            duplicate_results INTEGER NOT NULL DEFAULT 0,
+            created_at TEXT NOT NULL,
+            updated_at TEXT NOT NULL,
+            CHECK ((state = 'running') = (current_attempt IS NOT NULL AND current_worker IS NOT NULL))
+          );
+
+          CREATE TABLE sweep_runs (
+            sweep_id TEXT NOT NULL REFERENCES sweeps(id),
+            run_id TEXT NOT NULL REFERENCES runs(id),
+            position INTEGER NOT NULL,
+            point_id TEXT NOT NULL,
+            PRIMARY KEY (sweep_id, run_id),
+            UNIQUE (sweep_id, position)
+          );
+          CREATE INDEX sweep_runs_by_run ON sweep_runs(run_id);
+
+          CREATE TABLE workers (
+            id TEXT PRIMARY KEY NOT NULL,
+            host TEXT NOT NULL,
+            slots INTEGER NOT NULL,
+            state TEXT NOT NULL CHECK (state IN ('online', 'offline', 'left')),
+            quarantined INTEGER NOT NULL CHECK (quarantined IN (0, 1)),
+            consecutive_failures INTEGER NOT NULL,
+            first_seen_at TEXT NOT NULL,
+            updated_at TEXT NOT NULL
+          );
+
+          CREATE TABLE attempts (
+            run_id TEXT NOT NULL REFERENCES runs(id),
+            number INTEGER NOT NULL CHECK (number >= 1),
+            worker_id TEXT NOT NULL REFERENCES workers(id),
+            outcome TEXT CHECK (outcome IN ('succeeded', 'failed', 'input_error', 'lost', 'released', 'cancelled')),
+            exit_status INTEGER,
+            stderr_tail TEXT,
+            started_at TEXT NOT NULL,
+            ended_at TEXT,
+            PRIMARY KEY (run_id, number)
+          );
+
+          -- One row per run at most: "a result is recorded at most once" is a fact of the database.
+          CREATE TABLE results (
+            run_id TEXT PRIMARY KEY NOT NULL REFERENCES runs(id),
+            attempt INTEGER NOT NULL,
+            worker_id TEXT NOT NULL,
+            run_json TEXT NOT NULL,
+            artifact_paths TEXT NOT NULL,
+            recorded_at TEXT NOT NULL,
+            FOREIGN KEY (run_id, attempt) REFERENCES attempts(run_id, number)
+          );
+
+          CREATE TABLE counters (
+            name TEXT PRIMARY KEY NOT NULL,
+            value INTEGER NOT NULL
+          );
+          """)
+    }
+    return migrator
+  }
+}

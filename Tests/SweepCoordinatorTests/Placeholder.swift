@@ -1,5 +1,0 @@
-import XCTest
-
-final class SweepCoordinatorTestsPlaceholder: XCTestCase {
-  func testModuleBuilds() {}
-}
