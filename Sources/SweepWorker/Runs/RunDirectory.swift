@@ -1,0 +1,116 @@
+import Foundation
+
+/// The worker's per-run work directories: `WORKDIR/runs/<run id>/attempt-<n>/`.
+///
+/// One attempt of a run lives here at a time: preparing attempt n removes every other attempt's
+/// directory of that run, so a retried run never leaves a second copy of its artifacts behind
+/// (USERS.md complaint L). Finished results live in the `ResultSpool`, not here, so removing an
+/// attempt's directory never loses a result.
+public struct RunDirectory: Sendable {
+  /// `WORKDIR/runs`.
+  public let root: URL
+
+  public init(root: URL) throws {
+    self.root = root
+    try FileManager.default.createDirectory(at: root, withIntermediateDirectories: true)
+  }
+
+  public init(workDirectory: URL) throws {
+    try self.init(root: workDirectory.appendingPathComponent("runs", isDirectory: true))
+  }
+
+  public func runURL(_ runID: String) throws -> URL {
+    try AttemptKey.validate(runID: runID)
+    return root.appendingPathComponent(runID, isDirectory: true)
+  }
+
+  public func directory(for key: AttemptKey) -> AttemptDirectory {
+    AttemptDirectory(
+      key: key,
+      url: root.appendingPathComponent(key.runID, isDirectory: true)
+        .appendingPathComponent("attempt-\(key.attempt)", isDirectory: true))
+  }
+
+  /// Makes an empty directory for the attempt, after removing every other attempt's directory of
+  /// the same run and anything a previous try of this attempt left. The caller stops any older
+  /// attempt of the run it still runs before preparing a new one.
+  public func prepare(_ key: AttemptKey) throws -> AttemptDirectory {
+    let runURL = try runURL(key.runID)
+    for attempt in attempts(ofRun: key.runID) where attempt != key.attempt {
+      try DurableFiles.remove(runURL.appendingPathComponent("attempt-\(attempt)", isDirectory: true))
+    }
+    let directory = directory(for: key)
+    try DurableFiles.remove(directory.url)
+    try FileManager.default.createDirectory(at: directory.url, withIntermediateDirectories: true)
+    return directory
+  }
+
+  /// The attempt numbers that have a directory for the run, ascending.
+  public func attempts(ofRun runID: String) -> [Int] {
+    guard let runURL = try? runURL(runID),
+      let names = try? FileManager.default.contentsOfDirectory(atPath: runURL.path)
+    else { return [] }
+    return names.compactMap(Self.attemptNumber(ofDirectoryNamed:)).sorted()
+  }
+
+  /// Removes an attempt's directory, and the run's directory when no attempt is left in it.
+  public func remove(_ key: AttemptKey) throws {
+    try DurableFiles.remove(directory(for: key).url)
+    let runURL = try runURL(key.runID)
+    if (try? FileManager.default.contentsOfDirectory(atPath: runURL.path))?.isEmpty == true {
+      try DurableFiles.remove(runURL)
+    }
+  }
+
+  /// Removes everything but the given attempts' directories: at startup, nothing else is running
+  /// (the children of a previous worker process died with it), and its results are in the spool.
+  /// Returns the names of what was removed.
+  @discardableResult
+  public func removeAll(except keep: Set<AttemptKey> = []) throws -> [String] {
+    var removed: [String] = []
+    let runNames = (try? FileManager.default.contentsOfDirectory(atPath: root.path)) ?? []
+    for runName in runNames.sorted() {
+      let runURL = root.appendingPathComponent(runName, isDirectory: true)
+      let kept = keep.filter { $0.runID == runName }
+      if kept.isEmpty {
+        try DurableFiles.remove(runURL)
+        removed.append(runName)
+        continue
+      }
+      let attemptNames = (try? FileManager.default.contentsOfDirectory(atPath: runURL.path)) ?? []
+      for attemptName in attemptNames.sorted()
+      where !kept.contains(where: { "attempt-\($0.attempt)" == attemptName }) {
+        try DurableFiles.remove(runURL.appendingPathComponent(attemptName))
+        removed.append("\(runName)/\(attemptName)")
+      }
+    }
+    return removed
+  }
+
+  static func attemptNumber(ofDirectoryNamed name: String) -> Int? {
+    guard name.hasPrefix("attempt-"), let number = Int(name.dropFirst("attempt-".count)), number >= 1 else {
+      return nil
+    }
+    return number
+  }
+}
+
+/// One attempt's work directory: the trainer's `--out`, and its stdout and stderr logs.
+public struct AttemptDirectory: Sendable, Equatable {
+  /// The files `trac-sweep train` writes into `--out`, in the order a result carries them.
+  public static let artifactNames = ["run.json", "policy.safetensors", "train.jsonl"]
+
+  public let key: AttemptKey
+  public let url: URL
+
+  /// Where the trainer writes its artifacts (`--out`).
+  public var outputDirectory: URL { url }
+  public var stdoutLog: URL { url.appendingPathComponent("stdout.log") }
+  public var stderrLog: URL { url.appendingPathComponent("stderr.log") }
+
+  /// The artifacts the trainer left, in `artifactNames` order (a failed run may have left none).
+  public func existingArtifacts() -> [URL] {
+    AttemptDirectory.artifactNames.map { outputDirectory.appendingPathComponent($0) }
+      .filter { DurableFiles.fileSize($0) != nil }
+  }
+}

@@ -1,5 +1,0 @@
-import XCTest
-
-final class SweepWorkerTestsPlaceholder: XCTestCase {
-  func testModuleBuilds() {}
-}
