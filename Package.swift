@@ -62,7 +62,7 @@ let package = Package(
     .executableTarget(
       name: "trac-sweep",
       dependencies: [
-        "TracCore", "TracTrainer",
+        "TracCore", "TracTrainer", "SweepWire", "SweepCoordinator", "SweepWorker",
         .product(name: "ArgumentParser", package: "swift-argument-parser"),
       ]),
 

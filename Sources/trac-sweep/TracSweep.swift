@@ -9,5 +9,8 @@ struct TracSweep: ParsableCommand {
       Today: `train` runs one TraC (or BC baseline) run on a DSRL dataset; `bench` measures the \
       trainer's speed against this machine's sgemm peak. The coordinator and workers come next.
       """,
-    subcommands: [TrainCommand.self, EvaluateCommand.self, BenchCommand.self])
+    subcommands: [
+      SubmitCommand.self, StatusCommand.self, WatchCommand.self, CancelCommand.self, RetryCommand.self,
+      ResultsCommand.self, ReleaseCommand.self, TrainCommand.self, EvaluateCommand.self, BenchCommand.self,
+    ])
 }

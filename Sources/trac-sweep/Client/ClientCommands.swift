@@ -1,0 +1,207 @@
+import ArgumentParser
+import Foundation
+import SweepWire
+import TracCore
+
+struct SubmitCommand: ParsableCommand {
+  static let configuration = CommandConfiguration(
+    commandName: "submit",
+    abstract: "Submit a grid file; prints the sweep id. Submitting the same file again is a no-op.",
+    discussion: """
+      Example:
+        trac-sweep submit sweeps/demo.json --wait
+      """)
+
+  @Argument(help: "A grid file (DESIGN.md section 4).") var grid: String
+  @Flag(help: "Show a progress bar until the sweep finishes; exit non-zero if any run failed.") var wait =
+    false
+  @OptionGroup var client: ClientOptions
+
+  func validate() throws {
+    guard let data = FileManager.default.contents(atPath: grid) else {
+      throw ValidationError("cannot read \(grid)")
+    }
+    do { _ = try GridFile(parsing: data) } catch { throw ValidationError("\(grid): \(error)") }
+  }
+
+  func run() throws {
+    let url = URL(fileURLWithPath: grid)
+    let text = try String(contentsOf: url, encoding: .utf8)
+    let reply = try client.call(
+      ClientRequest(command: .submit, grid: text, gridDirectory: url.deletingLastPathComponent().path),
+      expecting: SubmitReply.self)
+    print(reply.sweepID)
+    let note = reply.created ? "submitted" : "already submitted"
+    FileHandle.standardError.write(
+      Data("\(note): \(reply.name), \(reply.runs) runs (\(reply.alreadyDone) already done)\n".utf8))
+    guard wait else { return }
+    let terminal = isatty(STDERR_FILENO) != 0
+    var shownFailures = Set<String>()
+    while true {
+      let status = try client.call(
+        ClientRequest(command: .status, sweep: reply.sweepID), expecting: StatusReply.self)
+      guard let sweep = status.sweeps.first(where: { $0.id == reply.sweepID }) else { throw ExitCode.failure }
+      let line = StatusView.progress(sweep)
+      FileHandle.standardError.write(Data((terminal ? "\r\u{1B}[K\(line)" : "\(line)\n").utf8))
+      // A failed attempt is shown at once, with its error (USERS.md complaint H).
+      for failure in status.recentFailures
+      where !shownFailures.contains("\(failure.runID)/\(failure.attempt)") {
+        shownFailures.insert("\(failure.runID)/\(failure.attempt)")
+        let tail = failure.stderrTail.split(separator: "\n").suffix(2).joined(separator: " | ")
+        FileHandle.standardError.write(
+          Data(
+            "\n\(failure.inputError ? "input error" : "failed"): run \(failure.runID.prefix(8)) attempt \(failure.attempt): \(tail)\n"
+              .utf8))
+      }
+      if sweep.pending + sweep.running == 0 {
+        if terminal { FileHandle.standardError.write(Data("\n".utf8)) }
+        if sweep.failed > 0 {
+          FileHandle.standardError.write(
+            Data("\(sweep.failed) runs failed; see trac-sweep status \(sweep.id)\n".utf8))
+          throw ExitCode.failure
+        }
+        return
+      }
+      Thread.sleep(forTimeInterval: terminal ? 1 : 10)
+    }
+  }
+}
+
+struct StatusCommand: ParsableCommand {
+  static let configuration = CommandConfiguration(
+    commandName: "status",
+    abstract: "Sweeps, runs by state, workers and their runs, quarantined workers, recent failures.",
+    discussion: """
+      Example:
+        trac-sweep status
+      """)
+
+  @Argument(help: "A sweep id or name (default: every sweep).") var sweep: String?
+  @Flag(help: "Print the coordinator's JSON.") var json = false
+  @OptionGroup var client: ClientOptions
+
+  func run() throws {
+    let status = try client.call(ClientRequest(command: .status, sweep: sweep), expecting: StatusReply.self)
+    if json {
+      print(String(decoding: try JSONCodec.prettyEncoder.encode(status), as: UTF8.self))
+    } else {
+      print(StatusView.render(status))
+    }
+  }
+}
+
+struct WatchCommand: ParsableCommand {
+  static let configuration = CommandConfiguration(
+    commandName: "watch",
+    abstract: "Redraw the status every few seconds until interrupted.",
+    discussion: """
+      Example:
+        trac-sweep watch --interval 2
+      """)
+
+  @Argument(help: "A sweep id or name (default: every sweep).") var sweep: String?
+  @Option(help: "Seconds between redraws.") var interval: Double = 2
+  @OptionGroup var client: ClientOptions
+
+  func run() throws {
+    while true {
+      let status = try client.call(ClientRequest(command: .status, sweep: sweep), expecting: StatusReply.self)
+      print("\u{1B}[H\u{1B}[2J" + StatusView.render(status))
+      Thread.sleep(forTimeInterval: max(interval, 0.2))
+    }
+  }
+}
+
+struct CancelCommand: ParsableCommand {
+  static let configuration = CommandConfiguration(
+    commandName: "cancel", abstract: "Cancel a sweep's pending and running runs (finished results are kept).",
+    discussion: """
+      Example:
+        trac-sweep cancel ballcircle-alpha-eta
+      """)
+
+  @Argument(help: "A sweep id or name.") var sweep: String
+  @OptionGroup var client: ClientOptions
+
+  func run() throws {
+    print(try client.call(ClientRequest(command: .cancel, sweep: sweep), expecting: ChangeReply.self).message)
+  }
+}
+
+struct RetryCommand: ParsableCommand {
+  static let configuration = CommandConfiguration(
+    commandName: "retry", abstract: "Run a sweep's failed runs again, with their seeds.",
+    discussion: """
+      Example:
+        trac-sweep retry ballcircle-alpha-eta --failed
+      """)
+
+  @Argument(help: "A sweep id or name.") var sweep: String
+  @Flag(help: "Only the failed runs (required: the only kind of retry).") var failed = false
+  @OptionGroup var client: ClientOptions
+
+  func validate() throws {
+    guard failed else { throw ValidationError("say which runs to retry: --failed") }
+  }
+
+  func run() throws {
+    let reply = try client.call(
+      ClientRequest(command: .retry, sweep: sweep, failedOnly: true), expecting: ChangeReply.self)
+    print(reply.message)
+  }
+}
+
+struct ReleaseCommand: ParsableCommand {
+  static let configuration = CommandConfiguration(
+    commandName: "release", abstract: "Take a quarantined worker out of quarantine.",
+    discussion: """
+      Example:
+        trac-sweep release node7-3f2a
+      """)
+
+  @Argument(help: "A worker id, as `status` shows it.") var worker: String
+  @OptionGroup var client: ClientOptions
+
+  func run() throws {
+    print(
+      try client.call(ClientRequest(command: .release, worker: worker), expecting: ChangeReply.self).message)
+  }
+}
+
+struct ResultsCommand: ParsableCommand {
+  static let configuration = CommandConfiguration(
+    commandName: "results",
+    abstract: "One tidy row per run, as CSV or JSON (pandas.read_csv loads it as is).",
+    discussion: """
+      Example:
+        trac-sweep results ballcircle-alpha-eta --format csv > results.csv
+      """)
+
+  enum Format: String, ExpressibleByArgument { case csv, json }
+
+  @Argument(help: "A sweep id or name.") var sweep: String
+  @Option(help: "csv or json.") var format: Format = .csv
+  @OptionGroup var client: ClientOptions
+
+  func run() throws {
+    let reply = try client.call(ClientRequest(command: .results, sweep: sweep), expecting: ResultsReply.self)
+    switch format {
+    case .csv:
+      print(CSV.line(reply.columns))
+      for row in reply.rows { print(CSV.line(row)) }
+    case .json:
+      let objects = reply.rows.map { Dictionary(uniqueKeysWithValues: zip(reply.columns, $0)) }
+      print(String(decoding: try JSONCodec.prettyEncoder.encode(objects), as: UTF8.self))
+    }
+  }
+}
+
+/// RFC 4180 quoting.
+enum CSV {
+  static func line(_ fields: [String]) -> String {
+    fields.map { field in
+      field.contains(where: { $0 == "," || $0 == "\"" || $0 == "\n" })
+        ? "\"" + field.replacingOccurrences(of: "\"", with: "\"\"") + "\"" : field
+    }.joined(separator: ",")
+  }
+}

@@ -1,0 +1,78 @@
+import Foundation
+import SweepWire
+
+/// The status table: at most 80 columns, so it reads in any terminal (USERS.md complaint I).
+enum StatusView {
+  static func render(_ status: StatusReply, width: Int = 80) -> String {
+    var lines: [String] = []
+    lines.append(
+      columns(["SWEEP", "NAME", "DONE", "RUN", "PEND", "FAIL", "CANC", "TOTAL"], [8, 24, 6, 5, 6, 5, 5, 6]))
+    for sweep in status.sweeps {
+      lines.append(
+        columns(
+          [
+            sweep.id, sweep.name, "\(sweep.done)", "\(sweep.running)", "\(sweep.pending)", "\(sweep.failed)",
+            "\(sweep.cancelled)", "\(sweep.total)",
+          ], [8, 24, 6, 5, 6, 5, 5, 6]))
+      if sweep.duplicates > 0 || sweep.lostAttempts > 0 {
+        lines.append(
+          "          \(sweep.lostAttempts) lost attempts requeued, \(sweep.duplicates) duplicate results discarded"
+        )
+      }
+    }
+    if status.sweeps.isEmpty { lines.append("(no sweeps)") }
+    lines.append("")
+    lines.append(columns(["WORKER", "HOST", "SLOTS", "STATE", "RUNNING"], [20, 14, 6, 12, 24]))
+    for worker in status.workers {
+      let state = worker.quarantined ? "QUARANTINED" : worker.state
+      let running = worker.running.map { String($0.prefix(8)) }.joined(separator: " ")
+      lines.append(
+        columns(
+          [worker.id, worker.host, "\(worker.running.count)/\(worker.slots)", state, running],
+          [20, 14, 6, 12, 24]))
+    }
+    if status.workers.isEmpty { lines.append("(no workers)") }
+    let quarantined = status.workers.filter(\.quarantined)
+    if !quarantined.isEmpty {
+      lines.append("")
+      lines.append("quarantined after repeated failures; release with: trac-sweep release WORKER")
+    }
+    if !status.recentFailures.isEmpty {
+      lines.append("")
+      lines.append("RECENT FAILURES")
+      for failure in status.recentFailures.suffix(5) {
+        let kind = failure.inputError ? "input error" : "exit \(failure.exitStatus)"
+        lines.append(
+          "  run \(failure.runID.prefix(8)) attempt \(failure.attempt) on \(failure.worker): \(kind)")
+        for line in failure.stderrTail.split(separator: "\n").suffix(3) {
+          lines.append("    " + String(line.prefix(width - 4)))
+        }
+      }
+    }
+    return lines.map { String($0.prefix(width)) }.joined(separator: "\n")
+  }
+
+  /// `[#####-----] 40/63 done  4 running  0 failed  ETA 12m`
+  static func progress(_ sweep: StatusReply.Sweep, width: Int = 80) -> String {
+    let finished = sweep.done + sweep.failed + sweep.cancelled
+    let barWidth = 24
+    let filled = sweep.total == 0 ? barWidth : barWidth * finished / sweep.total
+    let bar = String(repeating: "#", count: filled) + String(repeating: "-", count: barWidth - filled)
+    var eta = "?"
+    if finished > 0, finished < sweep.total {
+      eta = formatDuration(sweep.ageSeconds / Double(finished) * Double(sweep.total - finished))
+    } else if finished == sweep.total {
+      eta = "0s"
+    }
+    let line =
+      "[\(bar)] \(sweep.done)/\(sweep.total) done  \(sweep.running) running  \(sweep.failed) failed  ETA \(eta)"
+    return String(line.prefix(width))
+  }
+
+  private static func columns(_ values: [String], _ widths: [Int]) -> String {
+    zip(values, widths).map { value, width in
+      let clipped = value.count > width - 1 ? String(value.prefix(width - 2)) + "~" : value
+      return clipped.padding(toLength: width, withPad: " ", startingAt: 0)
+    }.joined().trimmingCharacters(in: .whitespaces)
+  }
+}
