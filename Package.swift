@@ -63,6 +63,7 @@ let package = Package(
       name: "trac-sweep",
       dependencies: [
         "TracCore", "TracTrainer", "SweepWire", "SweepCoordinator", "SweepWorker",
+        .product(name: "Logging", package: "swift-log"),
         .product(name: "ArgumentParser", package: "swift-argument-parser"),
       ]),
 

@@ -89,7 +89,9 @@ struct TrainCommand: ParsableCommand {
     let taskInfo = try TaskInfo.named(task)
     var datasetPath = dataset ?? ""
     if dataset == nil {
-      do { datasetPath = try DSRLDataset.resolve(task: taskInfo) } catch { failInput(error.description) }
+      do { datasetPath = try DSRLDatasetDirectory.resolve(task: taskInfo) } catch {
+        failInput(error.description)
+      }
     }
     var run = TrainingRun(
       datasetPath: datasetPath, task: taskInfo, algorithm: Algorithm(rawValue: algorithm)!,

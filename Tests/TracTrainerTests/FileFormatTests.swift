@@ -133,7 +133,7 @@ final class DatasetResolutionTests: XCTestCase {
   func testTaskResolvesToItsDSRLFile() throws {
     let directory = temporaryDirectory("dsrl")
     let task = try TaskInfo.named("OfflineBallCircle-v0")
-    XCTAssertThrowsError(try DSRLDataset.resolve(task: task, in: directory)) { error in
+    XCTAssertThrowsError(try DSRLDatasetDirectory.resolve(task: task, in: directory)) { error in
       XCTAssertTrue("\(error)".contains("DSRL_DATASET_DIR"), "\(error)")
     }
     _ = FileManager.default.createFile(
@@ -141,7 +141,7 @@ final class DatasetResolutionTests: XCTestCase {
     _ = FileManager.default.createFile(
       atPath: directory.appendingPathComponent("SafetyBallCircle-v0-80-886.hdf5").path, contents: nil)
     XCTAssertEqual(
-      try DSRLDataset.resolve(task: task, in: directory),
+      try DSRLDatasetDirectory.resolve(task: task, in: directory),
       directory.appendingPathComponent("SafetyBallCircle-v0-80-886.hdf5").path)
   }
 }

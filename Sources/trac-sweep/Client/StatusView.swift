@@ -6,14 +6,14 @@ enum StatusView {
   static func render(_ status: StatusReply, width: Int = 80) -> String {
     var lines: [String] = []
     lines.append(
-      columns(["SWEEP", "NAME", "DONE", "RUN", "PEND", "FAIL", "CANC", "TOTAL"], [8, 24, 6, 5, 6, 5, 5, 6]))
+      columns(["SWEEP", "NAME", "DONE", "RUN", "PEND", "FAIL", "CANC", "TOTAL"], [10, 24, 6, 5, 6, 5, 5, 6]))
     for sweep in status.sweeps {
       lines.append(
         columns(
           [
             sweep.id, sweep.name, "\(sweep.done)", "\(sweep.running)", "\(sweep.pending)", "\(sweep.failed)",
             "\(sweep.cancelled)", "\(sweep.total)",
-          ], [8, 24, 6, 5, 6, 5, 5, 6]))
+          ], [10, 24, 6, 5, 6, 5, 5, 6]))
       if sweep.duplicates > 0 || sweep.lostAttempts > 0 {
         lines.append(
           "          \(sweep.lostAttempts) lost attempts requeued, \(sweep.duplicates) duplicate results discarded"

@@ -1,0 +1,447 @@
+import Foundation
+import Logging
+import SweepWire
+import TracCore
+
+/// The coordinator process's loop: one ROUTER socket, the durable scheduler, the dataset store and
+/// the artifacts folder (docs/PROTOCOL.md). Single-threaded: every message and every tick is handled
+/// in turn, so the scheduler's decisions and the files they refer to never race.
+public final class CoordinatorService {
+  public struct Configuration: Sendable {
+    public var bind: String
+    public var stateDirectory: URL
+    public var scheduler: SchedulerConfiguration
+    public var maxMessageSize: Int64
+
+    public init(
+      bind: String, stateDirectory: URL, scheduler: SchedulerConfiguration = .default,
+      maxMessageSize: Int64 = 256 << 20
+    ) {
+      self.bind = bind
+      self.stateDirectory = stateDirectory
+      self.scheduler = scheduler
+      self.maxMessageSize = maxMessageSize
+    }
+  }
+
+  public let configuration: Configuration
+  private let context = ZMQContext()
+  private let socket: ZMQSocket
+  private let scheduler: DurableScheduler
+  private let datasets: DatasetStore
+  private let artifacts: URL
+  private var logger: Logger
+  private let clock = ContinuousClock()
+  private let epoch: ContinuousClock.Instant
+  /// Routing ids of workers, as last seen (a worker's DEALER uses its worker id).
+  private var routes: [WorkerID: Data] = [:]
+  /// Set it (from any thread) to stop the loop after the message in hand.
+  public let stopFlag = StopFlag()
+
+  /// Opens (or creates) the state directory, reloads every sweep, and binds the socket.
+  public init(configuration: Configuration, logger: Logger = Logger(label: "trac-sweep.coordinator")) throws {
+    self.configuration = configuration
+    self.logger = logger
+    epoch = clock.now
+    let state = configuration.stateDirectory
+    try FileManager.default.createDirectory(at: state, withIntermediateDirectories: true)
+    artifacts = state.appendingPathComponent("artifacts")
+    datasets = try DatasetStore(directory: artifacts.appendingPathComponent("datasets"))
+    try FileManager.default.createDirectory(
+      at: artifacts.appendingPathComponent("runs"), withIntermediateDirectories: true)
+    let store = try SweepStore(directory: state)
+    scheduler = try DurableScheduler(store: store, configuration: configuration.scheduler, now: .zero)
+    socket = try ZMQSocket(context: context, kind: .router, maxMessageSize: configuration.maxMessageSize)
+    try socket.bind(configuration.bind)
+    let current = scheduler.current
+    logger.info(
+      "coordinator listening",
+      metadata: [
+        "endpoint": "\(socket.lastEndpoint)", "state": "\(state.path)", "sweeps": "\(current.sweeps.count)",
+        "runs": "\(current.runs.count)",
+      ])
+  }
+
+  /// The endpoint actually bound (the port chosen for `tcp://127.0.0.1:*`).
+  public var endpoint: String { socket.lastEndpoint }
+
+  /// Asks the loop to stop after the message in hand; safe from any thread or signal handler queue.
+  public func requestStop() { stopFlag.set() }
+
+  private var now: SchedulerInstant { clock.now - epoch }
+
+  /// Serves until `requestStop()`. Every state change is committed as it happens, so stopping
+  /// needs no flush.
+  public func run() {
+    let tickInterval = max(configuration.scheduler.heartbeatInterval / 4, .milliseconds(5))
+    var nextTick = clock.now
+    while !stopFlag.isSet {
+      do {
+        let wait = max(min(nextTick - clock.now, .milliseconds(100)), .zero)
+        if let frames = try socket.receive(timeout: wait) {
+          handle(frames)
+        }
+        if clock.now >= nextTick {
+          execute(try scheduler.handle(.tick, now: now))
+          nextTick = clock.now + tickInterval
+        }
+      } catch let error as ZMQError where error.isTerminated {
+        break
+      } catch {
+        logger.error("coordinator loop: \(error)")
+      }
+    }
+    logger.info("coordinator stopped; every result is committed")
+  }
+
+  // MARK: - Messages
+
+  private func handle(_ frames: [Data]) {
+    guard let route = frames.first, frames.count > 1 else { return }
+    let message: WireMessage
+    do {
+      message = try WireMessage.decode(Array(frames.dropFirst()))
+    } catch {
+      logger.warning("refused a message: \(error)")
+      reply(route, WireMessage(.error, ErrorMessage(message: error.description)))
+      return
+    }
+    do {
+      switch message.type {
+      case .hello: try hello(route, try message.decodeBody(Hello.self))
+      case .heartbeat: try heartbeat(route, try message.decodeBody(Heartbeat.self))
+      case .result: try result(route, message)
+      case .goodbye:
+        let goodbye = try message.decodeBody(Goodbye.self)
+        execute(
+          try scheduler.handle(
+            .workerGoodbye(worker: WorkerID(goodbye.workerID), released: goodbye.released.map(attemptID)),
+            now: now))
+      case .fetch: try fetch(route, try message.decodeBody(Fetch.self))
+      case .request: try request(route, try message.decodeBody(ClientRequest.self))
+      case .error:
+        logger.warning("peer reported an error: \(String(decoding: message.body, as: UTF8.self))")
+      default:
+        throw WireError.malformed("a \(message.type.rawValue) message is not for the coordinator")
+      }
+    } catch {
+      let text = "\(error)"
+      logger.warning("refused \(message.type.rawValue): \(text)")
+      reply(route, WireMessage(.error, ErrorMessage(message: text)))
+    }
+  }
+
+  private func hello(_ route: Data, _ hello: Hello) throws {
+    let worker = WorkerID(hello.workerID)
+    routes[worker] = route
+    var workerLogger = logger
+    workerLogger[metadataKey: "worker"] = "\(hello.workerID)"
+    workerLogger.info("worker connected", metadata: ["host": "\(hello.host)", "slots": "\(hello.slots)"])
+    let commands = try scheduler.handle(
+      .workerHello(
+        worker: worker, host: hello.host, slots: hello.slots, running: hello.running.map(attemptID),
+        spooled: hello.spooled.map(attemptID)), now: now)
+    let interval = configuration.scheduler.heartbeatInterval
+    let welcome = Welcome(
+      heartbeatIntervalMilliseconds: Int(
+        interval.components.seconds * 1000 + interval.components.attoseconds / 1_000_000_000_000_000),
+      liveness: configuration.scheduler.liveness, cancel: [])
+    reply(route, WireMessage(.welcome, welcome))
+    execute(commands)
+  }
+
+  private func heartbeat(_ route: Data, _ heartbeat: Heartbeat) throws {
+    let worker = WorkerID(heartbeat.workerID)
+    routes[worker] = route
+    let commands = try scheduler.handle(
+      .heartbeat(worker: worker, running: heartbeat.running.map(attemptID)), now: now)
+    let known = !commands.contains {
+      if case .requestHello(worker) = $0 { return true } else { return false }
+    }
+    reply(route, WireMessage(.pong, Pong(known: known)))
+    execute(commands.filter { if case .requestHello = $0 { return false } else { return true } })
+  }
+
+  /// A finished attempt. Its files are checked against their hashes, then (for a result that will be
+  /// recorded) moved into `artifacts/runs/<run id>/` before the database commit, so a committed result
+  /// always has its files. A late duplicate never touches the first result's files.
+  private func result(_ route: Data, _ message: WireMessage) throws {
+    let result = try message.decodeBody(ResultMessage.self)
+    let worker = WorkerID(result.workerID)
+    routes[worker] = route
+    let attempt = attemptID(result.attempt)
+    guard message.attachments.count == result.files.count else {
+      throw WireError.malformed(
+        "result lists \(result.files.count) files but carries \(message.attachments.count)")
+    }
+    for (file, data) in zip(result.files, message.attachments) {
+      guard data.count == file.size, sha256Hex(data) == file.sha256 else {
+        throw WireError.malformed("file \(file.name) of \(attempt) does not match its size or sha256")
+      }
+      guard !file.name.contains("/"), !file.name.hasPrefix("."), !file.name.isEmpty else {
+        throw WireError.malformed("file name '\(file.name)' is not allowed")
+      }
+    }
+    let outcome: ReportedOutcome
+    switch result.outcome {
+    case .succeeded:
+      let runJSON =
+        zip(result.files, message.attachments).first { $0.0.name == "run.json" }
+        .map { String(decoding: $0.1, as: UTF8.self) } ?? "{}"
+      var paths: [String] = []
+      if scheduler.current.run(attempt.run)?.state != .done {
+        paths = try storeArtifacts(
+          run: attempt.run, files: zip(result.files, message.attachments).map { ($0.0.name, $0.1) })
+      }
+      outcome = .succeeded(RunResultPayload(runJSON: runJSON, artifactPaths: paths))
+    case .failed: outcome = .failed(exitStatus: result.exitStatus ?? -1, stderrTail: result.stderrTail)
+    case .inputError:
+      outcome = .inputError(exitStatus: result.exitStatus ?? 65, stderrTail: result.stderrTail)
+    }
+    execute(try scheduler.handle(.result(worker: worker, attempt: attempt, outcome: outcome), now: now))
+  }
+
+  /// Writes a run's files into a fresh folder and swaps it in place of any earlier, unrecorded copy.
+  private func storeArtifacts(run: RunID, files: [(String, Data)]) throws -> [String] {
+    let runs = artifacts.appendingPathComponent("runs")
+    let staging = runs.appendingPathComponent(".incoming-\(UUID().uuidString)")
+    try FileManager.default.createDirectory(at: staging, withIntermediateDirectories: true)
+    for (name, data) in files {
+      try data.write(to: staging.appendingPathComponent(name), options: .atomic)
+    }
+    let target = runs.appendingPathComponent(run.rawValue)
+    if FileManager.default.fileExists(atPath: target.path) {
+      _ = try FileManager.default.replaceItemAt(target, withItemAt: staging)
+    } else {
+      try FileManager.default.moveItem(at: staging, to: target)
+    }
+    return files.map { target.appendingPathComponent($0.0).path }
+  }
+
+  private func fetch(_ route: Data, _ fetch: Fetch) throws {
+    guard
+      let (data, total) = try datasets.chunk(sha256: fetch.sha256, offset: fetch.offset, length: fetch.length)
+    else {
+      throw WireError.malformed("no dataset with sha256 \(fetch.sha256)")
+    }
+    reply(
+      route,
+      WireMessage(
+        .chunk, Chunk(sha256: fetch.sha256, offset: fetch.offset, total: total), attachments: [data]))
+  }
+
+  // MARK: - Commands to workers
+
+  private func execute(_ commands: [SchedulerCommand]) {
+    for command in commands {
+      switch command {
+      case .assign(let assignment):
+        guard let route = routes[assignment.worker] else { continue }
+        let dataset = datasetReference(assignment)
+        let lease = configuration.scheduler.leaseDuration
+        let message = Assign(
+          attempt: AttemptRef(runID: assignment.attempt.run.rawValue, attempt: assignment.attempt.number),
+          spec: assignment.spec, dataset: dataset,
+          leaseMilliseconds: Int(
+            lease.components.seconds * 1000 + lease.components.attoseconds / 1_000_000_000_000_000))
+        var runLogger = logger
+        runLogger[metadataKey: "run"] = "\(assignment.attempt.run)"
+        runLogger[metadataKey: "worker"] = "\(assignment.worker)"
+        runLogger.info(
+          "assigned attempt \(assignment.attempt.number)", metadata: ["point": "\(assignment.pointID)"])
+        reply(route, WireMessage(.assign, message))
+      case .acknowledge(let worker, let attempt, let disposition):
+        guard let route = routes[worker] else { continue }
+        if disposition == .duplicate {
+          logger.notice(
+            "duplicate result discarded", metadata: ["run": "\(attempt.run)", "worker": "\(worker)"])
+        }
+        reply(
+          route,
+          WireMessage(
+            .ack,
+            Ack(
+              attempt: AttemptRef(runID: attempt.run.rawValue, attempt: attempt.number),
+              duplicate: disposition.isDuplicate)))
+      case .cancelRun(let worker, let attempt):
+        guard let route = routes[worker] else { continue }
+        reply(
+          route,
+          WireMessage(
+            .cancel, Cancel(attempt: AttemptRef(runID: attempt.run.rawValue, attempt: attempt.number))))
+      case .requestHello(let worker):
+        guard let route = routes[worker] else { continue }
+        reply(route, WireMessage(.pong, Pong(known: false)))
+      case .log(let level, let message):
+        logger.log(level: level, "\(message)")
+      }
+    }
+  }
+
+  private func datasetReference(_ assignment: RunAssignment) -> DatasetRef {
+    let sha = assignment.spec.datasetSHA256
+    let url = datasets.url(for: sha)
+    let size =
+      (try? FileManager.default.attributesOfItem(atPath: url.path)[.size] as? NSNumber)?.intValue ?? 0
+    let name =
+      assignment.datasetPath.map { URL(fileURLWithPath: $0).lastPathComponent } ?? url.lastPathComponent
+    return DatasetRef(sha256: sha, size: size, name: name)
+  }
+
+  /// Sends to one peer; a peer that is gone is logged, never fatal.
+  private func reply(_ route: Data, _ message: WireMessage) {
+    do {
+      try socket.send([route] + message.frames)
+    } catch {
+      logger.debug("could not send \(message.type.rawValue): \(error)")
+    }
+  }
+
+  private func attemptID(_ reference: AttemptRef) -> AttemptID {
+    AttemptID(run: RunID(reference.runID), number: reference.attempt)
+  }
+
+  // MARK: - Client requests
+
+  private func request(_ route: Data, _ request: ClientRequest) throws {
+    switch request.command {
+    case .submit: reply(route, WireMessage(.reply, try submit(request)))
+    case .status: reply(route, WireMessage(.reply, try status(request.sweep)))
+    case .cancel:
+      let sweep = try sweepID(request.sweep)
+      execute(try scheduler.handle(.cancel(sweep), now: now))
+      reply(route, WireMessage(.reply, ChangeReply(message: "cancelled \(sweep)", affected: 1)))
+    case .retry:
+      let sweep = try sweepID(request.sweep)
+      let failed = scheduler.current.status().sweeps.first { $0.id == sweep }?.runs.failed ?? 0
+      execute(try scheduler.handle(.retryFailed(sweep), now: now))
+      reply(
+        route,
+        WireMessage(
+          .reply, ChangeReply(message: "\(failed) failed runs of \(sweep) queued again", affected: failed)))
+    case .release:
+      guard let worker = request.worker else { throw WireError.malformed("release needs a worker") }
+      execute(try scheduler.handle(.releaseQuarantine(WorkerID(worker)), now: now))
+      reply(route, WireMessage(.reply, ChangeReply(message: "released \(worker)", affected: 1)))
+    case .results: reply(route, WireMessage(.reply, try results(try sweepID(request.sweep))))
+    }
+  }
+
+  private func submit(_ request: ClientRequest) throws -> SubmitReply {
+    guard let text = request.grid else { throw WireError.malformed("submit needs the grid's text") }
+    let grid = try GridFile(parsing: Data(text.utf8))
+    let base = URL(fileURLWithPath: request.gridDirectory ?? FileManager.default.currentDirectoryPath)
+    let submission = try SweepSubmission(grid: grid) { (taskDataset: GridFile.TaskDataset) throws -> String in
+      let path: String
+      if let given = taskDataset.datasetPath {
+        path = given.hasPrefix("/") ? given : base.appendingPathComponent(given).standardizedFileURL.path
+      } else {
+        path = try DSRLDatasetDirectory.resolve(task: taskDataset.task)
+      }
+      return try datasets.importFile(at: path).sha256
+    }
+    let existed = scheduler.current.sweep(submission.id) != nil
+    execute(try scheduler.handle(.submit(submission), now: now))
+    let runs = Set(submission.runs.map(\.runID))
+    let current = scheduler.current
+    let done = runs.filter { current.run($0)?.state == .done }.count
+    logger.info(
+      "\(existed ? "resubmitted" : "submitted") sweep",
+      metadata: ["sweep": "\(submission.id)", "runs": "\(runs.count)"])
+    return SubmitReply(
+      sweepID: submission.id.rawValue, name: submission.name, runs: runs.count, alreadyDone: done,
+      created: !existed)
+  }
+
+  /// A sweep by id or by name.
+  private func sweepID(_ value: String?) throws -> SweepID {
+    guard let value else { throw WireError.malformed("which sweep? give its id or name") }
+    let sweeps = scheduler.current.status().sweeps
+    if let match = sweeps.first(where: { $0.id.rawValue == value || $0.name == value }) { return match.id }
+    throw CoordinatorError.unknownSweep(SweepID(value))
+  }
+
+  private func status(_ sweep: String?) throws -> StatusReply {
+    let status = scheduler.status()
+    var sweeps = status.sweeps
+    if let sweep {
+      let id = try sweepID(sweep)
+      sweeps = sweeps.filter { $0.id == id }
+    }
+    return StatusReply(
+      sweeps: sweeps.map {
+        StatusReply.Sweep(
+          id: $0.id.rawValue, name: $0.name, total: $0.runs.total, pending: $0.runs.pending,
+          running: $0.runs.running,
+          done: $0.runs.done, failed: $0.runs.failed, cancelled: $0.runs.cancelled,
+          duplicates: $0.duplicatesDiscarded,
+          lostAttempts: $0.lostAttempts, ageSeconds: 0)
+      },
+      workers: status.workers.map {
+        StatusReply.Worker(
+          id: $0.id.rawValue, host: $0.host, slots: $0.slots, running: $0.running.map(\.run.rawValue),
+          state: "\($0.state)", quarantined: $0.quarantined, consecutiveFailures: $0.consecutiveFailures)
+      },
+      recentFailures: status.recentFailures.map {
+        StatusReply.Failure(
+          runID: $0.attempt.run.rawValue, attempt: $0.attempt.number, worker: $0.worker.rawValue,
+          exitStatus: $0.exitStatus ?? -1, stderrTail: $0.stderrTail, inputError: $0.isInputError)
+      })
+  }
+
+  /// One tidy row per recorded run: its inputs, and the evaluation from its run.json.
+  private func results(_ sweep: SweepID) throws -> ResultsReply {
+    let rows = try scheduler.store.results(sweep: sweep)
+    let columns = [
+      "sweep", "run_id", "point", "task", "algorithm", "x", "y", "alpha", "eta", "beta", "gamma", "seg_ratio",
+      "batch_size", "lr", "bc_steps", "steps", "reference", "cost_threshold", "seed", "normalized_reward",
+      "normalized_reward_std", "normalized_cost", "normalized_cost_std", "safe", "reward_return",
+      "cost_return",
+      "eval_episodes", "attempt", "worker", "train_seconds", "policy",
+    ]
+    let table = rows.map { row -> [String] in
+      let spec = row.spec
+      let h = spec.hyperparameters
+      let record = (try? JSONSerialization.jsonObject(with: Data(row.runJSON.utf8))) as? [String: Any] ?? [:]
+      let evaluation = record["evaluation"] as? [String: Any]
+      let threshold = (evaluation?["by_threshold"] as? [[String: Any]])?.first
+      func number(_ object: [String: Any]?, _ key: String, _ field: String) -> String {
+        ((object?[key] as? [String: Any])?[field] as? Double).map { String($0) } ?? ""
+      }
+      let timing = record["timing"] as? [String: Any]
+      return [
+        sweep.rawValue, row.run.rawValue, row.pointID, spec.task, spec.algorithm.rawValue, "\(h.x)", "\(h.y)",
+        "\(h.alpha)", "\(h.eta)", "\(h.beta)", "\(h.gamma)", "\(h.segRatio)", "\(h.batchSize)", "\(h.lr)",
+        "\(h.bcSteps)", "\(h.steps)", h.reference.rawValue, formatNumber(spec.costThreshold), "\(spec.seed)",
+        number(threshold, "normalized_reward", "mean"), number(threshold, "normalized_reward", "std"),
+        number(threshold, "normalized_cost", "mean"), number(threshold, "normalized_cost", "std"),
+        (threshold?["safe"] as? Bool).map { $0 ? "true" : "false" } ?? "",
+        number(evaluation, "reward_return", "mean"), number(evaluation, "cost_return", "mean"),
+        "\(spec.evalEpisodes)", "\(row.attempt)", row.worker.rawValue,
+        (timing?["total_seconds"] as? Double).map { String($0) } ?? "",
+        row.artifactPaths.first { $0.hasSuffix("policy.safetensors") } ?? "",
+      ]
+    }
+    return ResultsReply(columns: columns, rows: table)
+  }
+}
+
+/// A flag set from another thread (a signal source) and read by a loop.
+public final class StopFlag: @unchecked Sendable {
+  private let lock = NSLock()
+  private var value = false
+
+  public init() {}
+
+  public var isSet: Bool {
+    lock.lock()
+    defer { lock.unlock() }
+    return value
+  }
+
+  public func set() {
+    lock.lock()
+    value = true
+    lock.unlock()
+  }
+}

@@ -1,0 +1,77 @@
+import ArgumentParser
+import Foundation
+import SweepWire
+import SweepWorker
+import TracTrainer
+
+struct WorkerCommand: ParsableCommand {
+  static let configuration = CommandConfiguration(
+    commandName: "worker",
+    abstract: "Run training runs for a coordinator: one per slot, each in a child `trac-sweep train`.",
+    discussion: """
+      Connects to the coordinator, takes up to --slots runs at once, fetches their datasets into \
+      WORKDIR/datasets, and keeps every finished result in WORKDIR/spool until the coordinator has \
+      recorded it. SIGTERM or SIGINT stops it gracefully: no new work, running runs get --grace \
+      seconds to finish, the rest are handed back; a second signal stops at once.
+
+      Example:
+        trac-sweep worker --connect tcp://head-node:5555 --slots 8
+      """)
+
+  @Option(help: "The coordinator's address, e.g. tcp://head-node:5555.") var connect: String
+  @Option(help: "Runs at once (default: one per processor core).") var slots: Int?
+  @Option(name: .customLong("work-dir"), help: "Worker id, dataset cache, run directories, result spool.")
+  var workDir: String = "~/.trac-sweep/worker"
+  @Option(help: "Seconds running runs may take to finish after SIGTERM/SIGINT before they are handed back.")
+  var grace: Double = 10
+  @Option(help: "The trainer program, run as `PROGRAM train ...` (default: $TRAC_SWEEP_TRAINER, else this program).")
+  var trainer: String?
+  @Flag(
+    name: .customLong("no-evaluate"),
+    help: "Do not evaluate policies in the simulator (tests and demos without Bullet-Safety-Gym).")
+  var noEvaluate = false
+
+  func validate() throws {
+    do { _ = try CoordinatorAddress.validated(connect, source: "--connect") } catch {
+      throw ValidationError("\(error)")
+    }
+    if let slots, slots < 1 { throw ValidationError("--slots must be at least 1, got \(slots)") }
+    guard grace.isFinite, grace >= 0 else {
+      throw ValidationError("--grace must be a number of seconds, at least 0, got \(grace)")
+    }
+    guard !workDir.isEmpty else { throw ValidationError("--work-dir must not be empty") }
+    let program = trainerURL.path
+    guard FileManager.default.isExecutableFile(atPath: program) else {
+      throw ValidationError(
+        "the trainer \(program) is not an executable file (set it with --trainer or TRAC_SWEEP_TRAINER)")
+    }
+  }
+
+  private var trainerURL: URL {
+    trainer.map { URL(fileURLWithPath: expandingTilde($0)) } ?? WorkerAgent.Configuration.defaultTrainer()
+  }
+
+  func run() throws {
+    let configuration = WorkerAgent.Configuration(
+      endpoint: connect, workDirectory: URL(fileURLWithPath: expandingTilde(workDir), isDirectory: true),
+      slots: slots ?? ProcessInfo.processInfo.activeProcessorCount, trainer: trainerURL, evaluate: !noEvaluate,
+      grace: .milliseconds(Int((grace * 1000).rounded())), trainerVersion: TrainerVersion.string)
+    let agent: WorkerAgent
+    do { agent = try WorkerAgent(configuration: configuration) } catch {
+      FileHandle.standardError.write(Data("error: \(error)\n".utf8))
+      throw ExitCode.failure
+    }
+    let signals = StopSignals { _, count in agent.stop(immediately: count > 1) }
+    defer { signals.cancel() }
+    do { try agent.run() } catch {
+      FileHandle.standardError.write(Data("error: \(error)\n".utf8))
+      throw ExitCode.failure
+    }
+  }
+}
+
+/// `~` and `~/...` as the user's home directory.
+private func expandingTilde(_ path: String) -> String {
+  guard path == "~" || path.hasPrefix("~/") else { return path }
+  return FileManager.default.homeDirectoryForCurrentUser.path + path.dropFirst()
+}
