@@ -73,6 +73,8 @@ let package = Package(
     .testTarget(
       name: "SweepCoordinatorTests", dependencies: ["SweepCoordinator", "TracSweepTesting", "TracCore"]),
     .testTarget(name: "SweepWorkerTests", dependencies: ["SweepWorker", "TracSweepTesting", "TracCore"]),
-    .testTarget(name: "EndToEndTests", dependencies: ["TracTrainer", "TracCore", "trac-sweep"]),
+    .testTarget(
+      name: "EndToEndTests",
+      dependencies: ["TracTrainer", "TracCore", "SweepWire", "TracSweepTesting", "trac-sweep"]),
   ]
 )
