@@ -14,7 +14,8 @@ final class CoordinatorProcessTests: XCTestCase {
     XCTAssertEqual(first.status, 0, first.stderr + cluster.logs())
     let sweepID = first.stdout.trimmingCharacters(in: .whitespacesAndNewlines)
     XCTAssertEqual(sweepID.count, 8)
-    XCTAssertTrue(first.stderr.contains("4 runs"), first.stderr)  // base alpha 0.2 is in the list: 2 points x 2 seeds
+    // Base alpha 0.2 is in the list: 2 points x 2 seeds.
+    XCTAssertTrue(first.stderr.contains("4 runs"), first.stderr)
     let again = try cluster.client(["submit", grid.path])
     XCTAssertEqual(again.stdout.trimmingCharacters(in: .whitespacesAndNewlines), sweepID)
     XCTAssertTrue(again.stderr.contains("already submitted"), again.stderr)
