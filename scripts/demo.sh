@@ -1,13 +1,16 @@
 #!/usr/bin/env bash
-# The main job (until the coordinator lands): on this one machine, make the demo BallCircle dataset
-# from real Bullet-Safety-Gym rollouts, train TraC, BC-All and BC-Safe at cost threshold 20 with
-# shortened training (two at a time, one BLAS thread each), evaluate each policy in the simulator,
-# and print the comparison. Running it again reuses the dataset and the finished runs.
+# The main job: a demo sweep on this one machine, on embedded defaults. Installs what is missing,
+# builds, makes the demo BallCircle dataset from real Bullet-Safety-Gym rollouts, starts a
+# coordinator and two workers (one slot each, one BLAS thread per run), submits sweeps/demo.json
+# (TraC at three temperatures plus BC-All and BC-Safe, two seeds, shortened training), shows
+# progress, writes the results table, and stops what it started. Running it again reuses the
+# dataset and every finished run (the coordinator's state is kept in runs/demo/state).
 set -euo pipefail
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 cd "$root"
 scripts/setup.sh
-swift build -c release --product trac-sweep 2>&1 | grep -E "error|warning: |Compiling|Build complete" | grep -v Compiling || true
+echo "demo: building (release)"
+swift build -c release --product trac-sweep 2>&1 | grep -E "error|warning: |Build complete" || true
 binary="$root/.build/release/trac-sweep"
 [ -x "$binary" ] || { echo "demo: the build failed"; exit 1; }
 
@@ -17,38 +20,48 @@ if [ ! -f "$dataset" ]; then
   .venv/bin/python scripts/make_dataset.py OfflineBallCircle-v0 --episodes 300 --seed 0 --workers 2 --out "$dataset"
 fi
 
-export OPENBLAS_NUM_THREADS=1
-steps="${DEMO_STEPS:-3000}"
-bc_steps=$((steps / 3))
 out=runs/demo
 mkdir -p "$out"
-train() {
-  local algorithm=$1 seed=$2 dir="$out/$1-20-$2"
-  if [ -f "$dir/run.json" ] && grep -q '"evaluation"' "$dir/run.json"; then return; fi
-  "$binary" train --dataset "$dataset" --task OfflineBallCircle-v0 --cost-threshold 20 --seed "$seed" \
-    --algorithm "$algorithm" --batch-size 32 --bc-steps "$bc_steps" --steps "$steps" --evaluate \
-    --out "$dir" > "$dir.log" 2>&1 || { echo "demo: $algorithm seed $seed failed; see $dir.log"; tail -5 "$dir.log"; return 1; }
-}
-echo "demo: training TraC, BC-All and BC-Safe ($steps steps each, batch 32) and evaluating 20 episodes each"
+port="${DEMO_PORT:-5555}"
+endpoint="tcp://127.0.0.1:$port"
+export TRAC_SWEEP_COORDINATOR="$endpoint" OPENBLAS_NUM_THREADS=1
 pids=()
-for algorithm in trac bc_all bc_safe; do
-  train "$algorithm" 0 &
-  pids+=($!)
-  # Two at a time on two cores.
-  if [ ${#pids[@]} -ge 2 ]; then wait "${pids[0]}"; pids=("${pids[@]:1}"); fi
-done
-for pid in "${pids[@]}"; do wait "$pid"; done
+cleanup() {
+  for pid in "${pids[@]}"; do kill -TERM "$pid" 2>/dev/null || true; done
+  for pid in "${pids[@]}"; do wait "$pid" 2>/dev/null || true; done
+}
+trap cleanup EXIT
 
-.venv/bin/python - "$out" <<'PY'
-import json, sys, pathlib
-out = pathlib.Path(sys.argv[1])
-print(f"{'algorithm':10} {'norm. reward':>14} {'norm. cost':>14}  safe  steps/s")
-for algorithm in ["trac", "bc_all", "bc_safe"]:
-    run = json.loads((out / f"{algorithm}-20-0" / "run.json").read_text())
-    result = run["evaluation"]["by_threshold"][0]
-    reward, cost = result["normalized_reward"], result["normalized_cost"]
-    speed = run["timing"].get("trac_steps_per_second") or run["timing"].get("bc_steps_per_second")
-    print(f"{algorithm:10} {reward['mean']:7.3f} ± {reward['std']:.3f} {cost['mean']:7.3f} ± {cost['std']:.3f}"
-          f"  {'yes' if result['safe'] else 'no ':4} {speed:7.1f}")
-print(f"\nruns, policies and logs: {out}/")
+"$binary" coordinator --bind "$endpoint" --state "$out/state" > "$out/coordinator.log" 2>&1 &
+pids+=($!)
+for worker in 1 2; do
+  "$binary" worker --connect "$endpoint" --slots 1 --work-dir "$out/worker-$worker" > "$out/worker-$worker.log" 2>&1 &
+  pids+=($!)
+done
+for _ in $(seq 50); do "$binary" status > /dev/null 2>&1 && break; sleep 0.2; done
+
+echo "demo: submitting sweeps/demo.json (coordinator $endpoint, 2 workers; logs in $out/)"
+sweep=$("$binary" submit sweeps/demo.json --wait) || echo "demo: some runs failed; see trac-sweep status"
+"$binary" status "$sweep" | head -8
+"$binary" results "$sweep" --format csv > "$out/results.csv"
+
+.venv/bin/python - "$out/results.csv" <<'PY'
+import csv, statistics, sys
+rows = list(csv.DictReader(open(sys.argv[1])))
+groups = {}
+for row in rows:
+    label = row["algorithm"] if row["algorithm"] != "trac" else f"trac alpha={float(row['alpha']):g}"
+    groups.setdefault(label, []).append(row)
+print(f"\n{'setting':22} {'runs':>4} {'norm. reward':>15} {'norm. cost':>15}  safe runs")
+for label, members in sorted(groups.items()):
+    reward = [float(r["normalized_reward"]) for r in members if r["normalized_reward"]]
+    cost = [float(r["normalized_cost"]) for r in members if r["normalized_cost"]]
+    safe = sum(r["safe"] == "true" for r in members)
+    def fmt(values):
+        if not values:
+            return "-"
+        return f"{statistics.mean(values):.3f} ± {statistics.pstdev(values):.3f}"
+    print(f"{label:22} {len(members):4} {fmt(reward):>15} {fmt(cost):>15}  {safe}/{len(members)}")
+print(f"\nresults (one row per run): {sys.argv[1]}")
 PY
+echo "artifacts (policies, run.json, train.jsonl by run id): $out/state/artifacts/runs/"

@@ -10,7 +10,8 @@ struct TracSweep: ParsableCommand {
       trainer's speed against this machine's sgemm peak. The coordinator and workers come next.
       """,
     subcommands: [
-      CoordinatorCommand.self, SubmitCommand.self, StatusCommand.self, WatchCommand.self, CancelCommand.self,
+      CoordinatorCommand.self, WorkerCommand.self, SubmitCommand.self, StatusCommand.self, WatchCommand.self,
+      CancelCommand.self,
       RetryCommand.self,
       ResultsCommand.self, ReleaseCommand.self, TrainCommand.self, EvaluateCommand.self, BenchCommand.self,
     ])

@@ -1,5 +1,6 @@
 import ArgumentParser
 import Foundation
+import Logging
 import SweepWire
 import SweepWorker
 import TracTrainer
@@ -24,7 +25,9 @@ struct WorkerCommand: ParsableCommand {
   var workDir: String = "~/.trac-sweep/worker"
   @Option(help: "Seconds running runs may take to finish after SIGTERM/SIGINT before they are handed back.")
   var grace: Double = 10
-  @Option(help: "The trainer program, run as `PROGRAM train ...` (default: $TRAC_SWEEP_TRAINER, else this program).")
+  @Option(
+    help: "The trainer program, run as `PROGRAM train ...` (default: $TRAC_SWEEP_TRAINER, else this program)."
+  )
   var trainer: String?
   @Flag(
     name: .customLong("no-evaluate"),
@@ -52,9 +55,11 @@ struct WorkerCommand: ParsableCommand {
   }
 
   func run() throws {
+    LoggingSystem.bootstrap { StreamLogHandler.standardError(label: $0) }
     let configuration = WorkerAgent.Configuration(
       endpoint: connect, workDirectory: URL(fileURLWithPath: expandingTilde(workDir), isDirectory: true),
-      slots: slots ?? ProcessInfo.processInfo.activeProcessorCount, trainer: trainerURL, evaluate: !noEvaluate,
+      slots: slots ?? ProcessInfo.processInfo.activeProcessorCount, trainer: trainerURL,
+      evaluate: !noEvaluate,
       grace: .milliseconds(Int((grace * 1000).rounded())), trainerVersion: TrainerVersion.string)
     let agent: WorkerAgent
     do { agent = try WorkerAgent(configuration: configuration) } catch {

@@ -37,12 +37,24 @@ struct SubmitCommand: ParsableCommand {
     guard wait else { return }
     let terminal = isatty(STDERR_FILENO) != 0
     var shownFailures = Set<String>()
+    var lastLine = ""
+    var watchStart: (Date, Int)?
     while true {
       let status = try client.call(
         ClientRequest(command: .status, sweep: reply.sweepID), expecting: StatusReply.self)
       guard let sweep = status.sweeps.first(where: { $0.id == reply.sweepID }) else { throw ExitCode.failure }
-      let line = StatusView.progress(sweep)
-      FileHandle.standardError.write(Data((terminal ? "\r\u{1B}[K\(line)" : "\(line)\n").utf8))
+      let finished = sweep.done + sweep.failed + sweep.cancelled
+      let started = watchStart ?? (Date(), finished)
+      watchStart = started
+      let line = StatusView.progress(
+        sweep, elapsedSeconds: Date().timeIntervalSince(started.0), finishedSinceStart: finished - started.1)
+      if terminal {
+        FileHandle.standardError.write(Data("\r\u{1B}[K\(line)".utf8))
+      } else if line != lastLine {
+        // Without a terminal, a line only when something changed.
+        FileHandle.standardError.write(Data("\(line)\n".utf8))
+      }
+      lastLine = line
       // A failed attempt is shown at once, with its error (USERS.md complaint H).
       for failure in status.recentFailures
       where !shownFailures.contains("\(failure.runID)/\(failure.attempt)") {
@@ -62,7 +74,7 @@ struct SubmitCommand: ParsableCommand {
         }
         return
       }
-      Thread.sleep(forTimeInterval: terminal ? 1 : 10)
+      Thread.sleep(forTimeInterval: 1)
     }
   }
 }

@@ -53,14 +53,17 @@ enum StatusView {
   }
 
   /// `[#####-----] 40/63 done  4 running  0 failed  ETA 12m`
-  static func progress(_ sweep: StatusReply.Sweep, width: Int = 80) -> String {
+  /// The ETA extrapolates the rate seen since the client started watching.
+  static func progress(
+    _ sweep: StatusReply.Sweep, elapsedSeconds: Double, finishedSinceStart: Int, width: Int = 80
+  ) -> String {
     let finished = sweep.done + sweep.failed + sweep.cancelled
     let barWidth = 24
     let filled = sweep.total == 0 ? barWidth : barWidth * finished / sweep.total
     let bar = String(repeating: "#", count: filled) + String(repeating: "-", count: barWidth - filled)
     var eta = "?"
-    if finished > 0, finished < sweep.total {
-      eta = formatDuration(sweep.ageSeconds / Double(finished) * Double(sweep.total - finished))
+    if finishedSinceStart > 0, finished < sweep.total {
+      eta = formatDuration(elapsedSeconds / Double(finishedSinceStart) * Double(sweep.total - finished))
     } else if finished == sweep.total {
       eta = "0s"
     }

@@ -1,0 +1,41 @@
+import Foundation
+import TracCore
+
+/// The command line of `trac-sweep train` for one run: every input of the `RunSpec` as an option.
+public enum TrainerArguments {
+  /// Arguments after the program name: `train --dataset PATH --task ... --out DIR`. `--evaluate` is
+  /// left out only when `evaluate` is false (tests and demos without the simulator).
+  public static func make(spec: RunSpec, dataset: URL, outputDirectory: URL, evaluate: Bool) -> [String] {
+    let values = spec.hyperparameters
+    var arguments = ["train"]
+    func option(_ name: String, _ value: String) {
+      // A value that starts with '-' would be read as an option: pass it as --name=value.
+      if value.hasPrefix("-") { arguments.append("\(name)=\(value)") } else { arguments += [name, value] }
+    }
+    option("--dataset", dataset.path)
+    option("--task", spec.task)
+    option("--cost-threshold", number(spec.costThreshold))
+    option("--seed", "\(spec.seed)")
+    option("--algorithm", spec.algorithm.rawValue)
+    option("--x", number(values.x))
+    option("--y", number(values.y))
+    option("--alpha", number(values.alpha))
+    option("--eta", number(values.eta))
+    option("--beta", number(values.beta))
+    option("--gamma", number(values.gamma))
+    option("--seg-ratio", number(values.segRatio))
+    option("--bc-steps", "\(values.bcSteps)")
+    option("--steps", "\(values.steps)")
+    option("--batch-size", "\(values.batchSize)")
+    option("--lr", number(values.lr))
+    option("--reference", values.reference.rawValue)
+    if evaluate { arguments.append("--evaluate") }
+    option("--eval-episodes", "\(spec.evalEpisodes)")
+    option("--eval-seed", "\(spec.evalSeed)")
+    option("--out", outputDirectory.path)
+    return arguments
+  }
+
+  /// Swift's shortest text that reads back as the same Double, so the trainer's run id matches.
+  static func number(_ value: Double) -> String { "\(value)" }
+}

@@ -1,0 +1,104 @@
+import Foundation
+import Logging
+import SweepWire
+import TracCore
+
+extension WorkerAgent {
+  /// One message from the coordinator. Throws only for what must stop the worker (a protocol
+  /// version mismatch); anything else malformed is logged, answered with `error`, and ignored.
+  func handle(_ frames: [Data]) throws {
+    connection.lastHeard = clock.now
+    connection.reconnectDelay = configuration.reconnectDelay
+    let message: WireMessage
+    do {
+      message = try WireMessage.decode(frames)
+    } catch {
+      if case .versionMismatch = error { throw WorkerAgentError.versionMismatch(error.description) }
+      refuse("\(error)")
+      return
+    }
+    do {
+      switch message.type {
+      case .welcome: welcome(try message.decodeBody(Welcome.self))
+      case .pong:
+        if !(try message.decodeBody(Pong.self)).known {
+          logger.notice("the coordinator does not know this worker (it restarted?); saying hello again")
+          connection.welcomed = false
+          sendHello()
+        }
+      case .assign: assign(try message.decodeBody(Assign.self))
+      case .ack: acknowledge(try message.decodeBody(Ack.self))
+      case .cancel:
+        cancel(try message.decodeBody(Cancel.self).attempt, reason: "cancelled by the coordinator")
+      case .chunk: chunk(try message.decodeBody(Chunk.self), attachments: message.attachments)
+      case .error: try coordinatorError(try message.decodeBody(ErrorMessage.self).message)
+      default:
+        refuse("a \(message.type.rawValue) message is not for a worker")
+      }
+    } catch let error as WireError {
+      refuse(error.description)
+    }
+  }
+
+  /// Logs a message refused and tells the coordinator why (it logs it and keeps serving).
+  private func refuse(_ reason: String) {
+    logger.warning("refused a message from the coordinator: \(reason)")
+    send(WireMessage(.error, ErrorMessage(message: reason)))
+  }
+
+  private func welcome(_ welcome: Welcome) {
+    let first = !connection.everWelcomed
+    connection.everWelcomed = true
+    connection.heartbeatInterval = .milliseconds(max(welcome.heartbeatIntervalMilliseconds, 10))
+    connection.liveness = max(welcome.liveness, 1)
+    connection.welcomed = true
+    connection.nextHeartbeat = clock.now + connection.heartbeatInterval
+    logger.info(
+      first ? "connected to the coordinator" : "welcomed by the coordinator",
+      metadata: [
+        "heartbeat_interval_ms": "\(welcome.heartbeatIntervalMilliseconds)",
+        "liveness": "\(welcome.liveness)",
+      ])
+    for ref in welcome.cancel {
+      cancel(ref, reason: "the coordinator no longer wants it")
+    }
+    // Every result the coordinator has not acknowledged, again (it may have restarted).
+    for entry in spool.pending() { sendResult(entry.key) }
+    // A fetch asked before this hello may have been lost with the old connection.
+    for sha256 in fetches.keys.sorted() where fetches[sha256]!.requestedAt <= connection.helloSentAt {
+      requestChunk(sha256)
+    }
+  }
+
+  private func coordinatorError(_ text: String) throws {
+    logger.error("the coordinator refused a message: \(text)")
+    if text.contains("protocol version mismatch") { throw WorkerAgentError.versionMismatch(text) }
+    // A fetch of a dataset the coordinator does not have: its attempts cannot run.
+    for sha256 in fetches.keys.sorted() where text.contains(sha256) {
+      failFetch(sha256, reason: "the coordinator refused to send it: \(text)")
+    }
+  }
+
+  private func acknowledge(_ ack: Ack) {
+    guard let key = try? AttemptKey(runID: ack.attempt.runID, attempt: ack.attempt.attempt) else {
+      logger.warning("ack for an invalid attempt \(ack.attempt.runID) \(ack.attempt.attempt); ignored")
+      return
+    }
+    unacknowledged.remove(key)
+    var runLogger = logger
+    runLogger[metadataKey: "run"] = "\(key.runID)"
+    do {
+      let removed = try spool.acknowledge(key)
+      runLogger.info(
+        removed ? "result acknowledged" : "result acknowledged again",
+        metadata: ["attempt": "\(key.attempt)", "duplicate": "\(ack.duplicate)"])
+    } catch {
+      runLogger.error("cannot delete the acknowledged result from the spool: \(error)")
+    }
+    if attempts[key] == nil, stopping[key] == nil {
+      do { try runs.remove(key) } catch {
+        runLogger.warning("cannot remove the attempt's directory: \(error)")
+      }
+    }
+  }
+}
