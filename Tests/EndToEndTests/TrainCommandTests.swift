@@ -116,10 +116,15 @@ final class TrainCommandTests: XCTestCase {
   }
 
   func testEveryCommandsHelpShowsItsExample() throws {
-    for command in ["train", "bench"] {
+    let commands = [
+      "coordinator", "worker", "submit", "status", "watch", "cancel", "retry", "results", "release", "train",
+      "evaluate", "bench",
+    ]
+    for command in commands {
       let help = try run(Self.binary, [command, "--help"])
-      XCTAssertEqual(help.status, 0)
-      XCTAssertTrue(help.stdout.contains("trac-sweep \(command)"), help.stdout)
+      XCTAssertEqual(help.status, 0, command)
+      XCTAssertTrue(help.stdout.contains("Example:"), "\(command): \(help.stdout)")
+      XCTAssertTrue(help.stdout.contains("  trac-sweep \(command)"), "\(command): \(help.stdout)")
     }
   }
 

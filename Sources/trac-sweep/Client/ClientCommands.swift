@@ -37,24 +37,25 @@ struct SubmitCommand: ParsableCommand {
     guard wait else { return }
     let terminal = isatty(STDERR_FILENO) != 0
     var shownFailures = Set<String>()
-    var lastLine = ""
+    var lastCounts: [Int] = []
     var watchStart: (Date, Int)?
     while true {
       let status = try client.call(
         ClientRequest(command: .status, sweep: reply.sweepID), expecting: StatusReply.self)
       guard let sweep = status.sweeps.first(where: { $0.id == reply.sweepID }) else { throw ExitCode.failure }
       let finished = sweep.done + sweep.failed + sweep.cancelled
+      let counts = [sweep.done, sweep.running, sweep.failed, sweep.cancelled]
       let started = watchStart ?? (Date(), finished)
       watchStart = started
       let line = StatusView.progress(
         sweep, elapsedSeconds: Date().timeIntervalSince(started.0), finishedSinceStart: finished - started.1)
       if terminal {
         FileHandle.standardError.write(Data("\r\u{1B}[K\(line)".utf8))
-      } else if line != lastLine {
-        // Without a terminal, a line only when something changed.
+      } else if counts != lastCounts {
+        // Without a terminal, a line only when the counts change.
         FileHandle.standardError.write(Data("\(line)\n".utf8))
       }
-      lastLine = line
+      lastCounts = counts
       // A failed attempt is shown at once, with its error (USERS.md complaint H).
       for failure in status.recentFailures
       where !shownFailures.contains("\(failure.runID)/\(failure.attempt)") {
