@@ -58,11 +58,14 @@ let package = Package(
       dependencies: ["SweepWire", "TracCore", "CProcess", .product(name: "Logging", package: "swift-log")]),
     .target(
       name: "TracSweepTesting",
-      dependencies: ["SweepCoordinator", "SweepWorker", "SweepWire", "TracCore"]),
+      dependencies: [
+        "SweepCoordinator", "SweepWorker", "SweepWire", "TracCore",
+        .product(name: "Logging", package: "swift-log"),
+      ]),
     .executableTarget(
       name: "trac-sweep",
       dependencies: [
-        "TracCore", "TracTrainer", "SweepWire", "SweepCoordinator", "SweepWorker",
+        "TracCore", "TracTrainer", "SweepWire", "SweepCoordinator", "SweepWorker", "TracSweepTesting",
         .product(name: "Logging", package: "swift-log"),
         .product(name: "ArgumentParser", package: "swift-argument-parser"),
       ]),

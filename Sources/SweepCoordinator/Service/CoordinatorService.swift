@@ -6,7 +6,10 @@ import TracCore
 /// The coordinator process's loop: one ROUTER socket, the durable scheduler, the dataset store and
 /// the artifacts folder (docs/PROTOCOL.md). Single-threaded: every message and every tick is handled
 /// in turn, so the scheduler's decisions and the files they refer to never race.
-public final class CoordinatorService {
+///
+/// Sendable so a process can run it on a thread of its own: everything but `stopFlag` and `endpoint`
+/// belongs to the thread inside `run()`.
+public final class CoordinatorService: @unchecked Sendable {
   public struct Configuration: Sendable {
     public var bind: String
     public var stateDirectory: URL
@@ -53,17 +56,18 @@ public final class CoordinatorService {
     scheduler = try DurableScheduler(store: store, configuration: configuration.scheduler, now: .zero)
     socket = try ZMQSocket(context: context, kind: .router, maxMessageSize: configuration.maxMessageSize)
     try socket.bind(configuration.bind)
+    endpoint = socket.lastEndpoint
     let current = scheduler.current
     logger.info(
       "coordinator listening",
       metadata: [
-        "endpoint": "\(socket.lastEndpoint)", "state": "\(state.path)", "sweeps": "\(current.sweeps.count)",
+        "endpoint": "\(endpoint)", "state": "\(state.path)", "sweeps": "\(current.sweeps.count)",
         "runs": "\(current.runs.count)",
       ])
   }
 
   /// The endpoint actually bound (the port chosen for `tcp://127.0.0.1:*`).
-  public var endpoint: String { socket.lastEndpoint }
+  public let endpoint: String
 
   /// Asks the loop to stop after the message in hand; safe from any thread or signal handler queue.
   public func requestStop() { stopFlag.set() }

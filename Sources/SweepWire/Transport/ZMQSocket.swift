@@ -5,8 +5,10 @@ import Foundation
 public final class ZMQContext: @unchecked Sendable {
   let handle: UnsafeMutableRawPointer
 
-  public init() {
+  /// `maxSockets`: libzmq's default is 1023 sockets a context; simulated clusters need more.
+  public init(maxSockets: Int32? = nil) {
     handle = zmq_ctx_new()
+    if let maxSockets { zmq_ctx_set(handle, ZMQ_MAX_SOCKETS, maxSockets) }
   }
 
   deinit { zmq_ctx_term(handle) }
@@ -126,5 +128,26 @@ public final class ZMQSocket {
       frames.append(size == 0 ? Data() : Data(bytes: zmq_msg_data(&message), count: size))
       if zmq_msg_more(&message) == 0 { return frames }
     }
+  }
+}
+
+/// Waits on many sockets at once (one thread driving many simulated peers).
+public struct ZMQPoller {
+  private var items: [zmq_pollitem_t]
+
+  public init(_ sockets: [ZMQSocket]) {
+    items = sockets.map { zmq_pollitem_t(socket: $0.handle, fd: 0, events: Int16(ZMQ_POLLIN), revents: 0) }
+  }
+
+  /// Indices of the sockets with a message ready within `timeout`.
+  public mutating func ready(timeout: Duration) throws(ZMQError) -> [Int] {
+    let milliseconds = Int(
+      timeout.components.seconds * 1000 + timeout.components.attoseconds / 1_000_000_000_000_000)
+    let count = zmq_poll(&items, Int32(items.count), milliseconds)
+    if count < 0 {
+      if zmq_errno() == EINTR { return [] }
+      throw ZMQError(call: "zmq_poll")
+    }
+    return count == 0 ? [] : items.indices.filter { items[$0].revents & Int16(ZMQ_POLLIN) != 0 }
   }
 }
