@@ -57,12 +57,12 @@ public final class CoordinatorService: @unchecked Sendable {
     socket = try ZMQSocket(context: context, kind: .router, maxMessageSize: configuration.maxMessageSize)
     try socket.bind(configuration.bind)
     endpoint = socket.lastEndpoint
-    let current = scheduler.current
+    let (sweepCount, runCount) = scheduler.read { ($0.sweeps.count, $0.runs.count) }
     logger.info(
       "coordinator listening",
       metadata: [
-        "endpoint": "\(endpoint)", "state": "\(state.path)", "sweeps": "\(current.sweeps.count)",
-        "runs": "\(current.runs.count)",
+        "endpoint": "\(endpoint)", "state": "\(state.path)", "sweeps": "\(sweepCount)",
+        "runs": "\(runCount)",
       ])
   }
 
@@ -74,28 +74,59 @@ public final class CoordinatorService: @unchecked Sendable {
 
   private var now: SchedulerInstant { clock.now - epoch }
 
-  /// Serves until `requestStop()`. Every state change is committed as it happens, so stopping
-  /// needs no flush.
+  /// Commands held until the batch they come from is committed (acknowledgements above all).
+  private var heldCommands: [SchedulerCommand] = []
+  /// Replies to clients that report a change (a submitted sweep...), sent after the commit too.
+  private var heldReplies: [(route: Data, message: WireMessage)] = []
+  /// Messages handled before one commit: enough to turn a burst of results into one fsync.
+  static let batchLimit = 512
+
+  /// Serves until `requestStop()`. Each pass handles every message at hand (up to `batchLimit`),
+  /// commits their changes in one transaction, then carries out their commands, so an
+  /// acknowledgement always follows the commit of what it acknowledges.
   public func run() {
     let tickInterval = max(configuration.scheduler.heartbeatInterval / 4, .milliseconds(5))
     var nextTick = clock.now
     while !stopFlag.isSet {
       do {
         let wait = max(min(nextTick - clock.now, .milliseconds(100)), .zero)
-        if let frames = try socket.receive(timeout: wait) {
+        var next = try socket.receive(timeout: wait)
+        var handled = 0
+        while let frames = next {
           handle(frames)
+          handled += 1
+          next = handled < Self.batchLimit ? try socket.receive(timeout: .zero) : nil
         }
         if clock.now >= nextTick {
-          execute(try scheduler.handle(.tick, now: now))
+          heldCommands += try scheduler.handle(.tick, now: now, commit: false)
           nextTick = clock.now + tickInterval
         }
+        try scheduler.commit(now: now)
+        let commands = heldCommands
+        let replies = heldReplies
+        heldCommands = []
+        heldReplies = []
+        execute(commands)
+        for (route, message) in replies { reply(route, message) }
       } catch let error as ZMQError where error.isTerminated {
         break
       } catch {
+        // Nothing of the failed batch is acknowledged: workers send their results again.
+        heldCommands = []
+        for (route, _) in heldReplies {
+          reply(
+            route, WireMessage(.error, ErrorMessage(message: "the coordinator could not commit: \(error)")))
+        }
+        heldReplies = []
         logger.error("coordinator loop: \(error)")
       }
     }
     logger.info("coordinator stopped; every result is committed")
+  }
+
+  /// Handles an event as part of the current batch: its commands wait for the batch's commit.
+  private func schedule(_ event: SchedulerEvent) throws {
+    heldCommands += try scheduler.handle(event, now: now, commit: false)
   }
 
   // MARK: - Messages
@@ -117,10 +148,8 @@ public final class CoordinatorService: @unchecked Sendable {
       case .result: try result(route, message)
       case .goodbye:
         let goodbye = try message.decodeBody(Goodbye.self)
-        execute(
-          try scheduler.handle(
-            .workerGoodbye(worker: WorkerID(goodbye.workerID), released: goodbye.released.map(attemptID)),
-            now: now))
+        try schedule(
+          .workerGoodbye(worker: WorkerID(goodbye.workerID), released: goodbye.released.map(attemptID)))
       case .fetch: try fetch(route, try message.decodeBody(Fetch.self))
       case .request: try request(route, try message.decodeBody(ClientRequest.self))
       case .error:
@@ -144,26 +173,26 @@ public final class CoordinatorService: @unchecked Sendable {
     let commands = try scheduler.handle(
       .workerHello(
         worker: worker, host: hello.host, slots: hello.slots, running: hello.running.map(attemptID),
-        spooled: hello.spooled.map(attemptID)), now: now)
+        spooled: hello.spooled.map(attemptID)), now: now, commit: false)
     let interval = configuration.scheduler.heartbeatInterval
     let welcome = Welcome(
       heartbeatIntervalMilliseconds: Int(
         interval.components.seconds * 1000 + interval.components.attoseconds / 1_000_000_000_000_000),
       liveness: configuration.scheduler.liveness, cancel: [])
     reply(route, WireMessage(.welcome, welcome))
-    execute(commands)
+    heldCommands += commands
   }
 
   private func heartbeat(_ route: Data, _ heartbeat: Heartbeat) throws {
     let worker = WorkerID(heartbeat.workerID)
     routes[worker] = route
     let commands = try scheduler.handle(
-      .heartbeat(worker: worker, running: heartbeat.running.map(attemptID)), now: now)
+      .heartbeat(worker: worker, running: heartbeat.running.map(attemptID)), now: now, commit: false)
     let known = !commands.contains {
       if case .requestHello(worker) = $0 { return true } else { return false }
     }
     reply(route, WireMessage(.pong, Pong(known: known)))
-    execute(commands.filter { if case .requestHello = $0 { return false } else { return true } })
+    heldCommands += commands.filter { if case .requestHello = $0 { return false } else { return true } }
   }
 
   /// A finished attempt. Its files are checked against their hashes, then (for a result that will be
@@ -193,7 +222,7 @@ public final class CoordinatorService: @unchecked Sendable {
         zip(result.files, message.attachments).first { $0.0.name == "run.json" }
         .map { String(decoding: $0.1, as: UTF8.self) } ?? "{}"
       var paths: [String] = []
-      if scheduler.current.run(attempt.run)?.state != .done {
+      if scheduler.read({ $0.run(attempt.run)?.state }) != .done {
         paths = try storeArtifacts(
           run: attempt.run, files: zip(result.files, message.attachments).map { ($0.0.name, $0.1) })
       }
@@ -202,7 +231,7 @@ public final class CoordinatorService: @unchecked Sendable {
     case .inputError:
       outcome = .inputError(exitStatus: result.exitStatus ?? 65, stderrTail: result.stderrTail)
     }
-    execute(try scheduler.handle(.result(worker: worker, attempt: attempt, outcome: outcome), now: now))
+    try schedule(.result(worker: worker, attempt: attempt, outcome: outcome))
   }
 
   /// Writes a run's files into a fresh folder and swaps it in place of any earlier, unrecorded copy.
@@ -309,24 +338,24 @@ public final class CoordinatorService: @unchecked Sendable {
 
   private func request(_ route: Data, _ request: ClientRequest) throws {
     switch request.command {
-    case .submit: reply(route, WireMessage(.reply, try submit(request)))
+    case .submit: heldReplies.append((route, WireMessage(.reply, try submit(request))))
     case .status: reply(route, WireMessage(.reply, try status(request.sweep)))
     case .cancel:
       let sweep = try sweepID(request.sweep)
-      execute(try scheduler.handle(.cancel(sweep), now: now))
-      reply(route, WireMessage(.reply, ChangeReply(message: "cancelled \(sweep)", affected: 1)))
+      try schedule(.cancel(sweep))
+      heldReplies.append(
+        (route, WireMessage(.reply, ChangeReply(message: "cancelled \(sweep)", affected: 1))))
     case .retry:
       let sweep = try sweepID(request.sweep)
-      let failed = scheduler.current.status().sweeps.first { $0.id == sweep }?.runs.failed ?? 0
-      execute(try scheduler.handle(.retryFailed(sweep), now: now))
-      reply(
-        route,
-        WireMessage(
-          .reply, ChangeReply(message: "\(failed) failed runs of \(sweep) queued again", affected: failed)))
+      let failed = scheduler.status().sweeps.first { $0.id == sweep }?.runs.failed ?? 0
+      try schedule(.retryFailed(sweep))
+      let message = ChangeReply(message: "\(failed) failed runs of \(sweep) queued again", affected: failed)
+      heldReplies.append((route, WireMessage(.reply, message)))
     case .release:
       guard let worker = request.worker else { throw WireError.malformed("release needs a worker") }
-      execute(try scheduler.handle(.releaseQuarantine(WorkerID(worker)), now: now))
-      reply(route, WireMessage(.reply, ChangeReply(message: "released \(worker)", affected: 1)))
+      try schedule(.releaseQuarantine(WorkerID(worker)))
+      heldReplies.append(
+        (route, WireMessage(.reply, ChangeReply(message: "released \(worker)", affected: 1))))
     case .results: reply(route, WireMessage(.reply, try results(try sweepID(request.sweep))))
     }
   }
@@ -344,11 +373,10 @@ public final class CoordinatorService: @unchecked Sendable {
       }
       return try datasets.importFile(at: path).sha256
     }
-    let existed = scheduler.current.sweep(submission.id) != nil
-    execute(try scheduler.handle(.submit(submission), now: now))
+    let existed = scheduler.read { $0.sweep(submission.id) != nil }
+    try schedule(.submit(submission))
     let runs = Set(submission.runs.map(\.runID))
-    let current = scheduler.current
-    let done = runs.filter { current.run($0)?.state == .done }.count
+    let done = scheduler.read { current in runs.filter { current.run($0)?.state == .done }.count }
     logger.info(
       "\(existed ? "resubmitted" : "submitted") sweep",
       metadata: ["sweep": "\(submission.id)", "runs": "\(runs.count)"])
@@ -360,7 +388,7 @@ public final class CoordinatorService: @unchecked Sendable {
   /// A sweep by id or by name.
   private func sweepID(_ value: String?) throws -> SweepID {
     guard let value else { throw WireError.malformed("which sweep? give its id or name") }
-    let sweeps = scheduler.current.status().sweeps
+    let sweeps = scheduler.status().sweeps
     if let match = sweeps.first(where: { $0.id.rawValue == value || $0.name == value }) { return match.id }
     throw CoordinatorError.unknownSweep(SweepID(value))
   }

@@ -24,12 +24,27 @@ public final class DurableScheduler: @unchecked Sendable {
   }
 
   /// Handles `event`, commits its changes in one transaction, and returns the commands to carry out.
-  public func handle(_ event: SchedulerEvent, now: SchedulerInstant) throws(CoordinatorError)
+  /// With `commit: false` the changes wait for `commit()`: a busy coordinator handles every message
+  /// it has in hand, commits once, and only then carries out the commands (group commit).
+  public func handle(_ event: SchedulerEvent, now: SchedulerInstant, commit: Bool = true)
+    throws(CoordinatorError)
     -> [SchedulerCommand]
   {
     lock.lock()
     defer { lock.unlock() }
     let commands = try scheduler.handle(event, now: now)
+    if commit { try saveChanges(now: now) }
+    return commands
+  }
+
+  /// Commits every change since the last commit in one transaction.
+  public func commit(now: SchedulerInstant) throws(CoordinatorError) {
+    lock.lock()
+    defer { lock.unlock() }
+    try saveChanges(now: now)
+  }
+
+  private func saveChanges(now: SchedulerInstant) throws(CoordinatorError) {
     let changes = scheduler.takeChanges()
     do {
       try store.save(changes)
@@ -41,7 +56,6 @@ public final class DurableScheduler: @unchecked Sendable {
       }
       throw error
     }
-    return commands
   }
 
   /// A copy of the scheduler as it is now.
@@ -49,6 +63,14 @@ public final class DurableScheduler: @unchecked Sendable {
     lock.lock()
     defer { lock.unlock() }
     return scheduler
+  }
+
+  /// Reads the scheduler in place. Unlike `current`, this never copies it, so the next event does
+  /// not have to copy every table before changing one row.
+  public func read<Result>(_ body: (borrowing Scheduler) -> Result) -> Result {
+    lock.lock()
+    defer { lock.unlock() }
+    return body(scheduler)
   }
 
   public func status() -> SchedulerStatus {
