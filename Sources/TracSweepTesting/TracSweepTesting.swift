@@ -1,1 +1,1 @@
-// Test kit: fake trainer, manual clock, in-process transport.
+// Test kit: the fake trainer (a shell script), the manual clock, and simulated workers for the coordinator benchmark.
