@@ -69,14 +69,24 @@ final class TrainCommandTests: XCTestCase {
     let answer = try JSONSerialization.jsonObject(with: Data(numpy.stdout.utf8)) as! [String: Any]
     XCTAssertEqual(answer["shape"] as? [Int], [256, 8])
     XCTAssertEqual((answer["meta"] as? [String: String])?["run_id"], record.runID)
-    let actions = answer["actions"] as! [[Double]]
-    var largest = 0.0
-    for row in 0..<3 {
-      for column in 0..<2 {
-        largest = max(largest, abs(actions[row][column] - Double(network.output[row * 2 + column])))
+    // The same observations through the evaluator's own forward pass (its `actions` request).
+    let request: [String: Any] = [
+      "id": 1, "op": "actions", "policy": out.appendingPathComponent("policy.safetensors").path,
+      "observations": observations,
+    ]
+    let evaluator = try CLI.run(
+      Self.python, [CLI.repository.appendingPathComponent("scripts/evaluator.py").path, "serve"],
+      input: String(decoding: try JSONSerialization.data(withJSONObject: request), as: UTF8.self) + "\n")
+    let served = try JSONSerialization.jsonObject(with: Data(evaluator.stdout.utf8)) as! [String: Any]
+    for actions in [answer["actions"] as! [[Double]], served["actions"] as! [[Double]]] {
+      var largest = 0.0
+      for row in 0..<3 {
+        for column in 0..<2 {
+          largest = max(largest, abs(actions[row][column] - Double(network.output[row * 2 + column])))
+        }
       }
+      XCTAssertLessThan(largest, 1e-5)
     }
-    XCTAssertLessThan(largest, 1e-5)
   }
 
   func testSameInputsGiveABitIdenticalPolicyFile() throws {
