@@ -75,7 +75,8 @@ let package = Package(
     .testTarget(name: "SweepWireTests", dependencies: ["SweepWire", "TracCore"]),
     .testTarget(
       name: "SweepCoordinatorTests", dependencies: ["SweepCoordinator", "TracSweepTesting", "TracCore"]),
-    .testTarget(name: "SweepWorkerTests", dependencies: ["SweepWorker", "TracSweepTesting", "TracCore"]),
+    .testTarget(
+      name: "SweepWorkerTests", dependencies: ["SweepWorker", "SweepWire", "TracSweepTesting", "TracCore"]),
     .testTarget(
       name: "EndToEndTests",
       dependencies: ["TracTrainer", "TracCore", "SweepWire", "TracSweepTesting", "trac-sweep"]),

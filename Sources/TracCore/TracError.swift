@@ -7,6 +7,10 @@ public enum TracError: Error, Equatable, Sendable, CustomStringConvertible {
   /// The labelled dataset has no desirable segment: TraC has nothing to learn from.
   case noDesirableSegments(costThreshold: Double)
 
+  /// The exit status `trac-sweep train` reserves for an error of its input (EX_DATAERR): retrying
+  /// cannot help, so a worker reports `input_error` and the coordinator fails the run at once.
+  public static let inputErrorExitStatus: Int32 = 65
+
   public var description: String {
     switch self {
     case .invalidInput(let message): return message

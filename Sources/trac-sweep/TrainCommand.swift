@@ -3,10 +3,6 @@ import Foundation
 import TracCore
 import TracTrainer
 
-/// Exit status of a run whose input is at fault (bad dataset, no desirable segment): retrying
-/// cannot help, so a worker fails the run at once (DESIGN.md guarantee 4).
-let inputErrorExitCode: Int32 = 65
-
 struct TrainCommand: ParsableCommand {
   static let configuration = CommandConfiguration(
     commandName: "train",
@@ -128,7 +124,7 @@ struct TrainCommand: ParsableCommand {
 
   private func failInput(_ message: String) -> Never {
     FileHandle.standardError.write(Data("error: \(message)\n".utf8))
-    Foundation.exit(inputErrorExitCode)
+    Foundation.exit(TracError.inputErrorExitStatus)
   }
 }
 

@@ -1,3 +1,5 @@
+import TracCore
+
 /// How an attempt ended, as recorded by the coordinator.
 public enum AttemptOutcome: Equatable, Sendable {
   /// The trainer finished and the result is recorded.
@@ -15,7 +17,7 @@ public enum AttemptOutcome: Equatable, Sendable {
   case cancelled
 
   /// The trainer's exit status reserved for "the input is wrong, retrying cannot help" (EX_DATAERR).
-  public static let inputErrorExitStatus: Int32 = 65
+  public static let inputErrorExitStatus = TracError.inputErrorExitStatus
 
   /// The name stored in the database and shown by `status`.
   public var name: String {

@@ -130,6 +130,15 @@ public enum AttemptOutcome: String, Codable, Sendable {
   case failed
   /// The trainer reported an error of its input (exit status 65): the run fails at once.
   case inputError = "input_error"
+
+  /// Classifies a trainer's exit: 0 succeeded, 65 input error, anything else (or a signal, nil) failed.
+  public init(exitStatus: Int32?) {
+    switch exitStatus {
+    case 0: self = .succeeded
+    case TracError.inputErrorExitStatus: self = .inputError
+    default: self = .failed
+    }
+  }
 }
 
 /// A file that travels with a result, as one attachment frame in this order.

@@ -306,7 +306,7 @@ extension WorkerAgent {
     }
     let message = ResultMessage(
       workerID: workerID, attempt: AttemptRef(runID: key.runID, attempt: key.attempt),
-      outcome: SweepWire.AttemptOutcome(rawValue: entry.result.outcome.rawValue) ?? .failed,
+      outcome: entry.result.outcome,
       exitStatus: entry.result.exitStatus, stderrTail: entry.result.stderrTail,
       files: entry.files.map { FileInfo(name: $0.name, size: $0.size, sha256: $0.sha256) })
     if send(WireMessage(.result, message, attachments: attachments)) { unacknowledged.insert(key) }

@@ -1,3 +1,5 @@
+import SweepWire
+
 /// How a trainer child ended: what the worker reports and spools for the attempt.
 public struct TrainerExit: Sendable, Equatable {
   /// The exit status, or nil when a signal killed the child.

@@ -1,4 +1,5 @@
 import Foundation
+import SweepWire
 
 /// A finished attempt as the worker reports it (PROTOCOL.md `result`, without the files).
 public struct AttemptResult: Codable, Sendable, Equatable {
