@@ -308,7 +308,7 @@ extension WorkerAgent {
       workerID: workerID, attempt: AttemptRef(runID: key.runID, attempt: key.attempt),
       outcome: entry.result.outcome,
       exitStatus: entry.result.exitStatus, stderrTail: entry.result.stderrTail,
-      files: entry.files.map { FileInfo(name: $0.name, size: $0.size, sha256: $0.sha256) })
+      files: entry.files)
     if send(WireMessage(.result, message, attachments: attachments)) { unacknowledged.insert(key) }
   }
 }

@@ -61,18 +61,9 @@ public struct AttemptResult: Codable, Sendable, Equatable {
   }
 }
 
-/// One file of a spooled result, as the `result` message lists it.
-public struct SpooledFile: Codable, Sendable, Equatable {
-  public var name: String
-  public var size: Int
-  public var sha256: String
-
-  public init(name: String, size: Int, sha256: String) {
-    self.name = name
-    self.size = size
-    self.sha256 = sha256
-  }
-}
+/// One file of a spooled result: the protocol's `FileInfo` (name, size, sha256), so the manifest and
+/// the `result` message list files the same way.
+public typealias SpooledFile = FileInfo
 
 /// A spool entry's `manifest.json`: the result, its files with their hashes, when it was spooled.
 public struct SpooledResult: Codable, Sendable, Equatable {
