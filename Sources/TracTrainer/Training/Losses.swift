@@ -6,19 +6,21 @@ public enum Losses {
   public static let probabilityFloor = 1e-6
 
   /// Behaviour cloning: `mean over the M transitions of ||mu(s) - a||^2` (= -log pi up to a constant).
-  /// Writes dLoss/dmu into `gradient` [M, A] and returns the loss.
+  /// Writes dLoss/dmu into `gradient` [M, A] and returns the loss. A batch processed in chunks passes
+  /// the batch's transition count as `meanOver`, so each chunk returns its share of the batch's mean.
   public static func behaviourCloning(
     actions mu: UnsafePointer<Float>, targets: UnsafePointer<Float>, rows: Int, actionDim: Int,
-    gradient: UnsafeMutablePointer<Float>
+    meanOver: Int? = nil, gradient: UnsafeMutablePointer<Float>
   ) -> Double {
+    let count = Double(meanOver ?? rows)
     var total = 0.0
-    let scale = Float(2.0 / Double(rows))
+    let scale = Float(2.0 / count)
     for index in 0..<(rows * actionDim) {
       let difference = mu[index] - targets[index]
       total += Double(difference * difference)
       gradient[index] = scale * difference
     }
-    return total / Double(rows)
+    return total / count
   }
 
   /// The TraC loss of one batch of segments, with label l, weight w and score s:

@@ -185,16 +185,12 @@ public final class Trainer {
       let rows = slots.count * segmentLength
       gather(slots)
       network.forward(rows: rows, dropout: true)
-      loss +=
-        Losses.behaviourCloning(
-          actions: network.output, targets: targetActions, rows: rows, actionDim: shape.actionDim,
-          gradient: network.outputGradient) * Double(rows)
-      // The chunk's mean over its rows, rescaled to the batch's mean.
-      let scale = Float(Double(rows) / Double(totalRows))
-      for index in 0..<(rows * shape.actionDim) { network.outputGradient[index] *= scale }
+      loss += Losses.behaviourCloning(
+        actions: network.output, targets: targetActions, rows: rows, actionDim: shape.actionDim,
+        meanOver: totalRows, gradient: network.outputGradient)
       network.backward(rows: rows, accumulate: first > 0)
     }
-    return loss / Double(totalRows)
+    return loss
   }
 
   /// `score_i = alpha * sum_t gamma^t (log pi(a_t|s_t) - log pi_ref(a_t|s_t))`, with
