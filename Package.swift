@@ -56,6 +56,7 @@ let package = Package(
     .target(
       name: "SweepWorker",
       dependencies: ["SweepWire", "TracCore", "CProcess", .product(name: "Logging", package: "swift-log")]),
+    .target(name: "SweepReport", dependencies: ["TracCore"]),
     .target(
       name: "TracSweepTesting",
       dependencies: [
@@ -65,8 +66,8 @@ let package = Package(
     .executableTarget(
       name: "trac-sweep",
       dependencies: [
-        "TracCore", "TracTrainer", "SweepWire", "SweepCoordinator", "SweepWorker", "TracSweepTesting",
-        .product(name: "Logging", package: "swift-log"),
+        "TracCore", "TracTrainer", "SweepWire", "SweepCoordinator", "SweepWorker", "SweepReport",
+        "TracSweepTesting", .product(name: "Logging", package: "swift-log"),
         .product(name: "ArgumentParser", package: "swift-argument-parser"),
       ]),
 
@@ -77,6 +78,7 @@ let package = Package(
       name: "SweepCoordinatorTests", dependencies: ["SweepCoordinator", "TracSweepTesting", "TracCore"]),
     .testTarget(
       name: "SweepWorkerTests", dependencies: ["SweepWorker", "SweepWire", "TracSweepTesting", "TracCore"]),
+    .testTarget(name: "SweepReportTests", dependencies: ["SweepReport", "TracCore"]),
     .testTarget(
       name: "EndToEndTests",
       dependencies: ["TracTrainer", "TracCore", "SweepWire", "TracSweepTesting", "trac-sweep"]),

@@ -13,7 +13,8 @@ struct TracSweep: ParsableCommand {
       CoordinatorCommand.self, WorkerCommand.self, SubmitCommand.self, StatusCommand.self, WatchCommand.self,
       CancelCommand.self,
       RetryCommand.self,
-      ResultsCommand.self, ReleaseCommand.self, TrainCommand.self, EvaluateCommand.self, BenchCommand.self,
+      ResultsCommand.self, ReportCommand.self, ReleaseCommand.self, TrainCommand.self, EvaluateCommand.self,
+      BenchCommand.self,
       BenchCoordinatorCommand.self,
     ])
 }

@@ -357,6 +357,7 @@ public final class CoordinatorService: @unchecked Sendable {
       heldReplies.append(
         (route, WireMessage(.reply, ChangeReply(message: "released \(worker)", affected: 1))))
     case .results: reply(route, WireMessage(.reply, try results(try sweepID(request.sweep))))
+    case .report: reply(route, WireMessage(.reply, try reportData(try sweepID(request.sweep))))
     }
   }
 
@@ -421,40 +422,75 @@ public final class CoordinatorService: @unchecked Sendable {
       })
   }
 
-  /// One tidy row per recorded run: its inputs, and the evaluation from its run.json.
+  /// The columns of `results`: a run's inputs, and the evaluation from its run.json.
+  static let resultColumns = [
+    "sweep", "run_id", "point", "task", "algorithm", "x", "y", "alpha", "eta", "beta", "gamma", "seg_ratio",
+    "batch_size", "lr", "bc_steps", "steps", "reference", "cost_threshold", "seed", "normalized_reward",
+    "normalized_reward_std", "normalized_cost", "normalized_cost_std", "safe", "reward_return",
+    "cost_return", "eval_episodes", "attempt", "worker", "train_seconds", "policy",
+  ]
+
+  /// One tidy row per recorded run.
   private func results(_ sweep: SweepID) throws -> ResultsReply {
     let rows = try scheduler.store.results(sweep: sweep)
-    let columns = [
-      "sweep", "run_id", "point", "task", "algorithm", "x", "y", "alpha", "eta", "beta", "gamma", "seg_ratio",
-      "batch_size", "lr", "bc_steps", "steps", "reference", "cost_threshold", "seed", "normalized_reward",
-      "normalized_reward_std", "normalized_cost", "normalized_cost_std", "safe", "reward_return",
-      "cost_return",
-      "eval_episodes", "attempt", "worker", "train_seconds", "policy",
-    ]
-    let table = rows.map { row -> [String] in
-      let spec = row.spec
-      let h = spec.hyperparameters
-      let record = (try? JSONSerialization.jsonObject(with: Data(row.runJSON.utf8))) as? [String: Any] ?? [:]
-      let evaluation = record["evaluation"] as? [String: Any]
-      let threshold = (evaluation?["by_threshold"] as? [[String: Any]])?.first
-      func number(_ object: [String: Any]?, _ key: String, _ field: String) -> String {
-        ((object?[key] as? [String: Any])?[field] as? Double).map { String($0) } ?? ""
-      }
-      let timing = record["timing"] as? [String: Any]
-      return [
-        sweep.rawValue, row.run.rawValue, row.pointID, spec.task, spec.algorithm.rawValue, "\(h.x)", "\(h.y)",
-        "\(h.alpha)", "\(h.eta)", "\(h.beta)", "\(h.gamma)", "\(h.segRatio)", "\(h.batchSize)", "\(h.lr)",
-        "\(h.bcSteps)", "\(h.steps)", h.reference.rawValue, formatNumber(spec.costThreshold), "\(spec.seed)",
-        number(threshold, "normalized_reward", "mean"), number(threshold, "normalized_reward", "std"),
-        number(threshold, "normalized_cost", "mean"), number(threshold, "normalized_cost", "std"),
-        (threshold?["safe"] as? Bool).map { $0 ? "true" : "false" } ?? "",
-        number(evaluation, "reward_return", "mean"), number(evaluation, "cost_return", "mean"),
-        "\(spec.evalEpisodes)", "\(row.attempt)", row.worker.rawValue,
-        (timing?["total_seconds"] as? Double).map { String($0) } ?? "",
-        row.artifactPaths.first { $0.hasSuffix("policy.safetensors") } ?? "",
-      ]
+    return ResultsReply(
+      columns: Self.resultColumns,
+      rows: rows.map {
+        Self.resultRow(sweep: sweep, run: $0.run, pointID: $0.pointID, spec: $0.spec, result: $0)
+      })
+  }
+
+  /// The grid and every run of the sweep, recorded or not, for `trac-sweep report`.
+  private func reportData(_ sweep: SweepID) throws -> ReportDataReply {
+    guard let record = scheduler.read({ $0.sweep(sweep) }) else { throw CoordinatorError.unknownSweep(sweep) }
+    let recorded = try scheduler.store.results(sweep: sweep)
+    var rows = recorded.map {
+      Self.resultRow(sweep: sweep, run: $0.run, pointID: $0.pointID, spec: $0.spec, result: $0) + ["done"]
     }
-    return ResultsReply(columns: columns, rows: table)
+    let done = Set(recorded.map(\.run))
+    let others = scheduler.read { current in
+      record.members.filter { !done.contains($0.run) }.compactMap { member in
+        current.run(member.run).map { (member, $0.spec, $0.state.name) }
+      }
+    }
+    for (member, spec, state) in others {
+      rows.append(
+        Self.resultRow(sweep: sweep, run: member.run, pointID: member.pointID, spec: spec, result: nil) + [
+          state
+        ])
+    }
+    return ReportDataReply(
+      sweepID: sweep.rawValue, name: record.name, grid: record.gridJSON,
+      columns: Self.resultColumns + ["state"],
+      rows: rows)
+  }
+
+  /// A run's row of `resultColumns`; the evaluation's fields are empty without a recorded result.
+  static func resultRow(sweep: SweepID, run: RunID, pointID: String, spec: RunSpec, result: ResultRow?)
+    -> [String]
+  {
+    let h = spec.hyperparameters
+    let record =
+      result.flatMap { (try? JSONSerialization.jsonObject(with: Data($0.runJSON.utf8))) as? [String: Any] }
+      ?? [:]
+    let evaluation = record["evaluation"] as? [String: Any]
+    let threshold = (evaluation?["by_threshold"] as? [[String: Any]])?.first
+    func number(_ object: [String: Any]?, _ key: String, _ field: String) -> String {
+      ((object?[key] as? [String: Any])?[field] as? Double).map { String($0) } ?? ""
+    }
+    let timing = record["timing"] as? [String: Any]
+    return [
+      sweep.rawValue, run.rawValue, pointID, spec.task, spec.algorithm.rawValue, "\(h.x)", "\(h.y)",
+      "\(h.alpha)", "\(h.eta)", "\(h.beta)", "\(h.gamma)", "\(h.segRatio)", "\(h.batchSize)", "\(h.lr)",
+      "\(h.bcSteps)", "\(h.steps)", h.reference.rawValue, formatNumber(spec.costThreshold), "\(spec.seed)",
+      number(threshold, "normalized_reward", "mean"), number(threshold, "normalized_reward", "std"),
+      number(threshold, "normalized_cost", "mean"), number(threshold, "normalized_cost", "std"),
+      (threshold?["safe"] as? Bool).map { $0 ? "true" : "false" } ?? "",
+      number(evaluation, "reward_return", "mean"), number(evaluation, "cost_return", "mean"),
+      "\(spec.evalEpisodes)", result.map { "\($0.attempt)" } ?? "", result?.worker.rawValue ?? "",
+      (timing?["total_seconds"] as? Double).map { String($0) } ?? "",
+      result?.artifactPaths.first { $0.hasSuffix("policy.safetensors") } ?? "",
+    ]
   }
 }
 

@@ -149,6 +149,30 @@ public struct ResultsReply: Codable, Equatable, Sendable {
   }
 }
 
+/// `reply` to `report`: what a sensitivity report is made of. The sweep's grid (its canonical JSON) and
+/// one row per run of the sweep, recorded or not: the columns of `results` plus `state` (`done`,
+/// `pending`, `running`, `failed`, `cancelled`); a run not recorded has empty result fields.
+public struct ReportDataReply: Codable, Equatable, Sendable {
+  public var sweepID: String
+  public var name: String
+  public var grid: String
+  public var columns: [String]
+  public var rows: [[String]]
+
+  public init(sweepID: String, name: String, grid: String, columns: [String], rows: [[String]]) {
+    self.sweepID = sweepID
+    self.name = name
+    self.grid = grid
+    self.columns = columns
+    self.rows = rows
+  }
+
+  enum CodingKeys: String, CodingKey {
+    case sweepID = "sweep_id"
+    case name, grid, columns, rows
+  }
+}
+
 /// `reply` to `cancel`, `retry` and `release`: what changed.
 public struct ChangeReply: Codable, Equatable, Sendable {
   public var message: String

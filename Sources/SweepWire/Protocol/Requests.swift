@@ -2,11 +2,11 @@
 /// coordinator checks that the fields its command needs are there.
 public struct ClientRequest: Codable, Equatable, Sendable {
   public enum Command: String, Codable, Sendable {
-    case submit, status, cancel, retry, results, release
+    case submit, status, cancel, retry, results, release, report
   }
 
   public var command: Command
-  /// The sweep id or name, for `status`, `cancel`, `retry` and `results`.
+  /// The sweep id or name, for `status`, `cancel`, `retry`, `results` and `report`.
   public var sweep: String?
   /// `submit`: the grid file's text, exactly as written (its canonical hash makes submit idempotent).
   public var grid: String?

@@ -28,41 +28,10 @@ public final class EvaluatorProcess {
     /// `$TRAC_PYTHON` and `$TRAC_EVALUATOR` when set; otherwise the `scripts/evaluator.py` and
     /// `.venv/bin/python` of the first checkout found above the executable or the working directory.
     public static func resolve() throws(EvaluatorError) -> Location {
-      let environment = ProcessInfo.processInfo.environment
-      var roots: [URL] = []
-      if let script = environment["TRAC_EVALUATOR"] {
-        roots.append(URL(fileURLWithPath: script).deletingLastPathComponent().deletingLastPathComponent())
+      switch ProjectScript.resolve("scripts/evaluator.py", scriptVariable: "TRAC_EVALUATOR") {
+      case .success(let found): return Location(python: found.python, script: found.script)
+      case .failure(let missing): throw EvaluatorError(message: missing.message, stderrTail: "")
       }
-      for start in [
-        URL(fileURLWithPath: CommandLine.arguments[0]).resolvingSymlinksInPath().deletingLastPathComponent(),
-        URL(fileURLWithPath: FileManager.default.currentDirectoryPath),
-      ] {
-        var directory = start
-        for _ in 0..<6 {
-          roots.append(directory)
-          directory = directory.deletingLastPathComponent()
-        }
-      }
-      let script =
-        environment["TRAC_EVALUATOR"].map { URL(fileURLWithPath: $0) }
-        ?? roots.lazy.map { $0.appendingPathComponent("scripts/evaluator.py") }
-        .first { FileManager.default.fileExists(atPath: $0.path) }
-      guard let script, FileManager.default.fileExists(atPath: script.path) else {
-        throw EvaluatorError(
-          message: "the evaluator (scripts/evaluator.py) was not found; set TRAC_EVALUATOR to its path",
-          stderrTail: "")
-      }
-      let root = script.deletingLastPathComponent().deletingLastPathComponent()
-      let python =
-        environment["TRAC_PYTHON"].map { URL(fileURLWithPath: $0) }
-        ?? root.appendingPathComponent(".venv/bin/python")
-      guard FileManager.default.isExecutableFile(atPath: python.path) else {
-        throw EvaluatorError(
-          message:
-            "the evaluator's Python (\(python.path)) is missing; run scripts/setup.sh, or set TRAC_PYTHON",
-          stderrTail: "")
-      }
-      return Location(python: python, script: script)
     }
   }
 

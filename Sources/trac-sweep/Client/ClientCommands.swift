@@ -1,5 +1,6 @@
 import ArgumentParser
 import Foundation
+import SweepReport
 import SweepWire
 import TracCore
 
@@ -206,15 +207,5 @@ struct ResultsCommand: ParsableCommand {
       let objects = reply.rows.map { Dictionary(uniqueKeysWithValues: zip(reply.columns, $0)) }
       print(String(decoding: try JSONCodec.prettyEncoder.encode(objects), as: UTF8.self))
     }
-  }
-}
-
-/// RFC 4180 quoting.
-enum CSV {
-  static func line(_ fields: [String]) -> String {
-    fields.map { field in
-      field.contains(where: { $0 == "," || $0 == "\"" || $0 == "\n" })
-        ? "\"" + field.replacingOccurrences(of: "\"", with: "\"\"") + "\"" : field
-    }.joined(separator: ",")
   }
 }

@@ -1,0 +1,163 @@
+import TracCore
+
+/// Every number of a report: what `summary.json` holds (docs/REPORT.md, `trac-sweep-report/1`), and what
+/// the Markdown, HTML and the figures are drawn from. Encoded with snake_case keys (`ReportFiles`).
+public struct SensitivityReport: Encodable, Sendable {
+  public static let format = "trac-sweep-report/1"
+
+  public var format = SensitivityReport.format
+  public var generatedAt: String
+  public var sweep: Sweep
+  public var completeness: Completeness
+  public var settings: [Setting]
+  public var sensitivity: [TaskSensitivity]
+  public var runs: [Run]
+
+  public struct Sweep: Encodable, Sendable {
+    public var id: String
+    public var name: String
+    public var design: String
+    public var tasks: [String]
+    public var algorithms: [String]
+    public var costThresholds: [Double]
+    public var seeds: [UInt64]
+    public var base: [String: HyperparameterValue]
+    public var vary: [Variation]
+  }
+
+  public struct Variation: Encodable, Sendable {
+    public var name: String
+    public var values: [HyperparameterValue]
+  }
+
+  public struct Completeness: Encodable, Sendable {
+    public var expected: Int
+    public var recorded: Int
+    public var complete: Bool
+    /// How many of the runs not recorded are in each state (`pending`, `running`, `failed`, ...).
+    public var notRecordedByState: [String: Int]
+    public var missing: [MissingRun]
+  }
+
+  public struct MissingRun: Encodable, Sendable {
+    public var runID: String?
+    public var task: String
+    public var setting: String
+    public var costThreshold: Double
+    public var seed: UInt64
+    public var state: String
+
+    enum CodingKeys: String, CodingKey {
+      case runID = "run_id"
+      case task, setting, costThreshold, seed, state
+    }
+  }
+
+  /// One (task, algorithm, grid point): its runs over every cost threshold and seed.
+  public struct Setting: Encodable, Sendable {
+    public var task: String
+    public var algorithm: String
+    public var point: String
+    public var label: String
+    public var varied: [String: HyperparameterValue]
+    public var hyperparameters: [String: HyperparameterValue]
+    public var runs: Int
+    public var expected: Int
+    public var reward: MeanStd
+    public var cost: MeanStd
+    public var safeShare: Double?
+    /// The paper's bold: mean normalized cost <= 1. Nil without a recorded run.
+    public var safe: Bool?
+    public var bestSafe: Bool
+    public var byThreshold: [Threshold]
+  }
+
+  public struct Threshold: Encodable, Sendable {
+    public var costThreshold: Double
+    public var runs: Int
+    public var reward: MeanStd
+    public var cost: MeanStd
+    public var safeShare: Double?
+  }
+
+  public struct TaskSensitivity: Encodable, Sendable {
+    public var task: String
+    public var design: String
+    /// `one_at_a_time`: one curve per varied hyperparameter.
+    public var curves: [Curve]
+    /// `product`: the functional ANOVA of the TraC settings.
+    public var anova: ANOVA?
+    /// The BC settings of the task, to draw beside the curves.
+    public var baselines: [Baseline]
+  }
+
+  public struct Curve: Encodable, Sendable {
+    public var hyperparameter: String
+    public var values: [HyperparameterValue]
+    public var labels: [String]
+    public var reward: CurveMetric
+    public var cost: CurveMetric
+  }
+
+  public struct CurveMetric: Encodable, Sendable {
+    public var means: [Double?]
+    public var stds: [Double?]
+    /// Largest minus smallest mean along the curve.
+    public var range: Double?
+    /// The pooled seed-to-seed standard deviation within (value, cost threshold) cells.
+    public var seedStd: Double?
+  }
+
+  public struct ANOVA: Encodable, Sendable {
+    public var complete: Bool
+    public var missingCells: [String]
+    public var reward: Decomposition
+    public var cost: Decomposition
+    public var heatmaps: [Heatmap]
+  }
+
+  public struct Decomposition: Encodable, Sendable {
+    /// The variance of the cell means; nil when not computed.
+    public var variance: Double?
+    /// Share of the variance explained by each hyperparameter's main effect.
+    public var main: [String: Double]
+    public var pairs: [PairShare]
+  }
+
+  public struct PairShare: Encodable, Sendable {
+    public var hyperparameters: [String]
+    public var share: Double
+  }
+
+  public struct Heatmap: Encodable, Sendable {
+    public var hyperparameters: [String]
+    public var values: [[HyperparameterValue]]
+    public var reward: [[Double?]]
+    public var cost: [[Double?]]
+  }
+
+  public struct Baseline: Encodable, Sendable {
+    public var label: String
+    public var reward: MeanStd
+    public var cost: MeanStd
+  }
+
+  /// One recorded run, for the scatter plot.
+  public struct Run: Encodable, Sendable {
+    public var runID: String?
+    public var task: String
+    public var algorithm: String
+    public var label: String
+    public var varied: [String: HyperparameterValue]
+    public var costThreshold: Double
+    public var seed: UInt64
+    public var normalizedReward: Double
+    public var normalizedCost: Double
+    public var safe: Bool
+
+    enum CodingKeys: String, CodingKey {
+      case runID = "run_id"
+      case task, algorithm, label, varied, costThreshold, seed, normalizedReward, normalizedCost, safe
+    }
+  }
+}
