@@ -30,8 +30,10 @@ public enum HTMLReport {
       let settings = ReportText.settings(of: report, task: task)
       html.append("<section id=\"\(anchor(task))\"><h2>\(escape(task))</h2>")
       html.append(settingsTable(settings))
-      html.append("<h3>Per cost threshold</h3>")
-      html.append(thresholdTable(settings, thresholds: report.sweep.costThresholds))
+      if report.sweep.costThresholds.count > 1 {
+        html.append("<h3>Per cost threshold</h3>")
+        html.append(thresholdTable(settings, thresholds: report.sweep.costThresholds))
+      }
       if let sensitivity = report.sensitivity.first(where: { $0.task == task }) {
         html.append(sensitivityTables(sensitivity))
       }

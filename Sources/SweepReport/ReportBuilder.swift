@@ -117,7 +117,7 @@ public struct ReportBuilder: Sendable {
     var slots: [RunKey: (setting: Int, run: Int)] = [:]
     for target in grid.tasks {
       for algorithm in grid.algorithms {
-        for point in grid.points(for: algorithm) {
+        for point in displayOrder(grid.points(for: algorithm), algorithm) {
           var setting = SettingRuns(
             task: target.task.dsrlID, algorithm: algorithm, point: point, label: label(algorithm, point),
             expected: [], observed: [])
@@ -157,6 +157,17 @@ public struct ReportBuilder: Sendable {
       }
     }
     return settings
+  }
+
+  /// The order tables list a design's points in: one at a time, along each varied hyperparameter in
+  /// turn (the base point where its value falls on the first curve); product, the grid's order.
+  func displayOrder(_ points: [GridPoint], _ algorithm: Algorithm) -> [GridPoint] {
+    guard algorithm == .trac, grid.design == .oneAtATime else { return points }
+    var ordered: [GridPoint] = []
+    for variation in grid.vary {
+      for point in grid.points(along: variation.name) where !ordered.contains(point) { ordered.append(point) }
+    }
+    return ordered + points.filter { !ordered.contains($0) }
   }
 
   /// `trac alpha=0.1`, `trac alpha=0.1 eta=0.5`, `trac base`, `bc_all`: unique within a task.

@@ -32,7 +32,7 @@ final class ReportBuilderTests: XCTestCase {
   func testMeanAndSampleStdPerSettingOverThresholdsAndSeeds() throws {
     let built = try fullOneAtATime()
     XCTAssertEqual(
-      built.report.settings.map(\.label), ["trac alpha=0.2", "trac alpha=0.1", "trac alpha=0.5", "bc_all"])
+      built.report.settings.map(\.label), ["trac alpha=0.1", "trac alpha=0.2", "trac alpha=0.5", "bc_all"])
     let low = try XCTUnwrap(F.setting(built, "trac alpha=0.1"))
     // rewards 0.10, 0.11, 0.10, 0.11: mean 0.105, sample std sqrt(4 * 0.005^2 / 3)
     XCTAssertEqual(low.reward.mean!, 0.105, accuracy: 1e-12)
