@@ -94,6 +94,18 @@ def need_str(obj: dict, key: str, where: str) -> str:
     return value
 
 
+def objects(value: Any, where: str) -> list[tuple[str, dict]]:
+    """A list of objects (null: empty), each with its path; anything else is an error."""
+    if value is None:
+        return []
+    if not isinstance(value, list):
+        raise SummaryError(f"{where} is not a list")
+    for i, item in enumerate(value):
+        if not isinstance(item, dict):
+            raise SummaryError(f"{_path(where, i)} is not an object")
+    return [(_path(where, i), item) for i, item in enumerate(value)]
+
+
 def opt_obj(obj: dict, key: str, where: str) -> dict | None:
     value = obj.get(key)
     if value is None:
@@ -254,8 +266,7 @@ def _decomposition(obj: dict, key: str, where: str, order: list[str]) -> Decompo
         raise SummaryError(f"{_path(w, 'main')} is not an object")
     main = [(name, number(main_obj[name], _path(_path(w, "main"), name))) for name in _ordered(main_obj, order)]
     pairs = []
-    for i, p in enumerate(d.get("pairs") or []):
-        pw = _path(_path(w, "pairs"), i)
+    for pw, p in objects(d.get("pairs"), _path(w, "pairs")):
         names = need_list(p, "hyperparameters", pw)
         if len(names) != 2:
             raise SummaryError(f"{_path(pw, 'hyperparameters')} does not name two hyperparameters")
@@ -286,8 +297,7 @@ def _anova(obj: dict, where: str, order: list[str]) -> Anova | None:
         return None
     w = _path(where, "anova")
     heatmaps = []
-    for i, h in enumerate(a.get("heatmaps") or []):
-        hw = _path(_path(w, "heatmaps"), i)
+    for hw, h in objects(a.get("heatmaps"), _path(w, "heatmaps")):
         names = need_list(h, "hyperparameters", hw)
         values = need_list(h, "values", hw)
         if len(names) != 2 or len(values) != 2 or not all(isinstance(v, list) for v in values):
@@ -321,8 +331,8 @@ def parse(doc: Any) -> Summary:
     design = need_str(sweep, "design", "summary.sweep")
     task_names = [str(t) for t in need_list(sweep, "tasks", "summary.sweep")]
     vary = []
-    for i, v in enumerate(sweep.get("vary") or []):
-        vary.append(need_str(v, "name", f"summary.sweep.vary[{i}]"))
+    for vw, v in objects(sweep.get("vary"), "summary.sweep.vary"):
+        vary.append(need_str(v, "name", vw))
     tasks: dict[str, Task] = {}
 
     def task(name: str) -> Task:
@@ -333,8 +343,7 @@ def parse(doc: Any) -> Summary:
     for name in task_names:
         task(name)
 
-    for i, s in enumerate(need_list(doc, "settings", "summary")):
-        w = f"summary.settings[{i}]"
+    for w, s in objects(need_list(doc, "settings", "summary"), "summary.settings"):
         varied = s.get("varied") or {}
         hps = s.get("hyperparameters") or {}
         if not isinstance(varied, dict) or not isinstance(hps, dict):
@@ -353,14 +362,14 @@ def parse(doc: Any) -> Summary:
             )
         )
 
-    for i, entry in enumerate(need_list(doc, "sensitivity", "summary")):
-        w = f"summary.sensitivity[{i}]"
+    for w, entry in objects(need_list(doc, "sensitivity", "summary"), "summary.sensitivity"):
         t = task(need_str(entry, "task", w))
         t.design = need_str(entry, "design", w)
-        for j, c in enumerate(entry.get("curves") or []):
-            cw = f"{w}.curves[{j}]"
+        for cw, c in objects(entry.get("curves"), f"{w}.curves"):
             values = need_list(c, "values", cw)
             labels = c.get("labels") or []
+            if not isinstance(labels, list):
+                raise SummaryError(f"{cw}.labels is not a list")
             t.curves.append(
                 Curve(
                     hyperparameter=need_str(c, "hyperparameter", cw),
@@ -371,12 +380,10 @@ def parse(doc: Any) -> Summary:
                 )
             )
         t.anova = _anova(entry, w, vary)
-        for j, b in enumerate(entry.get("baselines") or []):
-            bw = f"{w}.baselines[{j}]"
+        for bw, b in objects(entry.get("baselines"), f"{w}.baselines"):
             t.baselines.append(Baseline(need_str(b, "label", bw), mean_std(b, "reward", bw), mean_std(b, "cost", bw)))
 
-    for i, r in enumerate(need_list(doc, "runs", "summary")):
-        w = f"summary.runs[{i}]"
+    for w, r in objects(need_list(doc, "runs", "summary"), "summary.runs"):
         run = Run(
             label=need_str(r, "label", w),
             reward=number(need(r, "normalized_reward", w), f"{w}.normalized_reward"),
