@@ -9,6 +9,7 @@ has no `report` command or chromium is not installed (scripts/setup.sh installs 
 
 from __future__ import annotations
 
+import base64
 import csv
 import json
 import math
@@ -16,6 +17,8 @@ import os
 import shutil
 import statistics
 import subprocess
+import urllib.parse
+import xml.etree.ElementTree as ET
 from html.parser import HTMLParser
 from pathlib import Path
 
@@ -241,12 +244,21 @@ def check_table(rep: dict, expected_labels: set[str]) -> None:
 
 
 def check_offline(rep: dict) -> None:
-    for html in (rep["html"], ):
-        page = parse(html)
-        assert not page.scripts_with_src, page.scripts_with_src
-        remote = [u for u in page.urls if u[2].strip().lower().startswith(("http://", "https://", "//"))]
-        assert not remote, remote
-        assert "url(http" not in html.replace(" ", "").lower() and "@import" not in html
+    html = rep["html"]
+    page = parse(html)
+    assert not page.scripts_with_src, page.scripts_with_src
+    remote = [u for u in page.urls if u[2].strip().lower().startswith(("http://", "https://", "//"))]
+    assert not remote, remote
+    assert "url(http" not in html.replace(" ", "").lower() and "@import" not in html
+    # figures inlined as data URIs: nothing inside them is fetched either (only #fragment references)
+    for _, _, url in parse(rep["html"]).urls:
+        if url.startswith("data:image/svg+xml"):
+            header, _, payload = url.partition(",")
+            svg = base64.b64decode(payload) if header.endswith(";base64") else urllib.parse.unquote(payload).encode()
+            for element in ET.fromstring(svg).iter():
+                for name, value in element.attrib.items():
+                    if name.endswith("href") or name == "src":
+                        assert value.startswith(("#", "data:")), (name, value[:80])
     dom = rep["dom"]
     assert not dom.scripts_with_src
     assert not [u for u in dom.urls if u[2].strip().lower().startswith(("http://", "https://", "//"))]
