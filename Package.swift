@@ -81,6 +81,6 @@ let package = Package(
     .testTarget(name: "SweepReportTests", dependencies: ["SweepReport", "TracCore"]),
     .testTarget(
       name: "EndToEndTests",
-      dependencies: ["TracTrainer", "TracCore", "SweepWire", "TracSweepTesting", "trac-sweep"]),
+      dependencies: ["TracTrainer", "TracCore", "SweepWire", "SweepReport", "TracSweepTesting", "trac-sweep"]),
   ]
 )

@@ -176,9 +176,7 @@ public struct ReportBuilder: Sendable {
     if !point.settings.isEmpty {
       parts += point.settings.map(\.description)
     } else if algorithm == .trac, !grid.vary.isEmpty {
-      if grid.vary.count == 1, let only = grid.vary.first,
-        only.values.contains(only.name.value(in: grid.base))
-      {
+      if grid.vary.count == 1, let only = grid.vary.first {
         parts.append("\(only.name.rawValue)=\(only.name.value(in: grid.base))")
       } else {
         parts.append("base")

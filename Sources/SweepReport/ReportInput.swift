@@ -94,7 +94,8 @@ public struct RunTable: Sendable, Equatable {
           task: field("task"), algorithm: algorithm, hyperparameters: hyperparameters,
           costThreshold: threshold,
           seed: seed, runID: runID.isEmpty ? nil : runID,
-          state: reward != nil ? "done" : (state.isEmpty ? "not recorded" : state),
+          state: reward != nil
+            ? "done" : state.isEmpty ? "not recorded" : state == "done" ? "done, not evaluated" : state,
           normalizedReward: reward, normalizedCost: cost, fields: fields))
     }
     return result
