@@ -667,8 +667,11 @@ def parallel_figure(task: Task, vary: list[str]):
                 ticks = [0.0, 1.0] if span else [0.5]
                 tick_labels = [fmt(lo), fmt(hi)] if span else [fmt(lo)]
                 if name == "cost" and span:
-                    ticks.append((1.0 - lo) / span)
-                    tick_labels.append("1 (safe below)")
+                    if lo < 1.0 < hi:
+                        ticks.append((1.0 - lo) / span)
+                        tick_labels.append("1 (safe below)")
+                    else:
+                        tick_labels = [f"{t} (safe below)" if v == 1.0 else t for t, v in zip(tick_labels, (lo, hi))]
             else:
                 distinct = sorted(set(nums))
                 ticks = [0.5 if span == 0 else (d - lo) / span for d in distinct]
@@ -687,7 +690,8 @@ def parallel_figure(task: Task, vary: list[str]):
         ax.axvline(k, color="#333333", linewidth=1, zorder=1)
         for t, lab in zip(ticks, tick_labels):
             ax.plot([k - 0.04, k], [t, t], color="#333333", linewidth=1, zorder=1)
-            ax.text(k - 0.06, t, lab, ha="right", va="center", fontsize=7)
+            ax.text(k - 0.06, t, lab, ha="right", va="center", fontsize=7, zorder=4,
+                    bbox={"boxstyle": "square,pad=0.1", "facecolor": "white", "edgecolor": "none", "alpha": 0.8})
     for r, s in enumerate(rows):
         ys = np.array([columns[k][0][r] for k in range(len(axes_names))], dtype=float)
         safe = s.safe if s.safe is not None else s.cost[0] <= 1
