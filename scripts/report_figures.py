@@ -422,8 +422,12 @@ def _cost_line(ax, vertical: bool = False) -> None:
 def _noise_verdict(metric: Metric) -> str:
     if not (math.isfinite(metric.range) and math.isfinite(metric.seed_std)):
         return f"range {fmt(metric.range)}, seed std {fmt(metric.seed_std)}"
-    verdict = "above the noise" if metric.range > 2 * metric.seed_std else "within the noise"
-    return f"range {fmt(metric.range)} vs seed std {fmt(metric.seed_std)}: {verdict}"
+    head = f"range {fmt(metric.range)} vs seed std {fmt(metric.seed_std)}"
+    if metric.seed_std <= 0:
+        return f"{head}: no seed noise measured"
+    ratio = metric.range / metric.seed_std  # the report's tables use the same words (ReportText.verdict)
+    verdict = f"effect {ratio:.1f}x the seed std" if ratio >= 2 else f"within noise ({ratio:.1f}x the seed std)"
+    return f"{head}: {verdict}"
 
 
 def sensitivity_figure(task: Task, curve: Curve):

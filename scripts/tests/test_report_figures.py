@@ -175,7 +175,8 @@ def test_one_at_a_time(tmp_path):
     assert res.stdout.startswith("5 figures")
     svg = (out / f"sensitivity_{t}_alpha.svg").read_text()
     # the values are the categorical tick labels, the baselines are labelled, the noise is compared
-    for needle in ("0.1", "0.5", "bc_all (0.400)", "bc_safe (0.200)", "cost = 1", "seed std 0.018"):
+    for needle in ("0.1", "0.5", "bc_all (0.400)", "bc_safe (0.200)", "cost = 1", "seed std 0.018",
+                   "effect 2.2x the seed std", "effect 6.0x the seed std"):
         assert needle in svg, needle
     assert "<dc:date>" not in svg  # no timestamp
     assert "best safe: trac alpha=0.2" in (out / f"scatter_{t}.svg").read_text()
