@@ -168,14 +168,16 @@ def browser(chrome: str, profile: Path, *args: str) -> subprocess.CompletedProce
                           capture_output=True, text=True, timeout=120)
 
 
-def report(tools, tmp: Path, design: str, vary: dict, algorithms: list[str], screenshot: bool) -> dict:
+def report(tools, tmp: Path, design: str, vary: dict, algorithms: list[str], screenshot: bool,
+           figures: bool = True) -> dict:
     trac_sweep, chrome = tools
     grid_path, csv_path, out = tmp / "grid.json", tmp / "results.csv", tmp / "report"
     grid_path.write_text(json.dumps(grid(design, vary, algorithms), indent=2))
     rows = results_rows(design, vary, algorithms, seed=5)
     write_csv(csv_path, rows)
     made = subprocess.run([str(trac_sweep), "report", "--grid", str(grid_path), "--results", str(csv_path),
-                           "--out", str(out)], capture_output=True, text=True, timeout=300, cwd=ROOT)
+                           "--out", str(out), *([] if figures else ["--no-figures"])],
+                          capture_output=True, text=True, timeout=300, cwd=ROOT)
     assert made.returncode == 0, made.stdout + made.stderr
     index = out / "index.html"
     dom = browser(chrome, tmp / "profile", "--dump-dom", index.as_uri())
@@ -284,7 +286,8 @@ def test_one_at_a_time_report_in_a_browser(tools, tmp_path):
 
 def test_product_report_in_a_browser(tools, tmp_path):
     vary = {"alpha": [0.1, 0.5], "eta": [0.25, 1.0]}
-    rep = report(tools, tmp_path, "product", vary, ["trac"], screenshot=False)
+    # the table only (the figures, inlined the same way, are checked above): keeps the test short
+    rep = report(tools, tmp_path, "product", vary, ["trac"], screenshot=False, figures=False)
     labels = {label for _, label in expected_settings(rep["results"])}
     assert len(labels) == 4 and all("alpha=" in label and "eta=" in label for label in labels), labels
     check_table(rep, labels)
