@@ -729,6 +729,7 @@ def parallel_figure(task: Task, vary: list[str]):
 
 def save(fig, out: Path, stem: str) -> None:
     fig.savefig(out / f"{stem}.png", format="png", dpi=DPI, metadata={"Software": None})
+    fig.set_layout_engine("none")  # keep the layout just computed: the SVG needs no second pass
     fig.savefig(out / f"{stem}.svg", format="svg", metadata={"Date": None, "Creator": None})
     plt.close(fig)
 
