@@ -3,7 +3,7 @@
 # builds, makes the demo BallCircle dataset from real Bullet-Safety-Gym rollouts, starts a
 # coordinator and two workers (one slot each, one BLAS thread per run), submits sweeps/demo.json
 # (TraC at three temperatures plus BC-All and BC-Safe, two seeds, shortened training), shows
-# progress, writes the results table, and stops what it started. Running it again reuses the
+# progress, writes the sensitivity report (runs/demo/report), and stops what it started. Running it again reuses the
 # dataset and every finished run (the coordinator's state is kept in runs/demo/state).
 set -euo pipefail
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
@@ -43,25 +43,9 @@ for _ in $(seq 50); do "$binary" status > /dev/null 2>&1 && break; sleep 0.2; do
 echo "demo: submitting sweeps/demo.json (coordinator $endpoint, 2 workers; logs in $out/)"
 sweep=$("$binary" submit sweeps/demo.json --wait) || echo "demo: some runs failed; see trac-sweep status"
 "$binary" status "$sweep" | head -8
-"$binary" results "$sweep" --format csv > "$out/results.csv"
-
-.venv/bin/python - "$out/results.csv" <<'PY'
-import csv, statistics, sys
-rows = list(csv.DictReader(open(sys.argv[1])))
-groups = {}
-for row in rows:
-    label = row["algorithm"] if row["algorithm"] != "trac" else f"trac alpha={float(row['alpha']):g}"
-    groups.setdefault(label, []).append(row)
-print(f"\n{'setting':22} {'runs':>4} {'norm. reward':>15} {'norm. cost':>15}  safe runs")
-for label, members in sorted(groups.items()):
-    reward = [float(r["normalized_reward"]) for r in members if r["normalized_reward"]]
-    cost = [float(r["normalized_cost"]) for r in members if r["normalized_cost"]]
-    safe = sum(r["safe"] == "true" for r in members)
-    def fmt(values):
-        if not values:
-            return "-"
-        return f"{statistics.mean(values):.3f} ± {statistics.pstdev(values):.3f}"
-    print(f"{label:22} {len(members):4} {fmt(reward):>15} {fmt(cost):>15}  {safe}/{len(members)}")
-print(f"\nresults (one row per run): {sys.argv[1]}")
-PY
+"$binary" report "$sweep" --out "$out/report" > /dev/null
+# The settings table of the report, in the terminal (safe results in bold in report.md).
+sed -n '/^| setting | runs/,/^$/p' "$out/report/report.md" | sed 's/\*\*//g'
+sed -n '/^| hyperparameter | values/,/^$/p' "$out/report/report.md"
+echo "report: $root/$out/report/index.html (also report.md, results.csv, summary.json, figures/)"
 echo "artifacts (policies, run.json, train.jsonl by run id): $out/state/artifacts/runs/"

@@ -214,7 +214,7 @@ public enum HTMLReport {
     table{border-collapse:collapse;margin:.8rem 0;font-variant-numeric:tabular-nums;font-size:.92rem}
     th,td{padding:.3rem .7rem;border-bottom:1px solid #e5e5e5;text-align:right}
     th[scope=row],thead th:first-child{text-align:left}thead th{background:#f5f5f5}
-    tr.safe td{font-weight:600}tr.unsafe{color:#8a8a8a}td.safe{font-weight:600}td.unsafe{color:#8a8a8a}
+    tr.safe td{font-weight:600}tr.unsafe td{font-weight:400}tr.unsafe{color:#8a8a8a}td.safe{font-weight:600}td.unsafe{color:#8a8a8a}
     tr.best-safe{background:#eef7ee}.star{color:#c08400}
     .unsafe-tag{font-size:.75rem;color:#b00020;border:1px solid #b00020;border-radius:3px;padding:0 .25rem}
     .partial{background:#fff6e5;border-left:4px solid #f0a000;padding:.4rem .8rem}
