@@ -18,3 +18,14 @@ public func sha256Hex(ofFileAt path: String) throws -> String {
 public func sha256Hex(_ data: Data) -> String {
   SHA256.hash(data: data).map { String(format: "%02x", $0) }.joined()
 }
+
+/// SHA-256 fed piece by piece (a dataset arriving in chunks), as 64 lowercase hex digits at the end.
+public struct StreamingSHA256 {
+  private var hasher = SHA256()
+
+  public init() {}
+
+  public mutating func update(_ data: Data) { hasher.update(data: data) }
+
+  public func finalizeHex() -> String { hasher.finalize().map { String(format: "%02x", $0) }.joined() }
+}

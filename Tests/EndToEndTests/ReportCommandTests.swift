@@ -94,3 +94,34 @@ final class ReportCommandTests: XCTestCase {
     XCTAssertFalse(FileManager.default.fileExists(atPath: out.path), "nothing written for bad input")
   }
 }
+
+/// `submit` from a client that does not share the coordinator's files: the dataset travels with it.
+final class DatasetUploadTests: XCTestCase {
+  func testSubmitUploadsTheDatasetSoTheSweepRunsWithoutTheClientsFile() throws {
+    let cluster = ClusterHarness("upload")
+    try cluster.startCoordinator()
+    // The client's own copy of the dataset, beside its grid file.
+    let clientDirectory = cluster.root.appendingPathComponent("client")
+    try FileManager.default.createDirectory(at: clientDirectory, withIntermediateDirectories: true)
+    let dataset = clientDirectory.appendingPathComponent("mine.hdf5")
+    try FileManager.default.copyItem(at: URL(fileURLWithPath: try CLI.datasetFile()), to: dataset)
+    let sha = try sha256Hex(ofFileAt: dataset.path)
+    let grid = try cluster.writeGrid(name: "upload", alphas: [0.2], seeds: [0], dataset: "client/mine.hdf5")
+    let submitted = try cluster.client(["submit", grid.path])
+    XCTAssertEqual(submitted.status, 0, submitted.stderr)
+    XCTAssertTrue(submitted.stderr.contains("uploaded mine.hdf5"), submitted.stderr)
+    let stored = cluster.stateDirectory.appendingPathComponent("artifacts/datasets/\(sha).hdf5")
+    XCTAssertTrue(FileManager.default.fileExists(atPath: stored.path))
+    // The client's file is gone; the worker gets the coordinator's copy by hash.
+    try FileManager.default.removeItem(at: dataset)
+    let trainer = try FakeTrainer.make(in: cluster.root, behaviour: .succeeds())
+    try cluster.startWorker("a", trainer: trainer)
+    _ = try cluster.waitFor("the run to finish") { $0.sweeps.first?.done == 1 }
+    // Submitting again finds the dataset held and the sweep the same.
+    try FileManager.default.copyItem(at: stored, to: dataset)
+    let again = try cluster.client(["submit", grid.path])
+    XCTAssertEqual(again.status, 0, again.stderr)
+    XCTAssertFalse(again.stderr.contains("uploaded"), again.stderr)
+    XCTAssertTrue(again.stderr.contains("already submitted"), again.stderr)
+  }
+}

@@ -32,6 +32,7 @@ public final class CoordinatorService: @unchecked Sendable {
   private let socket: ZMQSocket
   private let scheduler: DurableScheduler
   private let datasets: DatasetStore
+  private let uploads: DatasetUploads
   private let artifacts: URL
   private var logger: Logger
   private let clock = ContinuousClock()
@@ -50,6 +51,7 @@ public final class CoordinatorService: @unchecked Sendable {
     try FileManager.default.createDirectory(at: state, withIntermediateDirectories: true)
     artifacts = state.appendingPathComponent("artifacts")
     datasets = try DatasetStore(directory: artifacts.appendingPathComponent("datasets"))
+    uploads = DatasetUploads(store: datasets)
     try FileManager.default.createDirectory(
       at: artifacts.appendingPathComponent("runs"), withIntermediateDirectories: true)
     let store = try SweepStore(directory: state)
@@ -151,7 +153,8 @@ public final class CoordinatorService: @unchecked Sendable {
         try schedule(
           .workerGoodbye(worker: WorkerID(goodbye.workerID), released: goodbye.released.map(attemptID)))
       case .fetch: try fetch(route, try message.decodeBody(Fetch.self))
-      case .request: try request(route, try message.decodeBody(ClientRequest.self))
+      case .request:
+        try request(route, try message.decodeBody(ClientRequest.self), attachments: message.attachments)
       case .error:
         logger.warning("peer reported an error: \(String(decoding: message.body, as: UTF8.self))")
       default:
@@ -336,8 +339,25 @@ public final class CoordinatorService: @unchecked Sendable {
 
   // MARK: - Client requests
 
-  private func request(_ route: Data, _ request: ClientRequest) throws {
+  private func request(_ route: Data, _ request: ClientRequest, attachments: [Data]) throws {
     switch request.command {
+    case .dataset, .upload:
+      guard let sha256 = request.sha256, let total = request.total else {
+        throw WireError.malformed("\(request.command.rawValue) needs the dataset's sha256 and total size")
+      }
+      let held: (received: Int, complete: Bool)
+      if request.command == .dataset {
+        held = try uploads.status(sha256: sha256, total: total)
+      } else {
+        guard let offset = request.offset, attachments.count == 1 else {
+          throw WireError.malformed("upload needs an offset and one attachment with the bytes")
+        }
+        held = try uploads.receive(sha256: sha256, total: total, offset: offset, data: attachments[0])
+        if held.complete {
+          logger.info("dataset uploaded", metadata: ["sha256": "\(sha256)", "bytes": "\(total)"])
+        }
+      }
+      reply(route, WireMessage(.reply, UploadReply(received: held.received, complete: held.complete)))
     case .submit: heldReplies.append((route, WireMessage(.reply, try submit(request))))
     case .status: reply(route, WireMessage(.reply, try status(request.sweep)))
     case .cancel:
@@ -366,6 +386,13 @@ public final class CoordinatorService: @unchecked Sendable {
     let grid = try GridFile(parsing: Data(text.utf8))
     let base = URL(fileURLWithPath: request.gridDirectory ?? FileManager.default.currentDirectoryPath)
     let submission = try SweepSubmission(grid: grid) { (taskDataset: GridFile.TaskDataset) throws -> String in
+      if let given = taskDataset.datasetPath, let sha256 = request.datasetHashes?[given] {
+        guard FileManager.default.fileExists(atPath: datasets.url(for: sha256).path) else {
+          throw TracError.invalidInput(
+            "dataset \(given) (sha256 \(sha256.prefix(12))) was not uploaded in full")
+        }
+        return sha256
+      }
       let path: String
       if let given = taskDataset.datasetPath {
         path = given.hasPrefix("/") ? given : base.appendingPathComponent(given).standardizedFileURL.path

@@ -32,10 +32,10 @@ public final class RequestClient {
 
   /// Sends `request` and returns the reply's body, decoded.
   public func call<Request: Encodable, Reply: Decodable>(
-    _ request: Request, expecting: Reply.Type, timeout: Duration = .seconds(10)
+    _ request: Request, attachments: [Data] = [], expecting: Reply.Type, timeout: Duration = .seconds(10)
   ) throws(RequestError) -> Reply {
     do {
-      try socket.send(WireMessage(.request, request).frames)
+      try socket.send(WireMessage(.request, request, attachments: attachments).frames)
       guard let frames = try socket.receive(timeout: timeout) else {
         throw RequestError.unreachable(endpoint: endpoint, timeout: timeout)
       }

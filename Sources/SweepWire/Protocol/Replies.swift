@@ -173,6 +173,18 @@ public struct ReportDataReply: Codable, Equatable, Sendable {
   }
 }
 
+/// `reply` to `dataset` and `upload`: how many bytes of the dataset the coordinator holds, and
+/// whether it holds all of it, checked against its sha256.
+public struct UploadReply: Codable, Equatable, Sendable {
+  public var received: Int
+  public var complete: Bool
+
+  public init(received: Int, complete: Bool) {
+    self.received = received
+    self.complete = complete
+  }
+}
+
 /// `reply` to `cancel`, `retry` and `release`: what changed.
 public struct ChangeReply: Codable, Equatable, Sendable {
   public var message: String

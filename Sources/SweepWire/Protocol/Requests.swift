@@ -3,6 +3,8 @@
 public struct ClientRequest: Codable, Equatable, Sendable {
   public enum Command: String, Codable, Sendable {
     case submit, status, cancel, retry, results, release, report
+    /// How much of a dataset (by sha256) the coordinator holds; `upload` sends the rest.
+    case dataset, upload
   }
 
   public var command: Command
@@ -16,10 +18,19 @@ public struct ClientRequest: Codable, Equatable, Sendable {
   public var failedOnly: Bool?
   /// `release`: the worker to take out of quarantine.
   public var worker: String?
+  /// `submit`: the sha256 of datasets the client uploaded, by the `dataset` string of the grid file.
+  /// The coordinator uses its stored copy instead of reading the path.
+  public var datasetHashes: [String: String]?
+  /// `dataset` and `upload`: the dataset's sha256 and size in bytes; `upload`: where its one
+  /// attachment goes.
+  public var sha256: String?
+  public var total: Int?
+  public var offset: Int?
 
   public init(
     command: Command, sweep: String? = nil, grid: String? = nil, gridDirectory: String? = nil,
-    failedOnly: Bool? = nil, worker: String? = nil
+    failedOnly: Bool? = nil, worker: String? = nil, datasetHashes: [String: String]? = nil,
+    sha256: String? = nil, total: Int? = nil, offset: Int? = nil
   ) {
     self.command = command
     self.sweep = sweep
@@ -27,6 +38,10 @@ public struct ClientRequest: Codable, Equatable, Sendable {
     self.gridDirectory = gridDirectory
     self.failedOnly = failedOnly
     self.worker = worker
+    self.datasetHashes = datasetHashes
+    self.sha256 = sha256
+    self.total = total
+    self.offset = offset
   }
 
   enum CodingKeys: String, CodingKey {
@@ -34,5 +49,7 @@ public struct ClientRequest: Codable, Equatable, Sendable {
     case gridDirectory = "grid_directory"
     case failedOnly = "failed_only"
     case worker
+    case datasetHashes = "dataset_hashes"
+    case sha256, total, offset
   }
 }

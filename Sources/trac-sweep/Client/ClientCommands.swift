@@ -28,8 +28,13 @@ struct SubmitCommand: ParsableCommand {
   func run() throws {
     let url = URL(fileURLWithPath: grid)
     let text = try String(contentsOf: url, encoding: .utf8)
+    let directory = url.deletingLastPathComponent()
+    let hashes = try DatasetUpload.uploadDatasets(
+      of: try GridFile(parsing: Data(text.utf8)), gridDirectory: directory, client: client)
     let reply = try client.call(
-      ClientRequest(command: .submit, grid: text, gridDirectory: url.deletingLastPathComponent().path),
+      ClientRequest(
+        command: .submit, grid: text, gridDirectory: directory.path,
+        datasetHashes: hashes.isEmpty ? nil : hashes),
       expecting: SubmitReply.self)
     print(reply.sweepID)
     let note = reply.created ? "submitted" : "already submitted"

@@ -19,10 +19,13 @@ struct ClientOptions: ParsableArguments {
   }
 
   /// Sends one request; a refusal or an unreachable coordinator ends the command with its words.
-  func call<Reply: Decodable>(_ request: ClientRequest, expecting: Reply.Type) throws -> Reply {
+  func call<Reply: Decodable>(
+    _ request: ClientRequest, attachments: [Data] = [], expecting: Reply.Type
+  ) throws -> Reply {
     let client = try RequestClient(endpoint: try CoordinatorAddress.resolve(coordinator))
     do {
-      return try client.call(request, expecting: Reply.self, timeout: .milliseconds(Int(timeout * 1000)))
+      return try client.call(
+        request, attachments: attachments, expecting: Reply.self, timeout: .milliseconds(Int(timeout * 1000)))
     } catch {
       FileHandle.standardError.write(Data("error: \(error)\n".utf8))
       throw ExitCode.failure
