@@ -17,7 +17,7 @@ mkdir -p .build
 swift test -c release --skip-build 2>&1 | tee .build/swift-test.log | grep -E "error:|' failed|Executed [0-9]+ tests" | tail -40
 swift_status=${PIPESTATUS[0]}
 
-echo "== pytest (evaluator, dataset generator)"
+echo "== pytest (evaluator, dataset generator, report figures, the HTML report in chromium)"
 .venv/bin/python -m pytest -q scripts/tests 2>&1 | tee .build/pytest.log | tail -5
 py_status=${PIPESTATUS[0]}
 
