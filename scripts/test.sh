@@ -3,7 +3,7 @@
 set -uo pipefail
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 cd "$root"
-scripts/setup.sh || exit 1
+scripts/setup.sh --with-browser || exit 1
 export OPENBLAS_NUM_THREADS=1
 
 echo "== swift format lint --strict"
