@@ -14,22 +14,44 @@ public final class CoordinatorService: @unchecked Sendable {
     public var bind: String
     public var stateDirectory: URL
     public var scheduler: SchedulerConfiguration
+    /// A larger message closes its sender's connection before anything is allocated. Above the
+    /// largest honest message: a dataset chunk is 4 MiB, a result carries one run's files.
     public var maxMessageSize: Int64
+    /// CURVE: the coordinator's key pair and the directory of authorized `*.pub` keys. Nil: plaintext.
+    public var curve: Curve?
+
+    public static let defaultMaxMessageSize: Int64 = 64 << 20
+
+    public struct Curve: Sendable {
+      public var pair: CurveKeyPair
+      public var authorizedKeys: URL
+
+      public init(pair: CurveKeyPair, authorizedKeys: URL) {
+        self.pair = pair
+        self.authorizedKeys = authorizedKeys
+      }
+    }
 
     public init(
       bind: String, stateDirectory: URL, scheduler: SchedulerConfiguration = .default,
-      maxMessageSize: Int64 = 256 << 20
+      maxMessageSize: Int64 = Configuration.defaultMaxMessageSize, curve: Curve? = nil
     ) {
       self.bind = bind
       self.stateDirectory = stateDirectory
       self.scheduler = scheduler
       self.maxMessageSize = maxMessageSize
+      self.curve = curve
     }
   }
+
+  /// The most slots a worker may announce (a larger number is refused as malformed).
+  public static let maxSlots = 4096
 
   public let configuration: Configuration
   private let context = ZMQContext()
   private let socket: ZMQSocket
+  /// The ZAP handler when CURVE is on: it decides which keys may connect.
+  public let authenticator: ZAPAuthenticator?
   private let scheduler: DurableScheduler
   private let datasets: DatasetStore
   private let artifacts: URL
@@ -55,7 +77,31 @@ public final class CoordinatorService: @unchecked Sendable {
     let store = try SweepStore(directory: state)
     scheduler = try DurableScheduler(store: store, configuration: configuration.scheduler, now: .zero)
     socket = try ZMQSocket(context: context, kind: .router, maxMessageSize: configuration.maxMessageSize)
-    try socket.bind(configuration.bind)
+    var zap: ZAPAuthenticator?
+    if let curve = configuration.curve {
+      let keys = try CurveKeyFile.readAuthorized(curve.authorizedKeys)
+      try socket.makeCurveServer(curve.pair, zapDomain: "trac-sweep")
+      // The handler is bound before the ROUTER, so no handshake goes unchecked.
+      zap = try ZAPAuthenticator(
+        context: context, authorized: keys, directory: curve.authorizedKeys, domain: "trac-sweep",
+        logger: logger)
+      logger.info(
+        "CURVE security on: only authorized keys may connect, plaintext is refused",
+        metadata: [
+          "public_key": "\(curve.pair.publicKey.z85)", "authorized_keys": "\(curve.authorizedKeys.path)",
+          "authorized": "\(keys.count)",
+        ])
+      if keys.isEmpty {
+        let directory = curve.authorizedKeys.path
+        logger.warning(
+          "no *.pub file in \(directory): no worker or client can connect until one is added (then SIGHUP)")
+      }
+    }
+    authenticator = zap
+    do { try socket.bind(configuration.bind) } catch {
+      zap?.stop()
+      throw error
+    }
     endpoint = socket.lastEndpoint
     let (sweepCount, runCount) = scheduler.read { ($0.sweeps.count, $0.runs.count) }
     logger.info(
@@ -121,7 +167,21 @@ public final class CoordinatorService: @unchecked Sendable {
         logger.error("coordinator loop: \(error)")
       }
     }
+    authenticator?.stop()
     logger.info("coordinator stopped; every result is committed")
+  }
+
+  deinit { authenticator?.stop() }
+
+  /// Reads the authorized keys again (SIGHUP); a directory that does not read keeps the old keys.
+  public func reloadAuthorizedKeys() {
+    guard let authenticator else { return }
+    do {
+      let count = try authenticator.reload()
+      logger.info("authorized keys reloaded", metadata: ["authorized": "\(count)"])
+    } catch {
+      logger.error("authorized keys not reloaded, the previous ones stay in force: \(error)")
+    }
   }
 
   /// Handles an event as part of the current batch: its commands wait for the batch's commit.
@@ -165,6 +225,9 @@ public final class CoordinatorService: @unchecked Sendable {
   }
 
   private func hello(_ route: Data, _ hello: Hello) throws {
+    guard hello.slots <= Self.maxSlots else {
+      throw WireError.malformed("\(hello.slots) slots; a worker may offer at most \(Self.maxSlots)")
+    }
     let worker = WorkerID(hello.workerID)
     routes[worker] = route
     var workerLogger = logger

@@ -48,6 +48,8 @@ public final class WorkerAgent: @unchecked Sendable {
     public var host: String
     public var trainerVersion: String
     public var maxMessageSize: Int64
+    /// CURVE keys for a secured coordinator; nil: plaintext.
+    public var curve: CurveClientKeys?
 
     public init(
       endpoint: String, workDirectory: URL, slots: Int = ProcessInfo.processInfo.activeProcessorCount,
@@ -232,6 +234,7 @@ public final class WorkerAgent: @unchecked Sendable {
       let socket = try ZMQSocket(
         context: context, kind: .dealer, maxMessageSize: configuration.maxMessageSize)
       try socket.setRoutingID(workerID)
+      if let curve = configuration.curve { try socket.makeCurveClient(curve.pair, server: curve.serverKey) }
       try socket.connect(configuration.endpoint)
       self.socket = socket
     } catch {
