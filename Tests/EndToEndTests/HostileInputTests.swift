@@ -36,14 +36,21 @@ final class HostileInputTests: XCTestCase {
     var errorsReceived = 0
     var oversized = 0
     let total = 3000
+    // First the known dangerous ones (huge numbers where arithmetic could overflow), then at random.
+    for frames in MessageFuzzer.edgeCases {
+      try sockets[sent % sockets.count].send(frames, dontWait: true)
+      sent += 1
+    }
+    var batches = 0
     while sent < total {
+      batches += 1
       for _ in 0..<50 {
         let socket = sockets[Int.random(in: 0..<sockets.count, using: &random)]
         let frames = fuzzer.next(using: &random)
         try socket.send(frames, dontWait: true)
         sent += 1
       }
-      if sent % 1000 == 0 {
+      if batches % 20 == 0 {
         // Larger than --max-message-bytes: libzmq closes this peer's connection unread.
         let socket = try ZMQSocket(context: context, kind: .dealer)
         try socket.connect(cluster.endpoint)
@@ -65,6 +72,10 @@ final class HostileInputTests: XCTestCase {
       "fuzz: sent \(sent) messages (\(oversized) oversized) from \(sockets.count) peers; \(errorsReceived) error replies"
     )
 
+    Thread.sleep(forTimeInterval: 0.2)
+    guard cluster.coordinator?.isRunning ?? false else {
+      return XCTFail("the coordinator died (seed \(seed)):\n\(cluster.logs())")
+    }
     let status = try cluster.waitFor("the sweep to finish despite the fuzzing") { $0.sweeps.first?.done == 9 }
     XCTAssertEqual(status.sweeps.first?.failed, 0)
     XCTAssertGreaterThan(errorsReceived, sent / 4, "bad messages are answered with an error")
@@ -74,6 +85,10 @@ final class HostileInputTests: XCTestCase {
     XCTAssertEqual(runIDs.count, 9, results.stdout)
     XCTAssertEqual(Set(runIDs).count, 9, "a run recorded twice")
     XCTAssertTrue(cluster.coordinator?.isRunning ?? false, "the coordinator is alive at the end")
+    // Peer bytes never break or forge a log line: every line is one of the coordinator's own.
+    let log = try String(decoding: Data(contentsOf: cluster.coordinatorLog), as: UTF8.self)
+    let forged = log.split(separator: "\n").filter { !$0.hasPrefix("20") }
+    XCTAssertEqual(forged.count, 0, "log lines not from the coordinator: \(forged.prefix(3))")
     XCTAssertTrue(
       FakeTrainer.invocations(of: trainer).count >= 9, "the real worker did the work")
   }
@@ -115,6 +130,35 @@ struct MessageFuzzer {
     ("error", #"{"message":"%h"}"#),
     ("welcome", #"{"heartbeat_interval_ms":%n,"liveness":%n,"cancel":[]}"#),
   ]
+
+  /// Messages that once broke, or could break, the coordinator: sent first by the test.
+  static var edgeCases: [[Data]] {
+    let tag = Data(WireMessage.protocolTag.utf8)
+    let max = Int.max
+    let bodies: [(String, String)] = [
+      (
+        "hello",
+        #"{"worker_id":"edge-1","host":"h","slots":\#(max),"trainer_version":"x","running":[],"spooled":[]}"#
+      ),
+      (
+        "hello",
+        #"{"worker_id":"edge-2","host":"h","slots":\#(max),"trainer_version":"x","running":[],"spooled":[]}"#
+      ),
+      (
+        "hello",
+        #"{"worker_id":"edge-3","host":"h","slots":-1,"trainer_version":"x","running":[],"spooled":[]}"#
+      ),
+      ("heartbeat", #"{"worker_id":"edge-1","running":[{"run_id":"0000000000000000","attempt":\#(max)}]}"#),
+      ("fetch", #"{"sha256":"\#(String(repeating: "0", count: 64))","offset":\#(max),"length":\#(max)}"#),
+      ("fetch", #"{"sha256":"\#(String(repeating: "0", count: 64))","offset":-1,"length":-1}"#),
+      (
+        "result",
+        #"{"worker_id":"edge-1","attempt":{"run_id":"0000000000000000","attempt":-9223372036854775808},"outcome":"failed","exit_status":-2147483648,"stderr_tail":"","files":[]}"#
+      ),
+      ("goodbye", #"{"worker_id":"edge-1","released":[{"run_id":"","attempt":0}]}"#),
+    ]
+    return bodies.map { [tag, Data($0.0.utf8), Data($0.1.utf8)] }
+  }
 
   let numbers = [
     "0", "-1", "1", "3", "9223372036854775807", "-9223372036854775808", "99999999999999999999999", "1e308",

@@ -64,13 +64,14 @@ final class SecuredClusterTests: XCTestCase {
 
     cluster.clientArguments = ["--curve-secret", key("me").0, "--server-key", serverKey]
     let grid = try cluster.writeGrid(
-      name: "secure", alphas: [0.1, 0.5], seeds: [0, 1], dataset: try CLI.datasetFile())
+      name: "secure", alphas: [0.1, 0.2], seeds: [0, 1], dataset: try CLI.datasetFile())
     let sweep = try cluster.client(["submit", grid.path])
     XCTAssertEqual(sweep.status, 0, sweep.stderr + cluster.logs())
     // Only now the authorized worker starts: everything it is given, the others could have had.
     try cluster.startWorker(
       "node1", trainer: good, extra: ["--curve-secret", key("node1").0, "--server-key", serverKey])
     let status = try cluster.waitFor("the sweep to finish") { $0.sweeps.first?.done == 4 }
+    XCTAssertEqual(status.sweeps.first?.total, 4)
     XCTAssertEqual(status.workers.count, 1, "only the authorized worker is known: \(status.workers)")
     XCTAssertEqual(FakeTrainer.invocations(of: good).count, 4)
     XCTAssertEqual(FakeTrainer.invocations(of: intruder).count, 0, "the unauthorized worker got nothing")

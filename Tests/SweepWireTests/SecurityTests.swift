@@ -95,6 +95,16 @@ final class SecurityTests: XCTestCase {
     XCTAssertEqual(fromEnvironment?.serverKey, try CurveKeyFile.readPublic(server))
   }
 
+  func testPeerTextIsMadeSafeForOneLogLine() {
+    let forged = "bad\n2026-01-01 info trac-sweep.coordinator: all good\u{1b}[31m\u{0}"
+    let line = loggable(forged)
+    XCTAssertFalse(line.contains("\n"))
+    XCTAssertFalse(line.unicodeScalars.contains { $0.properties.generalCategory == .control }, line)
+    XCTAssertTrue(line.hasPrefix("bad\\n2026"), line)
+    XCTAssertLessThanOrEqual(loggable(String(repeating: "x", count: 100_000)).count, 303)
+    XCTAssertEqual(loggable("worker-1 on node é"), "worker-1 on node é")
+  }
+
   /// A CURVE ROUTER answers an authorized DEALER only: a DEALER with an unknown key, or without
   /// CURVE at all, never gets a message through, and the refused key is logged.
   func testOnlyAuthorizedKeysGetThroughAndRefusalsAreLogged() throws {

@@ -197,7 +197,7 @@ public final class CoordinatorService: @unchecked Sendable {
     do {
       message = try WireMessage.decode(Array(frames.dropFirst()))
     } catch {
-      logger.warning("refused a message: \(error)")
+      logger.warning("refused a message: \(loggable(error.description))")
       reply(route, WireMessage(.error, ErrorMessage(message: error.description)))
       return
     }
@@ -213,18 +213,23 @@ public final class CoordinatorService: @unchecked Sendable {
       case .fetch: try fetch(route, try message.decodeBody(Fetch.self))
       case .request: try request(route, try message.decodeBody(ClientRequest.self))
       case .error:
-        logger.warning("peer reported an error: \(String(decoding: message.body, as: UTF8.self))")
+        logger.warning("peer reported an error: \(loggable(String(decoding: message.body, as: UTF8.self)))")
       default:
         throw WireError.malformed("a \(message.type.rawValue) message is not for the coordinator")
       }
     } catch {
       let text = "\(error)"
-      logger.warning("refused \(message.type.rawValue): \(text)")
+      logger.warning("refused \(message.type.rawValue): \(loggable(text))")
       reply(route, WireMessage(.error, ErrorMessage(message: text)))
     }
   }
 
   private func hello(_ route: Data, _ hello: Hello) throws {
+    for (field, value) in [("worker_id", hello.workerID), ("host", hello.host)] {
+      guard !value.isEmpty, value.count <= 256, loggable(value) == value else {
+        throw WireError.malformed("\(field) must be 1 to 256 printable characters")
+      }
+    }
     guard hello.slots <= Self.maxSlots else {
       throw WireError.malformed("\(hello.slots) slots; a worker may offer at most \(Self.maxSlots)")
     }
@@ -369,7 +374,7 @@ public final class CoordinatorService: @unchecked Sendable {
         guard let route = routes[worker] else { continue }
         reply(route, WireMessage(.pong, Pong(known: false)))
       case .log(let level, let message):
-        logger.log(level: level, "\(message)")
+        logger.log(level: level, "\(loggable(message, limit: 2000))")
       }
     }
   }

@@ -265,8 +265,16 @@ public final class WorkerAgent: @unchecked Sendable {
     guard socket != nil else { return }
     let silence = clock.now - connection.lastHeard
     guard silence > connection.heartbeatInterval * connection.liveness else { return }
+    var hint = ""
+    if !connection.welcomed {
+      // Never welcomed on this connection: besides a coordinator that is down, a refused handshake.
+      hint =
+        configuration.curve == nil
+        ? " (a coordinator started with --curve-secret needs --curve-secret and --server-key here)"
+        : " (if it is running: is --server-key its public key, and this worker's .pub authorized there?)"
+    }
     logger.warning(
-      "no answer from the coordinator for \(milliseconds(silence)) ms; training goes on, results stay spooled"
+      "no answer from the coordinator for \(milliseconds(silence)) ms; training goes on, results stay spooled\(hint)"
     )
     dropConnection()
   }
