@@ -8,9 +8,9 @@ struct KeysCommand: ParsableCommand {
     commandName: "keys",
     abstract: "Make CURVE keys that secure the coordinator, its workers and its clients.",
     discussion: """
-      Each machine (the coordinator, every worker, every user's client) gets a key pair: NAME.key \\
-      (secret, mode 0600, never copied elsewhere) and NAME.pub (public). The coordinator is started \\
-      with its .key and a directory of the workers' and clients' .pub files; workers and clients \\
+      Each machine (the coordinator, every worker, every user's client) gets a key pair: NAME.key \
+      (secret, mode 0600, never copied elsewhere) and NAME.pub (public). The coordinator is started \
+      with its .key and a directory of the workers' and clients' .pub files; workers and clients \
       are given their own .key and the coordinator's .pub.
 
       Example:

@@ -21,8 +21,8 @@ struct WorkerCommand: ParsableCommand {
 
       Example:
         trac-sweep worker --connect tcp://head-node:5555 --slots 8
-        trac-sweep worker --connect tcp://head-node:5555 --curve-secret ~/keys/node1.key \\
-          --server-key ~/keys/coordinator.pub
+        trac-sweep worker --connect tcp://head-node:5555 \\
+          --curve-secret ~/keys/node1.key --server-key ~/keys/coordinator.pub
       """)
 
   @Option(help: "The coordinator's address, e.g. tcp://head-node:5555.") var connect: String

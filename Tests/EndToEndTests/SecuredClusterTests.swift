@@ -81,6 +81,22 @@ final class SecuredClusterTests: XCTestCase {
     XCTAssertTrue(log().contains("127.0.0.1"), "with the peer's address")
     let results = try cluster.client(["results", "secure", "--format", "csv"])
     XCTAssertEqual(results.stdout.split(separator: "\n").count, 5, results.stdout + results.stderr)
+
+    // A key added to the directory is authorized on SIGHUP, without a restart.
+    try generate("newcomer", into: keys)
+    let newcomer = [
+      "status", "--timeout", "1", "--curve-secret", key("newcomer").1, "--server-key", serverKey,
+    ]
+    cluster.clientArguments = []
+    XCTAssertEqual(try cluster.client(newcomer).status, 1, "not yet authorized")
+    try FileManager.default.copyItem(
+      at: keys.appendingPathComponent("newcomer.pub"), to: authorized.appendingPathComponent("newcomer.pub"))
+    kill(try XCTUnwrap(cluster.coordinator).processIdentifier, SIGHUP)
+    let deadline = Date().addingTimeInterval(20)
+    while !log().contains("authorized=3") && Date() < deadline { Thread.sleep(forTimeInterval: 0.05) }
+    XCTAssertTrue(log().contains("authorized keys reloaded"), log())
+    let welcomed = try cluster.client(newcomer)
+    XCTAssertEqual(welcomed.status, 0, welcomed.stderr)
   }
 
   func testBadKeyOptionsAreClearErrors() throws {
