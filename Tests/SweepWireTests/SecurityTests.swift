@@ -114,12 +114,12 @@ final class SecurityTests: XCTestCase {
     let friend = try CurveKeyPair.generate()
     let stranger = try CurveKeyPair.generate()
     let log = LogCapture()
-    let zap = try ZAPAuthenticator(
-      context: context, authorized: [friend.publicKey: "friend"], domain: "test",
-      logger: Logger(label: "zap") { _ in log })
-    defer { zap.stop() }
     let router = try ZMQSocket(context: context, kind: .router)
     try router.makeCurveServer(server, zapDomain: "test")
+    let zap = try ZAPAuthenticator(
+      context: context, authorized: [friend.publicKey: "friend"], domain: "test",
+      logger: Logger(label: "zap") { _ in log }, server: router)
+    defer { zap.stop() }
     try router.bind("tcp://127.0.0.1:*")
 
     func dealer(_ pair: CurveKeyPair?) throws -> ZMQSocket {
@@ -139,9 +139,12 @@ final class SecurityTests: XCTestCase {
     XCTAssertEqual(try accepted.receive(timeout: .seconds(10)), [Data("pong".utf8)])
     // The stranger's handshake is refused by ZAP, logged with its key; wait for that line.
     let deadline = Date().addingTimeInterval(10)
-    while !log.text.contains(stranger.publicKey.z85) && Date() < deadline {
+    while !(log.text.contains(stranger.publicKey.z85) && log.text.contains("does not use CURVE"))
+      && Date() < deadline
+    {
       Thread.sleep(forTimeInterval: 0.02)
     }
+    XCTAssertTrue(log.text.contains("refused a connection: the peer does not use CURVE"), log.text)
     XCTAssertTrue(log.text.contains("key not authorized"), log.text)
     XCTAssertTrue(log.text.contains(stranger.publicKey.z85), log.text)
     XCTAssertTrue(log.text.contains("127.0.0.1"), log.text)

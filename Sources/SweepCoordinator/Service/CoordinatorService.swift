@@ -84,7 +84,7 @@ public final class CoordinatorService: @unchecked Sendable {
       // The handler is bound before the ROUTER, so no handshake goes unchecked.
       zap = try ZAPAuthenticator(
         context: context, authorized: keys, directory: curve.authorizedKeys, domain: "trac-sweep",
-        logger: logger)
+        logger: logger, server: socket)
       logger.info(
         "CURVE security on: only authorized keys may connect, plaintext is refused",
         metadata: [

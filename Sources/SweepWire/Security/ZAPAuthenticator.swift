@@ -1,3 +1,4 @@
+import CZMQ
 import Foundation
 import Logging
 
@@ -25,9 +26,11 @@ public final class ZAPAuthenticator: @unchecked Sendable {
   private let refusalLogInterval = Duration.seconds(60)
 
   /// Binds the handler and starts answering. `directory`, when given, is what `reload()` reads.
+  /// `server`, when given, is the CURVE server socket: its failed handshakes (a plaintext peer, or
+  /// one with the wrong server key, which never reach ZAP) are logged too. Call before it binds.
   public init(
     context: ZMQContext, authorized: [CurveKey: String], directory: URL? = nil, domain: String,
-    logger: Logger
+    logger: Logger, server: ZMQSocket? = nil
   ) throws {
     self.authorized = authorized
     self.directory = directory
@@ -35,11 +38,21 @@ public final class ZAPAuthenticator: @unchecked Sendable {
     self.logger = logger
     let socket = try ZMQSocket(context: context, kind: .reply, maxMessageSize: 64 << 10)
     try socket.bind(Self.endpoint)
-    let box = SocketBox(socket)
+    var monitor: ZMQSocket?
+    if let server {
+      let endpoint = "inproc://trac-sweep.handshakes.\(UUID().uuidString)"
+      try server.monitor(
+        endpoint, events: ZMQ_EVENT_HANDSHAKE_FAILED_PROTOCOL | ZMQ_EVENT_HANDSHAKE_FAILED_NO_DETAIL)
+      let pair = try ZMQSocket(context: context, kind: .pair, maxMessageSize: 64 << 10)
+      try pair.connect(endpoint)
+      monitor = pair
+    }
+    let box = SocketBox(socket, monitor)
     running = true
     let thread = Thread { [self] in
-      serve(box.socket)
+      serve(box.socket, monitor: box.monitor)
       box.socket = nil
+      box.monitor = nil
       finished.signal()
     }
     thread.name = "zap"
@@ -82,12 +95,14 @@ public final class ZAPAuthenticator: @unchecked Sendable {
     return stopping
   }
 
-  private func serve(_ socket: ZMQSocket?) {
+  private func serve(_ socket: ZMQSocket?, monitor: ZMQSocket?) {
     guard let socket else { return }
+    var poller = ZMQPoller([socket] + (monitor.map { [$0] } ?? []))
     while !isStopping {
       do {
-        guard let frames = try socket.receive(timeout: .milliseconds(50)) else { continue }
-        try socket.send(answer(frames))
+        let ready = try poller.ready(timeout: .milliseconds(50))
+        if ready.contains(0) { try socket.send(answer(try socket.receiveNow())) }
+        if ready.contains(1), let monitor { handshakeFailed(try monitor.receiveNow()) }
       } catch let error as ZMQError where error.isTerminated {
         return
       } catch {
@@ -131,6 +146,25 @@ public final class ZAPAuthenticator: @unchecked Sendable {
     return reply(requestID, "200", "OK", user: name)
   }
 
+  /// A monitor event of the server socket: a handshake that failed before ZAP could see a key.
+  func handshakeFailed(_ frames: [Data]) {
+    guard let first = frames.first, first.count >= 6 else { return }
+    let value = first.withUnsafeBytes { $0.loadUnaligned(fromByteOffset: 2, as: UInt32.self) }
+    let reason =
+      switch Int32(bitPattern: value) {
+      case ZMQ_PROTOCOL_ERROR_ZMTP_MECHANISM_MISMATCH: "the peer does not use CURVE (plaintext)"
+      case ZMQ_PROTOCOL_ERROR_ZMTP_CRYPTOGRAPHIC: "the peer's --server-key is not this coordinator's key"
+      default: "protocol error 0x\(String(value, radix: 16))"
+      }
+    guard let repeated = shouldLogRefusal(of: "handshake:\(value)") else { return }
+    logger.warning(
+      "refused a connection: \(reason)",
+      metadata: [
+        "endpoint": "\(loggable(String(decoding: frames.count > 1 ? frames[1] : Data(), as: UTF8.self)))",
+        "repeats": "\(repeated)",
+      ])
+  }
+
   /// Whether to log this refusal: the first of a key, then one a `refusalLogInterval`. Returns the
   /// refusals not logged since the last line.
   private func shouldLogRefusal(of key: String) -> Int? {
@@ -147,6 +181,10 @@ public final class ZAPAuthenticator: @unchecked Sendable {
 
   private final class SocketBox: @unchecked Sendable {
     var socket: ZMQSocket?
-    init(_ socket: ZMQSocket) { self.socket = socket }
+    var monitor: ZMQSocket?
+    init(_ socket: ZMQSocket, _ monitor: ZMQSocket?) {
+      self.socket = socket
+      self.monitor = monitor
+    }
   }
 }

@@ -22,12 +22,15 @@ public final class ZMQSocket {
     case dealer
     /// Only for the ZAP handler (inproc://zeromq.zap.01), which answers each request in turn.
     case reply
+    /// Only for reading a socket monitor's events.
+    case pair
 
     var value: Int32 {
       switch self {
       case .router: ZMQ_ROUTER
       case .dealer: ZMQ_DEALER
       case .reply: ZMQ_REP
+      case .pair: ZMQ_PAIR
       }
     }
   }
@@ -89,6 +92,13 @@ public final class ZMQSocket {
     try setOption(ZMQ_CURVE_SERVERKEY, Data(server.z85.utf8))
     try setOption(ZMQ_CURVE_PUBLICKEY, Data(pair.publicKey.z85.utf8))
     try setOption(ZMQ_CURVE_SECRETKEY, Data(pair.secretKey.z85.utf8))
+  }
+
+  /// Publishes this socket's `events` (ZMQ_EVENT_* bits) on a PAIR socket at `endpoint` (inproc).
+  public func monitor(_ endpoint: String, events: Int32) throws(ZMQError) {
+    guard zmq_socket_monitor(handle, endpoint, events) == 0 else {
+      throw ZMQError(call: "zmq_socket_monitor")
+    }
   }
 
   /// The routing id a DEALER presents to the ROUTER (set before connecting).
