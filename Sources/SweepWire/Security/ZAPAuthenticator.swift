@@ -149,7 +149,13 @@ public final class ZAPAuthenticator: @unchecked Sendable {
   /// A monitor event of the server socket: a handshake that failed before ZAP could see a key.
   func handshakeFailed(_ frames: [Data]) {
     guard let first = frames.first, first.count >= 6 else { return }
+    let event = first.withUnsafeBytes { $0.loadUnaligned(as: UInt16.self) }
     let value = first.withUnsafeBytes { $0.loadUnaligned(fromByteOffset: 2, as: UInt32.self) }
+    guard Int32(event) == ZMQ_EVENT_HANDSHAKE_FAILED_PROTOCOL else {
+      // The connection broke mid-handshake (often a refused peer hanging up): errno only.
+      logger.debug("a handshake ended early", metadata: ["errno": "\(value)"])
+      return
+    }
     let reason =
       switch Int32(bitPattern: value) {
       case ZMQ_PROTOCOL_ERROR_ZMTP_MECHANISM_MISMATCH: "the peer does not use CURVE (plaintext)"
