@@ -139,12 +139,11 @@ final class SecurityTests: XCTestCase {
     XCTAssertEqual(try accepted.receive(timeout: .seconds(10)), [Data("pong".utf8)])
     // The stranger's handshake is refused by ZAP, logged with its key; wait for that line.
     let deadline = Date().addingTimeInterval(10)
-    while !(log.text.contains(stranger.publicKey.z85) && log.text.contains("does not use CURVE"))
-      && Date() < deadline
-    {
+    // (A plaintext peer is logged too when libzmq reports the mechanism mismatch, which depends on
+    // which side notices first: not asserted.)
+    while !log.text.contains(stranger.publicKey.z85) && Date() < deadline {
       Thread.sleep(forTimeInterval: 0.02)
     }
-    XCTAssertTrue(log.text.contains("refused a connection: the peer does not use CURVE"), log.text)
     XCTAssertTrue(log.text.contains("key not authorized"), log.text)
     XCTAssertTrue(log.text.contains(stranger.publicKey.z85), log.text)
     XCTAssertTrue(log.text.contains("127.0.0.1"), log.text)
