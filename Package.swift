@@ -73,7 +73,9 @@ let package = Package(
 
     .testTarget(name: "TracCoreTests", dependencies: ["TracCore"]),
     .testTarget(name: "TracTrainerTests", dependencies: ["TracTrainer", "TracCore", "CHDF5"]),
-    .testTarget(name: "SweepWireTests", dependencies: ["SweepWire", "TracCore"]),
+    .testTarget(
+      name: "SweepWireTests",
+      dependencies: ["SweepWire", "TracCore", .product(name: "Logging", package: "swift-log")]),
     .testTarget(
       name: "SweepCoordinatorTests", dependencies: ["SweepCoordinator", "TracSweepTesting", "TracCore"]),
     .testTarget(

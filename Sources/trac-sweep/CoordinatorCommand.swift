@@ -3,6 +3,7 @@ import Dispatch
 import Foundation
 import Logging
 import SweepCoordinator
+import SweepWire
 
 struct CoordinatorCommand: ParsableCommand {
   static let configuration = CommandConfiguration(
@@ -13,8 +14,15 @@ struct CoordinatorCommand: ParsableCommand {
       and run.json) in --state. Restart it with the same --state and it carries on: workers \
       reconnect and their running runs are re-adopted. SIGTERM or SIGINT stops it gracefully.
 
+      With --curve-secret and --authorized-keys every connection is encrypted and authenticated \
+      (ZeroMQ CURVE): only workers and clients whose public key is a *.pub file in the directory \
+      may connect, refused keys are logged, plaintext peers cannot connect. SIGHUP reads the \
+      directory again. Make keys with `trac-sweep keys generate`.
+
       Example:
         trac-sweep coordinator --bind tcp://*:5555 --state ~/trac-sweep-state
+        trac-sweep coordinator --bind tcp://*:5555 --state ~/trac-sweep-state \\
+          --curve-secret ~/keys/coordinator.key --authorized-keys ~/keys/authorized
       """)
 
   @Option(help: "ZeroMQ endpoint to bind.") var bind: String = "tcp://*:5555"
@@ -26,8 +34,28 @@ struct CoordinatorCommand: ParsableCommand {
     3
   @Option(name: .customLong("quarantine-after"), help: "Consecutive failures that quarantine a worker.")
   var quarantineAfter: Int = 3
+  @Option(
+    name: .customLong("curve-secret"),
+    help: "The coordinator's CURVE key file (NAME.key from `trac-sweep keys generate`): turns on encryption.")
+  var curveSecret: String?
+  @Option(
+    name: .customLong("authorized-keys"),
+    help: "Directory of the *.pub keys of the workers and clients allowed to connect (with --curve-secret).")
+  var authorizedKeys: String?
+  @Option(
+    name: .customLong("max-message-bytes"),
+    help: "Largest message accepted; a larger one closes the sender's connection.")
+  var maxMessageBytes: Int64 = CoordinatorService.Configuration.defaultMaxMessageSize
 
   func validate() throws {
+    guard (curveSecret == nil) == (authorizedKeys == nil) else {
+      throw ValidationError("--curve-secret and --authorized-keys go together: give both or neither")
+    }
+    guard maxMessageBytes >= 8 << 20 else {
+      throw ValidationError(
+        "--max-message-bytes must be at least 8388608 (8 MiB, above a 4 MiB dataset chunk), got \(maxMessageBytes)"
+      )
+    }
     guard heartbeatInterval.isFinite, heartbeatInterval > 0 else {
       throw ValidationError("--heartbeat-interval must be a positive number of seconds")
     }
@@ -44,17 +72,32 @@ struct CoordinatorCommand: ParsableCommand {
     LoggingSystem.bootstrap { StreamLogHandler.standardError(label: $0) }
     let service: CoordinatorService
     do {
+      var curve: CoordinatorService.Configuration.Curve?
+      if let curveSecret, let authorizedKeys {
+        guard CurveKeyPair.isAvailable else { throw CurveKeyError.unavailable }
+        curve = .init(
+          pair: try CurveKeyFile.readSecret(URL(fileURLWithPath: curveSecret)),
+          authorizedKeys: URL(fileURLWithPath: authorizedKeys, isDirectory: true))
+      }
       service = try CoordinatorService(
         configuration: .init(
-          bind: bind, stateDirectory: URL(fileURLWithPath: state), scheduler: try schedulerConfiguration()))
+          bind: bind, stateDirectory: URL(fileURLWithPath: state), scheduler: try schedulerConfiguration(),
+          maxMessageSize: maxMessageBytes, curve: curve))
     } catch {
       FileHandle.standardError.write(Data("error: cannot start the coordinator: \(error)\n".utf8))
       throw ExitCode.failure
     }
     let stop = service.stopFlag
     let signals = onTermination { stop.set() }
+    signal(SIGHUP, SIG_IGN)
+    let hangup = DispatchSource.makeSignalSource(signal: SIGHUP, queue: .global())
+    if service.authenticator != nil {
+      hangup.setEventHandler { [service] in service.reloadAuthorizedKeys() }
+    }
+    hangup.resume()
     service.run()
     withExtendedLifetime(signals) {}
+    hangup.cancel()
   }
 }
 

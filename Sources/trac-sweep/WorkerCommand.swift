@@ -15,8 +15,14 @@ struct WorkerCommand: ParsableCommand {
       recorded it. SIGTERM or SIGINT stops it gracefully: no new work, running runs get --grace \
       seconds to finish, the rest are handed back; a second signal stops at once.
 
+      For a coordinator started with --curve-secret, give this worker's key file (--curve-secret) \
+      and the coordinator's public key (--server-key); the worker's .pub file must be in the \
+      coordinator's --authorized-keys directory.
+
       Example:
         trac-sweep worker --connect tcp://head-node:5555 --slots 8
+        trac-sweep worker --connect tcp://head-node:5555 \\
+          --curve-secret ~/keys/node1.key --server-key ~/keys/coordinator.pub
       """)
 
   @Option(help: "The coordinator's address, e.g. tcp://head-node:5555.") var connect: String
@@ -33,8 +39,21 @@ struct WorkerCommand: ParsableCommand {
     name: .customLong("no-evaluate"),
     help: "Do not evaluate policies in the simulator (tests and demos without Bullet-Safety-Gym).")
   var noEvaluate = false
+  @Option(
+    name: .customLong("curve-secret"),
+    help:
+      "This worker's CURVE key file, for a secured coordinator (default: $TRAC_SWEEP_CURVE_SECRET, config.json)."
+  )
+  var curveSecret: String?
+  @Option(
+    name: .customLong("server-key"),
+    help: "The coordinator's public key file (default: $TRAC_SWEEP_SERVER_KEY, config.json).")
+  var serverKey: String?
 
   func validate() throws {
+    do { _ = try CurveClientKeys.resolve(secret: curveSecret, serverKey: serverKey) } catch {
+      throw ValidationError("\(error)")
+    }
     do { _ = try CoordinatorAddress.validated(connect, source: "--connect") } catch {
       throw ValidationError("\(error)")
     }
@@ -56,11 +75,17 @@ struct WorkerCommand: ParsableCommand {
 
   func run() throws {
     LoggingSystem.bootstrap { StreamLogHandler.standardError(label: $0) }
-    let configuration = WorkerAgent.Configuration(
+    let curve: CurveClientKeys?
+    do { curve = try CurveClientKeys.resolve(secret: curveSecret, serverKey: serverKey) } catch {
+      FileHandle.standardError.write(Data("error: \(error)\n".utf8))
+      throw ExitCode.failure
+    }
+    var configuration = WorkerAgent.Configuration(
       endpoint: connect, workDirectory: URL(fileURLWithPath: expandingTilde(workDir), isDirectory: true),
       slots: slots ?? ProcessInfo.processInfo.activeProcessorCount, trainer: trainerURL,
       evaluate: !noEvaluate,
       grace: .milliseconds(Int((grace * 1000).rounded())), trainerVersion: TrainerVersion.string)
+    configuration.curve = curve
     let agent: WorkerAgent
     do { agent = try WorkerAgent(configuration: configuration) } catch {
       FileHandle.standardError.write(Data("error: \(error)\n".utf8))

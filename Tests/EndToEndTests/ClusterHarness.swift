@@ -10,6 +10,8 @@ final class ClusterHarness {
   var coordinatorLog: URL { root.appendingPathComponent("coordinator.log") }
   var endpoint = ""
   var workers: [String: Process] = [:]
+  /// Added to every client command (e.g. `--curve-secret` and `--server-key` of a secured cluster).
+  var clientArguments: [String] = []
   private var coordinatorPort: Int?
 
   init(_ name: String) {
@@ -77,7 +79,7 @@ final class ClusterHarness {
   /// A client command against this coordinator.
   @discardableResult
   func client(_ arguments: [String]) throws -> CLI.Result {
-    try CLI.run(CLI.binary, arguments + ["--coordinator", endpoint])
+    try CLI.run(CLI.binary, arguments + ["--coordinator", endpoint] + clientArguments)
   }
 
   func status() throws -> StatusReply {

@@ -128,7 +128,7 @@ final class TrainCommandTests: XCTestCase {
   func testEveryCommandsHelpShowsItsExample() throws {
     let commands = [
       "coordinator", "worker", "submit", "status", "watch", "cancel", "retry", "results", "release", "train",
-      "evaluate", "bench",
+      "evaluate", "bench", "keys",
     ]
     for command in commands {
       let help = try run(Self.binary, [command, "--help"])

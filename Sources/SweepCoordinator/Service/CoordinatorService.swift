@@ -14,22 +14,44 @@ public final class CoordinatorService: @unchecked Sendable {
     public var bind: String
     public var stateDirectory: URL
     public var scheduler: SchedulerConfiguration
+    /// A larger message closes its sender's connection before anything is allocated. Above the
+    /// largest honest message: a dataset chunk is 4 MiB, a result carries one run's files.
     public var maxMessageSize: Int64
+    /// CURVE: the coordinator's key pair and the directory of authorized `*.pub` keys. Nil: plaintext.
+    public var curve: Curve?
+
+    public static let defaultMaxMessageSize: Int64 = 64 << 20
+
+    public struct Curve: Sendable {
+      public var pair: CurveKeyPair
+      public var authorizedKeys: URL
+
+      public init(pair: CurveKeyPair, authorizedKeys: URL) {
+        self.pair = pair
+        self.authorizedKeys = authorizedKeys
+      }
+    }
 
     public init(
       bind: String, stateDirectory: URL, scheduler: SchedulerConfiguration = .default,
-      maxMessageSize: Int64 = 256 << 20
+      maxMessageSize: Int64 = Configuration.defaultMaxMessageSize, curve: Curve? = nil
     ) {
       self.bind = bind
       self.stateDirectory = stateDirectory
       self.scheduler = scheduler
       self.maxMessageSize = maxMessageSize
+      self.curve = curve
     }
   }
+
+  /// The most slots a worker may announce (a larger number is refused as malformed).
+  public static let maxSlots = 4096
 
   public let configuration: Configuration
   private let context = ZMQContext()
   private let socket: ZMQSocket
+  /// The ZAP handler when CURVE is on: it decides which keys may connect.
+  public let authenticator: ZAPAuthenticator?
   private let scheduler: DurableScheduler
   private let datasets: DatasetStore
   private let uploads: DatasetUploads
@@ -57,7 +79,31 @@ public final class CoordinatorService: @unchecked Sendable {
     let store = try SweepStore(directory: state)
     scheduler = try DurableScheduler(store: store, configuration: configuration.scheduler, now: .zero)
     socket = try ZMQSocket(context: context, kind: .router, maxMessageSize: configuration.maxMessageSize)
-    try socket.bind(configuration.bind)
+    var zap: ZAPAuthenticator?
+    if let curve = configuration.curve {
+      let keys = try CurveKeyFile.readAuthorized(curve.authorizedKeys)
+      try socket.makeCurveServer(curve.pair, zapDomain: "trac-sweep")
+      // The handler is bound before the ROUTER, so no handshake goes unchecked.
+      zap = try ZAPAuthenticator(
+        context: context, authorized: keys, directory: curve.authorizedKeys, domain: "trac-sweep",
+        logger: logger, server: socket)
+      logger.info(
+        "CURVE security on: only authorized keys may connect, plaintext is refused",
+        metadata: [
+          "public_key": "\(curve.pair.publicKey.z85)", "authorized_keys": "\(curve.authorizedKeys.path)",
+          "authorized": "\(keys.count)",
+        ])
+      if keys.isEmpty {
+        let directory = curve.authorizedKeys.path
+        logger.warning(
+          "no *.pub file in \(directory): no worker or client can connect until one is added (then SIGHUP)")
+      }
+    }
+    authenticator = zap
+    do { try socket.bind(configuration.bind) } catch {
+      zap?.stop()
+      throw error
+    }
     endpoint = socket.lastEndpoint
     let (sweepCount, runCount) = scheduler.read { ($0.sweeps.count, $0.runs.count) }
     logger.info(
@@ -123,7 +169,21 @@ public final class CoordinatorService: @unchecked Sendable {
         logger.error("coordinator loop: \(error)")
       }
     }
+    authenticator?.stop()
     logger.info("coordinator stopped; every result is committed")
+  }
+
+  deinit { authenticator?.stop() }
+
+  /// Reads the authorized keys again (SIGHUP); a directory that does not read keeps the old keys.
+  public func reloadAuthorizedKeys() {
+    guard let authenticator else { return }
+    do {
+      let count = try authenticator.reload()
+      logger.info("authorized keys reloaded", metadata: ["authorized": "\(count)"])
+    } catch {
+      logger.error("authorized keys not reloaded, the previous ones stay in force: \(error)")
+    }
   }
 
   /// Handles an event as part of the current batch: its commands wait for the batch's commit.
@@ -139,7 +199,7 @@ public final class CoordinatorService: @unchecked Sendable {
     do {
       message = try WireMessage.decode(Array(frames.dropFirst()))
     } catch {
-      logger.warning("refused a message: \(error)")
+      logger.warning("refused a message: \(loggable(error.description))")
       reply(route, WireMessage(.error, ErrorMessage(message: error.description)))
       return
     }
@@ -156,18 +216,26 @@ public final class CoordinatorService: @unchecked Sendable {
       case .request:
         try request(route, try message.decodeBody(ClientRequest.self), attachments: message.attachments)
       case .error:
-        logger.warning("peer reported an error: \(String(decoding: message.body, as: UTF8.self))")
+        logger.warning("peer reported an error: \(loggable(String(decoding: message.body, as: UTF8.self)))")
       default:
         throw WireError.malformed("a \(message.type.rawValue) message is not for the coordinator")
       }
     } catch {
       let text = "\(error)"
-      logger.warning("refused \(message.type.rawValue): \(text)")
+      logger.warning("refused \(message.type.rawValue): \(loggable(text))")
       reply(route, WireMessage(.error, ErrorMessage(message: text)))
     }
   }
 
   private func hello(_ route: Data, _ hello: Hello) throws {
+    for (field, value) in [("worker_id", hello.workerID), ("host", hello.host)] {
+      guard !value.isEmpty, value.count <= 256, loggable(value) == value else {
+        throw WireError.malformed("\(field) must be 1 to 256 printable characters")
+      }
+    }
+    guard hello.slots <= Self.maxSlots else {
+      throw WireError.malformed("\(hello.slots) slots; a worker may offer at most \(Self.maxSlots)")
+    }
     let worker = WorkerID(hello.workerID)
     routes[worker] = route
     var workerLogger = logger
@@ -309,7 +377,7 @@ public final class CoordinatorService: @unchecked Sendable {
         guard let route = routes[worker] else { continue }
         reply(route, WireMessage(.pong, Pong(known: false)))
       case .log(let level, let message):
-        logger.log(level: level, "\(message)")
+        logger.log(level: level, "\(loggable(message, limit: 2000))")
       }
     }
   }

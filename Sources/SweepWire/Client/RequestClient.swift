@@ -6,23 +6,37 @@ public final class RequestClient {
   private let socket: ZMQSocket
   public let endpoint: String
 
-  public init(endpoint: String, context: ZMQContext = ZMQContext()) throws(ZMQError) {
+  /// Whether the socket uses CURVE (the unreachable error then names the likely key problems).
+  public let secured: Bool
+
+  /// `curve`: this client's key pair and the coordinator's public key, for a secured coordinator.
+  public init(endpoint: String, curve: CurveClientKeys? = nil, context: ZMQContext = ZMQContext())
+    throws(ZMQError)
+  {
     self.endpoint = endpoint
     socket = try ZMQSocket(context: context, kind: .dealer)
+    secured = curve != nil
+    if let curve { try socket.makeCurveClient(curve.pair, server: curve.serverKey) }
     try socket.connect(endpoint)
   }
 
   public enum RequestError: Error, CustomStringConvertible {
-    case unreachable(endpoint: String, timeout: Duration)
+    case unreachable(endpoint: String, timeout: Duration, secured: Bool)
     case refused(String)
     case transport(ZMQError)
     case protocolError(WireError)
 
     public var description: String {
       switch self {
-      case .unreachable(let endpoint, let timeout):
+      case .unreachable(let endpoint, let timeout, let secured):
+        if secured {
+          return "no answer from the coordinator at \(endpoint) within \(timeout): it is not running, or"
+            + " the CURVE handshake failed (is --server-key the coordinator's public key, and is this"
+            + " client's .pub file in its --authorized-keys directory?)"
+        }
         return "no answer from the coordinator at \(endpoint) within \(timeout); is it running?"
-          + " (start it with: trac-sweep coordinator --bind tcp://*:5555 --state DIR)"
+          + " (start it with: trac-sweep coordinator --bind tcp://*:5555 --state DIR; a coordinator"
+          + " started with --curve-secret needs --curve-secret and --server-key here)"
       case .refused(let message): return message
       case .transport(let error): return "\(error)"
       case .protocolError(let error): return "\(error)"
@@ -37,7 +51,7 @@ public final class RequestClient {
     do {
       try socket.send(WireMessage(.request, request, attachments: attachments).frames)
       guard let frames = try socket.receive(timeout: timeout) else {
-        throw RequestError.unreachable(endpoint: endpoint, timeout: timeout)
+        throw RequestError.unreachable(endpoint: endpoint, timeout: timeout, secured: secured)
       }
       let message = try WireMessage.decode(frames)
       switch message.type {

@@ -35,7 +35,7 @@ public struct WireMessage: Equatable, Sendable {
     guard let first = frames.first else { throw .malformed("an empty message") }
     let tag = String(decoding: first, as: UTF8.self)
     guard tag == protocolTag else {
-      if tag.hasPrefix(protocolFamily) { throw .versionMismatch(peer: tag) }
+      if tag.hasPrefix(protocolFamily) { throw .versionMismatch(peer: String(tag.prefix(32))) }
       throw .malformed("the first frame is not the protocol tag \(protocolTag)")
     }
     guard frames.count >= 3 else { throw .malformed("\(frames.count) frames; a message has at least 3") }
@@ -69,6 +69,26 @@ public struct WireMessage: Equatable, Sendable {
   private static func path(_ keys: [CodingKey]) -> String {
     "$" + keys.map { $0.intValue.map { "[\($0)]" } ?? ".\($0.stringValue)" }.joined()
   }
+}
+
+/// `text` fit for one log line: control characters and invalid UTF-8 escaped, at most `limit`
+/// characters, so a hostile peer cannot forge or flood log lines.
+public func loggable(_ text: String, limit: Int = 300) -> String {
+  var result = ""
+  for scalar in text.unicodeScalars {
+    if result.count >= limit {
+      result += "..."
+      break
+    }
+    switch scalar {
+    case "\u{FFFD}": result += "\\ufffd"
+    case _
+    where scalar.properties.generalCategory == .control || scalar.properties.generalCategory == .format:
+      result += scalar.escaped(asASCII: true)
+    default: result.unicodeScalars.append(scalar)
+    }
+  }
+  return result
 }
 
 /// Why a message was refused. The coordinator answers with an `error` message and keeps serving.

@@ -20,8 +20,19 @@ public final class ZMQSocket {
   public enum Kind: Sendable {
     case router
     case dealer
+    /// Only for the ZAP handler (inproc://zeromq.zap.01), which answers each request in turn.
+    case reply
+    /// Only for reading a socket monitor's events.
+    case pair
 
-    var value: Int32 { self == .router ? ZMQ_ROUTER : ZMQ_DEALER }
+    var value: Int32 {
+      switch self {
+      case .router: ZMQ_ROUTER
+      case .dealer: ZMQ_DEALER
+      case .reply: ZMQ_REP
+      case .pair: ZMQ_PAIR
+      }
+    }
   }
 
   let handle: UnsafeMutableRawPointer
@@ -64,6 +75,30 @@ public final class ZMQSocket {
   public func setOption(_ option: Int32, _ value: Data) throws(ZMQError) {
     let status = value.withUnsafeBytes { zmq_setsockopt(handle, option, $0.baseAddress, value.count) }
     guard status == 0 else { throw ZMQError(call: "zmq_setsockopt(\(option))") }
+  }
+
+  /// CURVE server (the coordinator's ROUTER): every peer must complete a CURVE handshake with this
+  /// key pair, and ZAP (`zapDomain`) decides whom to accept. A plaintext peer cannot connect. Set
+  /// before `bind`.
+  public func makeCurveServer(_ pair: CurveKeyPair, zapDomain: String) throws(ZMQError) {
+    try setOption(ZMQ_CURVE_SERVER, Int32(1))
+    try setOption(ZMQ_CURVE_SECRETKEY, Data(pair.secretKey.z85.utf8))
+    try setOption(ZMQ_ZAP_DOMAIN, Data(zapDomain.utf8))
+  }
+
+  /// CURVE client (a worker's or client's DEALER): encrypts to the server whose public key is
+  /// `server` and proves this side's key pair. Set before `connect`.
+  public func makeCurveClient(_ pair: CurveKeyPair, server: CurveKey) throws(ZMQError) {
+    try setOption(ZMQ_CURVE_SERVERKEY, Data(server.z85.utf8))
+    try setOption(ZMQ_CURVE_PUBLICKEY, Data(pair.publicKey.z85.utf8))
+    try setOption(ZMQ_CURVE_SECRETKEY, Data(pair.secretKey.z85.utf8))
+  }
+
+  /// Publishes this socket's `events` (ZMQ_EVENT_* bits) on a PAIR socket at `endpoint` (inproc).
+  public func monitor(_ endpoint: String, events: Int32) throws(ZMQError) {
+    guard zmq_socket_monitor(handle, endpoint, events) == 0 else {
+      throw ZMQError(call: "zmq_socket_monitor")
+    }
   }
 
   /// The routing id a DEALER presents to the ROUTER (set before connecting).

@@ -48,6 +48,8 @@ public final class WorkerAgent: @unchecked Sendable {
     public var host: String
     public var trainerVersion: String
     public var maxMessageSize: Int64
+    /// CURVE keys for a secured coordinator; nil: plaintext.
+    public var curve: CurveClientKeys?
 
     public init(
       endpoint: String, workDirectory: URL, slots: Int = ProcessInfo.processInfo.activeProcessorCount,
@@ -232,6 +234,7 @@ public final class WorkerAgent: @unchecked Sendable {
       let socket = try ZMQSocket(
         context: context, kind: .dealer, maxMessageSize: configuration.maxMessageSize)
       try socket.setRoutingID(workerID)
+      if let curve = configuration.curve { try socket.makeCurveClient(curve.pair, server: curve.serverKey) }
       try socket.connect(configuration.endpoint)
       self.socket = socket
     } catch {
@@ -262,8 +265,16 @@ public final class WorkerAgent: @unchecked Sendable {
     guard socket != nil else { return }
     let silence = clock.now - connection.lastHeard
     guard silence > connection.heartbeatInterval * connection.liveness else { return }
+    var hint = ""
+    if !connection.welcomed {
+      // Never welcomed on this connection: besides a coordinator that is down, a refused handshake.
+      hint =
+        configuration.curve == nil
+        ? " (a coordinator started with --curve-secret needs --curve-secret and --server-key here)"
+        : " (if it is running: is --server-key its public key, and this worker's .pub authorized there?)"
+    }
     logger.warning(
-      "no answer from the coordinator for \(milliseconds(silence)) ms; training goes on, results stay spooled"
+      "no answer from the coordinator for \(milliseconds(silence)) ms; training goes on, results stay spooled\(hint)"
     )
     dropConnection()
   }
