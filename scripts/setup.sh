@@ -1,12 +1,13 @@
 #!/usr/bin/env bash
 # Installs what a fresh Debian 12 machine lacks for trac-sweep: the C libraries (OpenBLAS, HDF5,
-# ZeroMQ) and the evaluator's Python venv (.venv, Bullet-Safety-Gym). Idempotent; quiet when there
-# is nothing to do.
+# ZeroMQ), iproute2 and iptables (the multi-host test), and the evaluator's Python venv (.venv,
+# Bullet-Safety-Gym). Idempotent; quiet when there is nothing to do.
 set -euo pipefail
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 cd "$root"
 
-apt_packages=(libopenblas-dev libhdf5-dev libzmq3-dev pkg-config)
+# iproute2 and iptables: the multi-host test (cluster/tests) makes hosts of network namespaces.
+apt_packages=(libopenblas-dev libhdf5-dev libzmq3-dev pkg-config iproute2 iptables)
 missing=()
 for package in "${apt_packages[@]}"; do
   dpkg-query -W -f='${Status}' "$package" 2>/dev/null | grep -q "install ok installed" || missing+=("$package")
