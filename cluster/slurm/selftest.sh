@@ -8,7 +8,7 @@
 # It starts a coordinator on 127.0.0.1 (heartbeats 1 s x 30, so a lapsed lease would take 30 s),
 # submits a sweep of 16 runs of 3 s each with the no-op trainer, `sbatch`es the worker job, waits
 # until runs are recorded, `scancel`s the job while runs are in flight, and checks that the worker's
-# leases were handed back at once (the runs are pending again, no attempt lost, the worker "gone")
+# leases were handed back at once (the runs are pending again, no attempt lost, the worker "left")
 # well before a lease could lapse. Then a second job finishes the sweep and every run is recorded
 # exactly once. Everything it started is stopped on exit.
 set -euo pipefail
@@ -142,7 +142,7 @@ pending="$(sweep_field pending)"
 workers="$("$binary" status --json | .venv/bin/python -c "import json,sys; print(' '.join(w['state'] for w in json.load(sys.stdin)['workers']))")"
 say "after scancel: running 0 after ${handed_back} s (a lapsed lease would take 30 s), pending $pending, lost attempts $lost, worker $workers"
 [ "$lost" -eq 0 ] || fail "$lost attempts were lost: the leases lapsed instead of being handed back"
-[ "$workers" = "gone" ] || fail "the worker is '$workers', expected 'gone' (it said goodbye)"
+[ "$workers" = "left" ] || fail "the worker is '$workers', expected 'left' (it said goodbye)"
 grep -q "goodbye sent" "$dir"/job/worker-*.log || fail "the worker's log has no goodbye"
 
 # 6. A second job finishes the sweep; every run recorded exactly once.

@@ -6,7 +6,7 @@
 #
 # It checks: start starts the worker and a second start leaves it alone; list shows it; runs are
 # recorded; stop (SIGTERM, then waiting) makes it hand its leases back (no attempt lost, worker
-# "gone"); start again finishes the sweep; every run recorded exactly once; list says not running.
+# "left"); start again finishes the sweep; every run recorded exactly once; list says not running.
 set -euo pipefail
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)"
 cd "$root"
@@ -117,8 +117,8 @@ say "recorded $(field done), running $(field running); stop:"
 nodes stop "$dir/hosts" --timeout 30
 [ "$(field running)" -eq 0 ] || fail "runs still running after stop: leases not handed back"
 [ "$(field lost_attempts)" -eq 0 ] || fail "attempts were lost: the leases lapsed instead of being handed back"
-[ "$(workers)" = "gone" ] || fail "the worker is '$(workers)', expected 'gone'"
-say "after stop: running 0, pending $(field pending), lost attempts 0, worker gone"
+[ "$(workers)" = "left" ] || fail "the worker is '$(workers)', expected 'left'"
+say "after stop: running 0, pending $(field pending), lost attempts 0, worker left"
 listed="$(nodes list "$dir/hosts")"
 echo "$listed"
 grep -q "not running" <<< "$listed" || fail "list still shows a worker after stop"
