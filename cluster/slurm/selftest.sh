@@ -64,7 +64,7 @@ dd if=/dev/urandom of="$dir/munge/munge.key" bs=1024 count=1 status=none
 chmod 400 "$dir/munge/munge.key"
 munged --foreground --force --key-file="$dir/munge/munge.key" --socket="$dir/munge/munge.socket" \
   --pid-file="$dir/munge/munged.pid" --log-file="$dir/munge/munged.log" \
-  --seed-file="$dir/munge/munged.seed" &
+  --seed-file="$dir/munge/munged.seed" 2> "$dir/munge/munged.out" &
 pids+=($!)
 for _ in $(seq 50); do [ -S "$dir/munge/munge.socket" ] && break; sleep 0.1; done
 [ -S "$dir/munge/munge.socket" ] || fail "munged did not start: $(cat "$dir/munge/munged.log" 2>/dev/null)"
@@ -144,6 +144,12 @@ say "after scancel: running 0 after ${handed_back} s (a lapsed lease would take 
 [ "$lost" -eq 0 ] || fail "$lost attempts were lost: the leases lapsed instead of being handed back"
 [ "$workers" = "left" ] || fail "the worker is '$workers', expected 'left' (it said goodbye)"
 grep -q "goodbye sent" "$dir"/job/worker-*.log || fail "the worker's log has no goodbye"
+# scancel signals every process of the job, the trainers too: their runs must be handed back, not
+# counted as trainer failures (which would retry them and could quarantine the worker).
+failures="$("$binary" status --json | .venv/bin/python -c "import json,sys; print(len(json.load(sys.stdin)['recent_failures']))")"
+[ "$failures" -eq 0 ] || fail "$failures attempts were counted as trainer failures after scancel: $("$binary" status)"
+say "the worker's log on scancel:"
+grep -E "stopping:|from outside the worker|released|goodbye" "$dir"/job/worker-*.log | sed 's/^.*\[SweepWorker\] /    /'
 
 # 6. A second job finishes the sweep; every run recorded exactly once.
 job2="$(sbatch --parsable --array=0-0 --output="$dir/job/worker2-%A_%a.log" \
