@@ -266,10 +266,15 @@ def test_sweep_across_three_hosts_survives_a_cut_link_and_a_lossy_slow_link(host
     sweep = submitted.stdout.strip()
     total = 8
 
-    in_flight = wait_for(hosts, "a run in flight on worker 1",
-                         lambda s: any(w["id"] == w1 and w["running"] for w in s["workers"]))
-    cut_runs = next(w["running"] for w in in_flight["workers"] if w["id"] == w1)
+    # Cut the link the moment worker 1 starts a trainer (from its log), so the run is seconds from done.
+    deadline = time.monotonic() + 60
+    started: list[str] = []
+    while not started and time.monotonic() < deadline:
+        started = re.findall(r"run=([0-9a-f]{16}) .*trainer started for attempt", hosts.log("w1"))
+        time.sleep(0.02)
+    assert started, f"worker 1 started no trainer\n{hosts.logs()}"
     hosts.link("w1", up=False)
+    cut_runs = sorted(set(started))
 
     # Worker 1's lease lapses; worker 2 records the runs worker 1 had.
     def rescued(s: dict) -> bool:
