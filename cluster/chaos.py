@@ -216,6 +216,8 @@ def main() -> int:
     parser.add_argument("--coordinator-period", type=float, default=5.0,
                         help="seconds between coordinator kills")
     parser.add_argument("--timeout", type=float, default=1200, help="give up after this many seconds")
+    parser.add_argument("--stall", type=float, default=120,
+                        help="fail when no run is recorded for this many seconds (default 120)")
     parser.add_argument("--seed", type=int, default=1, help="seed of the chaos schedule")
     parser.add_argument("--binary", type=Path, default=ROOT / ".build" / "release" / "trac-sweep")
     parser.add_argument("--keep", action="store_true", help="keep the state and logs directory")
@@ -225,6 +227,12 @@ def main() -> int:
     if not args.binary.is_file():
         parser.error(f"{args.binary} is not built: swift build -c release")
 
+    # SIGTERM (and SIGINT, which a shell's background job ignores) end the soak with its cleanup.
+    def interrupted(number, _frame):
+        raise SystemExit(f"chaos: stopped by signal {number}")
+
+    signal.signal(signal.SIGTERM, interrupted)
+    signal.signal(signal.SIGINT, interrupted)
     directory = Path(tempfile.mkdtemp(prefix="trac-chaos-"))
     soak = Soak(args, directory)
     grid, expected = write_grid(directory, args.runs)
@@ -246,6 +254,8 @@ def main() -> int:
         next_coordinator_event = started + args.coordinator_period
         next_report = started + 10
         done = 0
+        last_progress = (0, started)
+        stalled = False
         while time.monotonic() - started < args.timeout:
             now = time.monotonic()
             soak.tend(now)
@@ -259,6 +269,12 @@ def main() -> int:
             if reply is not None:
                 summary = next(s for s in reply["sweeps"] if s["id"] == sweep)
                 done = summary["done"]
+                if done != last_progress[0]:
+                    last_progress = (done, now)
+                elif now - last_progress[1] > args.stall:
+                    print(f"chaos: no run recorded for {args.stall:.0f} s: stalled at {done}/{expected}", flush=True)
+                    stalled = True
+                    break
                 if now >= next_report:
                     print(f"chaos: {now - started:5.0f} s  done {done}/{expected}  running {summary['running']}  "
                           f"lost attempts {summary['lost_attempts']}  duplicates {summary['duplicates']}", flush=True)
@@ -311,7 +327,7 @@ def main() -> int:
         print(f"  chaos events             {dict(sorted(soak.events.items()))}")
         print(f"  wall time                {elapsed:.0f} s")
 
-        problems = []
+        problems = ["the sweep stalled"] if stalled else []
         if members != expected:
             problems.append(f"the sweep has {members} runs, expected {expected}")
         if len(run_ids) != expected or len(set(run_ids)) != expected:

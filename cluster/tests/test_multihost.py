@@ -65,7 +65,8 @@ def _why_skip() -> str | None:
     return None
 
 
-pytestmark = pytest.mark.skipif(_why_skip() is not None, reason=str(_why_skip()))
+SKIP_REASON = _why_skip()
+pytestmark = pytest.mark.skipif(SKIP_REASON is not None, reason=str(SKIP_REASON))
 
 
 def sh(*arguments: str, check: bool = True, timeout: float = 30) -> subprocess.CompletedProcess:
