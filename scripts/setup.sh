@@ -1,14 +1,14 @@
 #!/usr/bin/env bash
 # Installs what a fresh Debian 12 machine lacks for trac-sweep: the C libraries (OpenBLAS, HDF5,
-# ZeroMQ; with --with-browser, chromium for the report's headless-browser test) and the Python venv
-# (.venv: Bullet-Safety-Gym, matplotlib). Idempotent; quiet when there is nothing to do.
+# ZeroMQ) and the Python venv (.venv: Bullet-Safety-Gym, matplotlib); with --for-tests also what
+# only the tests use: chromium (the report's headless-browser test), iproute2 and iptables (the
+# multi-host test makes hosts of network namespaces). Idempotent; quiet when there is nothing to do.
 set -euo pipefail
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 cd "$root"
 
 apt_packages=(libopenblas-dev libhdf5-dev libzmq3-dev pkg-config)
-# The tests also render the HTML report in a real browser: scripts/test.sh passes --with-browser.
-[ "${1:-}" = "--with-browser" ] && apt_packages+=(chromium)
+[ "${1:-}" = "--for-tests" ] && apt_packages+=(chromium iproute2 iptables)
 missing=()
 for package in "${apt_packages[@]}"; do
   dpkg-query -W -f='${Status}' "$package" 2>/dev/null | grep -q "install ok installed" || missing+=("$package")

@@ -3,7 +3,7 @@
 set -uo pipefail
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 cd "$root"
-scripts/setup.sh --with-browser || exit 1
+scripts/setup.sh --for-tests || exit 1
 export OPENBLAS_NUM_THREADS=1
 
 echo "== swift format lint --strict"
@@ -17,8 +17,8 @@ mkdir -p .build
 swift test -c release --skip-build 2>&1 | tee .build/swift-test.log | grep -E "error:|' failed|Executed [0-9]+ tests" | tail -40
 swift_status=${PIPESTATUS[0]}
 
-echo "== pytest (evaluator, dataset generator, report figures, the HTML report in chromium)"
-.venv/bin/python -m pytest -q scripts/tests 2>&1 | tee .build/pytest.log | tail -5
+echo "== pytest (evaluator, dataset generator, report figures, the HTML report in chromium, the multi-host test)"
+.venv/bin/python -m pytest -q -p no:cacheprovider -rs scripts/tests cluster/tests 2>&1 | tee .build/pytest.log | tail -5
 py_status=${PIPESTATUS[0]}
 
 swift_total=$(grep -oE "Executed [0-9]+ tests, with [0-9]+ failures" .build/swift-test.log | tail -1)

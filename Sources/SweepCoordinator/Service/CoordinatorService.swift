@@ -313,9 +313,17 @@ public final class CoordinatorService: @unchecked Sendable {
     for (name, data) in files {
       try data.write(to: staging.appendingPathComponent(name), options: .atomic)
     }
+    // Left behind only when something below failed.
+    defer { try? FileManager.default.removeItem(at: staging) }
     let target = runs.appendingPathComponent(run.rawValue)
     if FileManager.default.fileExists(atPath: target.path) {
-      _ = try FileManager.default.replaceItemAt(target, withItemAt: staging)
+      // An unrecorded copy (the coordinator died between moving it in and committing). rename(2)
+      // cannot replace a non-empty directory (`replaceItemAt` failed with ENOTEMPTY here, so the
+      // result was refused on every resend): move the old copy aside, the new one in, then delete.
+      let stale = runs.appendingPathComponent(".stale-\(UUID().uuidString)")
+      try FileManager.default.moveItem(at: target, to: stale)
+      try FileManager.default.moveItem(at: staging, to: target)
+      try? FileManager.default.removeItem(at: stale)
     } else {
       try FileManager.default.moveItem(at: staging, to: target)
     }

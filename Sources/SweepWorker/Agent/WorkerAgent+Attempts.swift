@@ -260,6 +260,17 @@ extension WorkerAgent {
         try? runs.remove(key)
         continue
       }
+      if exit.interruptedFromOutside {
+        // Handed back (in `goodbye` when the worker is stopping too, else by its lease lapsing), so
+        // the run is requeued with no failure counted and the worker is not quarantined for it.
+        let signal = exit.signal ?? 0
+        attempt.logger.notice(
+          "trainer of attempt \(key.attempt) was stopped by signal \(signal) from outside the worker; handed back",
+          metadata: ["why": "the job is being stopped? (not reported as a trainer failure)"])
+        released.append(attempt.ref)
+        try? runs.remove(key)
+        continue
+      }
       let result = AttemptResult(key: key, exit: exit)
       let status = exit.exitStatus.map { "exit status \($0)" } ?? "signal \(exit.signal ?? 0)"
       let wall = String(format: "%.1f", exit.wallSeconds)

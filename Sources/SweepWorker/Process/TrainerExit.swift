@@ -1,3 +1,4 @@
+import Foundation
 import SweepWire
 
 /// How a trainer child ended: what the worker reports and spools for the attempt.
@@ -26,6 +27,14 @@ public struct TrainerExit: Sendable, Equatable {
   }
 
   public var outcome: AttemptOutcome { AttemptOutcome(exitStatus: exitStatus) }
+
+  /// True when SIGTERM, SIGINT or SIGHUP that the worker did not send ended the child: the machine or
+  /// its batch system is stopping the whole job (Slurm's `scancel` and preemption signal every process
+  /// of a job, the trainers as well as the worker). That is not a trainer failure either.
+  public var interruptedFromOutside: Bool {
+    guard !terminatedOnRequest, let signal else { return false }
+    return signal == SIGTERM || signal == SIGINT || signal == SIGHUP
+  }
 
   public var wallSeconds: Double {
     let components = wallTime.components
