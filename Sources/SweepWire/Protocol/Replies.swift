@@ -70,7 +70,7 @@ public struct StatusReply: Codable, Equatable, Sendable {
     public var host: String
     public var slots: Int
     public var running: [String]
-    /// `connected`, `lost`, `gone`.
+    /// `online`, `offline` (silent past its lease), `left` (said goodbye).
     public var state: String
     public var quarantined: Bool
     public var consecutiveFailures: Int
