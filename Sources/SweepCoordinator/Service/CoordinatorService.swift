@@ -76,6 +76,7 @@ public final class CoordinatorService: @unchecked Sendable {
     uploads = DatasetUploads(store: datasets)
     try FileManager.default.createDirectory(
       at: artifacts.appendingPathComponent("runs"), withIntermediateDirectories: true)
+    Self.removeLeftovers(in: [artifacts.appendingPathComponent("runs"), datasets.directory])
     let store = try SweepStore(directory: state)
     scheduler = try DurableScheduler(store: store, configuration: configuration.scheduler, now: .zero)
     socket = try ZMQSocket(context: context, kind: .router, maxMessageSize: configuration.maxMessageSize)
@@ -487,6 +488,17 @@ public final class CoordinatorService: @unchecked Sendable {
     return SubmitReply(
       sweepID: submission.id.rawValue, name: submission.name, runs: runs.count, alreadyDone: done,
       created: !existed)
+  }
+
+  /// Files a coordinator killed mid-write leaves behind: results being stored (`.incoming-*`), datasets
+  /// being copied or uploaded (`.incoming-*`, `.upload-*`). Nothing refers to them after a restart.
+  static func removeLeftovers(in directories: [URL]) {
+    for directory in directories {
+      let names = (try? FileManager.default.contentsOfDirectory(atPath: directory.path)) ?? []
+      for name in names where name.hasPrefix(".incoming-") || name.hasPrefix(".upload-") {
+        try? FileManager.default.removeItem(at: directory.appendingPathComponent(name))
+      }
+    }
   }
 
   /// A sweep by id or by name.
