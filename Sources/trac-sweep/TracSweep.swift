@@ -14,6 +14,6 @@ struct TracSweep: ParsableCommand {
       CancelCommand.self,
       RetryCommand.self,
       ResultsCommand.self, ReleaseCommand.self, TrainCommand.self, EvaluateCommand.self, BenchCommand.self,
-      BenchCoordinatorCommand.self,
+      BenchCoordinatorCommand.self, BenchSimulateWorkersCommand.self,
     ])
 }
