@@ -101,7 +101,9 @@ public enum CoordinatorBenchmark {
     let processes: [Process]
     let outputs: [Pipe]
 
-    init(executable: String, endpoint: String, mode: String, workers count: Int, processes: Int) throws {
+    init(
+      executable: String, endpoint: String, mode: String, workers count: Int, slots: Int = 1, processes: Int
+    ) throws {
       var started: [Process] = []
       var pipes: [Pipe] = []
       let share = (count + processes - 1) / processes
@@ -113,7 +115,7 @@ public enum CoordinatorBenchmark {
         process.executableURL = URL(fileURLWithPath: executable)
         process.arguments = [
           "bench-simulate-workers", "--endpoint", endpoint, "--mode", mode, "--first", "\(first)",
-          "--count", "\(size)",
+          "--count", "\(size)", "--slots", "\(slots)",
         ]
         let pipe = Pipe()
         process.standardOutput = pipe
@@ -185,19 +187,19 @@ public enum CoordinatorBenchmark {
   }
 
   static func simulatorCount(workers: Int, requested: Int?) -> Int {
-    requested ?? max(1, min(8, (workers + 1_999) / 2_000))
+    requested ?? max(1, min(10, (workers + 999) / 1_000))
   }
 
-  /// Runs dispatched and recorded per second with `workers` simulated workers (one slot each) answering
+  /// Runs dispatched and recorded per second with `workers` simulated workers of `slots` slots answering
   /// at once, measured from the submit's reply to the last acknowledgement.
-  public static func throughput(workers count: Int, runs: Int, executable: String, processes: Int?) throws
-    -> String
-  {
+  public static func throughput(
+    workers count: Int, slots: Int = 1, runs: Int, executable: String, processes: Int?
+  ) throws -> String {
     let harness = try startCoordinator(heartbeat: .seconds(1))
     defer { harness.stop() }
     let service = harness.service
     let simulators = try Simulators(
-      executable: executable, endpoint: service.endpoint, mode: "throughput", workers: count,
+      executable: executable, endpoint: service.endpoint, mode: "throughput", workers: count, slots: slots,
       processes: simulatorCount(workers: count, requested: processes))
     guard wait(upTo: .seconds(120), { service.counters.hellos >= count }) else {
       _ = simulators.stop()
@@ -205,9 +207,9 @@ public enum CoordinatorBenchmark {
     }
     let clock = ContinuousClock()
     let submitStart = clock.now
+    let before = (service.counters, ownCPUSeconds(), simulators.cpuSeconds)
     _ = try submit(runs: runs, endpoint: service.endpoint, directory: harness.state)
     let start = clock.now
-    let before = (service.counters, ownCPUSeconds(), simulators.cpuSeconds)
     let finished = wait(upTo: .seconds(600)) { service.counters.acknowledged >= runs }
     let elapsed = seconds(clock.now - start)
     let after = (service.counters, ownCPUSeconds(), simulators.cpuSeconds)
@@ -215,12 +217,12 @@ public enum CoordinatorBenchmark {
     let recorded = after.0.acknowledged - before.0.acknowledged
     return String(
       format:
-        "throughput: %d simulated workers (%d processes), %d runs%@: %d recorded in %.2f s: %.0f runs/s "
-        + "dispatched and recorded; submit %.2f s; %d lost attempts; %.0f heartbeats/s handled; "
-        + "%.0f messages/s in %.0f commits/s; CPU s: coordinator %.2f, simulators %.2f; simulators saw "
-        + "%d assigns, %d acks, %d errors",
-      count, simulators.processes.count, runs, finished ? "" : " (NOT all recorded)", recorded, elapsed,
-      Double(recorded) / elapsed, seconds(start - submitStart), try lostAttempts(service.endpoint),
+        "throughput: %d simulated workers x %d slots (%d processes), %d runs%@: %d recorded in %.2f s "
+        + "after the submit's reply: %.0f runs/s dispatched and recorded; submit %.2f s; %d lost attempts; "
+        + "%.0f heartbeats/s handled; %.0f messages/s in %.0f commits/s; CPU s (submit included): "
+        + "coordinator %.2f, simulators %.2f; simulators saw %d assigns, %d acks, %d errors",
+      count, slots, simulators.processes.count, runs, finished ? "" : " (NOT all recorded)", recorded,
+      elapsed, Double(recorded) / elapsed, seconds(start - submitStart), try lostAttempts(service.endpoint),
       Double(after.0.heartbeats - before.0.heartbeats) / elapsed,
       Double(after.0.messages - before.0.messages) / elapsed,
       Double(after.0.batches - before.0.batches) / elapsed,
@@ -294,7 +296,7 @@ public enum CoordinatorBenchmark {
   /// Simulates workers `first ..< first + count` against `endpoint` until SIGTERM, then prints a
   /// `SimulatorReport` as one JSON line. Mode `throughput`: every assign is answered at once with a
   /// succeeded result. Mode `capacity`: every assign is kept running and announced in heartbeats.
-  public static func simulate(endpoint: String, mode: String, first: Int, count: Int) throws {
+  public static func simulate(endpoint: String, mode: String, first: Int, count: Int, slots: Int = 1) throws {
     signal(SIGTERM) { _ in CoordinatorBenchmark.stopRequested = 1 }
     let answer = mode == "throughput"
     let context = ZMQContext(maxSockets: Int32(count + 64))
@@ -316,7 +318,8 @@ public enum CoordinatorBenchmark {
         WireMessage(
           .hello,
           Hello(
-            workerID: ids[index], host: "sim", slots: 1, trainerVersion: "bench", running: [], spooled: [])
+            workerID: ids[index], host: "sim", slots: slots, trainerVersion: "bench", running: [], spooled: []
+          )
         ).frames)
     }
     var poller = ZMQPoller(sockets)
@@ -325,7 +328,8 @@ public enum CoordinatorBenchmark {
     // Worker i heartbeats at i/count of every second: independent machines do not beat in step.
     var nextBeat = 0
     var round = 0
-    let minimumPass: Duration = answer ? .zero : .milliseconds(5)
+    // Holding workers only heartbeat: polling thousands of sockets less often keeps the simulators cheap.
+    let minimumPass: Duration = answer ? .zero : .milliseconds(25)
     while stopRequested == 0 {
       let passStart = clock.now
       let due = min(count, Int(seconds(passStart - start) * Double(count)) - round * count)
@@ -357,7 +361,7 @@ public enum CoordinatorBenchmark {
                     files: [])
                 ).frames)
             } else {
-              running[index] = [attempt]
+              running[index] = Array((running[index] + [attempt]).suffix(slots))
             }
           case .ack: report.acks += 1
           case .pong: report.pongs += 1

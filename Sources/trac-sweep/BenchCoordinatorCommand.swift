@@ -17,12 +17,13 @@ struct BenchCoordinatorCommand: ParsableCommand {
 
   @Option(help: "Simulated workers for the throughput measurement.") var workers: Int = 100
   @Option(help: "Runs in the throughput sweep (0: skip the throughput measurement).") var runs: Int = 5000
+  @Option(help: "Slots of each simulated worker in the throughput measurement.") var slots: Int = 1
   @Option(parsing: .upToNextOption, help: "Worker counts to hold at 1 s heartbeats.") var capacity: [Int] = []
   @Option(help: "Seconds each capacity count is held.") var hold: Double = 10
   @Option(help: "Simulator processes (default: one per 2,000 workers, at most 8).") var processes: Int?
 
   func validate() throws {
-    guard workers >= 1, runs >= 0, capacity.allSatisfy({ $0 >= 1 }), hold > 3 else {
+    guard workers >= 1, slots >= 1, runs >= 0, capacity.allSatisfy({ $0 >= 1 }), hold > 3 else {
       throw ValidationError(
         "--workers and --capacity must be positive, --runs not negative; --hold more than 3 s")
     }
@@ -38,7 +39,7 @@ struct BenchCoordinatorCommand: ParsableCommand {
     if runs > 0 {
       print(
         try CoordinatorBenchmark.throughput(
-          workers: workers, runs: runs, executable: executable, processes: processes))
+          workers: workers, slots: slots, runs: runs, executable: executable, processes: processes))
     }
     for count in capacity {
       print(
@@ -59,16 +60,20 @@ struct BenchSimulateWorkersCommand: ParsableCommand {
   @Option var mode: String
   @Option var first: Int
   @Option var count: Int
+  @Option var slots: Int = 1
 
   func validate() throws {
     guard ["throughput", "capacity"].contains(mode) else {
       throw ValidationError("--mode must be throughput or capacity, not '\(mode)'")
     }
-    guard first >= 0, count >= 1 else { throw ValidationError("--first must be >= 0 and --count >= 1") }
+    guard first >= 0, count >= 1, slots >= 1 else {
+      throw ValidationError("--first must be >= 0, --count and --slots >= 1")
+    }
   }
 
   func run() throws {
     CoordinatorBenchmark.raiseFileLimit()
-    try CoordinatorBenchmark.simulate(endpoint: endpoint, mode: mode, first: first, count: count)
+    try CoordinatorBenchmark.simulate(
+      endpoint: endpoint, mode: mode, first: first, count: count, slots: slots)
   }
 }
