@@ -126,7 +126,12 @@ public final class CoordinatorService: @unchecked Sendable {
           handled += 1
           next = handled < Self.batchLimit ? try socket.receive(timeout: .zero) : nil
         }
-        if clock.now >= nextTick {
+        // Leases lapse on a tick. While messages are still waiting (a full batch), their heartbeats may
+        // extend the very leases the tick would end: the tick waits for them, up to one more interval.
+        let backlog = handled >= Self.batchLimit
+        if clock.now >= nextTick
+          && (!backlog || clock.now >= nextTick + configuration.scheduler.heartbeatInterval)
+        {
           heldCommands += try scheduler.handle(.tick, now: now, commit: false)
           nextTick = clock.now + tickInterval
         }
