@@ -9,46 +9,43 @@ import TracCore
 /// many simulated workers whose "trainer" answers at once, to measure what the coordinator itself
 /// can do: runs dispatched and recorded per second, and how many workers it holds at 1 s heartbeats
 /// without a lease lapsing falsely.
+///
+/// The simulated workers live in child processes (`trac-sweep bench-simulate-workers`), each with its
+/// own poller, so that the coordinator's process does nothing but coordinate and the CPU time of each
+/// side can be read apart.
 public enum CoordinatorBenchmark {
-  /// A simulated worker: a DEALER that says hello, heartbeats, and answers `assign` with a result.
-  final class SimulatedWorker {
-    let id: String
-    let socket: ZMQSocket
-    var running: [AttemptRef] = []
-    var welcomed = false
-
-    init(context: ZMQContext, endpoint: String, id: String) throws {
-      self.id = id
-      socket = try ZMQSocket(context: context, kind: .dealer)
-      try socket.setRoutingID(id)
-      try socket.connect(endpoint)
-    }
-
-    func hello() throws {
-      try socket.send(
-        WireMessage(
-          .hello,
-          Hello(workerID: id, host: "sim", slots: 1, trainerVersion: "bench", running: running, spooled: [])
-        ).frames)
-    }
-
-    func heartbeat() throws {
-      try socket.send(WireMessage(.heartbeat, Heartbeat(workerID: id, running: running)).frames)
-    }
-  }
-
-  /// Raises the open-file limit to its hard maximum: each simulated worker holds a few descriptors.
+  /// Raises the open-file limit as far as allowed: each simulated worker holds a few descriptors.
   public static func raiseFileLimit() {
     var limit = rlimit()
     guard getrlimit(Int32(RLIMIT_NOFILE.rawValue), &limit) == 0 else { return }
-    limit.rlim_cur = limit.rlim_max
-    _ = setrlimit(Int32(RLIMIT_NOFILE.rawValue), &limit)
+    // Root may raise the hard limit too; if that is refused, the soft limit goes up to the hard one.
+    var wanted = limit
+    wanted.rlim_max = max(limit.rlim_max, 65_536)
+    wanted.rlim_cur = wanted.rlim_max
+    if setrlimit(Int32(RLIMIT_NOFILE.rawValue), &wanted) != 0 {
+      limit.rlim_cur = limit.rlim_max
+      _ = setrlimit(Int32(RLIMIT_NOFILE.rawValue), &limit)
+    }
   }
+
+  public static var fileLimit: Int {
+    var limit = rlimit()
+    guard getrlimit(Int32(RLIMIT_NOFILE.rawValue), &limit) == 0 else { return 0 }
+    return Int(limit.rlim_cur)
+  }
+
+  // MARK: - The coordinator side
 
   struct Harness {
     let service: CoordinatorService
     let thread: Thread
     let state: URL
+
+    func stop() {
+      service.stopFlag.set()
+      while !thread.isFinished { usleep(10_000) }
+      try? FileManager.default.removeItem(at: state)
+    }
   }
 
   static func startCoordinator(heartbeat: Duration) throws -> Harness {
@@ -76,98 +73,318 @@ public enum CoordinatorBenchmark {
     let text = String(decoding: try JSONSerialization.data(withJSONObject: grid), as: UTF8.self)
     let client = try RequestClient(endpoint: endpoint)
     return try client.call(
-      ClientRequest(command: .submit, grid: text), expecting: SubmitReply.self, timeout: .seconds(120)
+      ClientRequest(command: .submit, grid: text), expecting: SubmitReply.self, timeout: .seconds(300)
     ).sweepID
   }
 
-  /// Runs dispatched and recorded per second with `workers` simulated workers answering at once.
-  public static func throughput(workers count: Int, runs: Int) throws -> String {
-    let harness = try startCoordinator(heartbeat: .seconds(1))
-    defer { harness.service.stopFlag.set() }
-    let context = ZMQContext(maxSockets: Int32(count + 64))
-    let workers = try (0..<count).map {
-      try SimulatedWorker(context: context, endpoint: harness.service.endpoint, id: "sim-\($0)")
+  /// CPU seconds (user + system) this process has used.
+  static func ownCPUSeconds() -> Double {
+    var usage = rusage()
+    getrusage(__rusage_who_t(RUSAGE_SELF.rawValue), &usage)
+    return Double(usage.ru_utime.tv_sec + usage.ru_stime.tv_sec)
+      + Double(usage.ru_utime.tv_usec + usage.ru_stime.tv_usec) * 1e-6
+  }
+
+  /// CPU seconds (user + system) process `pid` has used, from /proc; 0 if it cannot be read.
+  static func cpuSeconds(of pid: Int32) -> Double {
+    guard let text = try? String(contentsOfFile: "/proc/\(pid)/stat", encoding: .utf8),
+      let close = text.lastIndex(of: ")")
+    else { return 0 }
+    // Fields after the command name: state is field 3; utime and stime are fields 14 and 15.
+    let fields = text[text.index(after: close)...].split(separator: " ")
+    guard fields.count > 13, let user = Double(fields[11]), let system = Double(fields[12]) else { return 0 }
+    return (user + system) / Double(sysconf(Int32(_SC_CLK_TCK)))
+  }
+
+  /// Simulator child processes, `count` workers split evenly among them.
+  final class Simulators {
+    let processes: [Process]
+    let outputs: [Pipe]
+
+    init(
+      executable: String, endpoint: String, mode: String, workers count: Int, slots: Int = 1, processes: Int
+    ) throws {
+      var started: [Process] = []
+      var pipes: [Pipe] = []
+      let share = (count + processes - 1) / processes
+      for index in 0..<processes {
+        let first = index * share
+        let size = min(share, count - first)
+        guard size > 0 else { break }
+        let process = Process()
+        process.executableURL = URL(fileURLWithPath: executable)
+        process.arguments = [
+          "bench-simulate-workers", "--endpoint", endpoint, "--mode", mode, "--first", "\(first)",
+          "--count", "\(size)", "--slots", "\(slots)",
+        ]
+        let pipe = Pipe()
+        process.standardOutput = pipe
+        try process.run()
+        started.append(process)
+        pipes.append(pipe)
+      }
+      self.processes = started
+      outputs = pipes
     }
-    for worker in workers { try worker.hello() }
-    let sweep = try submit(runs: runs, endpoint: harness.service.endpoint, directory: harness.state)
-    var poller = ZMQPoller(workers.map(\.socket))
+
+    var cpuSeconds: Double { processes.map { cpuSeconds(of: $0.processIdentifier) }.reduce(0, +) }
+
+    private func cpuSeconds(of pid: Int32) -> Double { CoordinatorBenchmark.cpuSeconds(of: pid) }
+
+    /// Stops every simulator and sums what they report.
+    func stop() -> SimulatorReport {
+      for process in processes where process.isRunning { kill(process.processIdentifier, SIGTERM) }
+      var total = SimulatorReport()
+      for (process, pipe) in zip(processes, outputs) {
+        let data = pipe.fileHandleForReading.readDataToEndOfFile()
+        process.waitUntilExit()
+        if let line = String(decoding: data, as: UTF8.self).split(separator: "\n").last,
+          let report = try? JSONDecoder().decode(SimulatorReport.self, from: Data(line.utf8))
+        {
+          total.add(report)
+        }
+      }
+      return total
+    }
+
+    var allRunning: Bool { processes.allSatisfy(\.isRunning) }
+  }
+
+  /// What the simulators did, summed.
+  public struct SimulatorReport: Codable, Sendable {
+    public var workers = 0
+    public var heartbeatsSent = 0
+    public var pongs = 0
+    public var assigns = 0
+    public var acks = 0
+    public var errors = 0
+    /// The longest time between two heartbeats of one worker: past the lease (3 s), a lost attempt is
+    /// the simulator's doing (starved of CPU), not the coordinator's.
+    public var longestGapMilliseconds = 0
+
+    public init() {}
+
+    mutating func add(_ other: SimulatorReport) {
+      workers += other.workers
+      heartbeatsSent += other.heartbeatsSent
+      pongs += other.pongs
+      assigns += other.assigns
+      acks += other.acks
+      errors += other.errors
+      longestGapMilliseconds = max(longestGapMilliseconds, other.longestGapMilliseconds)
+    }
+  }
+
+  static func seconds(_ duration: Duration) -> Double {
+    Double(duration.components.seconds) + Double(duration.components.attoseconds) * 1e-18
+  }
+
+  /// Waits until `condition` holds, checking every 5 ms; false if `limit` passes first.
+  static func wait(upTo limit: Duration, _ condition: () -> Bool) -> Bool {
+    let clock = ContinuousClock()
+    let deadline = clock.now + limit
+    while clock.now < deadline {
+      if condition() { return true }
+      usleep(5_000)
+    }
+    return condition()
+  }
+
+  static func simulatorCount(workers: Int, requested: Int?) -> Int {
+    requested ?? max(1, min(10, (workers + 999) / 1_000))
+  }
+
+  /// Runs dispatched and recorded per second with `workers` simulated workers of `slots` slots answering
+  /// at once, measured from the submit's reply to the last acknowledgement.
+  public static func throughput(
+    workers count: Int, slots: Int = 1, runs: Int, executable: String, processes: Int?
+  ) throws -> String {
+    let harness = try startCoordinator(heartbeat: .seconds(1))
+    defer { harness.stop() }
+    let service = harness.service
+    let simulators = try Simulators(
+      executable: executable, endpoint: service.endpoint, mode: "throughput", workers: count, slots: slots,
+      processes: simulatorCount(workers: count, requested: processes))
+    guard wait(upTo: .seconds(120), { service.counters.hellos >= count }) else {
+      _ = simulators.stop()
+      throw BenchmarkError("only \(service.counters.hellos) of \(count) simulated workers said hello")
+    }
+    let clock = ContinuousClock()
+    let submitStart = clock.now
+    let before = (service.counters, ownCPUSeconds(), simulators.cpuSeconds)
+    _ = try submit(runs: runs, endpoint: service.endpoint, directory: harness.state)
+    let start = clock.now
+    let finished = wait(upTo: .seconds(600)) { service.counters.acknowledged >= runs }
+    let elapsed = seconds(clock.now - start)
+    let after = (service.counters, ownCPUSeconds(), simulators.cpuSeconds)
+    let report = simulators.stop()
+    let recorded = after.0.acknowledged - before.0.acknowledged
+    return String(
+      format:
+        "throughput: %d simulated workers x %d slots (%d processes), %d runs%@: %d recorded in %.2f s "
+        + "after the submit's reply: %.0f runs/s dispatched and recorded; submit %.2f s; %d lost attempts; "
+        + "%.0f heartbeats/s handled; %.0f messages/s in %.0f commits/s; CPU s (submit included): "
+        + "coordinator %.2f, simulators %.2f; simulators saw %d assigns, %d acks, %d errors",
+      count, slots, simulators.processes.count, runs, finished ? "" : " (NOT all recorded)", recorded,
+      elapsed, Double(recorded) / elapsed, seconds(start - submitStart), try lostAttempts(service.endpoint),
+      Double(after.0.heartbeats - before.0.heartbeats) / elapsed,
+      Double(after.0.messages - before.0.messages) / elapsed,
+      Double(after.0.batches - before.0.batches) / elapsed,
+      after.1 - before.1, after.2 - before.2, report.assigns, report.acks, report.errors)
+  }
+
+  static func lostAttempts(_ endpoint: String) throws -> Int {
+    try status(endpoint).sweeps.first?.lostAttempts ?? -1
+  }
+
+  static func status(_ endpoint: String) throws -> StatusReply {
+    try RequestClient(endpoint: endpoint).call(
+      ClientRequest(command: .status), expecting: StatusReply.self, timeout: .seconds(120))
+  }
+
+  /// Whether `workers` simulated workers, each holding a lease and heartbeating every second (each at
+  /// its own phase, as independent machines do), keep every lease for `seconds`.
+  public static func capacity(workers count: Int, seconds hold: Double, executable: String, processes: Int?)
+    throws -> String
+  {
+    let harness = try startCoordinator(heartbeat: .seconds(1))
+    defer { harness.stop() }
+    let service = harness.service
+    let simulators = try Simulators(
+      executable: executable, endpoint: service.endpoint, mode: "capacity", workers: count,
+      processes: simulatorCount(workers: count, requested: processes))
+    let clock = ContinuousClock()
+    let connectStart = clock.now
+    guard wait(upTo: .seconds(300), { service.counters.hellos >= count }) else {
+      _ = simulators.stop()
+      throw BenchmarkError("only \(service.counters.hellos) of \(count) simulated workers said hello")
+    }
+    let connected = clock.now
+    _ = try submit(runs: count, endpoint: service.endpoint, directory: harness.state)
+    let allAssigned = wait(upTo: .seconds(300)) { service.counters.assigned >= count }
+    let assigned = clock.now
+    let before = (service.counters, ownCPUSeconds(), simulators.cpuSeconds)
+    let start = clock.now
+    usleep(UInt32(hold * 1_000_000))
+    let elapsed = seconds(clock.now - start)
+    let after = (service.counters, ownCPUSeconds(), simulators.cpuSeconds)
+    let alive = simulators.allRunning
+    let status = try status(service.endpoint)
+    let report = simulators.stop()
+    let sweep = status.sweeps.first
+    let lost = sweep?.lostAttempts ?? -1
+    let running = sweep?.running ?? 0
+    let held = allAssigned && alive && lost == 0 && running == count
+    return String(
+      format:
+        "capacity: %d simulated workers (%d processes) at 1 s heartbeats held %.1f s: %d running, %d lost "
+        + "attempts%@; hello from all in %.1f s, all assigned in %.1f s; %.0f heartbeats/s handled; "
+        + "CPU s: coordinator %.2f (%.0f%% of one core), simulators %.2f; simulators sent %d heartbeats, "
+        + "got %d pongs, %d errors; longest gap between a worker's heartbeats %d ms",
+      count, simulators.processes.count, elapsed, running, lost, held ? " (held)" : " (NOT held)",
+      seconds(connected - connectStart), seconds(assigned - connected),
+      Double(after.0.heartbeats - before.0.heartbeats) / elapsed, after.1 - before.1,
+      100 * (after.1 - before.1) / elapsed, after.2 - before.2, report.heartbeatsSent, report.pongs,
+      report.errors, report.longestGapMilliseconds)
+  }
+
+  struct BenchmarkError: Error, CustomStringConvertible {
+    let description: String
+    init(_ description: String) { self.description = description }
+  }
+
+  // MARK: - The simulator side (a child process)
+
+  nonisolated(unsafe) static var stopRequested: sig_atomic_t = 0
+
+  /// Simulates workers `first ..< first + count` against `endpoint` until SIGTERM, then prints a
+  /// `SimulatorReport` as one JSON line. Mode `throughput`: every assign is answered at once with a
+  /// succeeded result. Mode `capacity`: every assign is kept running and announced in heartbeats.
+  public static func simulate(endpoint: String, mode: String, first: Int, count: Int, slots: Int = 1) throws {
+    signal(SIGTERM) { _ in CoordinatorBenchmark.stopRequested = 1 }
+    // The simulators share the machine with the coordinator they measure: they yield to it, so that a
+    // coordinator starved of CPU by its own test harness does not pass for a slow one.
+    _ = setpriority(__priority_which_t(PRIO_PROCESS.rawValue), 0, 19)
+    let answer = mode == "throughput"
+    let context = ZMQContext(maxSockets: Int32(count + 64))
+    var sockets: [ZMQSocket] = []
+    var ids: [String] = []
+    var running: [[AttemptRef]] = Array(repeating: [], count: count)
+    for index in 0..<count {
+      let id = "sim-\(first + index)"
+      let socket = try ZMQSocket(context: context, kind: .dealer)
+      try socket.setRoutingID(id)
+      try socket.connect(endpoint)
+      sockets.append(socket)
+      ids.append(id)
+    }
+    var report = SimulatorReport()
+    report.workers = count
+    for index in 0..<count {
+      try sockets[index].send(
+        WireMessage(
+          .hello,
+          Hello(
+            workerID: ids[index], host: "sim", slots: slots, trainerVersion: "bench", running: [], spooled: []
+          )
+        ).frames)
+    }
+    var poller = ZMQPoller(sockets)
     let clock = ContinuousClock()
     let start = clock.now
-    var recorded = 0
-    var lastHeartbeat = clock.now
-    while recorded < runs, clock.now - start < .seconds(600) {
-      for index in try poller.ready(timeout: .milliseconds(100)) {
-        let worker = workers[index]
-        while let frames = try worker.socket.receive(timeout: .zero) {
+    // Worker i heartbeats at i/count of every second: independent machines do not beat in step.
+    var nextBeat = 0
+    var lastBeat: [ContinuousClock.Instant?] = Array(repeating: nil, count: count)
+    var longestGap = Duration.zero
+    var round = 0
+    // Holding workers only heartbeat: polling thousands of sockets less often keeps the simulators cheap.
+    let minimumPass: Duration = answer ? .zero : .milliseconds(25)
+    while stopRequested == 0 {
+      let passStart = clock.now
+      let due = min(count, Int(seconds(passStart - start) * Double(count)) - round * count)
+      while nextBeat < due {
+        try sockets[nextBeat].send(
+          WireMessage(.heartbeat, Heartbeat(workerID: ids[nextBeat], running: running[nextBeat])).frames)
+        report.heartbeatsSent += 1
+        if let last = lastBeat[nextBeat] { longestGap = max(longestGap, passStart - last) }
+        lastBeat[nextBeat] = passStart
+        nextBeat += 1
+      }
+      if nextBeat >= count {
+        nextBeat = 0
+        round += 1
+      }
+      for index in try poller.ready(timeout: .milliseconds(answer ? 20 : 10)) {
+        let socket = sockets[index]
+        while let frames = try socket.receive(timeout: .zero) {
           let message = try WireMessage.decode(frames)
           switch message.type {
           case .assign:
-            let assign = try message.decodeBody(Assign.self)
-            try worker.socket.send(
-              WireMessage(
-                .result,
-                ResultMessage(
-                  workerID: worker.id, attempt: assign.attempt, outcome: .succeeded, exitStatus: 0,
-                  stderrTail: "",
-                  files: [])
-              ).frames)
-          case .ack: recorded += 1
+            report.assigns += 1
+            let attempt = try message.attemptReference()
+            if answer {
+              try socket.send(
+                WireMessage(
+                  .result,
+                  ResultMessage(
+                    workerID: ids[index], attempt: attempt, outcome: .succeeded, exitStatus: 0,
+                    stderrTail: "",
+                    files: [])
+                ).frames)
+            } else {
+              running[index] = Array((running[index] + [attempt]).suffix(slots))
+            }
+          case .ack: report.acks += 1
+          case .pong: report.pongs += 1
+          case .error: report.errors += 1
           default: break
           }
         }
       }
-      if clock.now - lastHeartbeat > .milliseconds(500) {
-        for worker in workers { try worker.heartbeat() }
-        lastHeartbeat = clock.now
-      }
+      let spent = clock.now - passStart
+      if spent < minimumPass { usleep(UInt32(seconds(minimumPass - spent) * 1_000_000)) }
     }
-    let elapsed = clock.now - start
-    let seconds = Double(elapsed.components.seconds) + Double(elapsed.components.attoseconds) * 1e-18
-    _ = sweep
-    return String(
-      format:
-        "throughput: %d simulated workers, %d runs recorded in %.2f s: %.0f runs/s dispatched and recorded",
-      count, recorded, seconds, Double(recorded) / seconds)
-  }
-
-  /// Whether `workers` simulated workers, each holding a lease and heartbeating every second, keep
-  /// every lease for `seconds`.
-  public static func capacity(workers count: Int, seconds: Double) throws -> String {
-    let harness = try startCoordinator(heartbeat: .seconds(1))
-    defer { harness.service.stopFlag.set() }
-    let context = ZMQContext(maxSockets: Int32(count + 64))
-    let workers = try (0..<count).map {
-      try SimulatedWorker(context: context, endpoint: harness.service.endpoint, id: "sim-\($0)")
-    }
-    for worker in workers { try worker.hello() }
-    _ = try submit(runs: count, endpoint: harness.service.endpoint, directory: harness.state)
-    var poller = ZMQPoller(workers.map(\.socket))
-    let clock = ContinuousClock()
-    let start = clock.now
-    var nextHeartbeat = clock.now
-    var slowestRound = Duration.zero
-    while clock.now - start < .milliseconds(Int(seconds * 1000)) {
-      for index in try poller.ready(timeout: .milliseconds(20)) {
-        let worker = workers[index]
-        while let frames = try worker.socket.receive(timeout: .zero) {
-          let message = try WireMessage.decode(frames)
-          if message.type == .assign { worker.running = [try message.decodeBody(Assign.self).attempt] }
-        }
-      }
-      if clock.now >= nextHeartbeat {
-        let roundStart = clock.now
-        for worker in workers { try worker.heartbeat() }
-        slowestRound = max(slowestRound, clock.now - roundStart)
-        nextHeartbeat = roundStart + .seconds(1)
-      }
-    }
-    let status = try RequestClient(endpoint: harness.service.endpoint).call(
-      ClientRequest(command: .status), expecting: StatusReply.self, timeout: .seconds(60))
-    let sweep = status.sweeps.first
-    let lost = sweep?.lostAttempts ?? -1
-    return String(
-      format: "capacity: %d simulated workers at 1 s heartbeats for %.0f s: %d running, %d lost attempts%@",
-      count, seconds, sweep?.running ?? 0, lost,
-      lost == 0 && sweep?.running == count ? " (held)" : " (NOT held)")
+    report.longestGapMilliseconds = Int(seconds(longestGap) * 1000)
+    FileHandle.standardOutput.write(try JSONEncoder().encode(report) + Data("\n".utf8))
   }
 }

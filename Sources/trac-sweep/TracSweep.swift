@@ -14,6 +14,6 @@ struct TracSweep: ParsableCommand {
       CancelCommand.self,
       RetryCommand.self,
       ResultsCommand.self, ReportCommand.self, ReleaseCommand.self, TrainCommand.self, EvaluateCommand.self,
-      BenchCommand.self, BenchCoordinatorCommand.self, KeysCommand.self,
+      BenchCommand.self, BenchCoordinatorCommand.self, BenchSimulateWorkersCommand.self, KeysCommand.self,
     ])
 }

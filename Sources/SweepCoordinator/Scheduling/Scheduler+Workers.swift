@@ -86,7 +86,20 @@ extension Scheduler {
 
   mutating func tick(now: SchedulerInstant, commands: inout [SchedulerCommand]) {
     let lease = configuration.leaseDuration
-    for var worker in workers.values.sorted(by: { $0.id < $1.id }) {
+    // Only the workers that went silent or hold a lapsed lease need anything, in id order; finding them
+    // first keeps a tick over thousands of healthy workers from sorting them all.
+    var due: [WorkerID] = []
+    for worker in workers.values {
+      if worker.state == .online && now - worker.lastSeen >= lease {
+        due.append(worker.id)
+      } else if let held = runningByWorker[worker.id],
+        held.contains(where: { runs[$0]?.state.lease.map { now >= $0.leaseDeadline } ?? false })
+      {
+        due.append(worker.id)
+      }
+    }
+    for id in due.sorted() {
+      guard var worker = workers[id] else { continue }
       let wentOffline = worker.state == .online && now - worker.lastSeen >= lease
       if wentOffline {
         worker.state = .offline

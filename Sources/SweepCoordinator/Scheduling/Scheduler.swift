@@ -36,6 +36,8 @@ public struct Scheduler: Sendable {
   /// For round-robin among equally loaded workers; not saved.
   var lastAssignment: [WorkerID: Int] = [:]
   var assignmentCount = 0
+  /// The workers that can take a run now, least loaded first; kept in step by `refreshSlots(of:)`.
+  var freeSlots = FreeSlotIndex()
 
   // What changed since the last `takeChanges()`.
   var changedSweeps: Set<SweepID> = []
@@ -161,6 +163,7 @@ public struct Scheduler: Sendable {
   mutating func update(worker: WorkerRecord) {
     workers[worker.id] = worker
     changedWorkers.insert(worker.id)
+    refreshSlots(of: worker.id)
   }
 
   mutating func update(attempt: AttemptRecord) {
@@ -172,8 +175,11 @@ public struct Scheduler: Sendable {
   mutating func update(run: RunRecord) {
     if let old = runs[run.id]?.state.lease, old.worker != run.state.lease?.worker {
       runningByWorker[old.worker]?.remove(run.id)
+      refreshSlots(of: old.worker)
     }
-    if let lease = run.state.lease { runningByWorker[lease.worker, default: []].insert(run.id) }
+    if let lease = run.state.lease, runningByWorker[lease.worker, default: []].insert(run.id).inserted {
+      refreshSlots(of: lease.worker)
+    }
     if run.state == .pending { pending.push(run.id, queueOrder: run.queueOrder) }
     runs[run.id] = run
     changedRuns.insert(run.id)
@@ -210,23 +216,23 @@ public struct Scheduler: Sendable {
   }
 
   /// The online, unquarantined worker with a free slot that is least loaded (running / slots); among
-  /// equals, the one assigned to least recently, then by id.
-  func leastLoadedWorker() -> WorkerID? {
-    var best: (id: WorkerID, running: Int, slots: Int, last: Int)?
-    for worker in workers.values
-    where worker.state == .online && !worker.quarantined && worker.slots > 0 {
-      let running = runningByWorker[worker.id]?.count ?? 0
-      guard running < worker.slots else { continue }
-      let last = lastAssignment[worker.id] ?? -1
-      if let current = best {
-        let lhs = running * current.slots
-        let rhs = current.running * worker.slots
-        if lhs > rhs { continue }
-        if lhs == rhs && (last, worker.id) >= (current.last, current.id) { continue }
-      }
-      best = (worker.id, running, worker.slots, last)
+  /// equals, the one assigned to least recently, then by id. O(log W): see `FreeSlotIndex`.
+  mutating func leastLoadedWorker() -> WorkerID? { freeSlots.best() }
+
+  /// Puts `worker` in its place among the workers that can take a run, or out of them. Call after any
+  /// change to its state, slots, quarantine, running runs or last assignment.
+  mutating func refreshSlots(of worker: WorkerID) {
+    guard let record = workers[worker], record.state == .online, !record.quarantined, record.slots > 0
+    else {
+      freeSlots.set(worker, nil)
+      return
     }
-    return best?.id
+    let running = runningByWorker[worker]?.count ?? 0
+    freeSlots.set(
+      worker,
+      running < record.slots
+        ? FreeSlotIndex.Candidate(
+          running: running, slots: record.slots, lastAssignment: lastAssignment[worker] ?? -1) : nil)
   }
 
   /// Pops the oldest run that is still pending.
@@ -249,6 +255,7 @@ public struct Scheduler: Sendable {
     update(run: run)
     assignmentCount += 1
     lastAssignment[worker] = assignmentCount
+    refreshSlots(of: worker)
     let owner = liveSweep(of: runID)
     commands.append(
       .assign(

@@ -63,6 +63,35 @@ public final class CoordinatorService: @unchecked Sendable {
   private var routes: [WorkerID: Data] = [:]
   /// Set it (from any thread) to stop the loop after the message in hand.
   public let stopFlag = StopFlag()
+  /// Dataset sizes by sha256, for `assign` (a dataset's file never changes once stored).
+  private var datasetSizes: [String: Int] = [:]
+
+  /// What the loop has done since it started, for benchmarks and monitoring.
+  public struct Counters: Sendable, Equatable {
+    /// Messages received, of any kind.
+    public var messages = 0
+    public var hellos = 0
+    public var heartbeats = 0
+    /// Results received (each is acknowledged after its batch is committed).
+    public var results = 0
+    public var assigned = 0
+    public var acknowledged = 0
+    /// Transactions committed: one per pass of the loop that changed something.
+    public var batches = 0
+
+    public init() {}
+  }
+
+  private var counting = Counters()
+  private let countersLock = NSLock()
+  private var published = Counters()
+
+  /// The counters as of the end of the last pass of the loop; safe from any thread.
+  public var counters: Counters {
+    countersLock.lock()
+    defer { countersLock.unlock() }
+    return published
+  }
 
   /// Opens (or creates) the state directory, reloads every sweep, and binds the socket.
   public init(configuration: Configuration, logger: Logger = Logger(label: "trac-sweep.coordinator")) throws {
@@ -146,7 +175,12 @@ public final class CoordinatorService: @unchecked Sendable {
           handled += 1
           next = handled < Self.batchLimit ? try socket.receive(timeout: .zero) : nil
         }
-        if clock.now >= nextTick {
+        // Leases lapse on a tick. While messages are still waiting (a full batch), their heartbeats may
+        // extend the very leases the tick would end: the tick waits for them, up to one more interval.
+        let backlog = handled >= Self.batchLimit
+        if clock.now >= nextTick
+          && (!backlog || clock.now >= nextTick + configuration.scheduler.heartbeatInterval)
+        {
           heldCommands += try scheduler.handle(.tick, now: now, commit: false)
           nextTick = clock.now + tickInterval
         }
@@ -157,6 +191,15 @@ public final class CoordinatorService: @unchecked Sendable {
         heldReplies = []
         execute(commands)
         for (route, message) in replies { reply(route, message) }
+        if handled > 0 {
+          counting.messages += handled
+          counting.batches += 1
+        }
+        if counting != published {  // only this thread writes `published`
+          countersLock.lock()
+          published = counting
+          countersLock.unlock()
+        }
       } catch let error as ZMQError where error.isTerminated {
         break
       } catch {
@@ -206,9 +249,15 @@ public final class CoordinatorService: @unchecked Sendable {
     }
     do {
       switch message.type {
-      case .hello: try hello(route, try message.decodeBody(Hello.self))
-      case .heartbeat: try heartbeat(route, try message.decodeBody(Heartbeat.self))
-      case .result: try result(route, message)
+      case .hello:
+        counting.hellos += 1
+        try hello(route, try message.decodeBody(Hello.self))
+      case .heartbeat:
+        counting.heartbeats += 1
+        try heartbeat(route, try message.decodeBody(Heartbeat.self))
+      case .result:
+        counting.results += 1
+        try result(route, message)
       case .goodbye:
         let goodbye = try message.decodeBody(Goodbye.self)
         try schedule(
@@ -307,12 +356,15 @@ public final class CoordinatorService: @unchecked Sendable {
   }
 
   /// Writes a run's files into a fresh folder and swaps it in place of any earlier, unrecorded copy.
+  /// A result without files has nothing to store and gets no folder.
   private func storeArtifacts(run: RunID, files: [(String, Data)]) throws -> [String] {
+    guard !files.isEmpty else { return [] }
     let runs = artifacts.appendingPathComponent("runs")
     let staging = runs.appendingPathComponent(".incoming-\(UUID().uuidString)")
-    try FileManager.default.createDirectory(at: staging, withIntermediateDirectories: true)
+    try FileManager.default.createDirectory(at: staging, withIntermediateDirectories: false)
     for (name, data) in files {
-      try data.write(to: staging.appendingPathComponent(name), options: .atomic)
+      // No temporary file and rename per file: nobody sees the staging folder until it moves in place.
+      try data.write(to: staging.appendingPathComponent(name))
     }
     // Left behind only when something below failed.
     defer { try? FileManager.default.removeItem(at: staging) }
@@ -363,6 +415,7 @@ public final class CoordinatorService: @unchecked Sendable {
         runLogger.info(
           "assigned attempt \(assignment.attempt.number)", metadata: ["point": "\(assignment.pointID)"])
         reply(route, WireMessage(.assign, message))
+        counting.assigned += 1
       case .acknowledge(let worker, let attempt, let disposition):
         guard let route = routes[worker] else { continue }
         if disposition == .duplicate {
@@ -376,6 +429,7 @@ public final class CoordinatorService: @unchecked Sendable {
             Ack(
               attempt: AttemptRef(runID: attempt.run.rawValue, attempt: attempt.number),
               duplicate: disposition.isDuplicate)))
+        counting.acknowledged += 1
       case .cancelRun(let worker, let attempt):
         guard let route = routes[worker] else { continue }
         reply(
@@ -394,8 +448,13 @@ public final class CoordinatorService: @unchecked Sendable {
   private func datasetReference(_ assignment: RunAssignment) -> DatasetRef {
     let sha = assignment.spec.datasetSHA256
     let url = datasets.url(for: sha)
-    let size =
-      (try? FileManager.default.attributesOfItem(atPath: url.path)[.size] as? NSNumber)?.intValue ?? 0
+    let size: Int
+    if let known = datasetSizes[sha] {
+      size = known
+    } else {
+      size = (try? FileManager.default.attributesOfItem(atPath: url.path)[.size] as? NSNumber)?.intValue ?? 0
+      if size > 0 { datasetSizes[sha] = size }
+    }
     let name =
       assignment.datasetPath.map { URL(fileURLWithPath: $0).lastPathComponent } ?? url.lastPathComponent
     return DatasetRef(sha256: sha, size: size, name: name)
@@ -490,12 +549,12 @@ public final class CoordinatorService: @unchecked Sendable {
       created: !existed)
   }
 
-  /// Files a coordinator killed mid-write leaves behind: results being stored (`.incoming-*`), datasets
+  /// Files a coordinator killed mid-write leaves behind: results being stored (`.incoming-*`, `.stale-*`), datasets
   /// being copied or uploaded (`.incoming-*`, `.upload-*`). Nothing refers to them after a restart.
   static func removeLeftovers(in directories: [URL]) {
     for directory in directories {
       let names = (try? FileManager.default.contentsOfDirectory(atPath: directory.path)) ?? []
-      for name in names where name.hasPrefix(".incoming-") || name.hasPrefix(".upload-") {
+      for name in names where [".incoming-", ".upload-", ".stale-"].contains(where: { name.hasPrefix($0) }) {
         try? FileManager.default.removeItem(at: directory.appendingPathComponent(name))
       }
     }

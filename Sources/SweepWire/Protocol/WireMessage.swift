@@ -22,12 +22,21 @@ public struct WireMessage: Equatable, Sendable {
   /// A message whose body is `value` in the project's canonical JSON.
   public init<Body: Encodable>(_ type: MessageType, _ value: Body, attachments: [Data] = []) {
     self.type = type
-    self.body = try! JSONCodec.canonicalEncoder.encode(value)
+    if let fast = value as? any FastEncodable, let body = fast.fastJSON() {
+      self.body = body
+    } else {
+      self.body = try! Self.encoder.encode(value)
+    }
     self.attachments = attachments
   }
 
+  /// The canonical encoder and the decoder, made once: making one costs more than a small message.
+  nonisolated(unsafe) static let encoder = JSONCodec.canonicalEncoder
+  nonisolated(unsafe) static let decoder = JSONCodec.decoder
+  static let tagFrame = Data(protocolTag.utf8)
+
   public var frames: [Data] {
-    [Data(Self.protocolTag.utf8), Data(type.rawValue.utf8), body] + attachments
+    [Self.tagFrame, Data(type.rawValue.utf8), body] + attachments
   }
 
   /// Parses frames; anything that is not a well-formed message of this version is a `WireError`.
@@ -46,8 +55,13 @@ public struct WireMessage: Equatable, Sendable {
 
   /// The body as `Body`; a body that does not parse is a `WireError` naming the message type.
   public func decodeBody<Body: Decodable>(_: Body.Type) throws(WireError) -> Body {
+    if let fastType = Body.self as? any FastDecodable.Type, let object = FastJSON.parseObject(body),
+      let value = fastType.fastDecode(object) as? Body
+    {
+      return value
+    }
     do {
-      return try JSONCodec.decoder.decode(Body.self, from: body)
+      return try Self.decoder.decode(Body.self, from: body)
     } catch {
       throw .badBody(type: type, detail: Self.describe(error))
     }
