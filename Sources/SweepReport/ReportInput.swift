@@ -31,11 +31,15 @@ public struct RunTable: Sendable, Equatable {
     self.rows = rows
   }
 
-  /// The columns a report needs. `state`, `run_id` and everything else are optional.
+  /// Hyperparameters added after results tables existed: a table without the column holds runs made
+  /// before, at the value that column would have (`segments`: `both`, as in run.json).
+  static let laterHyperparameters: Set<HyperparameterName> = [.segments]
+
+  /// The columns a report needs. `state`, `run_id`, `segments` and everything else are optional.
   public static let requiredColumns =
-    ["task", "algorithm"] + HyperparameterName.allCases.map(\.rawValue) + [
-      "cost_threshold", "seed", "normalized_reward", "normalized_cost",
-    ]
+    ["task", "algorithm"]
+    + HyperparameterName.allCases.filter { !laterHyperparameters.contains($0) }.map(\.rawValue)
+    + ["cost_threshold", "seed", "normalized_reward", "normalized_cost"]
 
   /// Reads every row; the first problem is an error naming `source`, the row (1-based, after the
   /// header) and the column. A row without a normalized reward and cost is a run not recorded.
@@ -64,6 +68,7 @@ public struct RunTable: Sendable, Equatable {
       }
       var hyperparameters = Hyperparameters()
       for name in HyperparameterName.allCases {
+        if index[name.rawValue] == nil, Self.laterHyperparameters.contains(name) { continue }
         guard let value = name.parse(field(name.rawValue)) else {
           throw problem(name.rawValue, "a value of \(name.rawValue)")
         }

@@ -6,6 +6,8 @@ public enum TracError: Error, Equatable, Sendable, CustomStringConvertible {
   case invalidHyperparameter(option: String, message: String)
   /// The labelled dataset has no desirable segment: TraC has nothing to learn from.
   case noDesirableSegments(costThreshold: Double)
+  /// An undesirable-only run (`segments = undesirable`) has no undesirable segment to train on.
+  case noUndesirableSegments(costThreshold: Double)
 
   /// The exit status `trac-sweep train` reserves for an error of its input (EX_DATAERR): retrying
   /// cannot help, so a worker reports `input_error` and the coordinator fails the run at once.
@@ -17,6 +19,10 @@ public enum TracError: Error, Equatable, Sendable, CustomStringConvertible {
     case .invalidHyperparameter(let option, let message): return "\(option): \(message)"
     case .noDesirableSegments(let threshold):
       return "no desirable segments at cost threshold \(formatNumber(threshold))"
+    case .noUndesirableSegments(let threshold):
+      return
+        "no undesirable segments at cost threshold \(formatNumber(threshold)) (segments = undesirable trains"
+        + " only on the unsafe segments and the lowest-reward y share of the safe ones)"
     }
   }
 }

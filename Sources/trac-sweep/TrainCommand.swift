@@ -37,6 +37,12 @@ struct TrainCommand: ParsableCommand {
   @Option(name: .customLong("batch-size"), help: "Segments per batch.") var batchSize: Int?
   @Option(help: "Learning rate (BC; TraC warms up to a tenth of it).") var lr: Double?
   @Option(help: "Reference policy of the TraC phase: bc or uniform.") var reference: String = "bc"
+  @Option(
+    help: """
+      Labelled segments to train on: both, desirable (only those) or undesirable (only those; the \
+      undesirable term's weight lambda_U is then 1).
+      """)
+  var segments: String = "both"
   @Option(name: .customLong("log-every"), help: "Steps between lines of train.jsonl.") var logEvery: Int =
     1000
   @Flag(help: "Evaluate the final policy in the simulator (Bullet-Safety-Gym) and add it to run.json.")
@@ -52,6 +58,9 @@ struct TrainCommand: ParsableCommand {
     }
     guard ReferencePolicy(rawValue: reference) != nil else {
       throw ValidationError("--reference must be bc or uniform; got '\(reference)'")
+    }
+    guard SegmentSelection(rawValue: segments) != nil else {
+      throw ValidationError("--segments must be both, desirable or undesirable; got '\(segments)'")
     }
     guard logEvery >= 1 else { throw ValidationError("--log-every must be at least 1") }
     guard evalEpisodes >= 1 else { throw ValidationError("--eval-episodes must be at least 1") }
@@ -77,6 +86,7 @@ struct TrainCommand: ParsableCommand {
     if let batchSize { values.batchSize = batchSize }
     if let lr { values.lr = lr }
     values.reference = ReferencePolicy(rawValue: reference) ?? .bc
+    values.segments = SegmentSelection(rawValue: segments) ?? .both
     return values
   }
 

@@ -77,8 +77,10 @@ final class ReportCommandTests: XCTestCase {
 
     let grid = try cluster.writeGrid(name: "offline", alphas: [0.1], seeds: [0], dataset: "d.hdf5")
     let results = cluster.root.appendingPathComponent("results.csv")
-    var columns = RunTable.requiredColumns
-    columns.append("state")
+    let columns =
+      ["task", "algorithm"] + HyperparameterName.allCases.map(\.rawValue) + [
+        "cost_threshold", "seed", "normalized_reward", "normalized_cost", "state",
+      ]
     var values = HyperparameterName.allCases.map { "\($0.value(in: Hyperparameters()))" }
     values[HyperparameterName.allCases.firstIndex(of: .alpha)!] = "0.7"
     let row = ["OfflineBallCircle-v0", "trac"] + values + ["5", "0", "0.3", "0.2", "done"]

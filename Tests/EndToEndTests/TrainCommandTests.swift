@@ -125,6 +125,51 @@ final class TrainCommandTests: XCTestCase {
     XCTAssertFalse(FileManager.default.fileExists(atPath: out.path), "no half-written output")
   }
 
+  /// `--segments` (the paper's Figure 6): each selection trains and says so in run.json; an
+  /// undesirable-only run without undesirable segments is an input error; a bad word is a usage error.
+  func testSegmentSelectionTrainsOrRefusesWithItsOwnError() throws {
+    let dataset = try datasetFile()
+    let defaultOut = temporaryDirectory("segments-both")
+    XCTAssertEqual(try run(Self.binary, trainArguments(dataset, out: defaultOut)).status, 0)
+    let defaultJSON = try String(contentsOf: defaultOut.appendingPathComponent("run.json"), encoding: .utf8)
+    XCTAssertFalse(defaultJSON.contains("\"segments\" : \""), "the default is left out, as in the run id")
+
+    var ids: Set<String> = []
+    for selection in ["desirable", "undesirable"] {
+      let out = temporaryDirectory("segments-\(selection)")
+      let result = try run(Self.binary, trainArguments(dataset, out: out) + ["--segments", selection])
+      XCTAssertEqual(result.status, 0, result.stderr)
+      let record = try JSONCodec.decoder.decode(
+        RunRecord.self, from: Data(contentsOf: out.appendingPathComponent("run.json")))
+      XCTAssertEqual(record.spec.hyperparameters.segments.rawValue, selection)
+      XCTAssertEqual(record.runID, record.spec.runID)
+      ids.insert(record.runID)
+      if selection == "desirable" {
+        XCTAssertEqual(record.data.undesirableSegments, 0)
+        XCTAssertGreaterThan(record.data.desirableSegments, 0)
+      } else {
+        XCTAssertEqual(record.data.desirableSegments, 0)
+        XCTAssertEqual(record.data.undesirableSegments, record.data.unsafeSegments)  // y = 0
+        XCTAssertNotNil(record.final.tracLoss)
+      }
+    }
+    XCTAssertEqual(ids.count, 2)
+
+    // Every episode costs at most 10, so at threshold 100 nothing is unsafe, and y = 0.
+    let out = temporaryDirectory("segments-none").appendingPathComponent("run")
+    var arguments = trainArguments(dataset, out: out) + ["--segments", "undesirable"]
+    arguments[arguments.firstIndex(of: "5")!] = "100"
+    let noUndesirable = try run(Self.binary, arguments)
+    XCTAssertEqual(noUndesirable.status, TracError.inputErrorExitStatus, noUndesirable.stderr)
+    XCTAssertTrue(
+      noUndesirable.stderr.contains("no undesirable segments at cost threshold 100"), noUndesirable.stderr)
+    XCTAssertFalse(FileManager.default.fileExists(atPath: out.path), "no half-written output")
+
+    let bad = try run(Self.binary, trainArguments(dataset, out: out) + ["--segments", "safe"])
+    XCTAssertEqual(bad.status, 64)
+    XCTAssertTrue(bad.stderr.contains("--segments must be both, desirable or undesirable"), bad.stderr)
+  }
+
   func testEveryCommandsHelpShowsItsExample() throws {
     let commands = [
       "coordinator", "worker", "submit", "status", "watch", "cancel", "retry", "results", "release", "train",

@@ -191,4 +191,25 @@ final class ReportBuilderTests: XCTestCase {
     let built = try F.build(F.oneAtATime, [row])
     XCTAssertEqual(F.setting(built, "bc_all")?.runs, 1)
   }
+
+  func testASegmentsColumnIsReadAndItsAbsenceMeansBoth() throws {
+    let grid = F.grid(
+      """
+      {"name": "segments-test", "task": "OfflineBallCircle-v0", "dataset": "d.hdf5", "algorithm": "trac",
+       "base": {"steps": 100, "bc_steps": 10}, "vary": {"segments": ["both", "desirable"]},
+       "design": "one_at_a_time", "cost_thresholds": [20], "seeds": [0]}
+      """)
+    let columns = F.columns + ["segments"]
+    func row(_ segments: String, reward: Double) -> [String] {
+      F.row(grid, threshold: 20, seed: 0, reward: reward, cost: 0.5) + [segments]
+    }
+    let built = try ReportBuilder(grid: grid).build(
+      table: RunTable(columns: columns, rows: [row("both", reward: 0.3), row("desirable", reward: 0.6)]),
+      source: "results.csv")
+    XCTAssertEqual(built.report.settings.map(\.label), ["trac segments=both", "trac segments=desirable"])
+    XCTAssertEqual(built.report.settings.map(\.reward.mean), [0.3, 0.6])
+    // Without the column (a table from before the option existed), every row is `both`.
+    let old = try F.build(grid, [F.row(grid, threshold: 20, seed: 0, reward: 0.3, cost: 0.5)])
+    XCTAssertEqual(F.setting(old, "trac segments=both")?.runs, 1)
+  }
 }

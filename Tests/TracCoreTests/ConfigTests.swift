@@ -1,3 +1,4 @@
+import Foundation
 import TracCore
 import XCTest
 
@@ -61,6 +62,50 @@ final class ConfigTests: XCTestCase {
     XCTAssertEqual(spec.runID.count, 16)
     other.hyperparameters.eta = 0.5
     XCTAssertNotEqual(spec.runID, other.runID)
+  }
+
+  /// Results are cached by run id across sweeps, so a change to the spec's encoding must not change
+  /// the id of a run that existed before it. These ids were computed before `segments` was added.
+  func testRunIDsFromBeforeTheSegmentsOptionAreUnchanged() throws {
+    var values = Hyperparameters()
+    values.alpha = 0.05
+    values.reference = .uniform
+    let tracSpec = RunSpec(
+      task: "OfflineBallCircle-v0", datasetSHA256: String(repeating: "ab", count: 32), algorithm: .trac,
+      hyperparameters: values, costThreshold: 20, seed: 10)
+    let bcSpec = RunSpec(
+      task: "OfflineAntRun-v0", datasetSHA256: String(repeating: "0f", count: 32), algorithm: .bcSafe,
+      hyperparameters: Hyperparameters(), costThreshold: 40, seed: 0, evalEpisodes: 5, evalSeed: 3)
+    XCTAssertEqual(tracSpec.runID, "be13d20b7071ae5d")
+    XCTAssertEqual(bcSpec.runID, "35da15e249143216")
+    let canonical =
+      #"{"algorithm":"trac","cost_threshold":20,"dataset_sha256":"\#(String(repeating: "ab", count: 32))","#
+      + #""eval_episodes":20,"eval_seed":0,"hyperparameters":{"alpha":0.05,"batch_size":96,"bc_steps":30000,"#
+      + #""beta":0.7,"eta":0.25,"gamma":0.99,"lr":0.0001,"reference":"uniform","seg_ratio":1,"steps":100000,"#
+      + #""x":0.5,"y":0},"seed":10,"task":"OfflineBallCircle-v0","trainer_format_version":1}"#
+    XCTAssertEqual(
+      String(decoding: try JSONCodec.canonicalEncoder.encode(tracSpec), as: UTF8.self), canonical)
+    // A spec stored before the option (no "segments" key) reads back as `both`, with the same id.
+    let stored = try JSONCodec.decoder.decode(RunSpec.self, from: Data(canonical.utf8))
+    XCTAssertEqual(stored, tracSpec)
+    XCTAssertEqual(stored.hyperparameters.segments, .both)
+    XCTAssertEqual(stored.runID, "be13d20b7071ae5d")
+  }
+
+  func testSegmentSelectionIsPartOfTheRunID() throws {
+    let spec = RunSpec(
+      task: "OfflineBallCircle-v0", datasetSHA256: "ab", algorithm: .trac, hyperparameters: Hyperparameters(),
+      costThreshold: 20, seed: 0)
+    var ids: Set<String> = [spec.runID]
+    for selection in [SegmentSelection.desirable, .undesirable] {
+      var other = spec
+      other.hyperparameters.segments = selection
+      ids.insert(other.runID)
+      let json = try JSONCodec.canonicalEncoder.encode(other)
+      XCTAssertTrue(String(decoding: json, as: UTF8.self).contains(#""segments":"\#(selection.rawValue)""#))
+      XCTAssertEqual(try JSONCodec.decoder.decode(RunSpec.self, from: json), other)
+    }
+    XCTAssertEqual(ids.count, 3)
   }
 
   func testGeneratorIsReproducibleAndStreamsDiffer() {

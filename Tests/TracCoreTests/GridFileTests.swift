@@ -209,6 +209,44 @@ final class GridFileTests: XCTestCase {
     XCTAssertEqual(spec.costThreshold, 20)
   }
 
+  /// The Figure 6 ablation as a grid: `segments` takes words, like `reference`, and BC ignores it.
+  func testSegmentSelectionIsAGridHyperparameter() throws {
+    let grid = try GridFile(
+      parsing: Self.example([
+        "algorithm": #"["trac", "bc_all"]"#, "vary": #"{"segments": ["both", "desirable", "undesirable"]}"#,
+      ]))
+    XCTAssertEqual(grid.points.map(\.id), ["base", "segments=desirable", "segments=undesirable"])
+    XCTAssertEqual(grid.points.map(\.hyperparameters.segments), [.both, .desirable, .undesirable])
+    XCTAssertEqual(
+      grid.points(along: .segments).map(\.id), ["base", "segments=desirable", "segments=undesirable"])
+    XCTAssertEqual(grid.points(for: .bcAll).map(\.hyperparameters.segments), [.both])
+    XCTAssertEqual(grid.runCount, (3 + 1) * 9)
+    XCTAssertNil(grid.points[1].varied?.value.numericValue)
+    XCTAssertEqual(grid.points[2].varied?.value.description, "undesirable")
+    let runIDs = Set(grid.runs.map { $0.spec(datasetSHA256: "ab").runID })
+    XCTAssertEqual(runIDs.count, grid.runCount)
+
+    // Saying the default changes nothing, not even the sweep id; another value does.
+    let plain = try GridFile(parsing: Self.example())
+    let explicit = try GridFile(parsing: Self.example(["base": #"{"segments": "both"}"#]))
+    XCTAssertEqual(explicit.canonicalSHA256, plain.canonicalSHA256)
+    XCTAssertFalse(String(decoding: plain.canonicalJSON, as: UTF8.self).contains("segments"))
+    let desirable = try GridFile(parsing: Self.example(["base": #"{"segments": "desirable"}"#]))
+    XCTAssertNotEqual(desirable.canonicalSHA256, plain.canonicalSHA256)
+    XCTAssertEqual(try GridFile(parsing: desirable.canonicalJSON).base.segments, .desirable)
+  }
+
+  func testBadSegmentSelectionsNameTheirPath() {
+    let unknown = error(Self.example(["vary": #"{"segments": ["both", "safe"]}"#]))
+    XCTAssertEqual(unknown?.path, "$.vary.segments[1]")
+    XCTAssertEqual(
+      unknown?.message, #"unknown segment selection "safe"; expected one of: both, desirable, undesirable"#)
+    XCTAssertEqual(error(Self.example(["base": #"{"segments": 1}"#]))?.path, "$.base.segments")
+    XCTAssertEqual(error(Self.example(["vary": #"{"segments": "desirable"}"#]))?.path, "$.vary.segments")
+    XCTAssertEqual(
+      error(Self.example(["vary": #"{"segments": ["desirable", "desirable"]}"#]))?.path, "$.vary.segments[1]")
+  }
+
   // MARK: Bad input
 
   func testUnknownKeysAreRefusedWithTheirPath() {

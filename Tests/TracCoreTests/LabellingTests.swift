@@ -47,6 +47,72 @@ final class LabellingTests: XCTestCase {
     for (actual, wanted) in zip(labels.weights, expected) { XCTAssertEqual(actual, wanted, accuracy: 1e-6) }
   }
 
+  /// The Figure 6 ablation keeps one kind of segment, with the labels and weights TraC gives it.
+  func testSegmentSelectionKeepsOneKindWithTheSameWeights() throws {
+    let segments = wholeEpisodeSegments(episodeDataset(rewards: rewards, costs: costs))
+    func label(_ selection: SegmentSelection, x: Double = 0.5) throws -> ContrastiveLabels {
+      try ContrastiveLabels.label(
+        segments, costThreshold: 10, x: x, y: 0.25, beta: 0.7, selection: selection)
+    }
+    let both = try label(.both)
+    XCTAssertEqual(try ContrastiveLabels.label(segments, costThreshold: 10, x: 0.5, y: 0.25, beta: 0.7), both)
+    func weight(_ labels: ContrastiveLabels, _ segment: Int32) -> Float {
+      labels.weights[labels.segments.firstIndex(of: segment)!]
+    }
+
+    let desirable = try label(.desirable)
+    XCTAssertEqual(desirable.segments, [5, 6, 8, 9])
+    XCTAssertEqual(desirable.labels, [1, 1, 1, 1])
+    XCTAssertEqual(desirable.desirableCount, 4)
+    XCTAssertEqual(desirable.undesirableCount, 0)
+    XCTAssertEqual(
+      desirable.segments.map { weight(desirable, $0) }, desirable.segments.map { weight(both, $0) })
+
+    let undesirable = try label(.undesirable)
+    XCTAssertEqual(undesirable.segments, [0, 1, 4, 7])  // the bottom ceil(0.25 * 8) safe ones and the unsafe
+    XCTAssertEqual(undesirable.labels, [0, 0, 0, 0])
+    XCTAssertEqual(undesirable.desirableCount, 0)
+    XCTAssertEqual(undesirable.undesirableCount, 4)
+    XCTAssertEqual(
+      undesirable.segments.map { weight(undesirable, $0) }, undesirable.segments.map { weight(both, $0) })
+    // The data's counts do not depend on the selection.
+    XCTAssertEqual([desirable.safeCount, undesirable.safeCount], [8, 8])
+    XCTAssertEqual([desirable.unsafeCount, undesirable.unsafeCount], [2, 2])
+    // Undesirable-only needs no desirable segment: x = 0 is fine there, and an error otherwise.
+    XCTAssertEqual(try label(.undesirable, x: 0), undesirable)
+    XCTAssertThrowsError(try label(.desirable, x: 0)) { error in
+      XCTAssertEqual(error as? TracError, .noDesirableSegments(costThreshold: 10))
+    }
+  }
+
+  func testEachSelectionStopsWithoutTheSegmentsItTrainsOn() throws {
+    // Every episode unsafe at threshold 10: nothing desirable, everything undesirable.
+    let unsafe = wholeEpisodeSegments(episodeDataset(rewards: [1, 2, 3], costs: [5, 6, 7]))
+    for selection in [SegmentSelection.both, .desirable] {
+      XCTAssertThrowsError(
+        try ContrastiveLabels.label(unsafe, costThreshold: 10, x: 0.5, y: 0, beta: 0.7, selection: selection)
+      ) { error in
+        XCTAssertEqual("\(error)", "no desirable segments at cost threshold 10")
+      }
+    }
+    let onlyUnsafe = try ContrastiveLabels.label(
+      unsafe, costThreshold: 10, x: 0.5, y: 0, beta: 0.7, selection: .undesirable)
+    XCTAssertEqual(onlyUnsafe.segments, [0, 1, 2])
+    XCTAssertEqual(onlyUnsafe.weights, [1, 1, 1])
+
+    // Every episode safe and y = 0: nothing undesirable.
+    let safe = wholeEpisodeSegments(episodeDataset(rewards: [1, 2, 3], costs: [0, 0, 0]))
+    XCTAssertEqual(
+      try ContrastiveLabels.label(safe, costThreshold: 10, x: 0.5, y: 0, beta: 0.7, selection: .desirable)
+        .segments, [1, 2])
+    XCTAssertThrowsError(
+      try ContrastiveLabels.label(safe, costThreshold: 10, x: 0.5, y: 0, beta: 0.7, selection: .undesirable)
+    ) { error in
+      XCTAssertEqual(error as? TracError, .noUndesirableSegments(costThreshold: 10))
+      XCTAssertTrue("\(error)".hasPrefix("no undesirable segments at cost threshold 10"), "\(error)")
+    }
+  }
+
   func testOverlapOfDesirableAndUndesirableMakesTheMiddleUndesirable() throws {
     // Five safe segments, x = y = 0.5: ceil(2.5) = 3 each, so the middle one is in both: undesirable.
     let dataset = episodeDataset(rewards: [1, 2, 3, 4, 5], costs: [0, 0, 0, 0, 0])

@@ -168,6 +168,59 @@ final class LossTests: XCTestCase {
     XCTAssertEqual(gradients[5], 0)
   }
 
+  /// The two one-sided losses of the Figure 6 ablation against their formulas, with dLoss/dscore
+  /// checked by finite differences as for the full loss.
+  func testOneSidedLossesMatchTheirFormulas() {
+    let scores: [Double] = [0.8, -0.3, 2.5, -1.7, -20]
+    let weights: [Float] = [0.9, 1.0, 0.75, 0.8, 1.0]
+    let desirable = [UInt8](repeating: 1, count: scores.count)
+    let undesirable = [UInt8](repeating: 0, count: scores.count)
+    func sigmoid(_ score: Double) -> Double { 1 / (1 + exp(-score)) }
+    // Only l = 1: loss = -mean w log(sigmoid(s)); eta never enters.
+    let desirableExpected =
+      -scores.indices.reduce(0.0) { $0 + Double(weights[$1]) * log(max(sigmoid(scores[$1]), 1e-6)) }
+      / Double(scores.count)
+    // Only l = 0, lambda_U = 1: loss = -mean w log(1 - sigmoid(s)); eta never enters either.
+    let undesirableExpected =
+      -scores.indices.reduce(0.0) { $0 + Double(weights[$1]) * log(max(1 - sigmoid(scores[$1]), 1e-6)) }
+      / Double(scores.count)
+    for (labels, selection, expected) in [
+      (desirable, SegmentSelection.desirable, desirableExpected),
+      (undesirable, .undesirable, undesirableExpected),
+    ] {
+      func loss(_ scores: [Double], eta: Double = 0.25) -> (Double, Double, [Double]) {
+        var gradients = [Double](repeating: .nan, count: scores.count)
+        let (loss, accuracy) = Losses.trac(
+          scores: scores, labels: labels, weights: weights, count: scores.count, eta: eta,
+          selection: selection, scoreGradients: &gradients)
+        return (loss, accuracy, gradients)
+      }
+      let (value, accuracy, gradients) = loss(scores)
+      XCTAssertEqual(value, expected, accuracy: 1e-12, "\(selection)")
+      XCTAssertGreaterThan(value, 0, "\(selection)")
+      XCTAssertEqual(loss(scores, eta: 1.0).0, value, "\(selection): eta has no say")
+      let correct = scores.count { (sigmoid($0) > 0.5) == (selection == .desirable) }
+      XCTAssertEqual(accuracy, Double(correct) / Double(scores.count), "\(selection)")
+      for index in scores.indices {
+        var shifted = scores
+        let step = 1e-6
+        shifted[index] += step
+        let plus = loss(shifted).0
+        shifted[index] -= 2 * step
+        let minus = loss(shifted).0
+        XCTAssertEqual(gradients[index], (plus - minus) / (2 * step), accuracy: 1e-6, "\(selection) \(index)")
+      }
+    }
+    // TraC with both kinds gives an all-undesirable batch no weight; undesirable-only gives it weight 1.
+    XCTAssertEqual(
+      Losses.undesirableLambda(labels: undesirable, count: scores.count, eta: 0.25, selection: .both), 0)
+    XCTAssertEqual(
+      Losses.undesirableLambda(labels: undesirable, count: scores.count, eta: 0.25, selection: .undesirable),
+      1)
+    XCTAssertEqual(
+      Losses.undesirableLambda(labels: [1, 1, 0, 0, 0], count: 5, eta: 0.25, selection: .both), 0.25 * 2 / 3)
+  }
+
   func testBatchWithoutDesirableSegmentsHasZeroLoss() {
     var gradients = [Double](repeating: 1, count: 2)
     let (loss, _) = Losses.trac(

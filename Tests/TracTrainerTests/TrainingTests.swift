@@ -93,6 +93,62 @@ final class TrainingTests: XCTestCase {
     }
   }
 
+  /// The Figure 6 ablation: each selection trains on one kind of segment only, in BC and in TraC.
+  func testSegmentSelectionChoosesWhatTrains() throws {
+    let (dataset, _) = learnableDataset()
+    func trainer(_ selection: SegmentSelection, bcSteps: Int = 2, steps: Int = 5) throws -> Trainer {
+      var values = smallHyperparameters(bcSteps: bcSteps, steps: steps)
+      values.segments = selection
+      return try Trainer(
+        dataset: dataset, task: task, algorithm: .trac, hyperparameters: values, costThreshold: 5, seed: 0)
+    }
+    let both = try trainer(.both).labels
+    let desirable = try trainer(.desirable).labels
+    let undesirable = try trainer(.undesirable).labels
+    XCTAssertEqual(desirable.labels, [UInt8](repeating: 1, count: both.desirableCount))
+    XCTAssertEqual(desirable.segments, zip(both.segments, both.labels).filter { $0.1 == 1 }.map(\.0))
+    XCTAssertEqual(undesirable.labels, [UInt8](repeating: 0, count: both.undesirableCount))
+    XCTAssertEqual(undesirable.segments, zip(both.segments, both.labels).filter { $0.1 == 0 }.map(\.0))
+    XCTAssertGreaterThan(desirable.count, 0)
+    XCTAssertGreaterThan(undesirable.count, 0)
+
+    // Undesirable-only TraC learns (lambda_U = 1, not eta * 0 / n = 0): its loss is positive and falls
+    // as the policy moves away from the undesirable actions.
+    let undesirableOnly = try trainer(.undesirable, bcSteps: 100, steps: 1100)
+    var tracLosses: [Double] = []
+    while undesirableOnly.completedSteps < undesirableOnly.totalSteps {
+      let (loss, accuracy) = undesirableOnly.step()
+      if accuracy != nil { tracLosses.append(loss) }
+    }
+    XCTAssertEqual(tracLosses.count, 1000)
+    XCTAssertTrue(tracLosses.allSatisfy { $0 > 0 })
+    let early = tracLosses.prefix(100).reduce(0, +)
+    let late = tracLosses.suffix(100).reduce(0, +)
+    XCTAssertLessThan(late, 0.8 * early, "loss \(early / 100) -> \(late / 100)")
+  }
+
+  func testUndesirableOnlyWithoutUndesirableSegmentsStopsBeforeTraining() throws {
+    // Every episode is safe at threshold 5, and y = 0: no segment is undesirable.
+    let count = 200
+    let dataset = try OfflineDataset(
+      observationDim: 8, actionDim: 2, observations: [Float](repeating: 0, count: count * 8),
+      actions: [Float](repeating: 0, count: count * 2), rewards: (0..<count).map { Float($0 % 7) },
+      costs: [Float](repeating: 0, count: count), done: (0..<count).map { ($0 + 1) % 20 == 0 })
+    var values = smallHyperparameters(bcSteps: 2, steps: 5)
+    values.segments = .undesirable
+    XCTAssertThrowsError(
+      try Trainer(
+        dataset: dataset, task: task, algorithm: .trac, hyperparameters: values, costThreshold: 5, seed: 0)
+    ) { error in
+      XCTAssertEqual(error as? TracError, .noUndesirableSegments(costThreshold: 5))
+    }
+    // The same data trains with both kinds or with the desirable ones.
+    values.segments = .desirable
+    XCTAssertNoThrow(
+      try Trainer(
+        dataset: dataset, task: task, algorithm: .trac, hyperparameters: values, costThreshold: 5, seed: 0))
+  }
+
   func testSameSeedGivesBitIdenticalPolicies() throws {
     let (dataset, _) = learnableDataset(episodes: 30)
     func train(seed: UInt64) throws -> [Float] {

@@ -599,7 +599,8 @@ public final class CoordinatorService: @unchecked Sendable {
   /// The columns of `results`: a run's inputs, and the evaluation from its run.json.
   static let resultColumns = [
     "sweep", "run_id", "point", "task", "algorithm", "x", "y", "alpha", "eta", "beta", "gamma", "seg_ratio",
-    "batch_size", "lr", "bc_steps", "steps", "reference", "cost_threshold", "seed", "normalized_reward",
+    "batch_size", "lr", "bc_steps", "steps", "reference", "segments", "cost_threshold", "seed",
+    "normalized_reward",
     "normalized_reward_std", "normalized_cost", "normalized_cost_std", "safe", "reward_return",
     "cost_return", "eval_episodes", "attempt", "worker", "train_seconds", "policy",
   ]
@@ -656,7 +657,9 @@ public final class CoordinatorService: @unchecked Sendable {
     return [
       sweep.rawValue, run.rawValue, pointID, spec.task, spec.algorithm.rawValue, "\(h.x)", "\(h.y)",
       "\(h.alpha)", "\(h.eta)", "\(h.beta)", "\(h.gamma)", "\(h.segRatio)", "\(h.batchSize)", "\(h.lr)",
-      "\(h.bcSteps)", "\(h.steps)", h.reference.rawValue, formatNumber(spec.costThreshold), "\(spec.seed)",
+      "\(h.bcSteps)", "\(h.steps)", h.reference.rawValue, h.segments.rawValue,
+      formatNumber(spec.costThreshold),
+      "\(spec.seed)",
       number(threshold, "normalized_reward", "mean"), number(threshold, "normalized_reward", "std"),
       number(threshold, "normalized_cost", "mean"), number(threshold, "normalized_cost", "std"),
       (threshold?["safe"] as? Bool).map { $0 ? "true" : "false" } ?? "",

@@ -29,6 +29,8 @@ public enum TrainerArguments {
     option("--batch-size", "\(values.batchSize)")
     option("--lr", number(values.lr))
     option("--reference", values.reference.rawValue)
+    // Left out at its default, like in the run id, so the command line of every older run is unchanged.
+    if values.segments != .both { option("--segments", values.segments.rawValue) }
     if evaluate { arguments.append("--evaluate") }
     option("--eval-episodes", "\(spec.evalEpisodes)")
     option("--eval-seed", "\(spec.evalSeed)")

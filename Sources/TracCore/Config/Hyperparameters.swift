@@ -15,6 +15,18 @@ public enum ReferencePolicy: String, Codable, Sendable, CaseIterable {
   case uniform
 }
 
+/// Which labelled segments a TraC run trains on (the paper's Figure 6 ablation). The labels
+/// themselves (TRAC.md section 3) do not change; the other segments are left out of BC and TraC.
+public enum SegmentSelection: String, Codable, Sendable, CaseIterable {
+  /// Desirable and undesirable segments: TraC itself.
+  case both
+  /// Only the desirable segments: the loss has only its l = 1 term.
+  case desirable
+  /// Only the undesirable segments: the loss has only its l = 0 term, with lambda_U = 1, since
+  /// eta balances the undesirable term against desirable segments that are not there.
+  case undesirable
+}
+
 /// Every hyperparameter of one run (TRAC.md sections 2-5), named as in grid files.
 public struct Hyperparameters: Codable, Hashable, Sendable {
   public var x: Double = 0.5
@@ -29,6 +41,7 @@ public struct Hyperparameters: Codable, Hashable, Sendable {
   public var bcSteps: Int = 30_000
   public var steps: Int = 100_000
   public var reference: ReferencePolicy = .bc
+  public var segments: SegmentSelection = .both
 
   public init() {}
 
@@ -38,7 +51,43 @@ public struct Hyperparameters: Codable, Hashable, Sendable {
     case batchSize = "batch_size"
     case lr
     case bcSteps = "bc_steps"
-    case steps, reference
+    case steps, reference, segments
+  }
+
+  public init(from decoder: any Decoder) throws {
+    let container = try decoder.container(keyedBy: CodingKeys.self)
+    x = try container.decode(Double.self, forKey: .x)
+    y = try container.decode(Double.self, forKey: .y)
+    alpha = try container.decode(Double.self, forKey: .alpha)
+    eta = try container.decode(Double.self, forKey: .eta)
+    beta = try container.decode(Double.self, forKey: .beta)
+    gamma = try container.decode(Double.self, forKey: .gamma)
+    segRatio = try container.decode(Double.self, forKey: .segRatio)
+    batchSize = try container.decode(Int.self, forKey: .batchSize)
+    lr = try container.decode(Double.self, forKey: .lr)
+    bcSteps = try container.decode(Int.self, forKey: .bcSteps)
+    steps = try container.decode(Int.self, forKey: .steps)
+    reference = try container.decode(ReferencePolicy.self, forKey: .reference)
+    segments = try container.decodeIfPresent(SegmentSelection.self, forKey: .segments) ?? .both
+  }
+
+  /// Leaves `segments` out when it is `both`: run ids and sweep ids hash this encoding, and results
+  /// are cached by run id, so every run that existed before the option keeps its id.
+  public func encode(to encoder: any Encoder) throws {
+    var container = encoder.container(keyedBy: CodingKeys.self)
+    try container.encode(x, forKey: .x)
+    try container.encode(y, forKey: .y)
+    try container.encode(alpha, forKey: .alpha)
+    try container.encode(eta, forKey: .eta)
+    try container.encode(beta, forKey: .beta)
+    try container.encode(gamma, forKey: .gamma)
+    try container.encode(segRatio, forKey: .segRatio)
+    try container.encode(batchSize, forKey: .batchSize)
+    try container.encode(lr, forKey: .lr)
+    try container.encode(bcSteps, forKey: .bcSteps)
+    try container.encode(steps, forKey: .steps)
+    try container.encode(reference, forKey: .reference)
+    if segments != .both { try container.encode(segments, forKey: .segments) }
   }
 
   /// Refuses values out of range, naming the command-line option. Called before any work.

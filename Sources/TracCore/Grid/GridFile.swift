@@ -305,6 +305,13 @@ public struct GridFile: Equatable, Sendable {
         throw field.path.error("unknown reference policy \(GridPath.quote(text)); expected one of: \(known)")
       }
       value = .reference(policy)
+    case .segments:
+      let text = try field.string()
+      guard let selection = SegmentSelection(rawValue: text) else {
+        let known = SegmentSelection.allCases.map(\.rawValue).joined(separator: ", ")
+        throw field.path.error("unknown segment selection \(GridPath.quote(text)); expected one of: \(known)")
+      }
+      value = .segments(selection)
     case .x, .y, .alpha, .eta, .beta, .gamma, .segRatio, .lr:
       value = .real(try field.number())
     }

@@ -9,6 +9,7 @@ extension HyperparameterName {
     case .real: return Double(trimmed).flatMap { $0.isFinite ? .real($0) : nil }
     case .integer: return Int(trimmed).map { .integer($0) }
     case .reference: return ReferencePolicy(rawValue: trimmed).map { .reference($0) }
+    case .segments: return SegmentSelection(rawValue: trimmed).map { .segments($0) }
     }
   }
 

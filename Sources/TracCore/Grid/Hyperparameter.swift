@@ -7,14 +7,14 @@ public enum HyperparameterName: String, Hashable, Sendable, CaseIterable, Codabl
   case batchSize = "batch_size"
   case lr
   case bcSteps = "bc_steps"
-  case steps, reference
+  case steps, reference, segments
 
-  /// Whether only TraC reads it. The BC baselines ignore x, y, alpha, eta, beta, gamma, reference and
-  /// bc_steps: they train on every segment (or every safe episode) for `steps` updates.
+  /// Whether only TraC reads it. The BC baselines ignore x, y, alpha, eta, beta, gamma, reference,
+  /// segments and bc_steps: they train on every segment (or every safe episode) for `steps` updates.
   public var isTracOnly: Bool {
     switch self {
     case .segRatio, .batchSize, .lr, .steps: return false
-    case .x, .y, .alpha, .eta, .beta, .gamma, .reference, .bcSteps: return true
+    case .x, .y, .alpha, .eta, .beta, .gamma, .reference, .segments, .bcSteps: return true
     }
   }
 
@@ -32,6 +32,7 @@ public enum HyperparameterName: String, Hashable, Sendable, CaseIterable, Codabl
     case .bcSteps: return .integer(hyperparameters.bcSteps)
     case .steps: return .integer(hyperparameters.steps)
     case .reference: return .reference(hyperparameters.reference)
+    case .segments: return .segments(hyperparameters.segments)
     }
   }
 
@@ -50,6 +51,7 @@ public enum HyperparameterName: String, Hashable, Sendable, CaseIterable, Codabl
     case (.bcSteps, .integer(let count)): hyperparameters.bcSteps = count
     case (.steps, .integer(let count)): hyperparameters.steps = count
     case (.reference, .reference(let policy)): hyperparameters.reference = policy
+    case (.segments, .segments(let selection)): hyperparameters.segments = selection
     default: preconditionFailure("\(value) is not a value of \(rawValue)")
     }
   }
@@ -76,22 +78,24 @@ public enum HyperparameterValue: Hashable, Sendable, Encodable, CustomStringConv
   case real(Double)
   case integer(Int)
   case reference(ReferencePolicy)
+  case segments(SegmentSelection)
 
-  /// The value as a number, for plotting; nil for a reference policy.
+  /// The value as a number, for plotting; nil for a reference policy or a segment selection.
   public var numericValue: Double? {
     switch self {
     case .real(let number): return number
     case .integer(let count): return Double(count)
-    case .reference: return nil
+    case .reference, .segments: return nil
     }
   }
 
-  /// `0.05`, `30000`, `uniform`: the form of point ids and reports.
+  /// `0.05`, `30000`, `uniform`, `desirable`: the form of point ids and reports.
   public var description: String {
     switch self {
     case .real(let number): return formatNumber(number)
     case .integer(let count): return String(count)
     case .reference(let policy): return policy.rawValue
+    case .segments(let selection): return selection.rawValue
     }
   }
 
@@ -101,6 +105,7 @@ public enum HyperparameterValue: Hashable, Sendable, Encodable, CustomStringConv
     case .real(let number): try container.encode(number)
     case .integer(let count): try container.encode(count)
     case .reference(let policy): try container.encode(policy)
+    case .segments(let selection): try container.encode(selection)
     }
   }
 }

@@ -8,12 +8,13 @@ public struct ContrastiveLabels: Sendable, Equatable {
   public let weights: [Float]
   public let safeCount: Int
   public let unsafeCount: Int
+  /// Desirable segments kept for training (0 when only the undesirable ones are kept).
   public let desirableCount: Int
-  /// Undesirable segments chosen among the safe ones (the unsafe ones are all undesirable too).
-  public let lowRewardSafeCount: Int
+  /// Undesirable segments kept for training: the low-reward safe ones and every unsafe one (0 when
+  /// only the desirable ones are kept).
+  public let undesirableCount: Int
 
   public var count: Int { segments.count }
-  public var undesirableCount: Int { lowRewardSafeCount + unsafeCount }
 
   /// Labels segments at episode cost threshold `costThreshold`.
   ///
@@ -24,8 +25,14 @@ public struct ContrastiveLabels: Sendable, Equatable {
   ///   with weight 1. Other safe segments are dropped.
   /// - `w = beta + (1 - beta) (R - Rmin) / (Rmax - Rmin)`, `w_rev = beta + (1 - beta) (1 - ...)`,
   ///   over the safe segments; 1 when `Rmax == Rmin`.
+  /// - `selection` keeps both sets (TraC), or only one of them (the paper's Figure 6); the labels
+  ///   and weights of the kept segments are the same either way.
+  ///
+  /// Throws `noDesirableSegments` when a run that trains on desirable segments has none, and
+  /// `noUndesirableSegments` when an undesirable-only run has no undesirable segment.
   public static func label(
-    _ segments: SegmentSet, costThreshold: Double, x: Double, y: Double, beta: Double
+    _ segments: SegmentSet, costThreshold: Double, x: Double, y: Double, beta: Double,
+    selection: SegmentSelection = .both
   ) throws(TracError) -> ContrastiveLabels {
     let segmentThreshold = costThreshold * Double(segments.length) / Double(segments.maxEpisodeLength)
     let safe = (0..<segments.count).filter { segments.costSums[$0] <= segmentThreshold }
@@ -37,7 +44,8 @@ public struct ContrastiveLabels: Sendable, Equatable {
     let safeCount = safe.count
     let desirableCount = shareCount(x, of: safeCount)
     let lowRewardCount = shareCount(y, of: safeCount)
-    guard desirableCount > 0 else { throw .noDesirableSegments(costThreshold: costThreshold) }
+    let needsDesirable = selection != .undesirable
+    if needsDesirable, desirableCount == 0 { throw .noDesirableSegments(costThreshold: costThreshold) }
 
     let rewardMin = ascending.first.map { segments.rewardSums[$0] } ?? 0
     let rewardMax = ascending.last.map { segments.rewardSums[$0] } ?? 0
@@ -61,20 +69,32 @@ public struct ContrastiveLabels: Sendable, Equatable {
       label[segment] = 0
       weight[segment] = 1
     }
-    guard desirableAfterOverlap > 0 else { throw .noDesirableSegments(costThreshold: costThreshold) }
+    if needsDesirable, desirableAfterOverlap == 0 {
+      throw .noDesirableSegments(costThreshold: costThreshold)
+    }
 
+    let kept: Set<UInt8>
+    switch selection {
+    case .both: kept = [0, 1]
+    case .desirable: kept = [1]
+    case .undesirable: kept = [0]
+    }
     var chosen: [Int32] = []
     var labels: [UInt8] = []
     var weights: [Float] = []
-    for segment in 0..<segments.count where label[segment] != 2 {
+    for segment in 0..<segments.count where kept.contains(label[segment]) {
       chosen.append(Int32(segment))
       labels.append(label[segment])
       weights.append(weight[segment])
     }
+    let desirableKept = labels.count { $0 == 1 }
+    if selection == .undesirable, chosen.isEmpty {
+      throw .noUndesirableSegments(costThreshold: costThreshold)
+    }
     return ContrastiveLabels(
       segments: chosen, labels: labels, weights: weights, safeCount: safeCount,
-      unsafeCount: segments.count - safeCount, desirableCount: desirableAfterOverlap,
-      lowRewardSafeCount: min(lowRewardCount, safeCount))
+      unsafeCount: segments.count - safeCount, desirableCount: desirableKept,
+      undesirableCount: chosen.count - desirableKept)
   }
 
   /// Every segment, all with label 1 and weight 1: the training set of the BC baselines.
@@ -83,7 +103,7 @@ public struct ContrastiveLabels: Sendable, Equatable {
       segments: (0..<segments.count).map { Int32($0) },
       labels: [UInt8](repeating: 1, count: segments.count),
       weights: [Float](repeating: 1, count: segments.count), safeCount: segments.count, unsafeCount: 0,
-      desirableCount: segments.count, lowRewardSafeCount: 0)
+      desirableCount: segments.count, undesirableCount: 0)
   }
 
   /// `ceil(share * n)`, computed so that a share that is exactly representable in decimal gives

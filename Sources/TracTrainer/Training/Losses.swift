@@ -1,4 +1,5 @@
 import Foundation
+import TracCore
 
 /// The two training objectives, each a short function next to its formula (TRAC.md section 5).
 public enum Losses {
@@ -28,14 +29,16 @@ public enum Losses {
   ///     loss = - mean_i  lambda_l * w * ( l log(clamp(sigmoid(s), 1e-6))
   ///                                      + (1 - l) log(clamp(1 - sigmoid(s), 1e-6)) )
   ///
-  /// `lambda_1 = 1`, `lambda_0 = eta * n_desirable / n_undesirable` (0 with no desirable segment).
+  /// `lambda_1 = 1`, `lambda_0 = eta * n_desirable / n_undesirable` (0 with no desirable segment);
+  /// see `undesirableLambda` for the batches of a run that keeps only one kind of segment.
   /// Writes dLoss/dscore into `scoreGradients`; returns the loss and the classification accuracy
   /// (`sigmoid(s) > 0.5` agrees with l).
   public static func trac(
     scores: UnsafePointer<Double>, labels: UnsafePointer<UInt8>, weights: UnsafePointer<Float>,
-    count: Int, eta: Double, scoreGradients: UnsafeMutablePointer<Double>
+    count: Int, eta: Double, selection: SegmentSelection = .both,
+    scoreGradients: UnsafeMutablePointer<Double>
   ) -> (loss: Double, accuracy: Double) {
-    let undesirableLambda = undesirableLambda(labels: labels, count: count, eta: eta)
+    let undesirableLambda = undesirableLambda(labels: labels, count: count, eta: eta, selection: selection)
     var loss = 0.0
     var correct = 0
     for index in 0..<count {
@@ -51,7 +54,15 @@ public enum Losses {
 
   /// `lambda_0 = eta * n_desirable / n_undesirable` of a batch; 0 without undesirable segments
   /// (then it is never used) or without desirable ones (then the loss is 0).
-  public static func undesirableLambda(labels: UnsafePointer<UInt8>, count: Int, eta: Double) -> Double {
+  ///
+  /// A run that keeps only the undesirable segments (`selection == .undesirable`, the paper's
+  /// Figure 6) uses `lambda_0 = 1`: eta balances the undesirable term against the desirable
+  /// segments of the batch, and there are none, so the formula would make every loss 0. With only
+  /// desirable segments lambda_0 is never used, and the formula above already gives that.
+  public static func undesirableLambda(
+    labels: UnsafePointer<UInt8>, count: Int, eta: Double, selection: SegmentSelection = .both
+  ) -> Double {
+    if selection == .undesirable { return 1 }
     var desirable = 0
     for index in 0..<count where labels[index] == 1 { desirable += 1 }
     let undesirable = count - desirable

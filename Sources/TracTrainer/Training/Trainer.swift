@@ -45,7 +45,9 @@ public final class Trainer {
   }
 
   /// Labels the data and builds the network. Throws `TracError` for inputs no retry can fix
-  /// (bad hyperparameters, no segments, no desirable segment).
+  /// (bad hyperparameters, no segments, no desirable segment, or no undesirable segment for a run
+  /// that trains on those only). `segments` other than `both` keeps one kind of labelled segment,
+  /// and BC and TraC both train on what is kept.
   public init(
     dataset: OfflineDataset, task: TaskInfo, algorithm: Algorithm, hyperparameters: Hyperparameters,
     costThreshold: Double, seed: UInt64
@@ -81,7 +83,7 @@ public final class Trainer {
     case .trac:
       labels = try ContrastiveLabels.label(
         segments, costThreshold: costThreshold, x: hyperparameters.x, y: hyperparameters.y,
-        beta: hyperparameters.beta)
+        beta: hyperparameters.beta, selection: hyperparameters.segments)
     case .bcAll, .bcSafe:
       labels = ContrastiveLabels.all(segments)
     }
@@ -201,7 +203,8 @@ public final class Trainer {
     let (actionDim, length) = (shape.actionDim, segmentLength)
     let alpha = hyperparameters.alpha
     let undesirableLambda = Losses.undesirableLambda(
-      labels: batchLabels.baseAddress!, count: batchSize, eta: hyperparameters.eta)
+      labels: batchLabels.baseAddress!, count: batchSize, eta: hyperparameters.eta,
+      selection: hyperparameters.segments)
     var loss = 0.0
     var correct = 0
     for first in chunks {
