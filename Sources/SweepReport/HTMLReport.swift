@@ -189,7 +189,8 @@ public enum HTMLReport {
     "task-" + String(task.map { $0.isLetter || $0.isNumber ? $0 : "-" })
   }
 
-  static func escape(_ text: String) -> String {
+  /// Text made safe for HTML content and attribute values.
+  public static func escape(_ text: String) -> String {
     var result = ""
     result.reserveCapacity(text.count)
     for character in text {

@@ -1,8 +1,7 @@
 import Foundation
+import SweepReport
 import TracCore
 import XCTest
-
-@testable import SweepReport
 
 final class ReportRenderingTests: XCTestCase {
   typealias F = ReportFixtures

@@ -31,8 +31,8 @@ public struct WireMessage: Equatable, Sendable {
   }
 
   /// The canonical encoder and the decoder, made once: making one costs more than a small message.
-  nonisolated(unsafe) static let encoder = JSONCodec.canonicalEncoder
-  nonisolated(unsafe) static let decoder = JSONCodec.decoder
+  static let encoder = JSONCodec.canonicalEncoder
+  static let decoder = JSONCodec.decoder
   static let tagFrame = Data(protocolTag.utf8)
 
   public var frames: [Data] {

@@ -52,8 +52,10 @@ public struct CurveKeyPair: Sendable, Equatable {
     var publicText = [CChar](repeating: 0, count: 41)
     var secretText = [CChar](repeating: 0, count: 41)
     guard zmq_curve_keypair(&publicText, &secretText) == 0,
-      let publicKey = CurveKey(z85: String(cString: publicText)),
-      let secretKey = CurveKey(z85: String(cString: secretText))
+      let publicKey = CurveKey(
+        z85: String(decoding: publicText.prefix(40).map { UInt8(bitPattern: $0) }, as: UTF8.self)),
+      let secretKey = CurveKey(
+        z85: String(decoding: secretText.prefix(40).map { UInt8(bitPattern: $0) }, as: UTF8.self))
     else { throw .unavailable }
     return CurveKeyPair(publicKey: publicKey, secretKey: secretKey)
   }
@@ -62,7 +64,8 @@ public struct CurveKeyPair: Sendable, Equatable {
   public init(secretKey: CurveKey) throws(CurveKeyError) {
     var publicText = [CChar](repeating: 0, count: 41)
     guard zmq_curve_public(&publicText, secretKey.z85) == 0,
-      let publicKey = CurveKey(z85: String(cString: publicText))
+      let publicKey = CurveKey(
+        z85: String(decoding: publicText.prefix(40).map { UInt8(bitPattern: $0) }, as: UTF8.self))
     else { throw .unavailable }
     self.init(publicKey: publicKey, secretKey: secretKey)
   }

@@ -103,7 +103,7 @@ public final class ZAPAuthenticator: @unchecked Sendable {
         let ready = try poller.ready(timeout: .milliseconds(50))
         if ready.contains(0) { try socket.send(answer(try socket.receiveNow())) }
         if ready.contains(1), let monitor { handshakeFailed(try monitor.receiveNow()) }
-      } catch let error as ZMQError where error.isTerminated {
+      } catch  where error.isTerminated {
         return
       } catch {
         logger.error("ZAP handler: \(error)")
