@@ -37,7 +37,7 @@ struct EvaluateCommand: ParsableCommand {
 
   func run() throws {
     do {
-      let evaluator = try EvaluatorProcess(location: try EvaluatorProcess.Location.resolve())
+      let evaluator = try EvaluatorProcess(location: try EvaluatorProcess.Location.resolveEvaluator())
       let result = try evaluator.evaluate(
         policy: URL(fileURLWithPath: policy), task: try TaskInfo.named(task), costThresholds: costThresholds,
         episodes: episodes, seed: seed)

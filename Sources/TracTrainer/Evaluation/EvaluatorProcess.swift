@@ -16,24 +16,8 @@ public struct EvaluatorError: Error, CustomStringConvertible, Sendable {
 /// process: one JSON request per line in, one JSON answer per line out. Its stderr goes to a file
 /// so a chatty simulator can never fill a pipe and stall it.
 public final class EvaluatorProcess {
-  public struct Location: Sendable {
-    public var python: URL
-    public var script: URL
-
-    public init(python: URL, script: URL) {
-      self.python = python
-      self.script = script
-    }
-
-    /// `$TRAC_PYTHON` and `$TRAC_EVALUATOR` when set; otherwise the `scripts/evaluator.py` and
-    /// `.venv/bin/python` of the first checkout found above the executable or the working directory.
-    public static func resolve() throws(EvaluatorError) -> Location {
-      switch ProjectScript.resolve("scripts/evaluator.py", scriptVariable: "TRAC_EVALUATOR") {
-      case .success(let found): return Location(python: found.python, script: found.script)
-      case .failure(let missing): throw EvaluatorError(message: missing.message, stderrTail: "")
-      }
-    }
-  }
+  /// Where the evaluator script and its Python are.
+  public typealias Location = ProjectScript
 
   private let process = Process()
   private let requests = Pipe()
@@ -164,5 +148,16 @@ public final class EvaluatorProcess {
     guard let data = try? Data(contentsOf: stderrURL) else { return "" }
     let lines = String(decoding: data, as: UTF8.self).split(separator: "\n", omittingEmptySubsequences: false)
     return lines.suffix(21).joined(separator: "\n").trimmingCharacters(in: .whitespacesAndNewlines)
+  }
+}
+
+extension ProjectScript {
+  /// `$TRAC_PYTHON` and `$TRAC_EVALUATOR` when set; otherwise the `scripts/evaluator.py` and
+  /// `.venv/bin/python` of the first checkout found above the executable or the working directory.
+  public static func resolveEvaluator() throws(EvaluatorError) -> ProjectScript {
+    switch resolve("scripts/evaluator.py", scriptVariable: "TRAC_EVALUATOR") {
+    case .success(let found): return found
+    case .failure(let missing): throw EvaluatorError(message: missing.message, stderrTail: "")
+    }
   }
 }
