@@ -127,4 +127,29 @@ final class ClusterTests: XCTestCase {
     XCTAssertTrue(table.contains("QUARANTINED"), table)
     XCTAssertTrue(table.contains("error: it broke"), table)
   }
+
+  /// Slurm's `scancel` and preemption signal every process of a job: a trainer SIGTERMed by someone
+  /// else than its worker is handed back (the run requeued), not counted as a trainer failure.
+  func testTrainerTerminatedFromOutsideIsHandedBackNotFailed() throws {
+    let cluster = ClusterHarness("outside-sigterm")
+    try cluster.startCoordinator()
+    let trainer = try FakeTrainer.make(in: cluster.root, behaviour: .succeeds(after: .seconds(2)))
+    try cluster.startWorker("a", trainer: trainer)
+    let grid = try cluster.writeGrid(
+      name: "outside", alphas: [0.2], seeds: [0], dataset: try CLI.datasetFile())
+    XCTAssertEqual(try cluster.client(["submit", grid.path]).status, 0)
+    _ = try cluster.waitFor("the trainer to start") { _ in FakeTrainer.invocations(of: trainer).count == 1 }
+    let pkill = Process()
+    pkill.executableURL = URL(fileURLWithPath: "/usr/bin/pkill")
+    // The worker's children only: its own command line names the trainer too.
+    pkill.arguments = ["-TERM", "-P", "\(cluster.workers["a"]!.processIdentifier)"]
+    try pkill.run()
+    pkill.waitUntilExit()
+    XCTAssertEqual(pkill.terminationStatus, 0, "no trainer process to signal")
+    let status = try cluster.waitFor("the run to finish after the hand-back") { $0.sweeps.first?.done == 1 }
+    XCTAssertEqual(status.sweeps.first?.failed, 0)
+    XCTAssertTrue(status.recentFailures.isEmpty, "\(status.recentFailures)")
+    XCTAssertEqual(status.workers.first?.consecutiveFailures, 0)
+    XCTAssertEqual(FakeTrainer.invocations(of: trainer).count, 2, "started again after the hand-back")
+  }
 }
