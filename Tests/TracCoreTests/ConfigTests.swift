@@ -70,12 +70,15 @@ final class ConfigTests: XCTestCase {
     var values = Hyperparameters()
     values.alpha = 0.05
     values.reference = .uniform
-    let tracSpec = RunSpec(
+    // Pinned at trainer format 1, the format these ids were computed in.
+    var tracSpec = RunSpec(
       task: "OfflineBallCircle-v0", datasetSHA256: String(repeating: "ab", count: 32), algorithm: .trac,
       hyperparameters: values, costThreshold: 20, seed: 10)
-    let bcSpec = RunSpec(
+    tracSpec.trainerFormatVersion = 1
+    var bcSpec = RunSpec(
       task: "OfflineAntRun-v0", datasetSHA256: String(repeating: "0f", count: 32), algorithm: .bcSafe,
       hyperparameters: Hyperparameters(), costThreshold: 40, seed: 0, evalEpisodes: 5, evalSeed: 3)
+    bcSpec.trainerFormatVersion = 1
     XCTAssertEqual(tracSpec.runID, "be13d20b7071ae5d")
     XCTAssertEqual(bcSpec.runID, "35da15e249143216")
     let canonical =
@@ -90,6 +93,11 @@ final class ConfigTests: XCTestCase {
     XCTAssertEqual(stored, tracSpec)
     XCTAssertEqual(stored.hyperparameters.segments, .both)
     XCTAssertEqual(stored.runID, "be13d20b7071ae5d")
+    // A newer trainer format is another run: a result of the old trainer is not served for it.
+    var current = tracSpec
+    current.trainerFormatVersion = RunSpec.trainerFormatVersion
+    XCTAssertEqual(RunSpec.trainerFormatVersion, 2)
+    XCTAssertNotEqual(current.runID, tracSpec.runID)
   }
 
   func testSegmentSelectionIsPartOfTheRunID() throws {
