@@ -57,6 +57,13 @@ let package = Package(
       name: "SweepWorker",
       dependencies: ["SweepWire", "TracCore", "CProcess", .product(name: "Logging", package: "swift-log")]),
     .target(name: "SweepReport", dependencies: ["TracCore"]),
+    // The coordinator benchmark (`trac-sweep bench-coordinator`): simulated workers, real coordinator.
+    .target(
+      name: "SweepBenchmarks",
+      dependencies: [
+        "SweepCoordinator", "SweepWire", "TracCore", .product(name: "Logging", package: "swift-log"),
+      ]),
+    // The test kit: fake trainer, manual clock, harnesses. Linked by tests only, never by the product.
     .target(
       name: "TracSweepTesting",
       dependencies: [
@@ -67,7 +74,7 @@ let package = Package(
       name: "trac-sweep",
       dependencies: [
         "TracCore", "TracTrainer", "SweepWire", "SweepCoordinator", "SweepWorker", "SweepReport",
-        "TracSweepTesting", .product(name: "Logging", package: "swift-log"),
+        "SweepBenchmarks", .product(name: "Logging", package: "swift-log"),
         .product(name: "ArgumentParser", package: "swift-argument-parser"),
       ]),
 
@@ -75,7 +82,9 @@ let package = Package(
     .testTarget(name: "TracTrainerTests", dependencies: ["TracTrainer", "TracCore", "CHDF5"]),
     .testTarget(
       name: "SweepWireTests",
-      dependencies: ["SweepWire", "TracCore", .product(name: "Logging", package: "swift-log")]),
+      dependencies: [
+        "SweepWire", "TracCore", "TracSweepTesting", .product(name: "Logging", package: "swift-log"),
+      ]),
     .testTarget(
       name: "SweepCoordinatorTests", dependencies: ["SweepCoordinator", "TracSweepTesting", "TracCore"]),
     .testTarget(

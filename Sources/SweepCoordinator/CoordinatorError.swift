@@ -1,3 +1,5 @@
+import TracCore
+
 /// The error type of SweepCoordinator: every case says what is wrong in words a user can act on.
 public enum CoordinatorError: Error, Equatable, Sendable, CustomStringConvertible {
   /// A setting out of its range; `option` is the command-line name (`--heartbeat-interval`).
@@ -13,10 +15,25 @@ public enum CoordinatorError: Error, Equatable, Sendable, CustomStringConvertibl
   case sweepChanged(SweepID, message: String)
   /// A request that cannot be carried out in the current state, e.g. retrying a cancelled sweep.
   case refused(String)
+  /// No dataset with this sha256 is stored in full (a `fetch`, or a `submit` naming an unfinished upload).
+  case unknownDataset(SHA256Digest)
+  /// A grid names a dataset file on the coordinator's machine outside the directories it reads
+  /// datasets from.
+  case datasetNotAllowed(path: String, allowed: [String])
   /// The database could not be read or written; `operation` says what was being done.
   case storage(operation: String, message: String)
   /// The database holds something this version cannot read back.
   case corruptState(String)
+
+  /// The identifier the error is about, for the `error` reply's `subject`.
+  public var subject: String? {
+    switch self {
+    case .unknownSweep(let sweep): return sweep.rawValue
+    case .unknownWorker(let worker): return worker.rawValue
+    case .unknownDataset(let sha256): return sha256.rawValue
+    default: return nil
+    }
+  }
 
   public var description: String {
     switch self {
@@ -36,6 +53,14 @@ public enum CoordinatorError: Error, Equatable, Sendable, CustomStringConvertibl
       return "sweep \(sweep): \(message)"
     case .refused(let message):
       return message
+    case .unknownDataset(let sha256):
+      return "no dataset with sha256 \(sha256) is held by the coordinator"
+    case .datasetNotAllowed(let path, let allowed):
+      let directories = allowed.isEmpty ? "none" : allowed.joined(separator: ", ")
+      return
+        "dataset \(path) is outside the directories this coordinator reads datasets from (\(directories)): "
+        + "submit from a machine where the file is readable (trac-sweep submit uploads it), or start the "
+        + "coordinator with --datasets DIR for the directory that holds it"
     case .storage(let operation, let message):
       return "the state database failed while \(operation): \(message)"
     case .corruptState(let message):

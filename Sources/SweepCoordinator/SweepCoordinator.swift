@@ -1,3 +1,4 @@
+import TracCore
 // The coordinator: scheduling state machine (pure, clock injected) and the SQLite store.
 //
 // `Scheduling/` holds `Scheduler`, a value that owns sweeps, runs, attempts and workers and changes only

@@ -1,1 +1,3 @@
+import TracCore
+
 // The worker agent: connection, heartbeats, child trainer processes, the result spool.

@@ -1,3 +1,5 @@
+import TracCore
+
 #if canImport(Glibc)
   import Glibc
 #endif
@@ -9,10 +11,6 @@ public enum SweepWorkerError: Error, Equatable, Sendable, CustomStringConvertibl
   case systemCall(call: String, errno: Int32, path: String?)
   /// The trainer could not be started: `call` is the step of the spawn that failed (`execve`, ...).
   case spawnFailed(executable: String, call: String, errno: Int32)
-  /// A run id that is not 1-128 of `[0-9A-Za-z_-]`: it would not be a safe directory name.
-  case invalidRunID(String)
-  /// Attempts are numbered from 1.
-  case invalidAttempt(Int)
   /// A spooled file's name must be a plain file name, not `manifest.json`, not hidden.
   case invalidFileName(String)
 
@@ -23,10 +21,6 @@ public enum SweepWorkerError: Error, Equatable, Sendable, CustomStringConvertibl
       return "\(call) failed\(subject): \(errnoDescription(errno)) (errno \(errno))"
     case .spawnFailed(let executable, let call, let errno):
       return "cannot start \(executable): \(call) failed: \(errnoDescription(errno)) (errno \(errno))"
-    case .invalidRunID(let runID):
-      return "invalid run id '\(runID)': expected 1 to 128 letters, digits, '-' or '_'"
-    case .invalidAttempt(let attempt):
-      return "invalid attempt number \(attempt): attempts are numbered from 1"
     case .invalidFileName(let name):
       return
         "invalid result file name '\(name)': expected a plain, visible file name other than manifest.json"

@@ -1,6 +1,6 @@
 import ArgumentParser
 import Foundation
-import TracSweepTesting
+import SweepBenchmarks
 
 struct BenchCoordinatorCommand: ParsableCommand {
   static let configuration = CommandConfiguration(

@@ -4,6 +4,7 @@ import Foundation
 import Logging
 import SweepCoordinator
 import SweepWire
+import TracCore
 
 struct CoordinatorCommand: ParsableCommand {
   static let configuration = CommandConfiguration(
@@ -46,6 +47,16 @@ struct CoordinatorCommand: ParsableCommand {
     name: .customLong("max-message-bytes"),
     help: "Largest message accepted; a larger one closes the sender's connection.")
   var maxMessageBytes: Int64 = CoordinatorService.Configuration.defaultMaxMessageSize
+  @Option(
+    name: .customLong("datasets"),
+    help: ArgumentHelp(
+      "A directory whose dataset files grids may name by path (repeat for several).",
+      discussion: """
+        A grid's dataset is read from the coordinator's disk only inside these directories (default: \
+        the DSRL dataset directory, $DSRL_DATASET_DIR or ~/.dsrl/datasets); any other dataset reaches \
+        the coordinator by upload, which `trac-sweep submit` does for files on the client's machine.
+        """))
+  var datasets: [String] = []
 
   func validate() throws {
     guard (curveSecret == nil) == (authorizedKeys == nil) else {
@@ -55,6 +66,12 @@ struct CoordinatorCommand: ParsableCommand {
       throw ValidationError(
         "--max-message-bytes must be at least 8388608 (8 MiB, above a 4 MiB dataset chunk), got \(maxMessageBytes)"
       )
+    }
+    for directory in datasets {
+      var isDirectory: ObjCBool = false
+      guard FileManager.default.fileExists(atPath: directory, isDirectory: &isDirectory),
+        isDirectory.boolValue
+      else { throw ValidationError("--datasets \(directory): no such directory") }
     }
     guard heartbeatInterval.isFinite, heartbeatInterval > 0 else {
       throw ValidationError("--heartbeat-interval must be a positive number of seconds")
@@ -82,7 +99,9 @@ struct CoordinatorCommand: ParsableCommand {
       service = try CoordinatorService(
         configuration: .init(
           bind: bind, stateDirectory: URL(fileURLWithPath: state), scheduler: try schedulerConfiguration(),
-          maxMessageSize: maxMessageBytes, curve: curve))
+          maxMessageSize: maxMessageBytes, curve: curve,
+          datasetDirectories: datasets.isEmpty
+            ? [DSRLDatasetDirectory.directory] : datasets.map { URL(fileURLWithPath: $0) }))
     } catch {
       FileHandle.standardError.write(Data("error: cannot start the coordinator: \(error)\n".utf8))
       throw ExitCode.failure

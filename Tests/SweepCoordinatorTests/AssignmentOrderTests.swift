@@ -54,7 +54,7 @@ final class AssignmentOrderTests: XCTestCase {
     }
 
     for (index, slots) in [1, 2, 3, 4, 1, 2, 3, 4].enumerated() {
-      let worker = WorkerID("w\(index)")
+      let worker = WorkerID(stringLiteral: "w\(index)")
       model.slots[worker] = slots
       check(try harness.hello(worker, slots: slots))
     }

@@ -1,6 +1,7 @@
 import Foundation
 import SweepCoordinator
 import TracCore
+import TracSweepTesting
 import XCTest
 
 final class DatasetUploadsTests: XCTestCase {
@@ -15,7 +16,7 @@ final class DatasetUploadsTests: XCTestCase {
   func testPiecesInOrderMakeTheDatasetStoredUnderItsHash() throws {
     let uploads = DatasetUploads(store: try DatasetStore(directory: directory))
     let bytes = Data((0..<10_000).map { UInt8($0 % 251) })
-    let sha = sha256Hex(bytes)
+    let sha = SHA256Digest(of: bytes)
     XCTAssertEqual(try uploads.status(sha256: sha, total: bytes.count).received, 0)
     var held = try uploads.receive(sha256: sha, total: bytes.count, offset: 0, data: bytes.prefix(4000))
     XCTAssertEqual(held.received, 4000)
@@ -30,19 +31,19 @@ final class DatasetUploadsTests: XCTestCase {
 
   func testBytesThatDoNotHashToTheGivenSha256AreRefusedAndDropped() throws {
     let uploads = DatasetUploads(store: try DatasetStore(directory: directory))
-    let claimed = sha256Hex(Data("the real dataset".utf8))
+    let claimed = SHA256Digest(of: Data("the real dataset".utf8))
     let sent = Data("something else!!".utf8)
     XCTAssertThrowsError(try uploads.receive(sha256: claimed, total: sent.count, offset: 0, data: sent)) {
       error in
       XCTAssertTrue("\(error)".contains("refused: its bytes hash to"), "\(error)")
     }
-    XCTAssertFalse(FileManager.default.fileExists(atPath: uploads.store.url(for: claimed).path))
+    XCTAssertFalse(uploads.store.contains(claimed))
     XCTAssertEqual(try uploads.status(sha256: claimed, total: sent.count).received, 0)
   }
 
   func testAPieceOutOfOrderOrTooLongOrABadHashIsAnError() throws {
     let uploads = DatasetUploads(store: try DatasetStore(directory: directory))
-    let sha = String(repeating: "a", count: 64)
+    let sha = SHA256Digest(stringLiteral: String(repeating: "a", count: 64))
     XCTAssertThrowsError(try uploads.receive(sha256: sha, total: 10, offset: 5, data: Data(count: 5))) {
       error in
       XCTAssertTrue("\(error)".contains("a piece at byte 5, but 0 bytes are held"), "\(error)")
@@ -51,8 +52,13 @@ final class DatasetUploadsTests: XCTestCase {
       error in
       XCTAssertTrue("\(error)".contains("more than its 10 bytes"), "\(error)")
     }
-    XCTAssertThrowsError(try uploads.status(sha256: "../../etc/passwd", total: 10)) { error in
-      XCTAssertTrue("\(error)".contains("64 lowercase hex digits"), "\(error)")
+    XCTAssertThrowsError(try SHA256Digest("../../etc/passwd")) { error in
+      XCTAssertTrue("\(error)".contains("64 lowercase hexadecimal digits"), "\(error)")
+    }
+    XCTAssertThrowsError(
+      try uploads.receive(sha256: sha, total: 10 << 20, offset: 0, data: Data(count: (4 << 20) + 1))
+    ) { error in
+      XCTAssertTrue("\(error)".contains("pieces are at most"), "\(error)")
     }
     XCTAssertThrowsError(try uploads.status(sha256: sha, total: 0))
   }

@@ -8,7 +8,7 @@ import XCTest
 /// commits each event to a real SQLite store and ends by restarting the coordinator from it.
 final class SchedulerScenarioTests: XCTestCase {
   let grid = Grids.alphaStudy()
-  var sweepID: SweepID { SweepID(grid.sweepID) }
+  var sweepID: SweepID { SweepID(of: grid) }
 
   func testTwoWorkersFinishASweepWithEveryRunRecordedOnce() throws {
     let harness = try SchedulerHarness()
@@ -68,7 +68,7 @@ final class SchedulerScenarioTests: XCTestCase {
 
     let second = try XCTUnwrap(try harness.hello("steady", slots: 1).assignments.first)
     XCTAssertEqual(
-      second.attempt, AttemptID(run: first.attempt.run, number: 2), "the requeued run goes first")
+      second.attempt, AttemptID(run: first.attempt.run, counted: 2), "the requeued run goes first")
     XCTAssertEqual(second.spec, first.spec, "same seed, same everything")
     try harness.succeed(second)
 
@@ -129,7 +129,7 @@ final class SchedulerScenarioTests: XCTestCase {
     let run = assignment.attempt.run
     for number in 1...3 {
       XCTAssertEqual(
-        assignment.attempt, AttemptID(run: run, number: number), "the failed run is retried first")
+        assignment.attempt, AttemptID(run: run, counted: number), "the failed run is retried first")
       XCTAssertEqual(assignment.spec.seed, grid.runs[0].seed)
       let commands = try harness.fail(assignment, stderr: "RuntimeError: NaN in loss at step \(number)")
       XCTAssertEqual(commands.acknowledgements.map(\.disposition), [.recorded])
@@ -218,7 +218,7 @@ final class SchedulerScenarioTests: XCTestCase {
 
     // alpha 0.05 is in both grids: base and alpha=0.05 (8 runs) are already done.
     let wider = Grids.alphaStudy(name: "ballcircle-alpha-wide", alphas: "[0.05, 1.0]")
-    let widerID = SweepID(wider.sweepID)
+    let widerID = SweepID(of: wider)
     let submitted = try harness.submit(wider)
     XCTAssertTrue(submitted.logMessages.contains { $0.contains("8 already done") })
     XCTAssertEqual(harness.status.sweep(widerID)?.runs.done, 8)
@@ -291,12 +291,12 @@ final class SchedulerScenarioTests: XCTestCase {
     try harness.submit(wider)
     let again = try harness.hello("w", slots: 2).assignments
     XCTAssertEqual(again.count, 2)
-    let stopped = try harness.send(.cancel(SweepID(wider.sweepID)))
+    let stopped = try harness.send(.cancel(SweepID(of: wider)))
     XCTAssertTrue(stopped.cancellations.isEmpty, "the first sweep still needs the runs in progress")
     XCTAssertEqual(harness.status.sweep(sweepID)?.runs, RunCounts(pending: 10, running: 2))
     try harness.runUntilIdle(starting: again.map { .assign($0) })
     XCTAssertEqual(harness.status.sweep(sweepID)?.runs, RunCounts(done: 12))
-    XCTAssertEqual(harness.status.sweep(SweepID(wider.sweepID))?.runs, RunCounts(done: 8, cancelled: 4))
+    XCTAssertEqual(harness.status.sweep(SweepID(of: wider))?.runs, RunCounts(done: 8, cancelled: 4))
     try harness.restart()
   }
 
@@ -348,7 +348,7 @@ final class SchedulerScenarioTests: XCTestCase {
     try harness.restart()
 
     let taken = try harness.hello("staying", slots: 2).assignments
-    XCTAssertEqual(taken.map(\.attempt), held.map { AttemptID(run: $0.attempt.run, number: 2) })
+    XCTAssertEqual(taken.map(\.attempt), held.map { AttemptID(run: $0.attempt.run, counted: 2) })
   }
 
   func testARestartedCoordinatorReadoptsRunsItsWorkersAnnounce() throws {
@@ -403,13 +403,13 @@ final class SchedulerScenarioTests: XCTestCase {
     // b reconnects without its attempt (it restarted): lost, and the run goes back to the queue.
     let reconnect = try harness.hello("b", slots: 1)
     XCTAssertEqual(harness.scheduler.attempt(second.attempt)?.outcome, .lost)
-    XCTAssertEqual(reconnect.assignments.first?.attempt, AttemptID(run: first.attempt.run, number: 3))
+    XCTAssertEqual(reconnect.assignments.first?.attempt, AttemptID(run: first.attempt.run, counted: 3))
     // A heartbeat from a worker the coordinator has never met asks it to say hello.
     XCTAssertEqual(try harness.heartbeat("stranger", []), [.requestHello(worker: "stranger")])
     // A result for an attempt nobody was given is acknowledged and discarded.
     let bogus = try harness.send(
       .result(
-        worker: "a", attempt: AttemptID(run: "0000000000000000", number: 1),
+        worker: "a", attempt: AttemptID(run: "0000000000000000", counted: 1),
         outcome: .failed(exitStatus: 1, stderrTail: "")))
     XCTAssertEqual(bogus.acknowledgements.map(\.disposition), [.discarded])
     try harness.restart()

@@ -37,7 +37,7 @@ final class SweepStoreTests: XCTestCase {
     XCTAssertEqual(try harness.store.resultCount(run: assignment.attempt.run), 1)
     XCTAssertEqual(try harness.store.load().runs.first { $0.id == run.id }?.duplicateResults, 0)
     XCTAssertEqual(
-      try harness.store.results(sweep: SweepID(grid.sweepID)).first?.runJSON,
+      try harness.store.results(sweep: SweepID(of: grid)).first?.runJSON,
       harness.payload(for: assignment).runJSON)
   }
 
@@ -64,10 +64,10 @@ final class SweepStoreTests: XCTestCase {
     let harness = try SchedulerHarness()
     try harness.submit(grid)
     try harness.runUntilIdle(starting: try harness.hello("w", slots: 3))
-    let rows = try harness.store.results(sweep: SweepID(grid.sweepID))
+    let rows = try harness.store.results(sweep: SweepID(of: grid))
     XCTAssertEqual(rows.count, grid.runCount)
     for (row, run) in zip(rows, grid.runs) {
-      XCTAssertEqual(row.sweep, SweepID(grid.sweepID))
+      XCTAssertEqual(row.sweep, SweepID(of: grid))
       XCTAssertEqual(row.pointID, run.pointID)
       XCTAssertEqual(row.spec, run.spec(datasetSHA256: Grids.datasetSHA256))
       XCTAssertEqual(row.run, RunID(of: row.spec))

@@ -17,20 +17,21 @@ final class FastCodecTests: XCTestCase {
 
   func testHotMessagesAreWrittenByteForByteAsTheCanonicalEncoderWritesThem() throws {
     let attempts = [
-      AttemptRef(runID: "0123456789abcdef", attempt: 1), AttemptRef(runID: "fedcba9876543210", attempt: 12),
+      try AttemptID(run: RunID("0123456789abcdef"), number: 1),
+      try AttemptID(run: RunID("fedcba9876543210"), number: 12),
     ]
-    let oddNames = ["", "host-a/b", "quote\"d", "back\\slash", "tab\there", "née", "line\nbreak", "\u{1}"]
-    var heartbeats = [
-      Heartbeat(workerID: "node1-4f2a", running: []), Heartbeat(workerID: "node1-4f2a", running: attempts),
+    let worker = try WorkerID("node1-4f2a")
+    let heartbeats = [
+      Heartbeat(workerID: worker, running: []), Heartbeat(workerID: worker, running: attempts),
+      Heartbeat(workerID: try WorkerID("Node_1.example-org"), running: attempts.reversed()),
     ]
-    heartbeats += oddNames.map { Heartbeat(workerID: $0, running: [AttemptRef(runID: $0, attempt: 3)]) }
     for heartbeat in heartbeats {
       XCTAssertEqual(body(.heartbeat, heartbeat), try canonical(heartbeat))
     }
     for known in [true, false] {
       XCTAssertEqual(body(.pong, Pong(known: known)), try canonical(Pong(known: known)))
     }
-    for attempt in attempts + oddNames.map({ AttemptRef(runID: $0, attempt: -7) }) {
+    for attempt in attempts {
       for duplicate in [true, false] {
         let ack = Ack(attempt: attempt, duplicate: duplicate)
         XCTAssertEqual(body(.ack, ack), try canonical(ack))
@@ -38,16 +39,20 @@ final class FastCodecTests: XCTestCase {
       XCTAssertEqual(body(.cancel, Cancel(attempt: attempt)), try canonical(Cancel(attempt: attempt)))
     }
     let files = [
-      FileInfo(name: "policy.safetensors", size: 123_456, sha256: String(repeating: "a1", count: 32)),
-      FileInfo(name: "run.json", size: 0, sha256: String(repeating: "0", count: 64)),
+      FileInfo(
+        name: try ArtifactName("policy.safetensors"), size: 123_456,
+        sha256: try SHA256Digest(String(repeating: "a1", count: 32))),
+      FileInfo(
+        name: try ArtifactName("run.json"), size: 0,
+        sha256: try SHA256Digest(String(repeating: "0", count: 64))),
     ]
     var results: [ResultMessage] = []
-    for outcome in [AttemptOutcome.succeeded, .failed, .inputError] {
+    for outcome in [TrainerOutcome.succeeded, .failed, .inputError] {
       for exitStatus in [Int32?.none, 0, 1, 65, -9, Int32.max] {
         for tail in ["", "RuntimeError: NaN in loss", "Traceback:\n  x\n", "100% done / \"ok\""] {
           results.append(
             ResultMessage(
-              workerID: "w-1", attempt: attempts[1], outcome: outcome, exitStatus: exitStatus,
+              workerID: try WorkerID("w-1"), attempt: attempts[1], outcome: outcome, exitStatus: exitStatus,
               stderrTail: tail,
               files: outcome == .succeeded ? files : []))
         }
@@ -55,8 +60,8 @@ final class FastCodecTests: XCTestCase {
     }
     results.append(
       ResultMessage(
-        workerID: "w/\u{7f}", attempt: attempts[0], outcome: .succeeded, exitStatus: 0, stderrTail: "",
-        files: [FileInfo(name: "é.json", size: 1, sha256: "x")]))
+        workerID: worker, attempt: attempts[0], outcome: .failed, exitStatus: 1,
+        stderrTail: "née \u{1} tab\there \"quoted\" back\\slash", files: []))
     for result in results {
       XCTAssertEqual(body(.result, result), try canonical(result))
     }
@@ -79,14 +84,14 @@ final class FastCodecTests: XCTestCase {
   }
 
   struct HeartbeatMirror: Decodable {
-    var worker_id: String
+    var worker_id: WorkerID
     var running: [AttemptMirror]
   }
 
   struct AttemptMirror: Decodable {
-    var run_id: String
+    var run_id: RunID
     var attempt: Int
-    var ref: AttemptRef { AttemptRef(runID: run_id, attempt: attempt) }
+    var ref: AttemptID { try! AttemptID(run: run_id, number: attempt) }
   }
 
   struct AckMirror: Decodable {
@@ -97,15 +102,15 @@ final class FastCodecTests: XCTestCase {
   struct PongMirror: Decodable { var known: Bool }
 
   struct FileMirror: Decodable {
-    var name: String
+    var name: ArtifactName
     var size: Int
-    var sha256: String
+    var sha256: SHA256Digest
   }
 
   struct ResultMirror: Decodable {
-    var worker_id: String
+    var worker_id: WorkerID
     var attempt: AttemptMirror
-    var outcome: AttemptOutcome
+    var outcome: TrainerOutcome
     var exit_status: Int32?
     var stderr_tail: String
     var files: [FileMirror]
@@ -114,19 +119,19 @@ final class FastCodecTests: XCTestCase {
   func testHotMessagesReadTheSameValuesAndGiveTheSameErrorsAsCodable() {
     let heartbeats = [
       #"{"running":[],"worker_id":"w1"}"#,
-      #"{"worker_id":"w1","running":[{"run_id":"abc","attempt":2},{"attempt":3,"run_id":"d"}]}"#,
-      #" { "running" : [ { "attempt" : 2 , "run_id" : "abc" } ] , "worker_id" : "w1" } "#,
+      #"{"worker_id":"w1","running":[{"run_id":"0123456789abcdef","attempt":2},{"attempt":3,"run_id":"fedcba9876543210"}]}"#,
+      #" { "running" : [ { "attempt" : 2 , "run_id" : "0123456789abcdef" } ] , "worker_id" : "w1" } "#,
       #"{"running":[],"worker_id":"w1","extra":{"ignored":[1,2.5,null,true]}}"#,
       #"{"running":[],"worker_id":"caf\u00e9\/\n"}"#, #"{"running":[],"worker_id":"café"}"#,
-      #"{"running":[{"attempt":1.0,"run_id":"a"}],"worker_id":"w"}"#,
-      #"{"running":[{"attempt":1e2,"run_id":"a"}],"worker_id":"w"}"#,
+      #"{"running":[{"attempt":1.0,"run_id":"fedcba9876543210"}],"worker_id":"w"}"#,
+      #"{"running":[{"attempt":1e2,"run_id":"fedcba9876543210"}],"worker_id":"w"}"#,
       #"{"running":[],"worker_id":"a","worker_id":"b"}"#,
       // Malformed: each must be refused with Codable's own words.
       #"{"running":[]}"#, #"{"worker_id":3,"running":[]}"#, #"{"worker_id":"w","running":{}}"#,
-      #"{"worker_id":"w","running":[{"attempt":"1","run_id":"a"}]}"#,
+      #"{"worker_id":"w","running":[{"attempt":"1","run_id":"fedcba9876543210"}]}"#,
       #"{"worker_id":"w","running":[{"attempt":1}]}"#,
-      #"{"worker_id":"w","running":[{"attempt":01,"run_id":"a"}]}"#,
-      #"{"worker_id":"w","running":[{"attempt":99999999999999999999,"run_id":"a"}]}"#,
+      #"{"worker_id":"w","running":[{"attempt":01,"run_id":"fedcba9876543210"}]}"#,
+      #"{"worker_id":"w","running":[{"attempt":99999999999999999999,"run_id":"fedcba9876543210"}]}"#,
       #"{"worker_id":null,"running":[]}"#, #"{"worker_id":"w","running":[]"#, #"[]"#, "", "nul",
       #"{"worker_id":"w","running":[],}"#, #"{"worker_id":"w""running":[]}"#,
       "{\"worker_id\":\"a\u{1}\",\"running\":[]}",
@@ -140,9 +145,13 @@ final class FastCodecTests: XCTestCase {
       assertSameValue(text, .pong, Pong.self, PongMirror.self) { Pong(known: $0.known) }
     }
     let acks = [
-      #"{"attempt":{"attempt":4,"run_id":"abc"},"duplicate":false}"#,
-      #"{"duplicate":true,"attempt":{"run_id":"abc","attempt":-4}}"#,
-      #"{"attempt":{"attempt":4,"run_id":"abc"}}"#, #"{"attempt":null,"duplicate":false}"#,
+      #"{"attempt":{"attempt":4,"run_id":"0123456789abcdef"},"duplicate":false}"#,
+      // Invalid identifiers: refused the same way by both paths, naming the rule.
+      #"{"attempt":{"attempt":4,"run_id":"../../etc"},"duplicate":false}"#,
+      #"{"attempt":{"attempt":0,"run_id":"0123456789abcdef"},"duplicate":false}"#,
+      #"{"attempt":{"attempt":4,"run_id":"0123456789ABCDEF"},"duplicate":false}"#,
+      #"{"duplicate":true,"attempt":{"run_id":"0123456789abcdef","attempt":-4}}"#,
+      #"{"attempt":{"attempt":4,"run_id":"0123456789abcdef"}}"#, #"{"attempt":null,"duplicate":false}"#,
       #"{"attempt":{"attempt":4,"run_id":7},"duplicate":false}"#,
     ]
     for text in acks {
@@ -150,16 +159,20 @@ final class FastCodecTests: XCTestCase {
         Ack(attempt: $0.attempt.ref, duplicate: $0.duplicate)
       }
     }
-    let files = #"[{"name":"run.json","sha256":"ab","size":10},{"name":"p","sha256":"cd","size":0}]"#
+    let files =
+      #"[{"name":"run.json","sha256":"\#(String(repeating: "ab", count: 32))","size":10},{"name":"p","sha256":"\#(String(repeating: "cd", count: 32))","size":0}]"#
     let results = [
-      #"{"attempt":{"attempt":1,"run_id":"r"},"exit_status":0,"files":[],"outcome":"succeeded","stderr_tail":"","worker_id":"w"}"#,
-      #"{"attempt":{"attempt":1,"run_id":"r"},"files":\#(files),"outcome":"succeeded","stderr_tail":"","worker_id":"w"}"#,
-      #"{"attempt":{"attempt":1,"run_id":"r"},"exit_status":null,"files":[],"outcome":"failed","stderr_tail":"x","worker_id":"w"}"#,
-      #"{"attempt":{"attempt":2,"run_id":"r"},"exit_status":65,"files":[],"outcome":"input_error","stderr_tail":"bad\ninput","worker_id":"w"}"#,
-      #"{"attempt":{"attempt":1,"run_id":"r"},"exit_status":4294967296,"files":[],"outcome":"failed","stderr_tail":"","worker_id":"w"}"#,
-      #"{"attempt":{"attempt":1,"run_id":"r"},"exit_status":0,"files":[],"outcome":"exploded","stderr_tail":"","worker_id":"w"}"#,
-      #"{"attempt":{"attempt":1,"run_id":"r"},"exit_status":0,"files":[{"name":"a","size":-1}],"outcome":"succeeded","stderr_tail":"","worker_id":"w"}"#,
-      #"{"attempt":{"attempt":1,"run_id":"r"},"exit_status":0,"outcome":"succeeded","stderr_tail":"","worker_id":"w"}"#,
+      #"{"attempt":{"attempt":1,"run_id":"0123456789abcdef"},"exit_status":0,"files":[],"outcome":"succeeded","stderr_tail":"","worker_id":"w"}"#,
+      #"{"attempt":{"attempt":1,"run_id":"0123456789abcdef"},"files":\#(files),"outcome":"succeeded","stderr_tail":"","worker_id":"w"}"#,
+      #"{"attempt":{"attempt":1,"run_id":"0123456789abcdef"},"exit_status":null,"files":[],"outcome":"failed","stderr_tail":"x","worker_id":"w"}"#,
+      #"{"attempt":{"attempt":2,"run_id":"0123456789abcdef"},"exit_status":65,"files":[],"outcome":"input_error","stderr_tail":"bad\ninput","worker_id":"w"}"#,
+      #"{"attempt":{"attempt":1,"run_id":"0123456789abcdef"},"exit_status":4294967296,"files":[],"outcome":"failed","stderr_tail":"","worker_id":"w"}"#,
+      #"{"attempt":{"attempt":1,"run_id":"0123456789abcdef"},"exit_status":0,"files":[],"outcome":"exploded","stderr_tail":"","worker_id":"w"}"#,
+      #"{"attempt":{"attempt":1,"run_id":"0123456789abcdef"},"exit_status":0,"files":[{"name":"a","size":-1}],"outcome":"succeeded","stderr_tail":"","worker_id":"w"}"#,
+      #"{"attempt":{"attempt":1,"run_id":"0123456789abcdef"},"exit_status":0,"outcome":"succeeded","stderr_tail":"","worker_id":"w"}"#,
+      #"{"attempt":{"attempt":1,"run_id":"0123456789abcdef"},"exit_status":0,"files":[{"name":"../x","sha256":"\#(String(repeating: "ab", count: 32))","size":1}],"outcome":"succeeded","stderr_tail":"","worker_id":"w"}"#,
+      #"{"attempt":{"attempt":1,"run_id":"0123456789abcdef"},"exit_status":0,"files":[{"name":"x","sha256":"AB","size":1}],"outcome":"succeeded","stderr_tail":"","worker_id":"w"}"#,
+      #"{"attempt":{"attempt":1,"run_id":"0123456789abcdef"},"exit_status":0,"files":[],"outcome":"succeeded","stderr_tail":"","worker_id":"/etc"}"#,
     ]
     for text in results {
       assertSameValue(text, .result, ResultMessage.self, ResultMirror.self) {
@@ -176,12 +189,15 @@ final class FastCodecTests: XCTestCase {
       task: "OfflineBallCircle-v0", datasetSHA256: String(repeating: "ab", count: 32), algorithm: .trac,
       hyperparameters: Hyperparameters(), costThreshold: 10, seed: 3)
     let assign = Assign(
-      attempt: AttemptRef(runID: "0123456789abcdef", attempt: 2), spec: spec,
-      dataset: DatasetRef(sha256: "ab", size: 10, name: "d.hdf5"), leaseMilliseconds: 3000)
+      attempt: try AttemptID(run: RunID("0123456789abcdef"), number: 2), spec: spec,
+      dataset: DatasetRef(
+        sha256: try SHA256Digest(String(repeating: "ab", count: 32)), size: 10, name: "d.hdf5"),
+      leaseMilliseconds: 3000)
     let message = WireMessage(.assign, assign)
     XCTAssertEqual(try message.attemptReference(), assign.attempt)
     XCTAssertEqual(try message.decodeBody(Assign.self), assign)
-    let bad = WireMessage(type: .assign, body: Data(#"{"attempt":{"attempt":"two","run_id":"r"}}"#.utf8))
+    let bad = WireMessage(
+      type: .assign, body: Data(#"{"attempt":{"attempt":"two","run_id":"0123456789abcdef"}}"#.utf8))
     XCTAssertThrowsError(try bad.attemptReference()) { error in
       XCTAssertTrue("\(error)".contains("$.attempt.attempt"), "\(error)")
     }

@@ -1,6 +1,7 @@
 import Foundation
 import SweepWire
 import TracCore
+import TracSweepTesting
 import XCTest
 
 /// The transport over real libzmq on tcp://127.0.0.1, and the message codec.
@@ -21,7 +22,7 @@ final class WireTests: XCTestCase {
     let (router, dealer) = try pair()
     let hello = Hello(
       workerID: "worker-1", host: "node1", slots: 2, trainerVersion: "0.1.0",
-      running: [AttemptRef(runID: "abc", attempt: 2)], spooled: [])
+      running: [AttemptID("abc", 2)], spooled: [])
     let payload = Data((0..<100_000).map { UInt8($0 % 251) })
     try dealer.send(WireMessage(.hello, hello, attachments: [payload, Data()]).frames)
 

@@ -11,7 +11,7 @@ final class DatasetCacheTests: XCTestCase {
   func testChunksAssembleIntoAVerifiedDataset() throws {
     let cache = try DatasetCache(directory: directory())
     let content = Data((0..<2_500_000).map { UInt8(truncatingIfNeeded: $0 * 7) })
-    let digest = sha256Hex(content)
+    let digest = SHA256Digest(of: content)
     var offset = 0
     var complete = false
     while !complete {
@@ -26,7 +26,7 @@ final class DatasetCacheTests: XCTestCase {
 
   func testMismatchingHashIsRefusedAndNothingIsKept() throws {
     let cache = try DatasetCache(directory: directory())
-    let claimed = sha256Hex(Data("the real dataset".utf8))
+    let claimed = SHA256Digest(of: Data("the real dataset".utf8))
     XCTAssertThrowsError(try cache.append(sha256: claimed, offset: 0, total: 5, data: Data("other".utf8))) {
       XCTAssertTrue("\($0)".contains("refused"), "\($0)")
     }
@@ -38,6 +38,6 @@ final class DatasetCacheTests: XCTestCase {
     let cache = try DatasetCache(directory: directory())
     XCTAssertThrowsError(
       try cache.append(
-        sha256: String(repeating: "a", count: 64), offset: 10, total: 20, data: Data(count: 10)))
+        sha256: SHA256Digest(of: Data()), offset: 10, total: 20, data: Data(count: 10)))
   }
 }

@@ -11,11 +11,11 @@ final class ResultSpoolTests: XCTestCase {
     work = try makeScratchDirectory(self)
   }
 
-  private func key(_ attempt: Int, run runID: String = "00112233aabbccdd") -> AttemptKey {
-    try! AttemptKey(runID: runID, attempt: attempt)
+  private func key(_ attempt: Int, run runID: String = "00112233aabbccdd") -> AttemptID {
+    AttemptID(RunID(stringLiteral: runID), attempt)
   }
 
-  private func succeeded(_ key: AttemptKey) -> AttemptResult {
+  private func succeeded(_ key: AttemptID) -> AttemptResult {
     AttemptResult(key: key, outcome: .succeeded, exitStatus: 0, stderrTail: "", wallSeconds: 12.5)
   }
 
@@ -48,11 +48,11 @@ final class ResultSpoolTests: XCTestCase {
     let pending = reopened.pending()
     XCTAssertEqual(pending.map(\.key), [key(1)])
     XCTAssertEqual(pending[0].result, succeeded(key(1)))
-    XCTAssertEqual(pending[0].files.map(\.name), AttemptDirectory.artifactNames)
+    XCTAssertEqual(pending[0].files.map(\.name.rawValue), AttemptDirectory.artifactNames)
     for (file, source) in zip(pending[0].files, files) {
       let spooled = reopened.fileURL(named: file.name, of: key(1))
       XCTAssertEqual(try Data(contentsOf: spooled), try Data(contentsOf: source))
-      XCTAssertEqual(file.sha256, try sha256Hex(ofFileAt: source.path))
+      XCTAssertEqual(file.sha256, try SHA256Digest(ofFileAt: source.path))
       XCTAssertEqual(file.size, try Data(contentsOf: source).count)
     }
   }
@@ -127,8 +127,10 @@ final class ResultSpoolTests: XCTestCase {
     for attempt in 1...4 { try spool.write(succeeded(key(attempt)), files: try artifacts("\(attempt)")) }
     let fileManager = FileManager.default
     // 2: the manifest is gone; 3: the manifest is not JSON; 4: the policy's bytes changed, not its size.
-    try fileManager.removeItem(at: spool.fileURL(named: ResultSpool.manifestName, of: key(2)))
-    try Data("{not json".utf8).write(to: spool.fileURL(named: ResultSpool.manifestName, of: key(3)))
+    try fileManager.removeItem(
+      at: spool.fileURL(named: ArtifactName(stringLiteral: ResultSpool.manifestName), of: key(2)))
+    try Data("{not json".utf8).write(
+      to: spool.fileURL(named: ArtifactName(stringLiteral: ResultSpool.manifestName), of: key(3)))
     let policy = spool.fileURL(named: "policy.safetensors", of: key(4))
     var bytes = try Data(contentsOf: policy)
     bytes[100] ^= 0xff
@@ -184,8 +186,8 @@ final class ResultSpoolTests: XCTestCase {
 
     let pending = try ResultSpool(workDirectory: work).pending()
     XCTAssertEqual(pending.map(\.result.outcome), [.succeeded])
-    XCTAssertEqual(pending.first?.files.map(\.name), AttemptDirectory.artifactNames)
-    XCTAssertEqual(runs.attempts(ofRun: key(1).runID), [])
+    XCTAssertEqual(pending.first?.files.map(\.name.rawValue), AttemptDirectory.artifactNames)
+    XCTAssertEqual(runs.attempts(ofRun: key(1).run), [])
     XCTAssertEqual(FakeTrainer.invocations(of: trainer), [attempt.outputDirectory.path])
   }
 }

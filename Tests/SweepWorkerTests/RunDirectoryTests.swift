@@ -1,10 +1,12 @@
 import Foundation
 import SweepWorker
+import TracCore
+import TracSweepTesting
 import XCTest
 
 final class RunDirectoryTests: XCTestCase {
-  private func key(_ runID: String, _ attempt: Int) -> AttemptKey {
-    try! AttemptKey(runID: runID, attempt: attempt)
+  private func key(_ runID: String, _ attempt: Int) -> AttemptID {
+    AttemptID(RunID(stringLiteral: runID), attempt)
   }
 
   private func writeArtifacts(_ attempt: AttemptDirectory) throws {
@@ -64,13 +66,28 @@ final class RunDirectoryTests: XCTestCase {
   }
 
   func testRunIDsThatAreNotSafeDirectoryNamesAreRefused() {
-    for runID in ["", "../etc", "a/b", ".hidden", "run id", String(repeating: "a", count: 129)] {
-      XCTAssertThrowsError(try AttemptKey(runID: runID, attempt: 1)) { error in
-        XCTAssertEqual(error as? SweepWorkerError, .invalidRunID(runID))
+    for runID in [
+      "", "../etc", "a/b", ".hidden", "run id", String(repeating: "a", count: 129), "00AA11BB22CC33DD",
+    ] {
+      XCTAssertThrowsError(try RunID(runID)) { error in
+        XCTAssertEqual((error as? InvalidIdentifier)?.kind, "run id")
       }
     }
-    XCTAssertThrowsError(try AttemptKey(runID: "00aa11bb22cc33dd", attempt: 0)) { error in
-      XCTAssertEqual(error as? SweepWorkerError, .invalidAttempt(0))
+    XCTAssertThrowsError(try AttemptID(run: "00aa11bb22cc33dd", number: 0)) { error in
+      XCTAssertEqual((error as? InvalidIdentifier)?.kind, "attempt number")
     }
+  }
+
+  func testARunFolderThatIsASymbolicLinkOutOfTheWorkDirectoryIsRefused() throws {
+    let work = try makeScratchDirectory(self)
+    let outside = try makeScratchDirectory(self)
+    let runs = try RunDirectory(workDirectory: work)
+    try FileManager.default.createSymbolicLink(
+      at: runs.root.appendingPathComponent("00aa11bb22cc33dd"), withDestinationURL: outside)
+    XCTAssertThrowsError(try runs.prepare(key("00aa11bb22cc33dd", 1))) { error in
+      XCTAssertTrue(error is PathOutsideRoot, "\(error)")
+    }
+    XCTAssertEqual(
+      try FileManager.default.contentsOfDirectory(atPath: outside.path), [], "nothing written outside")
   }
 }

@@ -1,5 +1,6 @@
 import Foundation
 import SweepWorker
+import TracCore
 import TracSweepTesting
 import XCTest
 
@@ -8,7 +9,7 @@ import XCTest
 #endif
 
 final class TrainerProcessTests: XCTestCase {
-  private let key = try! AttemptKey(runID: "0123456789abcdef", attempt: 1)
+  private let key = AttemptID(RunID(stringLiteral: "0123456789abcdef"), 1)
 
   /// Starts a fake trainer the way the worker starts `trac-sweep train`.
   private func startFake(_ behaviour: FakeTrainer.Behaviour) throws -> (TrainerProcess, AttemptDirectory) {

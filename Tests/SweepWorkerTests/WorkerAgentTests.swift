@@ -20,8 +20,9 @@ final class WorkerAgentTests: XCTestCase {
     let storedID = fileText(harness.workDirectory.appendingPathComponent("worker-id"))
       .trimmingCharacters(in: .whitespacesAndNewlines)
     XCTAssertEqual(hello.workerID, harness.agent.workerID)
-    XCTAssertEqual(hello.workerID, storedID)
-    XCTAssertNotNil(hello.workerID.range(of: #"^[a-z0-9-]+-[0-9a-f]{8}$"#, options: .regularExpression))
+    XCTAssertEqual(hello.workerID.rawValue, storedID)
+    XCTAssertNotNil(
+      hello.workerID.rawValue.range(of: #"^[a-z0-9-]+-[0-9a-f]{8}$"#, options: .regularExpression))
     XCTAssertEqual(coordinator.route, Data(storedID.utf8), "the DEALER's routing id is the worker id")
     XCTAssertEqual(hello.slots, 2)
     XCTAssertEqual(hello.running, [])
@@ -48,11 +49,11 @@ final class WorkerAgentTests: XCTestCase {
     XCTAssertEqual(body.attempt, assign.attempt)
     XCTAssertEqual(body.outcome, .succeeded)
     XCTAssertEqual(body.exitStatus, 0)
-    XCTAssertEqual(body.files.map(\.name), ["run.json", "policy.safetensors", "train.jsonl"])
+    XCTAssertEqual(body.files.map(\.name.rawValue), ["run.json", "policy.safetensors", "train.jsonl"])
     XCTAssertEqual(result.attachments.count, 3)
     for (file, data) in zip(body.files, result.attachments) {
-      XCTAssertEqual(file.size, data.count, file.name)
-      XCTAssertEqual(file.sha256, sha256Hex(data), file.name)
+      XCTAssertEqual(file.size, data.count, file.name.rawValue)
+      XCTAssertEqual(file.sha256, SHA256Digest(of: data), file.name.rawValue)
     }
     XCTAssertTrue(String(decoding: result.attachments[0], as: UTF8.self).contains("fake_trainer"))
 
@@ -148,7 +149,7 @@ final class WorkerAgentTests: XCTestCase {
     let body = try again.decodeBody(ResultMessage.self)
     XCTAssertEqual(body.attempt, assign.attempt)
     XCTAssertEqual(body.files, first.files)
-    XCTAssertEqual(again.attachments.map { sha256Hex($0) }, first.files.map(\.sha256))
+    XCTAssertEqual(again.attachments.map { SHA256Digest(of: $0) }, first.files.map(\.sha256))
     try coordinator.send(WireMessage(.ack, Ack(attempt: assign.attempt, duplicate: false)))
     XCTAssertTrue(coordinator.pump(within: .seconds(3)) { !isDirectory(harness.spoolEntry(assign.attempt)) })
   }
@@ -214,7 +215,7 @@ final class WorkerAgentTests: XCTestCase {
     _ = try coordinator.expect(.hello)
     try coordinator.welcome()
     var assign = makeAssign(dataset: randomData(count: 100))
-    assign.attempt = AttemptRef(runID: "00000000deadbeef", attempt: 1)
+    assign.attempt = AttemptID("00000000deadbeef", 1)
     try coordinator.send(WireMessage(.assign, assign))
     coordinator.pump(for: .milliseconds(400))
     XCTAssertEqual(
@@ -236,12 +237,13 @@ final class WorkerAgentTests: XCTestCase {
     XCTAssertTrue(error.description.contains("trac-sweep/1"), error.description)
   }
 
-  func testAnErrorNamingAVersionMismatchStopsTheWorker() throws {
+  func testAnErrorWithTheVersionMismatchCodeStopsTheWorker() throws {
     let harness = try startWorker(.succeeds())
     let coordinator = harness.coordinator
     _ = try coordinator.expect(.hello)
-    let text = "protocol version mismatch: the peer speaks trac-sweep/0, this side speaks trac-sweep/1"
-    try coordinator.send(WireMessage(.error, ErrorMessage(message: text)))
+    // A text that does not say "version" at all: the worker acts on the code, not the words.
+    let text = "the coordinator speaks another dialect"
+    try coordinator.send(WireMessage(.error, ErrorMessage(code: .versionMismatch, message: text)))
     XCTAssertTrue(coordinator.pump(within: .seconds(3)) { harness.finished }, "the worker kept running")
     XCTAssertEqual(harness.error as? WorkerAgentError, .versionMismatch(text))
   }
@@ -353,12 +355,13 @@ final class WorkerAgentTests: XCTestCase {
     var hyperparameters = Hyperparameters()
     hyperparameters.bcSteps = 100
     hyperparameters.steps = 300
-    let sha256 = sha256Hex(dataset)
+    let sha256 = SHA256Digest(of: dataset)
     let spec = RunSpec(
-      task: "OfflineBallCircle-v0", datasetSHA256: sha256, algorithm: .trac, hyperparameters: hyperparameters,
+      task: "OfflineBallCircle-v0", datasetSHA256: sha256.rawValue, algorithm: .trac,
+      hyperparameters: hyperparameters,
       costThreshold: 20, seed: 7, evalEpisodes: 5, evalSeed: 3)
     return Assign(
-      attempt: AttemptRef(runID: spec.runID, attempt: 1), spec: spec,
+      attempt: AttemptID(RunID(stringLiteral: spec.runID), 1), spec: spec,
       dataset: DatasetRef(sha256: sha256, size: dataset.count, name: "ballcircle.hdf5"),
       leaseMilliseconds: 500)
   }
@@ -402,12 +405,12 @@ private final class WorkerHarness: @unchecked Sendable {
   var finished: Bool { lock.withLock { done } }
   var error: Error? { lock.withLock { failure } }
 
-  func attemptDirectory(_ ref: AttemptRef) -> URL {
-    workDirectory.appendingPathComponent("runs/\(ref.runID)/attempt-\(ref.attempt)", isDirectory: true)
+  func attemptDirectory(_ ref: AttemptID) -> URL {
+    workDirectory.appendingPathComponent("runs/\(ref.run)/attempt-\(ref.number)", isDirectory: true)
   }
 
-  func spoolEntry(_ ref: AttemptRef) -> URL {
-    workDirectory.appendingPathComponent("spool/\(ref.runID).attempt-\(ref.attempt)", isDirectory: true)
+  func spoolEntry(_ ref: AttemptID) -> URL {
+    workDirectory.appendingPathComponent("spool/\(ref.run).attempt-\(ref.number)", isDirectory: true)
   }
 
   func trainerArguments() -> [String] {
@@ -473,7 +476,7 @@ private final class FakeCoordinator {
     try socket.send([route] + frames)
   }
 
-  func welcome(cancel: [AttemptRef] = []) throws {
+  func welcome(cancel: [AttemptID] = []) throws {
     try send(WireMessage(.welcome, Welcome(heartbeatIntervalMilliseconds: 100, liveness: 5, cancel: cancel)))
     heartbeatReply = .known
   }

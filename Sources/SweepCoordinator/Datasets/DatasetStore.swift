@@ -4,15 +4,15 @@ import TracCore
 /// The coordinator's datasets, stored by content: `artifacts/datasets/<sha256>.hdf5`. Workers
 /// without a shared filesystem fetch them from here in chunks.
 public struct DatasetStore: Sendable {
-  public let directory: URL
+  public let root: ContainedDirectory
+  public var directory: URL { root.url }
 
   public init(directory: URL) throws {
-    self.directory = directory
-    try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
+    root = try ContainedDirectory(directory)
   }
 
   public struct StoredDataset: Sendable, Equatable {
-    public var sha256: String
+    public var sha256: SHA256Digest
     public var size: Int
     public var name: String
   }
@@ -23,12 +23,12 @@ public struct DatasetStore: Sendable {
     guard FileManager.default.isReadableFile(atPath: path) else {
       throw TracError.invalidInput("dataset \(path): no such readable file on the coordinator's machine")
     }
-    let digest = try sha256Hex(ofFileAt: path)
-    let target = url(for: digest)
+    let digest = try SHA256Digest(ofFileAt: path)
+    let target = try url(for: digest)
     if !FileManager.default.fileExists(atPath: target.path) {
-      let temporary = directory.appendingPathComponent(".incoming-\(UUID().uuidString)")
+      let temporary = try root.path(".incoming-\(UUID().uuidString)")
       try FileManager.default.copyItem(atPath: path, toPath: temporary.path)
-      guard try sha256Hex(ofFileAt: temporary.path) == digest else {
+      guard try SHA256Digest(ofFileAt: temporary.path) == digest else {
         try? FileManager.default.removeItem(at: temporary)
         throw TracError.invalidInput("dataset \(path) changed while it was being copied")
       }
@@ -39,20 +39,34 @@ public struct DatasetStore: Sendable {
     return StoredDataset(sha256: digest, size: size, name: URL(fileURLWithPath: path).lastPathComponent)
   }
 
-  public func url(for sha256: String) -> URL {
-    directory.appendingPathComponent("\(sha256).hdf5")
+  /// `datasets/<sha256>.hdf5`.
+  public func url(for sha256: SHA256Digest) throws(PathOutsideRoot) -> URL {
+    try root.path("\(sha256).hdf5")
   }
 
-  /// Up to `length` bytes from `offset` (at most 4 MiB a chunk); nil when the hash is unknown.
-  public func chunk(sha256: String, offset: Int, length: Int) throws -> (data: Data, total: Int)? {
-    guard sha256.count == 64, sha256.allSatisfy(\.isHexDigit) else { return nil }
-    let url = url(for: sha256)
-    guard let handle = try? FileHandle(forReadingFrom: url) else { return nil }
+  /// Whether the dataset is stored in full.
+  public func contains(_ sha256: SHA256Digest) -> Bool {
+    (try? url(for: sha256)).map { FileManager.default.fileExists(atPath: $0.path) } ?? false
+  }
+
+  /// The largest piece a `fetch` gets.
+  public static let maximumChunk = 4 << 20
+
+  /// Up to `length` bytes (at most `maximumChunk`) from `offset`, which must lie within the file; nil
+  /// when the dataset is not held.
+  public func chunk(sha256: SHA256Digest, offset: Int, length: Int) throws -> (data: Data, total: Int)? {
+    guard let handle = try? FileHandle(forReadingFrom: try url(for: sha256)) else { return nil }
     defer { try? handle.close() }
     let total = Int(try handle.seekToEnd())
-    guard offset >= 0, offset <= total, length > 0 else { return (Data(), total) }
+    guard offset >= 0, offset <= total else {
+      throw TracError.invalidInput(
+        "fetch of dataset \(sha256.short): offset \(offset) is outside its \(total) bytes")
+    }
+    guard length > 0 else {
+      throw TracError.invalidInput("fetch of dataset \(sha256.short): length \(length)")
+    }
     try handle.seek(toOffset: UInt64(offset))
-    let data = try handle.read(upToCount: min(length, 4 << 20)) ?? Data()
+    let data = try handle.read(upToCount: min(length, Self.maximumChunk)) ?? Data()
     return (data, total)
   }
 }

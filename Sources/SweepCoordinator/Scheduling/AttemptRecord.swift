@@ -1,3 +1,5 @@
+import TracCore
+
 /// One attempt as the scheduler keeps it and the store saves it (one row of `attempts`).
 public struct AttemptRecord: Equatable, Sendable {
   public let id: AttemptID

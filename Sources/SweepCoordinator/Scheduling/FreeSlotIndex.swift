@@ -1,3 +1,5 @@
+import TracCore
+
 /// The workers that can take a run now, least loaded first: a binary min-heap with lazy removal, so
 /// that finding the next worker for a pending run costs O(log W) instead of a scan of every worker.
 ///

@@ -1,3 +1,5 @@
+import TracCore
+
 /// The pending runs, oldest submitted first (smallest `queueOrder`): a binary min-heap with lazy removal.
 /// A run is in the heap at most once; whoever pops an entry checks that the run is still pending.
 struct PendingQueue: Sendable {

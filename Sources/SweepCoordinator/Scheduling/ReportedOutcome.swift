@@ -1,3 +1,5 @@
+import TracCore
+
 /// How a worker says an attempt ended, in a `result` event.
 public enum ReportedOutcome: Equatable, Sendable {
   /// The trainer finished; the payload is what gets recorded.

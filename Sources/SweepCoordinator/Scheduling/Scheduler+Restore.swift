@@ -1,3 +1,5 @@
+import TracCore
+
 // Rebuilding a scheduler from the rows of its store after a restart.
 extension Scheduler {
   /// The scheduler `records` describe, as a restarted coordinator sees it at `now`. Running attempts stay
@@ -29,7 +31,7 @@ extension Scheduler {
     }
     for var run in records.runs.sorted(by: { $0.queueOrder < $1.queueOrder }) {
       if let lease = run.state.lease {
-        guard attempts[AttemptID(run: run.id, number: lease.attempt)] != nil, workers[lease.worker] != nil
+        guard attempts[AttemptID(run: run.id, counted: lease.attempt)] != nil, workers[lease.worker] != nil
         else {
           throw .corruptState(
             "run \(run.id) is running attempt \(lease.attempt) that has no attempt or worker row")

@@ -1,5 +1,20 @@
+import TracCore
+
 // Results: the first one for a run wins, every one is acknowledged.
 extension Scheduler {
+  /// What `result` would do with this result, without doing it: the I/O layer asks before it writes a
+  /// result's files, so a result that will not be recorded touches no file.
+  public func disposition(ofResultFrom workerID: WorkerID, attempt: AttemptID, succeeded: Bool)
+    -> ResultDisposition
+  {
+    guard let run = runs[attempt.run], let record = attempts[attempt], record.worker == workerID else {
+      return .discarded
+    }
+    if succeeded { return run.state == .done ? .duplicate : .recorded }
+    let current = run.state.lease.map { $0.attempt == attempt.number && $0.worker == workerID } ?? false
+    return current ? .recorded : .discarded
+  }
+
   mutating func result(
     _ workerID: WorkerID, attempt: AttemptID, outcome: ReportedOutcome, now: SchedulerInstant,
     commands: inout [SchedulerCommand]
@@ -11,6 +26,9 @@ extension Scheduler {
     func acknowledge(_ disposition: ResultDisposition) {
       commands.append(.acknowledge(worker: workerID, attempt: attempt, disposition: disposition))
     }
+    let succeeded: Bool
+    if case .succeeded = outcome { succeeded = true } else { succeeded = false }
+    let disposition = disposition(ofResultFrom: workerID, attempt: attempt, succeeded: succeeded)
     guard var run = runs[attempt.run], let record = attempts[attempt], record.worker == workerID else {
       commands.append(
         .log(
@@ -24,7 +42,7 @@ extension Scheduler {
 
     switch outcome {
     case .succeeded(let payload):
-      guard run.state != .done else {
+      guard disposition == .recorded else {
         run.duplicateResults += 1
         update(run: run)
         duplicatesDiscarded += 1
@@ -40,7 +58,7 @@ extension Scheduler {
       // First result wins, even from an attempt that lapsed: a finished run is never thrown away. An
       // attempt that took the run over since is stopped.
       if !current, let other = run.state.lease {
-        let otherAttempt = AttemptID(run: attempt.run, number: other.attempt)
+        let otherAttempt = AttemptID(run: attempt.run, counted: other.attempt)
         commands.append(.cancelRun(worker: other.worker, attempt: otherAttempt))
         endCurrentAttempt(of: attempt.run, outcome: .cancelled, then: .done)
         run = runs[attempt.run] ?? run
@@ -58,7 +76,7 @@ extension Scheduler {
       acknowledge(.recorded)
 
     case .failed(let exitStatus, let stderrTail), .inputError(let exitStatus, let stderrTail):
-      guard current else {
+      guard disposition == .recorded else {
         commands.append(
           .log(
             level: .info,

@@ -101,7 +101,7 @@ extension Scheduler {
           continue
         }
         commands.append(
-          .cancelRun(worker: lease.worker, attempt: AttemptID(run: member.run, number: lease.attempt)))
+          .cancelRun(worker: lease.worker, attempt: AttemptID(run: member.run, counted: lease.attempt)))
         endCurrentAttempt(of: member.run, outcome: .cancelled, then: .cancelled)
         cancelled += 1
       case .done, .failed, .cancelled:

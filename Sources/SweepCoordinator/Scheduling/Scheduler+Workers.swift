@@ -1,3 +1,5 @@
+import TracCore
+
 // Workers coming, staying alive, going, and the leases of the silent ones lapsing.
 extension Scheduler {
   mutating func workerHello(

@@ -1,4 +1,5 @@
 import Logging
+import TracCore
 
 /// The coordinator's scheduling state machine: sweeps, runs, attempts and workers, changed only by
 /// `handle(_:now:)`. It does no I/O, reads no clock and starts no thread: every event carries its `now`,
@@ -95,7 +96,7 @@ public struct Scheduler: Sendable {
   /// A run's attempts, first to last.
   public func attempts(of run: RunID) -> [AttemptRecord] {
     guard let record = runs[run], record.attemptCount > 0 else { return [] }
-    return (1...record.attemptCount).compactMap { attempts[AttemptID(run: run, number: $0)] }
+    return (1...record.attemptCount).compactMap { attempts[AttemptID(run: run, counted: $0)] }
   }
 
   /// The sweeps that contain `run`, in the order they were submitted.
@@ -106,7 +107,7 @@ public struct Scheduler: Sendable {
   /// The runs `worker` holds a lease on.
   public func runningAttempts(of worker: WorkerID) -> [AttemptID] {
     (runningByWorker[worker] ?? []).sorted().compactMap { run in
-      runs[run]?.state.lease.map { AttemptID(run: run, number: $0.attempt) }
+      runs[run]?.state.lease.map { AttemptID(run: run, counted: $0.attempt) }
     }
   }
 
@@ -188,7 +189,7 @@ public struct Scheduler: Sendable {
   /// Ends a run's current attempt with `outcome` and moves the run to `state`.
   mutating func endCurrentAttempt(of runID: RunID, outcome: AttemptOutcome, then state: RunState) {
     guard var run = runs[runID], let lease = run.state.lease else { return }
-    let id = AttemptID(run: runID, number: lease.attempt)
+    let id = AttemptID(run: runID, counted: lease.attempt)
     if var attempt = attempts[id] {
       attempt.outcome = outcome
       update(attempt: attempt)
@@ -248,7 +249,7 @@ public struct Scheduler: Sendable {
   ) {
     guard var run = runs[runID] else { return }
     run.attemptCount += 1
-    let attempt = AttemptID(run: runID, number: run.attemptCount)
+    let attempt = AttemptID(run: runID, counted: run.attemptCount)
     let deadline = now + configuration.leaseDuration
     update(attempt: AttemptRecord(id: attempt, worker: worker))
     run.state = .running(RunLease(attempt: attempt.number, worker: worker, leaseDeadline: deadline))
@@ -261,7 +262,7 @@ public struct Scheduler: Sendable {
       .assign(
         RunAssignment(
           worker: worker, attempt: attempt, leaseDeadline: deadline, spec: run.spec,
-          datasetPath: run.datasetPath, sweep: owner?.sweep ?? SweepID(""), pointID: owner?.pointID ?? "")))
+          datasetPath: run.datasetPath, sweep: owner?.sweep, pointID: owner?.pointID ?? "")))
   }
 
   /// The oldest sweep containing `run` that is not cancelled (or the oldest of all), with the run's point.

@@ -25,12 +25,12 @@ public struct RunAssignment: Equatable, Sendable {
   public var spec: RunSpec
   public var datasetPath: String?
   /// The oldest live sweep that contains the run, and the run's point in it: for logs and artifact names.
-  public var sweep: SweepID
+  public var sweep: SweepID?
   public var pointID: String
 
   public init(
     worker: WorkerID, attempt: AttemptID, leaseDeadline: SchedulerInstant, spec: RunSpec,
-    datasetPath: String?, sweep: SweepID, pointID: String
+    datasetPath: String?, sweep: SweepID?, pointID: String
   ) {
     self.worker = worker
     self.attempt = attempt

@@ -1,3 +1,5 @@
+import TracCore
+
 /// The scheduler's settings (DESIGN.md section 3), validated when made: a heartbeat so short that every
 /// lease lapses under ordinary load is refused up front rather than discovered as a cluster of lost runs.
 public struct SchedulerConfiguration: Equatable, Sendable {

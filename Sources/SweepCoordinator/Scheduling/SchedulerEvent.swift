@@ -1,3 +1,5 @@
+import TracCore
+
 /// Everything that can change the scheduler's state. Each is handled by `Scheduler.handle(_:now:)`.
 public enum SchedulerEvent: Equatable, Sendable {
   /// A grid submitted. Idempotent: the same sweep again changes nothing (a cancelled one resumes). Runs

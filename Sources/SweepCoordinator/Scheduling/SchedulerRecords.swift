@@ -1,3 +1,5 @@
+import TracCore
+
 /// Rows of the scheduler's state. As the changes of an event (`Scheduler.takeChanges()`), each record is
 /// the row's new content, to be inserted or replaced, plus the results to insert; as a snapshot
 /// (`SweepStore.load`), every row, to rebuild a scheduler from (`results` is then empty: the scheduler

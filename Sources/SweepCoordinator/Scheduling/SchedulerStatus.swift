@@ -1,3 +1,5 @@
+import TracCore
+
 /// What `status` shows: every sweep's progress, every worker, and the latest failures with their error.
 public struct SchedulerStatus: Equatable, Sendable {
   /// In the order they were submitted.

@@ -1,3 +1,5 @@
+import TracCore
+
 /// A sweep as the scheduler keeps it and the store saves it (one row of `sweeps`; its runs are
 /// `SweepMember`s, rows of `sweep_runs`).
 public struct SweepRecord: Equatable, Sendable {

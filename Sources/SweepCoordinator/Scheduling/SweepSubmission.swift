@@ -32,7 +32,7 @@ public struct SweepSubmission: Equatable, Sendable {
         datasetSHA256: hashes[GridFile.TaskDataset(task: run.task, datasetPath: run.datasetPath)] ?? "")
     }
     self.init(
-      id: SweepID(grid.sweepID), name: grid.name,
+      id: SweepID(of: grid), name: grid.name,
       gridJSON: String(decoding: grid.canonicalJSON, as: UTF8.self),
       runs: runs)
   }

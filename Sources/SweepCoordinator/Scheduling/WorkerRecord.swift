@@ -1,3 +1,5 @@
+import TracCore
+
 /// A worker as the scheduler keeps it and the store saves it (one row of `workers`).
 public struct WorkerRecord: Equatable, Sendable {
   public let id: WorkerID

@@ -19,6 +19,9 @@ public final class CoordinatorService: @unchecked Sendable {
     public var maxMessageSize: Int64
     /// CURVE: the coordinator's key pair and the directory of authorized `*.pub` keys. Nil: plaintext.
     public var curve: Curve?
+    /// The directories a grid's dataset path may name on this machine (`--datasets`); any other
+    /// dataset must be uploaded by the client. Default: the DSRL dataset directory.
+    public var datasetDirectories: [URL]
 
     public static let defaultMaxMessageSize: Int64 = 64 << 20
 
@@ -34,8 +37,10 @@ public final class CoordinatorService: @unchecked Sendable {
 
     public init(
       bind: String, stateDirectory: URL, scheduler: SchedulerConfiguration = .default,
-      maxMessageSize: Int64 = Configuration.defaultMaxMessageSize, curve: Curve? = nil
+      maxMessageSize: Int64 = Configuration.defaultMaxMessageSize, curve: Curve? = nil,
+      datasetDirectories: [URL] = [DSRLDatasetDirectory.directory]
     ) {
+      self.datasetDirectories = datasetDirectories
       self.bind = bind
       self.stateDirectory = stateDirectory
       self.scheduler = scheduler
@@ -52,19 +57,21 @@ public final class CoordinatorService: @unchecked Sendable {
   private let socket: ZMQSocket
   /// The ZAP handler when CURVE is on: it decides which keys may connect.
   public let authenticator: ZAPAuthenticator?
-  private let scheduler: DurableScheduler
-  private let datasets: DatasetStore
-  private let uploads: DatasetUploads
-  private let artifacts: URL
-  private var logger: Logger
+  let scheduler: DurableScheduler
+  let datasets: DatasetStore
+  let uploads: DatasetUploads
+  let artifacts: ArtifactStore
+  /// The directories datasets may be read from (those of `datasetDirectories` that exist).
+  let datasetSources: [ContainedDirectory]
+  var logger: Logger
   private let clock = ContinuousClock()
   private let epoch: ContinuousClock.Instant
   /// Routing ids of workers, as last seen (a worker's DEALER uses its worker id).
-  private var routes: [WorkerID: Data] = [:]
+  var routes: [WorkerID: Data] = [:]
   /// Set it (from any thread) to stop the loop after the message in hand.
   public let stopFlag = StopFlag()
   /// Dataset sizes by sha256, for `assign` (a dataset's file never changes once stored).
-  private var datasetSizes: [String: Int] = [:]
+  var datasetSizes: [SHA256Digest: Int] = [:]
 
   /// What the loop has done since it started, for benchmarks and monitoring.
   public struct Counters: Sendable, Equatable {
@@ -82,7 +89,7 @@ public final class CoordinatorService: @unchecked Sendable {
     public init() {}
   }
 
-  private var counting = Counters()
+  var counting = Counters()
   private let countersLock = NSLock()
   private var published = Counters()
 
@@ -100,12 +107,14 @@ public final class CoordinatorService: @unchecked Sendable {
     epoch = clock.now
     let state = configuration.stateDirectory
     try FileManager.default.createDirectory(at: state, withIntermediateDirectories: true)
-    artifacts = state.appendingPathComponent("artifacts")
-    datasets = try DatasetStore(directory: artifacts.appendingPathComponent("datasets"))
+    let artifactsDirectory = state.appendingPathComponent("artifacts")
+    datasets = try DatasetStore(directory: artifactsDirectory.appendingPathComponent("datasets"))
+    ArtifactStore.removeLeftovers(in: datasets.directory)
     uploads = DatasetUploads(store: datasets)
-    try FileManager.default.createDirectory(
-      at: artifacts.appendingPathComponent("runs"), withIntermediateDirectories: true)
-    Self.removeLeftovers(in: [artifacts.appendingPathComponent("runs"), datasets.directory])
+    artifacts = try ArtifactStore(directory: artifactsDirectory.appendingPathComponent("runs"))
+    datasetSources = configuration.datasetDirectories.compactMap {
+      try? ContainedDirectory($0, create: false)
+    }
     let store = try SweepStore(directory: state)
     scheduler = try DurableScheduler(store: store, configuration: configuration.scheduler, now: .zero)
     socket = try ZMQSocket(context: context, kind: .router, maxMessageSize: configuration.maxMessageSize)
@@ -150,12 +159,12 @@ public final class CoordinatorService: @unchecked Sendable {
   /// Asks the loop to stop after the message in hand; safe from any thread or signal handler queue.
   public func requestStop() { stopFlag.set() }
 
-  private var now: SchedulerInstant { clock.now - epoch }
+  var now: SchedulerInstant { clock.now - epoch }
 
   /// Commands held until the batch they come from is committed (acknowledgements above all).
-  private var heldCommands: [SchedulerCommand] = []
+  var heldCommands: [SchedulerCommand] = []
   /// Replies to clients that report a change (a submitted sweep...), sent after the commit too.
-  private var heldReplies: [(route: Data, message: WireMessage)] = []
+  var heldReplies: [(route: Data, message: WireMessage)] = []
   /// Messages handled before one commit: enough to turn a burst of results into one fsync.
   static let batchLimit = 512
 
@@ -207,7 +216,10 @@ public final class CoordinatorService: @unchecked Sendable {
         heldCommands = []
         for (route, _) in heldReplies {
           reply(
-            route, WireMessage(.error, ErrorMessage(message: "the coordinator could not commit: \(error)")))
+            route,
+            WireMessage(
+              .error, ErrorMessage(code: .unavailable, message: "the coordinator could not commit: \(error)"))
+          )
         }
         heldReplies = []
         logger.error("coordinator loop: \(error)")
@@ -231,168 +243,8 @@ public final class CoordinatorService: @unchecked Sendable {
   }
 
   /// Handles an event as part of the current batch: its commands wait for the batch's commit.
-  private func schedule(_ event: SchedulerEvent) throws {
+  func schedule(_ event: SchedulerEvent) throws {
     heldCommands += try scheduler.handle(event, now: now, commit: false)
-  }
-
-  // MARK: - Messages
-
-  private func handle(_ frames: [Data]) {
-    guard let route = frames.first, frames.count > 1 else { return }
-    let message: WireMessage
-    do {
-      message = try WireMessage.decode(Array(frames.dropFirst()))
-    } catch {
-      logger.warning("refused a message: \(loggable(error.description))")
-      reply(route, WireMessage(.error, ErrorMessage(message: error.description)))
-      return
-    }
-    do {
-      switch message.type {
-      case .hello:
-        counting.hellos += 1
-        try hello(route, try message.decodeBody(Hello.self))
-      case .heartbeat:
-        counting.heartbeats += 1
-        try heartbeat(route, try message.decodeBody(Heartbeat.self))
-      case .result:
-        counting.results += 1
-        try result(route, message)
-      case .goodbye:
-        let goodbye = try message.decodeBody(Goodbye.self)
-        try schedule(
-          .workerGoodbye(worker: WorkerID(goodbye.workerID), released: goodbye.released.map(attemptID)))
-      case .fetch: try fetch(route, try message.decodeBody(Fetch.self))
-      case .request:
-        try request(route, try message.decodeBody(ClientRequest.self), attachments: message.attachments)
-      case .error:
-        logger.warning("peer reported an error: \(loggable(String(decoding: message.body, as: UTF8.self)))")
-      default:
-        throw WireError.malformed("a \(message.type.rawValue) message is not for the coordinator")
-      }
-    } catch {
-      let text = "\(error)"
-      logger.warning("refused \(message.type.rawValue): \(loggable(text))")
-      reply(route, WireMessage(.error, ErrorMessage(message: text)))
-    }
-  }
-
-  private func hello(_ route: Data, _ hello: Hello) throws {
-    for (field, value) in [("worker_id", hello.workerID), ("host", hello.host)] {
-      guard !value.isEmpty, value.count <= 256, loggable(value) == value else {
-        throw WireError.malformed("\(field) must be 1 to 256 printable characters")
-      }
-    }
-    guard hello.slots <= Self.maxSlots else {
-      throw WireError.malformed("\(hello.slots) slots; a worker may offer at most \(Self.maxSlots)")
-    }
-    let worker = WorkerID(hello.workerID)
-    routes[worker] = route
-    var workerLogger = logger
-    workerLogger[metadataKey: "worker"] = "\(hello.workerID)"
-    workerLogger.info("worker connected", metadata: ["host": "\(hello.host)", "slots": "\(hello.slots)"])
-    let commands = try scheduler.handle(
-      .workerHello(
-        worker: worker, host: hello.host, slots: hello.slots, running: hello.running.map(attemptID),
-        spooled: hello.spooled.map(attemptID)), now: now, commit: false)
-    let interval = configuration.scheduler.heartbeatInterval
-    let welcome = Welcome(
-      heartbeatIntervalMilliseconds: Int(
-        interval.components.seconds * 1000 + interval.components.attoseconds / 1_000_000_000_000_000),
-      liveness: configuration.scheduler.liveness, cancel: [])
-    reply(route, WireMessage(.welcome, welcome))
-    heldCommands += commands
-  }
-
-  private func heartbeat(_ route: Data, _ heartbeat: Heartbeat) throws {
-    let worker = WorkerID(heartbeat.workerID)
-    routes[worker] = route
-    let commands = try scheduler.handle(
-      .heartbeat(worker: worker, running: heartbeat.running.map(attemptID)), now: now, commit: false)
-    let known = !commands.contains {
-      if case .requestHello(worker) = $0 { return true } else { return false }
-    }
-    reply(route, WireMessage(.pong, Pong(known: known)))
-    heldCommands += commands.filter { if case .requestHello = $0 { return false } else { return true } }
-  }
-
-  /// A finished attempt. Its files are checked against their hashes, then (for a result that will be
-  /// recorded) moved into `artifacts/runs/<run id>/` before the database commit, so a committed result
-  /// always has its files. A late duplicate never touches the first result's files.
-  private func result(_ route: Data, _ message: WireMessage) throws {
-    let result = try message.decodeBody(ResultMessage.self)
-    let worker = WorkerID(result.workerID)
-    routes[worker] = route
-    let attempt = attemptID(result.attempt)
-    guard message.attachments.count == result.files.count else {
-      throw WireError.malformed(
-        "result lists \(result.files.count) files but carries \(message.attachments.count)")
-    }
-    for (file, data) in zip(result.files, message.attachments) {
-      guard data.count == file.size, sha256Hex(data) == file.sha256 else {
-        throw WireError.malformed("file \(file.name) of \(attempt) does not match its size or sha256")
-      }
-      guard !file.name.contains("/"), !file.name.hasPrefix("."), !file.name.isEmpty else {
-        throw WireError.malformed("file name '\(file.name)' is not allowed")
-      }
-    }
-    let outcome: ReportedOutcome
-    switch result.outcome {
-    case .succeeded:
-      let runJSON =
-        zip(result.files, message.attachments).first { $0.0.name == "run.json" }
-        .map { String(decoding: $0.1, as: UTF8.self) } ?? "{}"
-      var paths: [String] = []
-      if scheduler.read({ $0.run(attempt.run)?.state }) != .done {
-        paths = try storeArtifacts(
-          run: attempt.run, files: zip(result.files, message.attachments).map { ($0.0.name, $0.1) })
-      }
-      outcome = .succeeded(RunResultPayload(runJSON: runJSON, artifactPaths: paths))
-    case .failed: outcome = .failed(exitStatus: result.exitStatus ?? -1, stderrTail: result.stderrTail)
-    case .inputError:
-      outcome = .inputError(exitStatus: result.exitStatus ?? 65, stderrTail: result.stderrTail)
-    }
-    try schedule(.result(worker: worker, attempt: attempt, outcome: outcome))
-  }
-
-  /// Writes a run's files into a fresh folder and swaps it in place of any earlier, unrecorded copy.
-  /// A result without files has nothing to store and gets no folder.
-  private func storeArtifacts(run: RunID, files: [(String, Data)]) throws -> [String] {
-    guard !files.isEmpty else { return [] }
-    let runs = artifacts.appendingPathComponent("runs")
-    let staging = runs.appendingPathComponent(".incoming-\(UUID().uuidString)")
-    try FileManager.default.createDirectory(at: staging, withIntermediateDirectories: false)
-    for (name, data) in files {
-      // No temporary file and rename per file: nobody sees the staging folder until it moves in place.
-      try data.write(to: staging.appendingPathComponent(name))
-    }
-    // Left behind only when something below failed.
-    defer { try? FileManager.default.removeItem(at: staging) }
-    let target = runs.appendingPathComponent(run.rawValue)
-    if FileManager.default.fileExists(atPath: target.path) {
-      // An unrecorded copy (the coordinator died between moving it in and committing). rename(2)
-      // cannot replace a non-empty directory (`replaceItemAt` failed with ENOTEMPTY here, so the
-      // result was refused on every resend): move the old copy aside, the new one in, then delete.
-      let stale = runs.appendingPathComponent(".stale-\(UUID().uuidString)")
-      try FileManager.default.moveItem(at: target, to: stale)
-      try FileManager.default.moveItem(at: staging, to: target)
-      try? FileManager.default.removeItem(at: stale)
-    } else {
-      try FileManager.default.moveItem(at: staging, to: target)
-    }
-    return files.map { target.appendingPathComponent($0.0).path }
-  }
-
-  private func fetch(_ route: Data, _ fetch: Fetch) throws {
-    guard
-      let (data, total) = try datasets.chunk(sha256: fetch.sha256, offset: fetch.offset, length: fetch.length)
-    else {
-      throw WireError.malformed("no dataset with sha256 \(fetch.sha256)")
-    }
-    reply(
-      route,
-      WireMessage(
-        .chunk, Chunk(sha256: fetch.sha256, offset: fetch.offset, total: total), attachments: [data]))
   }
 
   // MARK: - Commands to workers
@@ -405,8 +257,7 @@ public final class CoordinatorService: @unchecked Sendable {
         let dataset = datasetReference(assignment)
         let lease = configuration.scheduler.leaseDuration
         let message = Assign(
-          attempt: AttemptRef(runID: assignment.attempt.run.rawValue, attempt: assignment.attempt.number),
-          spec: assignment.spec, dataset: dataset,
+          attempt: assignment.attempt, spec: assignment.spec, dataset: dataset,
           leaseMilliseconds: Int(
             lease.components.seconds * 1000 + lease.components.attoseconds / 1_000_000_000_000_000))
         var runLogger = logger
@@ -426,16 +277,14 @@ public final class CoordinatorService: @unchecked Sendable {
           route,
           WireMessage(
             .ack,
-            Ack(
-              attempt: AttemptRef(runID: attempt.run.rawValue, attempt: attempt.number),
-              duplicate: disposition.isDuplicate)))
+            Ack(attempt: attempt, duplicate: disposition.isDuplicate)))
         counting.acknowledged += 1
       case .cancelRun(let worker, let attempt):
         guard let route = routes[worker] else { continue }
         reply(
           route,
           WireMessage(
-            .cancel, Cancel(attempt: AttemptRef(runID: attempt.run.rawValue, attempt: attempt.number))))
+            .cancel, Cancel(attempt: attempt)))
       case .requestHello(let worker):
         guard let route = routes[worker] else { continue }
         reply(route, WireMessage(.pong, Pong(known: false)))
@@ -446,228 +295,27 @@ public final class CoordinatorService: @unchecked Sendable {
   }
 
   private func datasetReference(_ assignment: RunAssignment) -> DatasetRef {
-    let sha = assignment.spec.datasetSHA256
-    let url = datasets.url(for: sha)
+    // The spec's hash was computed by this coordinator (or validated with the grid): always valid.
+    let sha = SHA256Digest(rawValue: assignment.spec.datasetSHA256) ?? SHA256Digest(of: Data())
     let size: Int
     if let known = datasetSizes[sha] {
       size = known
     } else {
-      size = (try? FileManager.default.attributesOfItem(atPath: url.path)[.size] as? NSNumber)?.intValue ?? 0
+      let path = (try? datasets.url(for: sha))?.path ?? ""
+      size = (try? FileManager.default.attributesOfItem(atPath: path)[.size] as? NSNumber)?.intValue ?? 0
       if size > 0 { datasetSizes[sha] = size }
     }
-    let name =
-      assignment.datasetPath.map { URL(fileURLWithPath: $0).lastPathComponent } ?? url.lastPathComponent
+    let name = assignment.datasetPath.map { URL(fileURLWithPath: $0).lastPathComponent } ?? "\(sha).hdf5"
     return DatasetRef(sha256: sha, size: size, name: name)
   }
 
   /// Sends to one peer; a peer that is gone is logged, never fatal.
-  private func reply(_ route: Data, _ message: WireMessage) {
+  func reply(_ route: Data, _ message: WireMessage) {
     do {
       try socket.send([route] + message.frames)
     } catch {
       logger.debug("could not send \(message.type.rawValue): \(error)")
     }
-  }
-
-  private func attemptID(_ reference: AttemptRef) -> AttemptID {
-    AttemptID(run: RunID(reference.runID), number: reference.attempt)
-  }
-
-  // MARK: - Client requests
-
-  private func request(_ route: Data, _ request: ClientRequest, attachments: [Data]) throws {
-    switch request.command {
-    case .dataset, .upload:
-      guard let sha256 = request.sha256, let total = request.total else {
-        throw WireError.malformed("\(request.command.rawValue) needs the dataset's sha256 and total size")
-      }
-      let held: (received: Int, complete: Bool)
-      if request.command == .dataset {
-        held = try uploads.status(sha256: sha256, total: total)
-      } else {
-        guard let offset = request.offset, attachments.count == 1 else {
-          throw WireError.malformed("upload needs an offset and one attachment with the bytes")
-        }
-        held = try uploads.receive(sha256: sha256, total: total, offset: offset, data: attachments[0])
-        if held.complete {
-          logger.info("dataset uploaded", metadata: ["sha256": "\(sha256)", "bytes": "\(total)"])
-        }
-      }
-      reply(route, WireMessage(.reply, UploadReply(received: held.received, complete: held.complete)))
-    case .submit: heldReplies.append((route, WireMessage(.reply, try submit(request))))
-    case .status: reply(route, WireMessage(.reply, try status(request.sweep)))
-    case .cancel:
-      let sweep = try sweepID(request.sweep)
-      try schedule(.cancel(sweep))
-      heldReplies.append(
-        (route, WireMessage(.reply, ChangeReply(message: "cancelled \(sweep)", affected: 1))))
-    case .retry:
-      let sweep = try sweepID(request.sweep)
-      let failed = scheduler.status().sweeps.first { $0.id == sweep }?.runs.failed ?? 0
-      try schedule(.retryFailed(sweep))
-      let message = ChangeReply(message: "\(failed) failed runs of \(sweep) queued again", affected: failed)
-      heldReplies.append((route, WireMessage(.reply, message)))
-    case .release:
-      guard let worker = request.worker else { throw WireError.malformed("release needs a worker") }
-      try schedule(.releaseQuarantine(WorkerID(worker)))
-      heldReplies.append(
-        (route, WireMessage(.reply, ChangeReply(message: "released \(worker)", affected: 1))))
-    case .results: reply(route, WireMessage(.reply, try results(try sweepID(request.sweep))))
-    case .report: reply(route, WireMessage(.reply, try reportData(try sweepID(request.sweep))))
-    }
-  }
-
-  private func submit(_ request: ClientRequest) throws -> SubmitReply {
-    guard let text = request.grid else { throw WireError.malformed("submit needs the grid's text") }
-    let grid = try GridFile(parsing: Data(text.utf8))
-    let base = URL(fileURLWithPath: request.gridDirectory ?? FileManager.default.currentDirectoryPath)
-    let submission = try SweepSubmission(grid: grid) { (taskDataset: GridFile.TaskDataset) throws -> String in
-      if let given = taskDataset.datasetPath, let sha256 = request.datasetHashes?[given] {
-        guard FileManager.default.fileExists(atPath: datasets.url(for: sha256).path) else {
-          throw TracError.invalidInput(
-            "dataset \(given) (sha256 \(sha256.prefix(12))) was not uploaded in full")
-        }
-        return sha256
-      }
-      let path: String
-      if let given = taskDataset.datasetPath {
-        path = given.hasPrefix("/") ? given : base.appendingPathComponent(given).standardizedFileURL.path
-      } else {
-        path = try DSRLDatasetDirectory.resolve(task: taskDataset.task)
-      }
-      return try datasets.importFile(at: path).sha256
-    }
-    let existed = scheduler.read { $0.sweep(submission.id) != nil }
-    try schedule(.submit(submission))
-    let runs = Set(submission.runs.map(\.runID))
-    let done = scheduler.read { current in runs.filter { current.run($0)?.state == .done }.count }
-    logger.info(
-      "\(existed ? "resubmitted" : "submitted") sweep",
-      metadata: ["sweep": "\(submission.id)", "runs": "\(runs.count)"])
-    return SubmitReply(
-      sweepID: submission.id.rawValue, name: submission.name, runs: runs.count, alreadyDone: done,
-      created: !existed)
-  }
-
-  /// Files a coordinator killed mid-write leaves behind: results being stored (`.incoming-*`, `.stale-*`), datasets
-  /// being copied or uploaded (`.incoming-*`, `.upload-*`). Nothing refers to them after a restart.
-  static func removeLeftovers(in directories: [URL]) {
-    for directory in directories {
-      let names = (try? FileManager.default.contentsOfDirectory(atPath: directory.path)) ?? []
-      for name in names where [".incoming-", ".upload-", ".stale-"].contains(where: { name.hasPrefix($0) }) {
-        try? FileManager.default.removeItem(at: directory.appendingPathComponent(name))
-      }
-    }
-  }
-
-  /// A sweep by id or by name.
-  private func sweepID(_ value: String?) throws -> SweepID {
-    guard let value else { throw WireError.malformed("which sweep? give its id or name") }
-    let sweeps = scheduler.status().sweeps
-    if let match = sweeps.first(where: { $0.id.rawValue == value || $0.name == value }) { return match.id }
-    throw CoordinatorError.unknownSweep(SweepID(value))
-  }
-
-  private func status(_ sweep: String?) throws -> StatusReply {
-    let status = scheduler.status()
-    var sweeps = status.sweeps
-    if let sweep {
-      let id = try sweepID(sweep)
-      sweeps = sweeps.filter { $0.id == id }
-    }
-    return StatusReply(
-      sweeps: sweeps.map {
-        StatusReply.Sweep(
-          id: $0.id.rawValue, name: $0.name, total: $0.runs.total, pending: $0.runs.pending,
-          running: $0.runs.running,
-          done: $0.runs.done, failed: $0.runs.failed, cancelled: $0.runs.cancelled,
-          duplicates: $0.duplicatesDiscarded,
-          lostAttempts: $0.lostAttempts, ageSeconds: 0)
-      },
-      workers: status.workers.map {
-        StatusReply.Worker(
-          id: $0.id.rawValue, host: $0.host, slots: $0.slots, running: $0.running.map(\.run.rawValue),
-          state: "\($0.state)", quarantined: $0.quarantined, consecutiveFailures: $0.consecutiveFailures)
-      },
-      recentFailures: status.recentFailures.map {
-        StatusReply.Failure(
-          runID: $0.attempt.run.rawValue, attempt: $0.attempt.number, worker: $0.worker.rawValue,
-          exitStatus: $0.exitStatus ?? -1, stderrTail: $0.stderrTail, inputError: $0.isInputError)
-      })
-  }
-
-  /// The columns of `results`: a run's inputs, and the evaluation from its run.json.
-  static let resultColumns = [
-    "sweep", "run_id", "point", "task", "algorithm", "x", "y", "alpha", "eta", "beta", "gamma", "seg_ratio",
-    "batch_size", "lr", "bc_steps", "steps", "reference", "segments", "cost_threshold", "seed",
-    "normalized_reward",
-    "normalized_reward_std", "normalized_cost", "normalized_cost_std", "safe", "reward_return",
-    "cost_return", "eval_episodes", "attempt", "worker", "train_seconds", "policy",
-  ]
-
-  /// One tidy row per recorded run.
-  private func results(_ sweep: SweepID) throws -> ResultsReply {
-    let rows = try scheduler.store.results(sweep: sweep)
-    return ResultsReply(
-      columns: Self.resultColumns,
-      rows: rows.map {
-        Self.resultRow(sweep: sweep, run: $0.run, pointID: $0.pointID, spec: $0.spec, result: $0)
-      })
-  }
-
-  /// The grid and every run of the sweep, recorded or not, for `trac-sweep report`.
-  private func reportData(_ sweep: SweepID) throws -> ReportDataReply {
-    guard let record = scheduler.read({ $0.sweep(sweep) }) else { throw CoordinatorError.unknownSweep(sweep) }
-    let recorded = try scheduler.store.results(sweep: sweep)
-    var rows = recorded.map {
-      Self.resultRow(sweep: sweep, run: $0.run, pointID: $0.pointID, spec: $0.spec, result: $0) + ["done"]
-    }
-    let done = Set(recorded.map(\.run))
-    let others = scheduler.read { current in
-      record.members.filter { !done.contains($0.run) }.compactMap { member in
-        current.run(member.run).map { (member, $0.spec, $0.state.name) }
-      }
-    }
-    for (member, spec, state) in others {
-      rows.append(
-        Self.resultRow(sweep: sweep, run: member.run, pointID: member.pointID, spec: spec, result: nil) + [
-          state
-        ])
-    }
-    return ReportDataReply(
-      sweepID: sweep.rawValue, name: record.name, grid: record.gridJSON,
-      columns: Self.resultColumns + ["state"],
-      rows: rows)
-  }
-
-  /// A run's row of `resultColumns`; the evaluation's fields are empty without a recorded result.
-  static func resultRow(sweep: SweepID, run: RunID, pointID: String, spec: RunSpec, result: ResultRow?)
-    -> [String]
-  {
-    let h = spec.hyperparameters
-    let record =
-      result.flatMap { (try? JSONSerialization.jsonObject(with: Data($0.runJSON.utf8))) as? [String: Any] }
-      ?? [:]
-    let evaluation = record["evaluation"] as? [String: Any]
-    let threshold = (evaluation?["by_threshold"] as? [[String: Any]])?.first
-    func number(_ object: [String: Any]?, _ key: String, _ field: String) -> String {
-      ((object?[key] as? [String: Any])?[field] as? Double).map { String($0) } ?? ""
-    }
-    let timing = record["timing"] as? [String: Any]
-    return [
-      sweep.rawValue, run.rawValue, pointID, spec.task, spec.algorithm.rawValue, "\(h.x)", "\(h.y)",
-      "\(h.alpha)", "\(h.eta)", "\(h.beta)", "\(h.gamma)", "\(h.segRatio)", "\(h.batchSize)", "\(h.lr)",
-      "\(h.bcSteps)", "\(h.steps)", h.reference.rawValue, h.segments.rawValue,
-      formatNumber(spec.costThreshold),
-      "\(spec.seed)",
-      number(threshold, "normalized_reward", "mean"), number(threshold, "normalized_reward", "std"),
-      number(threshold, "normalized_cost", "mean"), number(threshold, "normalized_cost", "std"),
-      (threshold?["safe"] as? Bool).map { $0 ? "true" : "false" } ?? "",
-      number(evaluation, "reward_return", "mean"), number(evaluation, "cost_return", "mean"),
-      "\(spec.evalEpisodes)", result.map { "\($0.attempt)" } ?? "", result?.worker.rawValue ?? "",
-      (timing?["total_seconds"] as? Double).map { String($0) } ?? "",
-      result?.artifactPaths.first { $0.hasSuffix("policy.safetensors") } ?? "",
-    ]
   }
 }
 

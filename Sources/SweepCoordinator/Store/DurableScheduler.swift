@@ -1,4 +1,5 @@
 import Foundation
+import TracCore
 
 /// A `Scheduler` whose every change is committed to a `SweepStore` before the event's commands are
 /// returned: the I/O layer can carry them out (acknowledge a result, above all) knowing the state they

@@ -1,4 +1,5 @@
 import GRDB
+import TracCore
 
 /// The tables of `state.sqlite`, as migrations: a database made by an older version is brought up to
 /// date when opened, never rebuilt. Times are ISO 8601 text in UTC, for people reading the file.

@@ -183,13 +183,13 @@ public final class SweepStore: Sendable {
     for row in try Row.fetchAll(
       db, sql: "SELECT sweep_id, run_id, point_id FROM sweep_runs ORDER BY sweep_id, position")
     {
-      members[SweepID(row["sweep_id"] as String), default: []].append(
-        SweepMember(run: RunID(row["run_id"] as String), pointID: row["point_id"]))
+      members[try SweepID(row["sweep_id"] as String), default: []].append(
+        SweepMember(run: try RunID(row["run_id"] as String), pointID: row["point_id"]))
     }
     for row in try Row.fetchAll(
       db, sql: "SELECT id, name, grid_json, submit_order, cancelled FROM sweeps ORDER BY submit_order")
     {
-      let id = SweepID(row["id"] as String)
+      let id = try SweepID(row["id"] as String)
       records.sweeps.append(
         SweepRecord(
           id: id, name: row["name"], gridJSON: row["grid_json"], submitOrder: row["submit_order"],
@@ -205,7 +205,7 @@ public final class SweepStore: Sendable {
         FROM runs ORDER BY queue_order
         """)
     {
-      let id = RunID(row["id"] as String)
+      let id = try RunID(row["id"] as String)
       let specJSON: String = row["spec_json"]
       let spec: RunSpec
       do {
@@ -220,7 +220,7 @@ public final class SweepStore: Sendable {
       case "running":
         state = .running(
           RunLease(
-            attempt: row["current_attempt"], worker: WorkerID(row["current_worker"] as String),
+            attempt: row["current_attempt"], worker: try WorkerID(row["current_worker"] as String),
             leaseDeadline: .zero))
       case "done": state = .done
       case "failed": state = .failed
@@ -237,7 +237,7 @@ public final class SweepStore: Sendable {
     for row in try Row.fetchAll(
       db, sql: "SELECT id, host, slots, state, quarantined, consecutive_failures FROM workers ORDER BY id")
     {
-      let id = WorkerID(row["id"] as String)
+      let id = try WorkerID(row["id"] as String)
       let stateName: String = row["state"]
       guard let state = WorkerState(rawValue: stateName) else {
         throw CoordinatorError.corruptState("worker \(id) has the unknown state \(stateName)")
@@ -256,7 +256,7 @@ public final class SweepStore: Sendable {
         ORDER BY ended_at IS NULL, ended_at, rowid
         """)
     {
-      let id = AttemptID(run: RunID(row["run_id"] as String), number: row["number"])
+      let id = try AttemptID(run: try RunID(row["run_id"] as String), number: row["number"])
       var outcome: AttemptOutcome?
       if let name = row["outcome"] as String? {
         let exitStatus = (row["exit_status"] as Int?).map { Int32(truncatingIfNeeded: $0) }
@@ -267,7 +267,7 @@ public final class SweepStore: Sendable {
         outcome = known
       }
       records.attempts.append(
-        AttemptRecord(id: id, worker: WorkerID(row["worker_id"] as String), outcome: outcome))
+        AttemptRecord(id: id, worker: try WorkerID(row["worker_id"] as String), outcome: outcome))
     }
 
     records.duplicatesDiscarded =
@@ -307,7 +307,7 @@ public final class SweepStore: Sendable {
   {
     let decoder = JSONCodec.decoder
     return try Row.fetchAll(db, sql: sql, arguments: arguments).map { row in
-      let run = RunID(row["id"] as String)
+      let run = try RunID(row["id"] as String)
       let specJSON: String = row["spec_json"]
       let pathsJSON: String = row["artifact_paths"]
       guard let spec = try? decoder.decode(RunSpec.self, from: Data(specJSON.utf8)),
@@ -317,8 +317,8 @@ public final class SweepStore: Sendable {
       }
       let recordedAt: String = row["recorded_at"]
       return ResultRow(
-        sweep: SweepID(row["sweep_id"] as String), run: run, pointID: row["point_id"], spec: spec,
-        attempt: row["attempt"], worker: WorkerID(row["worker_id"] as String), runJSON: row["run_json"],
+        sweep: try SweepID(row["sweep_id"] as String), run: run, pointID: row["point_id"], spec: spec,
+        attempt: row["attempt"], worker: try WorkerID(row["worker_id"] as String), runJSON: row["run_json"],
         artifactPaths: paths, recordedAt: Self.date(recordedAt) ?? .distantPast)
     }
   }

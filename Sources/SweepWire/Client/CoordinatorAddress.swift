@@ -1,4 +1,5 @@
 import Foundation
+import TracCore
 
 /// Where the coordinator is, so a user types it once: `--coordinator URL`, else
 /// `$TRAC_SWEEP_COORDINATOR`, else `coordinator` in `~/.config/trac-sweep/config.json`, else

@@ -1,4 +1,5 @@
 import Foundation
+import TracCore
 
 /// A worker's or client's CURVE keys: its own key pair (`--curve-secret FILE`) and the coordinator's
 /// public key (`--server-key FILE`). Like the coordinator's address, each is taken from the option,

@@ -1,4 +1,5 @@
 import Foundation
+import TracCore
 
 /// A short-lived client of the coordinator (`submit`, `status`, ...): one DEALER, one request at a
 /// time, each answered by `reply` or `error` within a timeout.
@@ -22,7 +23,8 @@ public final class RequestClient {
 
   public enum RequestError: Error, CustomStringConvertible {
     case unreachable(endpoint: String, timeout: Duration, secured: Bool)
-    case refused(String)
+    /// The coordinator answered `error`: its code says why, its message says it in words.
+    case refused(ErrorMessage)
     case transport(ZMQError)
     case protocolError(WireError)
 
@@ -37,7 +39,7 @@ public final class RequestClient {
         return "no answer from the coordinator at \(endpoint) within \(timeout); is it running?"
           + " (start it with: trac-sweep coordinator --bind tcp://*:5555 --state DIR; a coordinator"
           + " started with --curve-secret needs --curve-secret and --server-key here)"
-      case .refused(let message): return message
+      case .refused(let error): return error.message
       case .transport(let error): return "\(error)"
       case .protocolError(let error): return "\(error)"
       }
@@ -56,7 +58,7 @@ public final class RequestClient {
       let message = try WireMessage.decode(frames)
       switch message.type {
       case .reply: return try message.decodeBody(Reply.self)
-      case .error: throw RequestError.refused(try message.decodeBody(ErrorMessage.self).message)
+      case .error: throw RequestError.refused(try message.decodeBody(ErrorMessage.self))
       default: throw RequestError.protocolError(.malformed("expected a reply, got \(message.type.rawValue)"))
       }
     } catch let error as RequestError {
@@ -66,7 +68,7 @@ public final class RequestClient {
     } catch let error as WireError {
       throw .protocolError(error)
     } catch {
-      throw .refused("\(error)")
+      throw .refused(ErrorMessage(code: .malformed, message: "\(error)"))
     }
   }
 }

@@ -1,4 +1,5 @@
 import Foundation
+import TracCore
 
 /// A hand-written JSON reader and writer for the messages sent many times a second (heartbeat, pong,
 /// ack, result, the attempt of an assign): Foundation's JSONEncoder and JSONDecoder cost tens of
@@ -222,16 +223,16 @@ enum FastJSON {
     mutating func bool(_ value: Bool) { value ? raw("true") : raw("false") }
 
     /// `{"attempt":N,"run_id":"..."}`
-    mutating func attempt(_ attempt: AttemptRef) -> Bool {
+    mutating func attempt(_ attempt: AttemptID) -> Bool {
       raw(#"{"attempt":"#)
-      int(attempt.attempt)
+      int(attempt.number)
       raw(#","run_id":"#)
-      guard string(attempt.runID) else { return false }
+      guard string(attempt.run.rawValue) else { return false }
       raw("}")
       return true
     }
 
-    mutating func attempts(_ list: [AttemptRef]) -> Bool {
+    mutating func attempts(_ list: [AttemptID]) -> Bool {
       raw("[")
       for (index, attempt) in list.enumerated() {
         if index > 0 { raw(",") }
@@ -244,16 +245,18 @@ enum FastJSON {
     var data: Data { Data(bytes) }
   }
 
-  static func attempt(_ value: Value) -> AttemptRef? {
+  /// An attempt whose run id and number follow their rules; nil otherwise (the Codable path then
+  /// names the bad field).
+  static func attempt(_ value: Value) -> AttemptID? {
     guard let object = value.object, let fields = fields(object, ["attempt", "run_id"]),
-      let number = fields[0].int, let runID = fields[1].string
+      let number = fields[0].int, let runText = fields[1].string, let run = RunID(rawValue: runText)
     else { return nil }
-    return AttemptRef(runID: runID, attempt: number)
+    return try? AttemptID(run: run, number: number)
   }
 
-  static func attempts(_ value: Value) -> [AttemptRef]? {
+  static func attempts(_ value: Value) -> [AttemptID]? {
     guard let items = value.array else { return nil }
-    var list: [AttemptRef] = []
+    var list: [AttemptID] = []
     list.reserveCapacity(items.count)
     for item in items {
       guard let attempt = attempt(item) else { return nil }
@@ -279,13 +282,14 @@ extension Heartbeat: FastEncodable, FastDecodable {
     writer.raw(#"{"running":"#)
     guard writer.attempts(running) else { return nil }
     writer.raw(#","worker_id":"#)
-    guard writer.string(workerID) else { return nil }
+    guard writer.string(workerID.rawValue) else { return nil }
     writer.raw("}")
     return writer.data
   }
 
   static func fastDecode(_ object: [String: FastJSON.Value]) -> Heartbeat? {
-    guard let fields = FastJSON.fields(object, ["worker_id", "running"]), let workerID = fields[0].string,
+    guard let fields = FastJSON.fields(object, ["worker_id", "running"]), let workerText = fields[0].string,
+      let workerID = WorkerID(rawValue: workerText),
       let running = FastJSON.attempts(fields[1])
     else { return nil }
     return Heartbeat(workerID: workerID, running: running)
@@ -342,9 +346,9 @@ extension ResultMessage: FastEncodable, FastDecodable {
     writer.raw(#","files":["#)
     for (index, file) in files.enumerated() {
       writer.raw(index == 0 ? #"{"name":"# : #",{"name":"#)
-      guard writer.string(file.name) else { return nil }
+      guard writer.string(file.name.rawValue) else { return nil }
       writer.raw(#","sha256":"#)
-      guard writer.string(file.sha256) else { return nil }
+      guard writer.string(file.sha256.rawValue) else { return nil }
       writer.raw(#","size":"#)
       writer.int(file.size)
       writer.raw("}")
@@ -354,7 +358,7 @@ extension ResultMessage: FastEncodable, FastDecodable {
     writer.raw(#","stderr_tail":"#)
     guard writer.string(stderrTail) else { return nil }
     writer.raw(#","worker_id":"#)
-    guard writer.string(workerID) else { return nil }
+    guard writer.string(workerID.rawValue) else { return nil }
     writer.raw("}")
     return writer.data
   }
@@ -365,9 +369,10 @@ extension ResultMessage: FastEncodable, FastDecodable {
       object["exit_status"] == nil
       ? ["worker_id", "attempt", "outcome", "stderr_tail", "files"]
       : ["worker_id", "attempt", "outcome", "stderr_tail", "files", "exit_status"]
-    guard let fields = FastJSON.fields(object, keys), let workerID = fields[0].string,
+    guard let fields = FastJSON.fields(object, keys), let workerText = fields[0].string,
+      let workerID = WorkerID(rawValue: workerText),
       let attempt = FastJSON.attempt(fields[1]),
-      let outcome = fields[2].string.flatMap({ AttemptOutcome(rawValue: $0) }),
+      let outcome = fields[2].string.flatMap({ TrainerOutcome(rawValue: $0) }),
       let stderrTail = fields[3].string, let fileItems = fields[4].array
     else { return nil }
     var exitStatus: Int32?
@@ -378,7 +383,9 @@ extension ResultMessage: FastEncodable, FastDecodable {
     var files: [FileInfo] = []
     for item in fileItems {
       guard let file = item.object, let values = FastJSON.fields(file, ["name", "size", "sha256"]),
-        let name = values[0].string, let size = values[1].int, let sha256 = values[2].string
+        let nameText = values[0].string, let name = ArtifactName(rawValue: nameText),
+        let size = values[1].int,
+        let shaText = values[2].string, let sha256 = SHA256Digest(rawValue: shaText)
       else { return nil }
       files.append(FileInfo(name: name, size: size, sha256: sha256))
     }
@@ -391,7 +398,7 @@ extension ResultMessage: FastEncodable, FastDecodable {
 extension WireMessage {
   /// The `attempt` an `assign`, `ack` or `cancel` refers to, without decoding the rest of the body (a
   /// whole run spec, for `assign`): what a peer that only routes the message needs.
-  public func attemptReference() throws(WireError) -> AttemptRef {
+  public func attemptReference() throws(WireError) -> AttemptID {
     if let object = FastJSON.parseObject(body), let value = object["attempt"],
       let attempt = FastJSON.attempt(value)
     {
@@ -401,6 +408,6 @@ extension WireMessage {
   }
 
   private struct AttemptOnly: Decodable {
-    var attempt: AttemptRef
+    var attempt: AttemptID
   }
 }

@@ -1,3 +1,5 @@
+import TracCore
+
 /// Every message of the protocol, by who sends it (docs/PROTOCOL.md has each one's fields).
 public enum MessageType: String, Codable, Sendable, CaseIterable {
   // worker -> coordinator

@@ -1,34 +1,18 @@
 import TracCore
 
-/// A run's attempt: the unit a lease, a result and an acknowledgement refer to.
-public struct AttemptRef: Codable, Hashable, Sendable {
-  public var runID: String
-  public var attempt: Int
-
-  public init(runID: String, attempt: Int) {
-    self.runID = runID
-    self.attempt = attempt
-  }
-
-  enum CodingKeys: String, CodingKey {
-    case runID = "run_id"
-    case attempt
-  }
-}
-
 /// `hello`: a worker (re)connects and announces what it is still running and what it holds
 /// unacknowledged in its spool.
 public struct Hello: Codable, Equatable, Sendable {
-  public var workerID: String
+  public var workerID: WorkerID
   public var host: String
   public var slots: Int
   public var trainerVersion: String
-  public var running: [AttemptRef]
-  public var spooled: [AttemptRef]
+  public var running: [AttemptID]
+  public var spooled: [AttemptID]
 
   public init(
-    workerID: String, host: String, slots: Int, trainerVersion: String, running: [AttemptRef],
-    spooled: [AttemptRef]
+    workerID: WorkerID, host: String, slots: Int, trainerVersion: String, running: [AttemptID],
+    spooled: [AttemptID]
   ) {
     self.workerID = workerID
     self.host = host
@@ -51,9 +35,9 @@ public struct Hello: Codable, Equatable, Sendable {
 public struct Welcome: Codable, Equatable, Sendable {
   public var heartbeatIntervalMilliseconds: Int
   public var liveness: Int
-  public var cancel: [AttemptRef]
+  public var cancel: [AttemptID]
 
-  public init(heartbeatIntervalMilliseconds: Int, liveness: Int, cancel: [AttemptRef]) {
+  public init(heartbeatIntervalMilliseconds: Int, liveness: Int, cancel: [AttemptID]) {
     self.heartbeatIntervalMilliseconds = heartbeatIntervalMilliseconds
     self.liveness = liveness
     self.cancel = cancel
@@ -67,10 +51,10 @@ public struct Welcome: Codable, Equatable, Sendable {
 
 /// `heartbeat`: sent every interval from a thread that never trains; extends the worker's leases.
 public struct Heartbeat: Codable, Equatable, Sendable {
-  public var workerID: String
-  public var running: [AttemptRef]
+  public var workerID: WorkerID
+  public var running: [AttemptID]
 
-  public init(workerID: String, running: [AttemptRef]) {
+  public init(workerID: WorkerID, running: [AttemptID]) {
     self.workerID = workerID
     self.running = running
   }
@@ -91,12 +75,12 @@ public struct Pong: Codable, Equatable, Sendable {
 
 /// Where the worker gets a run's dataset: by content hash, from its cache or by `fetch`.
 public struct DatasetRef: Codable, Hashable, Sendable {
-  public var sha256: String
+  public var sha256: SHA256Digest
   public var size: Int
   /// The file name the dataset had when submitted, for logs.
   public var name: String
 
-  public init(sha256: String, size: Int, name: String) {
+  public init(sha256: SHA256Digest, size: Int, name: String) {
     self.sha256 = sha256
     self.size = size
     self.name = name
@@ -105,12 +89,12 @@ public struct DatasetRef: Codable, Hashable, Sendable {
 
 /// `assign`: one attempt of one run, pushed to one worker with a lease.
 public struct Assign: Codable, Equatable, Sendable {
-  public var attempt: AttemptRef
+  public var attempt: AttemptID
   public var spec: RunSpec
   public var dataset: DatasetRef
   public var leaseMilliseconds: Int
 
-  public init(attempt: AttemptRef, spec: RunSpec, dataset: DatasetRef, leaseMilliseconds: Int) {
+  public init(attempt: AttemptID, spec: RunSpec, dataset: DatasetRef, leaseMilliseconds: Int) {
     self.attempt = attempt
     self.spec = spec
     self.dataset = dataset
@@ -124,7 +108,7 @@ public struct Assign: Codable, Equatable, Sendable {
 }
 
 /// How an attempt ended on the worker.
-public enum AttemptOutcome: String, Codable, Sendable {
+public enum TrainerOutcome: String, Codable, Sendable {
   case succeeded
   /// The trainer exited non-zero: retried up to the limit.
   case failed
@@ -143,11 +127,11 @@ public enum AttemptOutcome: String, Codable, Sendable {
 
 /// A file that travels with a result, as one attachment frame in this order.
 public struct FileInfo: Codable, Hashable, Sendable {
-  public var name: String
+  public var name: ArtifactName
   public var size: Int
-  public var sha256: String
+  public var sha256: SHA256Digest
 
-  public init(name: String, size: Int, sha256: String) {
+  public init(name: ArtifactName, size: Int, sha256: SHA256Digest) {
     self.name = name
     self.size = size
     self.sha256 = sha256
@@ -157,15 +141,15 @@ public struct FileInfo: Codable, Hashable, Sendable {
 /// `result`: a finished attempt; the files (policy.safetensors, run.json, train.jsonl) follow as
 /// attachments. The worker keeps it in its spool until `ack`.
 public struct ResultMessage: Codable, Equatable, Sendable {
-  public var workerID: String
-  public var attempt: AttemptRef
-  public var outcome: AttemptOutcome
+  public var workerID: WorkerID
+  public var attempt: AttemptID
+  public var outcome: TrainerOutcome
   public var exitStatus: Int32?
   public var stderrTail: String
   public var files: [FileInfo]
 
   public init(
-    workerID: String, attempt: AttemptRef, outcome: AttemptOutcome, exitStatus: Int32?, stderrTail: String,
+    workerID: WorkerID, attempt: AttemptID, outcome: TrainerOutcome, exitStatus: Int32?, stderrTail: String,
     files: [FileInfo]
   ) {
     self.workerID = workerID
@@ -188,10 +172,10 @@ public struct ResultMessage: Codable, Equatable, Sendable {
 /// `ack`: the result is committed to the coordinator's database (or was a duplicate): the worker
 /// may delete it from its spool.
 public struct Ack: Codable, Equatable, Sendable {
-  public var attempt: AttemptRef
+  public var attempt: AttemptID
   public var duplicate: Bool
 
-  public init(attempt: AttemptRef, duplicate: Bool) {
+  public init(attempt: AttemptID, duplicate: Bool) {
     self.attempt = attempt
     self.duplicate = duplicate
   }
@@ -199,17 +183,17 @@ public struct Ack: Codable, Equatable, Sendable {
 
 /// `cancel`: stop this attempt (its sweep was cancelled, or the coordinator gave the run to another).
 public struct Cancel: Codable, Equatable, Sendable {
-  public var attempt: AttemptRef
+  public var attempt: AttemptID
 
-  public init(attempt: AttemptRef) { self.attempt = attempt }
+  public init(attempt: AttemptID) { self.attempt = attempt }
 }
 
 /// `goodbye`: a worker stopping gracefully hands these attempts back (not failures, not lost).
 public struct Goodbye: Codable, Equatable, Sendable {
-  public var workerID: String
-  public var released: [AttemptRef]
+  public var workerID: WorkerID
+  public var released: [AttemptID]
 
-  public init(workerID: String, released: [AttemptRef]) {
+  public init(workerID: WorkerID, released: [AttemptID]) {
     self.workerID = workerID
     self.released = released
   }
@@ -223,11 +207,11 @@ public struct Goodbye: Codable, Equatable, Sendable {
 /// `fetch`: a piece of a dataset by content hash; answered by `chunk`. One request in flight per
 /// dataset gives flow control: the worker asks for the next piece after writing this one.
 public struct Fetch: Codable, Equatable, Sendable {
-  public var sha256: String
+  public var sha256: SHA256Digest
   public var offset: Int
   public var length: Int
 
-  public init(sha256: String, offset: Int, length: Int) {
+  public init(sha256: SHA256Digest, offset: Int, length: Int) {
     self.sha256 = sha256
     self.offset = offset
     self.length = length
@@ -236,20 +220,42 @@ public struct Fetch: Codable, Equatable, Sendable {
 
 /// `chunk`: the bytes `[offset, offset + attachment.count)` of the dataset, as one attachment.
 public struct Chunk: Codable, Equatable, Sendable {
-  public var sha256: String
+  public var sha256: SHA256Digest
   public var offset: Int
   public var total: Int
 
-  public init(sha256: String, offset: Int, total: Int) {
+  public init(sha256: SHA256Digest, offset: Int, total: Int) {
     self.sha256 = sha256
     self.offset = offset
     self.total = total
   }
 }
 
-/// `error`: the last message was refused; the peer keeps serving.
+/// `error`: the last message was refused; the peer keeps serving. Peers act on `code`, never on the
+/// text, which is for people.
 public struct ErrorMessage: Codable, Equatable, Sendable {
+  public var code: ErrorCode
   public var message: String
+  /// The identifier the error is about, when there is one: the dataset's sha256 of a refused `fetch`,
+  /// the attempt's run id of a refused `result`.
+  public var subject: String?
 
-  public init(message: String) { self.message = message }
+  public init(code: ErrorCode, message: String, subject: String? = nil) {
+    self.code = code
+    self.message = message
+    self.subject = subject
+  }
+
+  /// The reply to a refused message.
+  public init(_ error: WireError) {
+    self.init(code: error.code, message: error.description, subject: error.subject)
+  }
+
+  public init(from decoder: any Decoder) throws {
+    let container = try decoder.container(keyedBy: CodingKeys.self)
+    message = try container.decode(String.self, forKey: .message)
+    // A peer that sends no code (an older one) gets the generic one: the text still reaches the log.
+    code = try container.decodeIfPresent(ErrorCode.self, forKey: .code) ?? .malformed
+    subject = try container.decodeIfPresent(String.self, forKey: .subject)
+  }
 }

@@ -1,3 +1,5 @@
+import TracCore
+
 /// `reply` to `submit`.
 public struct SubmitReply: Codable, Equatable, Sendable {
   public var sweepID: String

@@ -1,3 +1,5 @@
+import TracCore
+
 /// The body of a client's `request`. One shape for every command keeps the client simple; the
 /// coordinator checks that the fields its command needs are there.
 public struct ClientRequest: Codable, Equatable, Sendable {
@@ -17,20 +19,20 @@ public struct ClientRequest: Codable, Equatable, Sendable {
   /// `retry`: only the failed runs.
   public var failedOnly: Bool?
   /// `release`: the worker to take out of quarantine.
-  public var worker: String?
+  public var worker: WorkerID?
   /// `submit`: the sha256 of datasets the client uploaded, by the `dataset` string of the grid file.
   /// The coordinator uses its stored copy instead of reading the path.
-  public var datasetHashes: [String: String]?
+  public var datasetHashes: [String: SHA256Digest]?
   /// `dataset` and `upload`: the dataset's sha256 and size in bytes; `upload`: where its one
   /// attachment goes.
-  public var sha256: String?
+  public var sha256: SHA256Digest?
   public var total: Int?
   public var offset: Int?
 
   public init(
     command: Command, sweep: String? = nil, grid: String? = nil, gridDirectory: String? = nil,
-    failedOnly: Bool? = nil, worker: String? = nil, datasetHashes: [String: String]? = nil,
-    sha256: String? = nil, total: Int? = nil, offset: Int? = nil
+    failedOnly: Bool? = nil, worker: WorkerID? = nil, datasetHashes: [String: SHA256Digest]? = nil,
+    sha256: SHA256Digest? = nil, total: Int? = nil, offset: Int? = nil
   ) {
     self.command = command
     self.sweep = sweep

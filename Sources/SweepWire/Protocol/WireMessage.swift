@@ -63,6 +63,9 @@ public struct WireMessage: Equatable, Sendable {
     do {
       return try Self.decoder.decode(Body.self, from: body)
     } catch {
+      if case DecodingError.dataCorrupted(let context) = error, context.underlyingError is InvalidIdentifier {
+        throw .invalidIdentifier(type: type, detail: Self.describe(error))
+      }
       throw .badBody(type: type, detail: Self.describe(error))
     }
   }
@@ -111,6 +114,10 @@ public enum WireError: Error, Equatable, Sendable, CustomStringConvertible {
   case malformed(String)
   case unknownType(String)
   case badBody(type: MessageType, detail: String)
+  /// A field that names something (a run, an attempt, a worker, a file, a dataset) breaks its rule.
+  case invalidIdentifier(type: MessageType, detail: String)
+  /// A well-formed message the receiver will not act on; `code` says why, `subject` what about.
+  case refused(code: ErrorCode, message: String, subject: String?)
 
   public var description: String {
     switch self {
@@ -120,7 +127,66 @@ public enum WireError: Error, Equatable, Sendable, CustomStringConvertible {
         + " run the same trac-sweep version on every machine"
     case .malformed(let detail): return "malformed message: \(detail)"
     case .unknownType(let name): return "unknown message type '\(name)'"
-    case .badBody(let type, let detail): return "bad \(type.rawValue) message: \(detail)"
+    case .badBody(let type, let detail), .invalidIdentifier(let type, let detail):
+      return "bad \(type.rawValue) message: \(detail)"
+    case .refused(_, let message, _): return message
     }
   }
+
+  /// The code an `error` reply carries for this error.
+  public var code: ErrorCode {
+    switch self {
+    case .versionMismatch: return .versionMismatch
+    case .malformed, .badBody: return .malformed
+    case .unknownType: return .unknownType
+    case .invalidIdentifier: return .invalidIdentifier
+    case .refused(let code, _, _): return code
+    }
+  }
+
+  /// The identifier the error is about, if any.
+  public var subject: String? {
+    if case .refused(_, _, let subject) = self { return subject }
+    return nil
+  }
+}
+
+/// The machine-readable reason of an `error` reply (docs/PROTOCOL.md lists them). A code this
+/// version does not know decodes as itself, so a newer peer's codes pass through.
+public struct ErrorCode: RawRepresentable, Codable, Hashable, Sendable, CustomStringConvertible {
+  public let rawValue: String
+  public init(rawValue: String) { self.rawValue = rawValue }
+  public var description: String { rawValue }
+
+  public init(from decoder: any Decoder) throws {
+    rawValue = try decoder.singleValueContainer().decode(String.self)
+  }
+
+  public func encode(to encoder: any Encoder) throws {
+    var container = encoder.singleValueContainer()
+    try container.encode(rawValue)
+  }
+
+  /// Frames or a body that do not parse, a missing or mistyped field, a value out of its range.
+  public static let malformed = ErrorCode(rawValue: "malformed")
+  /// The peer speaks another protocol version: the worker stops, the client gives up.
+  public static let versionMismatch = ErrorCode(rawValue: "version_mismatch")
+  /// A message type the receiver does not handle.
+  public static let unknownType = ErrorCode(rawValue: "unknown_type")
+  /// A run id, attempt number, sweep id, worker id, sha256 or file name that breaks its rule.
+  public static let invalidIdentifier = ErrorCode(rawValue: "invalid_identifier")
+  /// No sweep has the id or name given.
+  public static let unknownSweep = ErrorCode(rawValue: "unknown_sweep")
+  /// No dataset with that sha256 is held (a `fetch`, or a `submit` naming an upload that is not complete).
+  public static let unknownDataset = ErrorCode(rawValue: "unknown_dataset")
+  /// A grid names a dataset file outside the directories the coordinator reads datasets from.
+  public static let datasetNotAllowed = ErrorCode(rawValue: "dataset_not_allowed")
+  /// The request's content is wrong: a grid that does not parse or expand, a dataset that does not
+  /// read, an upload that does not fit. The message names what.
+  public static let invalidInput = ErrorCode(rawValue: "invalid_input")
+  /// Well-formed, but not possible now: a sweep name taken by another grid, a result that does not match
+  /// its attempt, a worker id held by another connection.
+  public static let refused = ErrorCode(rawValue: "refused")
+  /// The coordinator could not commit (its disk): nothing was changed, try again.
+  public static let unavailable = ErrorCode(rawValue: "unavailable")
 }

@@ -1,5 +1,6 @@
 import CZMQ
 import Foundation
+import TracCore
 
 #if canImport(Glibc)
   import Glibc

@@ -1,6 +1,7 @@
 import CZMQ
 import Foundation
 import Logging
+import TracCore
 
 /// The ZeroMQ authentication handler (ZAP, RFC 27) for a CURVE server: a REP socket bound to
 /// `inproc://zeromq.zap.01` in the server socket's context, answered on a thread of its own. A peer

@@ -1,4 +1,5 @@
 import CZMQ
+import TracCore
 
 /// A failed libzmq call: which call, with `errno` kept next to libzmq's words for it.
 public struct ZMQError: Error, CustomStringConvertible, Sendable, Equatable {

@@ -1,5 +1,6 @@
 import CZMQ
 import Foundation
+import TracCore
 
 /// One libzmq context per process; thread-safe, as libzmq's is.
 public final class ZMQContext: @unchecked Sendable {

@@ -1,5 +1,6 @@
 import Dispatch
 import Foundation
+import TracCore
 
 #if canImport(Glibc)
   import Glibc

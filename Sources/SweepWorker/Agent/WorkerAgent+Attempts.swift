@@ -9,13 +9,13 @@ import TracCore
 
 /// An attempt the worker holds a lease for: fetching its dataset (`process == nil`) or training.
 struct RunningAttempt {
-  let key: AttemptKey
+  let key: AttemptID
   let assign: Assign
   let directory: AttemptDirectory
   let logger: Logger
   var process: TrainerProcess?
 
-  var ref: AttemptRef { assign.attempt }
+  var ref: AttemptID { assign.attempt }
 }
 
 /// A trainer the worker asked to stop: reaped and cleaned up, never reported.
@@ -38,51 +38,47 @@ extension WorkerAgent {
 
   func assign(_ assign: Assign) {
     var runLogger = logger
-    runLogger[metadataKey: "run"] = "\(assign.attempt.runID)"
+    runLogger[metadataKey: "run"] = "\(assign.attempt.run)"
     let specRunID = assign.spec.runID
-    guard specRunID == assign.attempt.runID else {
+    guard specRunID == assign.attempt.run.rawValue else {
       runLogger.error(
-        "assign ignored: its spec hashes to run id \(specRunID), not \(assign.attempt.runID)")
+        "assign ignored: its spec hashes to run id \(specRunID), not \(assign.attempt.run)")
       return
     }
-    guard assign.spec.datasetSHA256 == assign.dataset.sha256 else {
+    guard assign.spec.datasetSHA256 == assign.dataset.sha256.rawValue else {
       runLogger.error(
         "assign ignored: the spec's dataset is \(assign.spec.datasetSHA256), the assignment's \(assign.dataset.sha256)"
       )
       return
     }
-    let key: AttemptKey
-    do { key = try AttemptKey(runID: assign.attempt.runID, attempt: assign.attempt.attempt) } catch {
-      runLogger.error("assign ignored: \(error)")
-      return
-    }
+    let key = assign.attempt
     if phase != .working {
-      runLogger.notice("assign of attempt \(key.attempt) released: the worker is stopping")
+      runLogger.notice("assign of attempt \(key.number) released: the worker is stopping")
       released.append(assign.attempt)
       return
     }
     if attempts[key] != nil {
-      runLogger.info("attempt \(key.attempt) is already running here; assign ignored")
+      runLogger.info("attempt \(key.number) is already running here; assign ignored")
       return
     }
     if spool.contains(key) {
-      runLogger.info("attempt \(key.attempt) already finished here; sending its result again")
+      runLogger.info("attempt \(key.number) already finished here; sending its result again")
       sendResult(key)
       return
     }
     // An older attempt of the same run still running here is no longer current.
-    for other in attempts.keys where other.runID == key.runID {
+    for other in attempts.keys where other.run == key.run {
       cancel(
-        AttemptRef(runID: other.runID, attempt: other.attempt), reason: "superseded by attempt \(key.attempt)"
+        other, reason: "superseded by attempt \(key.number)"
       )
     }
-    for (other, child) in stopping where other.runID == key.runID {
+    for (other, child) in stopping where other.run == key.run {
       child.process.signal(SIGKILL)
       _ = child.process.waitUntilExit(timeout: .seconds(2))
     }
     reapStopping()
     if attempts.count >= configuration.slots {
-      runLogger.warning("assigned attempt \(key.attempt) although all \(configuration.slots) slots are busy")
+      runLogger.warning("assigned attempt \(key.number) although all \(configuration.slots) slots are busy")
     }
     let directory: AttemptDirectory
     do { directory = try runs.prepare(key) } catch {
@@ -94,7 +90,7 @@ extension WorkerAgent {
     }
     attempts[key] = RunningAttempt(key: key, assign: assign, directory: directory, logger: runLogger)
     runLogger.info(
-      "assigned attempt \(key.attempt)",
+      "assigned attempt \(key.number)",
       metadata: ["task": "\(assign.spec.task)", "dataset": "\(assign.dataset.name)"])
     if datasets.contains(assign.dataset.sha256) {
       startTrainer(key)
@@ -110,14 +106,14 @@ extension WorkerAgent {
 
   // MARK: - cancel
 
-  func cancel(_ ref: AttemptRef, reason: String) {
-    guard let key = try? AttemptKey(runID: ref.runID, attempt: ref.attempt),
-      let attempt = attempts.removeValue(forKey: key)
+  func cancel(_ ref: AttemptID, reason: String) {
+    let key = ref
+    guard let attempt = attempts.removeValue(forKey: key)
     else {
-      logger.info("cancel of \(ref.runID) attempt \(ref.attempt), which is not running here; nothing to do")
+      logger.info("cancel of \(ref.run) attempt \(ref.number), which is not running here; nothing to do")
       return
     }
-    attempt.logger.notice("attempt \(key.attempt) stopped: \(reason)")
+    attempt.logger.notice("attempt \(key.number) stopped: \(reason)")
     stopTrainer(of: attempt)
   }
 
@@ -147,7 +143,7 @@ extension WorkerAgent {
       } else if !child.killed, now >= child.killAt {
         logger.warning(
           "trainer of \(key) ignored SIGTERM for \(milliseconds(configuration.terminationGrace)) ms; killing it",
-          metadata: ["run": "\(key.runID)"])
+          metadata: ["run": "\(key.run)"])
         child.process.signal(SIGKILL)
         stopping[key]?.killed = true
       }
@@ -157,7 +153,7 @@ extension WorkerAgent {
   // MARK: - Datasets
 
   /// Asks for the next piece of a dataset: from what the cache holds, at most 1 MiB.
-  func requestChunk(_ sha256: String) {
+  func requestChunk(_ sha256: SHA256Digest) {
     guard var fetch = fetches[sha256] else { return }
     let offset = datasets.receivedBytes(sha256)
     let length = max(min(DatasetCache.chunkSize, fetch.dataset.size - offset), 1)
@@ -212,33 +208,34 @@ extension WorkerAgent {
   }
 
   /// The dataset cannot be had: every attempt waiting for it fails, with the reason as its stderr.
-  func failFetch(_ sha256: String, reason: String) {
+  func failFetch(_ sha256: SHA256Digest, reason: String) {
     guard let fetch = fetches.removeValue(forKey: sha256) else { return }
     let text =
       "trac-sweep worker: cannot get dataset \(fetch.dataset.name) (sha256 \(sha256)): \(reason)"
     for key in attempts.keys.sorted()
     where attempts[key]!.process == nil && attempts[key]!.assign.dataset.sha256 == sha256 {
       let attempt = attempts.removeValue(forKey: key)!
-      attempt.logger.error("attempt \(key.attempt) failed: \(text)")
+      attempt.logger.error("attempt \(key.number) failed: \(text)")
       spoolFailure(key: key, logger: attempt.logger, stderrTail: text)
     }
   }
 
   // MARK: - Trainers
 
-  func startTrainer(_ key: AttemptKey) {
+  func startTrainer(_ key: AttemptID) {
     guard var attempt = attempts[key] else { return }
-    let arguments = TrainerArguments.make(
-      spec: attempt.assign.spec, dataset: datasets.url(for: attempt.assign.dataset.sha256),
-      outputDirectory: attempt.directory.outputDirectory, evaluate: configuration.evaluate)
-    let launch = TrainerLaunch(
-      executable: configuration.trainer, arguments: arguments, environment: configuration.trainerEnvironment,
-      in: attempt.directory)
     do {
+      let arguments = TrainerArguments.make(
+        spec: attempt.assign.spec, dataset: try datasets.url(for: attempt.assign.dataset.sha256),
+        outputDirectory: attempt.directory.outputDirectory, evaluate: configuration.evaluate)
+      let launch = TrainerLaunch(
+        executable: configuration.trainer, arguments: arguments,
+        environment: configuration.trainerEnvironment,
+        in: attempt.directory)
       attempt.process = try TrainerProcess.start(launch)
       attempts[key] = attempt
       attempt.logger.info(
-        "trainer started for attempt \(key.attempt)", metadata: ["pid": "\(attempt.process!.pid)"])
+        "trainer started for attempt \(key.number)", metadata: ["pid": "\(attempt.process!.pid)"])
     } catch {
       attempts[key] = nil
       attempt.logger.error("cannot start the trainer: \(error)")
@@ -255,7 +252,7 @@ extension WorkerAgent {
       attempts[key] = nil
       if exit.terminatedOnRequest {
         // Someone (not this loop) stopped it: not a trainer failure, so never reported as one.
-        attempt.logger.notice("trainer of attempt \(key.attempt) was stopped on request; not reported")
+        attempt.logger.notice("trainer of attempt \(key.number) was stopped on request; not reported")
         released.append(attempt.ref)
         try? runs.remove(key)
         continue
@@ -265,7 +262,7 @@ extension WorkerAgent {
         // the run is requeued with no failure counted and the worker is not quarantined for it.
         let signal = exit.signal ?? 0
         attempt.logger.notice(
-          "trainer of attempt \(key.attempt) was stopped by signal \(signal) from outside the worker; handed back",
+          "trainer of attempt \(key.number) was stopped by signal \(signal) from outside the worker; handed back",
           metadata: ["why": "the job is being stopped? (not reported as a trainer failure)"])
         released.append(attempt.ref)
         try? runs.remove(key)
@@ -274,7 +271,7 @@ extension WorkerAgent {
       let result = AttemptResult(key: key, exit: exit)
       let status = exit.exitStatus.map { "exit status \($0)" } ?? "signal \(exit.signal ?? 0)"
       let wall = String(format: "%.1f", exit.wallSeconds)
-      let line = "attempt \(key.attempt) \(result.outcome.rawValue) (\(status), \(wall) s)"
+      let line = "attempt \(key.number) \(result.outcome.rawValue) (\(status), \(wall) s)"
       if result.outcome == .succeeded {
         attempt.logger.info("\(line)")
       } else {
@@ -285,7 +282,7 @@ extension WorkerAgent {
   }
 
   /// An attempt that failed before its trainer could run (no dataset, no directory, no program).
-  func spoolFailure(key: AttemptKey, logger: Logger, stderrTail: String) {
+  func spoolFailure(key: AttemptID, logger: Logger, stderrTail: String) {
     let result = AttemptResult(
       key: key, outcome: .failed, exitStatus: nil, stderrTail: stderrTail, wallSeconds: 0)
     spoolAndSend(result, files: [], logger: logger)
@@ -296,14 +293,14 @@ extension WorkerAgent {
     do {
       try spool.write(result, files: files)
     } catch {
-      logger.critical("cannot spool the result of attempt \(result.key.attempt), so it is not sent: \(error)")
+      logger.critical("cannot spool the result of attempt \(result.key.number), so it is not sent: \(error)")
       return
     }
     sendResult(result.key)
   }
 
   /// Sends a spooled result with its files as attachments, in the manifest's order.
-  func sendResult(_ key: AttemptKey) {
+  func sendResult(_ key: AttemptID) {
     guard let entry = spool.entry(for: key) else { return }
     var attachments: [Data] = []
     for file in entry.files {
@@ -311,12 +308,12 @@ extension WorkerAgent {
         attachments.append(try Data(contentsOf: spool.fileURL(named: file.name, of: key)))
       } catch {
         logger.error(
-          "cannot read spooled \(file.name) of \(key): \(error)", metadata: ["run": "\(key.runID)"])
+          "cannot read spooled \(file.name) of \(key): \(error)", metadata: ["run": "\(key.run)"])
         return
       }
     }
     let message = ResultMessage(
-      workerID: workerID, attempt: AttemptRef(runID: key.runID, attempt: key.attempt),
+      workerID: workerID, attempt: key,
       outcome: entry.result.outcome,
       exitStatus: entry.result.exitStatus, stderrTail: entry.result.stderrTail,
       files: entry.files)

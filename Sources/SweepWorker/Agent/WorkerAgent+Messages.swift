@@ -14,7 +14,7 @@ extension WorkerAgent {
       message = try WireMessage.decode(frames)
     } catch {
       if case .versionMismatch = error { throw WorkerAgentError.versionMismatch(error.description) }
-      refuse("\(error)")
+      refuse(error)
       return
     }
     do {
@@ -31,19 +31,19 @@ extension WorkerAgent {
       case .cancel:
         cancel(try message.decodeBody(Cancel.self).attempt, reason: "cancelled by the coordinator")
       case .chunk: chunk(try message.decodeBody(Chunk.self), attachments: message.attachments)
-      case .error: try coordinatorError(try message.decodeBody(ErrorMessage.self).message)
+      case .error: try coordinatorError(try message.decodeBody(ErrorMessage.self))
       default:
-        refuse("a \(message.type.rawValue) message is not for a worker")
+        refuse(WireError.unknownType("\(message.type.rawValue) (not for a worker)"))
       }
     } catch let error as WireError {
-      refuse(error.description)
+      refuse(error)
     }
   }
 
   /// Logs a message refused and tells the coordinator why (it logs it and keeps serving).
-  private func refuse(_ reason: String) {
-    logger.warning("refused a message from the coordinator: \(reason)")
-    send(WireMessage(.error, ErrorMessage(message: reason)))
+  private func refuse(_ error: WireError) {
+    logger.warning("refused a message from the coordinator: \(error)")
+    send(WireMessage(.error, ErrorMessage(error)))
   }
 
   private func welcome(_ welcome: Welcome) {
@@ -70,28 +70,28 @@ extension WorkerAgent {
     }
   }
 
-  private func coordinatorError(_ text: String) throws {
-    logger.error("the coordinator refused a message: \(text)")
-    if text.contains("protocol version mismatch") { throw WorkerAgentError.versionMismatch(text) }
-    // A fetch of a dataset the coordinator does not have: its attempts cannot run.
-    for sha256 in fetches.keys.sorted() where text.contains(sha256) {
-      failFetch(sha256, reason: "the coordinator refused to send it: \(text)")
+  /// Acts on the error's code, never its text.
+  private func coordinatorError(_ error: ErrorMessage) throws {
+    logger.error("the coordinator refused a message: \(loggable(error.message)) (\(error.code))")
+    if error.code == .versionMismatch { throw WorkerAgentError.versionMismatch(error.message) }
+    // A fetch of a dataset the coordinator does not have (or will not send): its attempts cannot run.
+    if error.code == .unknownDataset || error.code == .invalidInput,
+      let subject = error.subject.flatMap(SHA256Digest.init(rawValue:)), fetches[subject] != nil
+    {
+      failFetch(subject, reason: "the coordinator refused to send it: \(error.message)")
     }
   }
 
   private func acknowledge(_ ack: Ack) {
-    guard let key = try? AttemptKey(runID: ack.attempt.runID, attempt: ack.attempt.attempt) else {
-      logger.warning("ack for an invalid attempt \(ack.attempt.runID) \(ack.attempt.attempt); ignored")
-      return
-    }
+    let key = ack.attempt
     unacknowledged.remove(key)
     var runLogger = logger
-    runLogger[metadataKey: "run"] = "\(key.runID)"
+    runLogger[metadataKey: "run"] = "\(key.run)"
     do {
       let removed = try spool.acknowledge(key)
       runLogger.info(
         removed ? "result acknowledged" : "result acknowledged again",
-        metadata: ["attempt": "\(key.attempt)", "duplicate": "\(ack.duplicate)"])
+        metadata: ["attempt": "\(key.number)", "duplicate": "\(ack.duplicate)"])
     } catch {
       runLogger.error("cannot delete the acknowledged result from the spool: \(error)")
     }

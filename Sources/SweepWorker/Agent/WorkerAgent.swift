@@ -107,7 +107,7 @@ public final class WorkerAgent: @unchecked Sendable {
 
   public let configuration: Configuration
   /// `<host>-<8 hex>`, kept in `WORKDIR/worker-id`; the DEALER's routing id.
-  public let workerID: String
+  public let workerID: WorkerID
   let logger: Logger
   let spool: ResultSpool
   let runs: RunDirectory
@@ -119,15 +119,15 @@ public final class WorkerAgent: @unchecked Sendable {
   var context: ZMQContext?
   var socket: ZMQSocket?
   /// Attempts assigned and not finished: fetching their dataset, or training.
-  var attempts: [AttemptKey: RunningAttempt] = [:]
+  var attempts: [AttemptID: RunningAttempt] = [:]
   /// Datasets being fetched, by sha256: one `fetch` in flight each.
-  var fetches: [String: DatasetFetch] = [:]
+  var fetches: [SHA256Digest: DatasetFetch] = [:]
   /// Children asked to stop (cancelled or released); reaped, never reported.
-  var stopping: [AttemptKey: StoppingTrainer] = [:]
+  var stopping: [AttemptID: StoppingTrainer] = [:]
   /// Results sent and not yet acknowledged.
-  var unacknowledged: Set<AttemptKey> = []
+  var unacknowledged: Set<AttemptID> = []
   /// Attempts handed back on stopping, for `goodbye`.
-  var released: [AttemptRef] = []
+  var released: [AttemptID] = []
   var phase: Phase = .working
   var connection = ConnectionState()
 
@@ -233,7 +233,7 @@ public final class WorkerAgent: @unchecked Sendable {
       guard let context else { return }
       let socket = try ZMQSocket(
         context: context, kind: .dealer, maxMessageSize: configuration.maxMessageSize)
-      try socket.setRoutingID(workerID)
+      try socket.setRoutingID(workerID.rawValue)
       if let curve = configuration.curve { try socket.makeCurveClient(curve.pair, server: curve.serverKey) }
       try socket.connect(configuration.endpoint)
       self.socket = socket
@@ -286,7 +286,7 @@ public final class WorkerAgent: @unchecked Sendable {
   }
 
   func sendHello() {
-    let spooled = spool.pending().map { AttemptRef(runID: $0.key.runID, attempt: $0.key.attempt) }
+    let spooled = spool.pending().map { $0.key }
     let hello = Hello(
       workerID: workerID, host: configuration.host, slots: configuration.slots,
       trainerVersion: configuration.trainerVersion, running: runningRefs(), spooled: spooled)
@@ -297,8 +297,8 @@ public final class WorkerAgent: @unchecked Sendable {
   }
 
   /// The attempts this worker holds a lease for, in a stable order.
-  func runningRefs() -> [AttemptRef] {
-    attempts.keys.sorted().map { AttemptRef(runID: $0.runID, attempt: $0.attempt) }
+  func runningRefs() -> [AttemptID] {
+    attempts.keys.sorted()
   }
 
   /// Sends without blocking; false when the message could not be queued (no socket, or a full
@@ -371,10 +371,10 @@ public final class WorkerAgent: @unchecked Sendable {
   }
 
   /// Hands an attempt back to the coordinator: stops its trainer (if any), never reports it.
-  func release(_ key: AttemptKey, reason: String) {
+  func release(_ key: AttemptID, reason: String) {
     guard let attempt = attempts.removeValue(forKey: key) else { return }
     released.append(attempt.ref)
-    attempt.logger.notice("releasing attempt \(key.attempt): \(reason)")
+    attempt.logger.notice("releasing attempt \(key.number): \(reason)")
     stopTrainer(of: attempt)
   }
 

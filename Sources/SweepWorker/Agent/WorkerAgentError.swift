@@ -1,3 +1,5 @@
+import TracCore
+
 /// Why a worker agent cannot start or must stop.
 public enum WorkerAgentError: Error, Equatable, Sendable, CustomStringConvertible {
   /// `WORKDIR/worker-id` holds something that is not a worker id.

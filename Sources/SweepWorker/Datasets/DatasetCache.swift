@@ -4,32 +4,34 @@ import TracCore
 /// A worker's datasets by content hash (`WORKDIR/datasets/<sha256>.hdf5`), filled from the
 /// coordinator one chunk at a time. A dataset becomes visible only once complete and verified.
 public struct DatasetCache: Sendable {
-  public let directory: URL
+  public let root: ContainedDirectory
+  public var directory: URL { root.url }
   public static let chunkSize = 1 << 20
 
   public init(directory: URL) throws {
-    self.directory = directory
-    try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
+    root = try ContainedDirectory(directory)
   }
 
-  public func url(for sha256: String) -> URL { directory.appendingPathComponent("\(sha256).hdf5") }
-  private func partialURL(for sha256: String) -> URL {
-    directory.appendingPathComponent(".\(sha256).partial")
+  /// `datasets/<sha256>.hdf5`.
+  public func url(for sha256: SHA256Digest) throws(PathOutsideRoot) -> URL { try root.path("\(sha256).hdf5") }
+  private func partialURL(for sha256: SHA256Digest) throws(PathOutsideRoot) -> URL {
+    try root.path(".\(sha256).partial")
   }
 
-  public func contains(_ sha256: String) -> Bool {
-    FileManager.default.fileExists(atPath: url(for: sha256).path)
+  public func contains(_ sha256: SHA256Digest) -> Bool {
+    (try? url(for: sha256)).map { FileManager.default.fileExists(atPath: $0.path) } ?? false
   }
 
   /// Bytes received so far for an incomplete dataset (where to resume the fetch).
-  public func receivedBytes(_ sha256: String) -> Int {
-    let attributes = try? FileManager.default.attributesOfItem(atPath: partialURL(for: sha256).path)
+  public func receivedBytes(_ sha256: SHA256Digest) -> Int {
+    guard let partial = try? partialURL(for: sha256) else { return 0 }
+    let attributes = try? FileManager.default.attributesOfItem(atPath: partial.path)
     return (attributes?[.size] as? NSNumber)?.intValue ?? 0
   }
 
   public enum CacheError: Error, CustomStringConvertible {
     case outOfOrder(expected: Int, got: Int)
-    case hashMismatch(expected: String, got: String)
+    case hashMismatch(expected: SHA256Digest, got: SHA256Digest)
 
     public var description: String {
       switch self {
@@ -43,8 +45,8 @@ public struct DatasetCache: Sendable {
   /// Appends a chunk; when the dataset is complete, verifies its hash and publishes it. Returns
   /// true when complete. A mismatching hash deletes the bytes and throws: it is never used.
   @discardableResult
-  public func append(sha256: String, offset: Int, total: Int, data: Data) throws -> Bool {
-    let partial = partialURL(for: sha256)
+  public func append(sha256: SHA256Digest, offset: Int, total: Int, data: Data) throws -> Bool {
+    let partial = try partialURL(for: sha256)
     let received = receivedBytes(sha256)
     guard offset == received else { throw CacheError.outOfOrder(expected: received, got: offset) }
     if received == 0 { _ = FileManager.default.createFile(atPath: partial.path, contents: nil) }
@@ -54,7 +56,7 @@ public struct DatasetCache: Sendable {
     try handle.synchronize()
     try handle.close()
     guard offset + data.count >= total else { return false }
-    let digest = try sha256Hex(ofFileAt: partial.path)
+    let digest = try SHA256Digest(ofFileAt: partial.path)
     guard digest == sha256 else {
       try? FileManager.default.removeItem(at: partial)
       throw CacheError.hashMismatch(expected: sha256, got: digest)

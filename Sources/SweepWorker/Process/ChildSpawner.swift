@@ -1,5 +1,6 @@
 import CProcess
 import Foundation
+import TracCore
 
 #if canImport(Glibc)
   import Glibc

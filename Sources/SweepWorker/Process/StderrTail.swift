@@ -1,4 +1,5 @@
 import Foundation
+import TracCore
 
 #if canImport(Glibc)
   import Glibc

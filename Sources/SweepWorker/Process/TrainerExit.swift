@@ -1,5 +1,6 @@
 import Foundation
 import SweepWire
+import TracCore
 
 /// How a trainer child ended: what the worker reports and spools for the attempt.
 public struct TrainerExit: Sendable, Equatable {
@@ -26,7 +27,7 @@ public struct TrainerExit: Sendable, Equatable {
     self.terminatedOnRequest = terminatedOnRequest
   }
 
-  public var outcome: AttemptOutcome { AttemptOutcome(exitStatus: exitStatus) }
+  public var outcome: TrainerOutcome { TrainerOutcome(exitStatus: exitStatus) }
 
   /// True when SIGTERM, SIGINT or SIGHUP that the worker did not send ended the child: the machine or
   /// its batch system is stopping the whole job (Slurm's `scancel` and preemption signal every process

@@ -1,4 +1,5 @@
 import Foundation
+import TracCore
 
 /// What a trainer child is started with.
 public struct TrainerLaunch: Sendable {

@@ -1,4 +1,5 @@
 import Foundation
+import TracCore
 
 /// The worker's per-run work directories: `WORKDIR/runs/<run id>/attempt-<n>/`.
 ///
@@ -7,56 +8,52 @@ import Foundation
 /// (USERS.md complaint L). Finished results live in the `ResultSpool`, not here, so removing an
 /// attempt's directory never loses a result.
 public struct RunDirectory: Sendable {
-  /// `WORKDIR/runs`.
-  public let root: URL
+  /// `WORKDIR/runs`: every path below is built through it, so no run id can name a place outside.
+  public let contained: ContainedDirectory
+  public var root: URL { contained.url }
 
   public init(root: URL) throws {
-    self.root = root
-    try FileManager.default.createDirectory(at: root, withIntermediateDirectories: true)
+    contained = try ContainedDirectory(root)
   }
 
   public init(workDirectory: URL) throws {
     try self.init(root: workDirectory.appendingPathComponent("runs", isDirectory: true))
   }
 
-  public func runURL(_ runID: String) throws -> URL {
-    try AttemptKey.validate(runID: runID)
-    return root.appendingPathComponent(runID, isDirectory: true)
+  public func runURL(_ run: RunID) throws(PathOutsideRoot) -> URL {
+    try contained.path(run.rawValue)
   }
 
-  public func directory(for key: AttemptKey) -> AttemptDirectory {
-    AttemptDirectory(
-      key: key,
-      url: root.appendingPathComponent(key.runID, isDirectory: true)
-        .appendingPathComponent("attempt-\(key.attempt)", isDirectory: true))
+  public func directory(for key: AttemptID) throws(PathOutsideRoot) -> AttemptDirectory {
+    AttemptDirectory(key: key, url: try contained.path(key.run.rawValue, "attempt-\(key.number)"))
   }
 
   /// Makes an empty directory for the attempt, after removing every other attempt's directory of
   /// the same run and anything a previous try of this attempt left. The caller stops any older
   /// attempt of the run it still runs before preparing a new one.
-  public func prepare(_ key: AttemptKey) throws -> AttemptDirectory {
-    let runURL = try runURL(key.runID)
-    for attempt in attempts(ofRun: key.runID) where attempt != key.attempt {
+  public func prepare(_ key: AttemptID) throws -> AttemptDirectory {
+    let runURL = try runURL(key.run)
+    for attempt in attempts(ofRun: key.run) where attempt != key.number {
       try DurableFiles.remove(runURL.appendingPathComponent("attempt-\(attempt)", isDirectory: true))
     }
-    let directory = directory(for: key)
+    let directory = try directory(for: key)
     try DurableFiles.remove(directory.url)
     try FileManager.default.createDirectory(at: directory.url, withIntermediateDirectories: true)
     return directory
   }
 
   /// The attempt numbers that have a directory for the run, ascending.
-  public func attempts(ofRun runID: String) -> [Int] {
-    guard let runURL = try? runURL(runID),
+  public func attempts(ofRun run: RunID) -> [Int] {
+    guard let runURL = try? runURL(run),
       let names = try? FileManager.default.contentsOfDirectory(atPath: runURL.path)
     else { return [] }
     return names.compactMap(Self.attemptNumber(ofDirectoryNamed:)).sorted()
   }
 
   /// Removes an attempt's directory, and the run's directory when no attempt is left in it.
-  public func remove(_ key: AttemptKey) throws {
-    try DurableFiles.remove(directory(for: key).url)
-    let runURL = try runURL(key.runID)
+  public func remove(_ key: AttemptID) throws {
+    try DurableFiles.remove(try directory(for: key).url)
+    let runURL = try runURL(key.run)
     if (try? FileManager.default.contentsOfDirectory(atPath: runURL.path))?.isEmpty == true {
       try DurableFiles.remove(runURL)
     }
@@ -66,12 +63,12 @@ public struct RunDirectory: Sendable {
   /// (the children of a previous worker process died with it), and its results are in the spool.
   /// Returns the names of what was removed.
   @discardableResult
-  public func removeAll(except keep: Set<AttemptKey> = []) throws -> [String] {
+  public func removeAll(except keep: Set<AttemptID> = []) throws -> [String] {
     var removed: [String] = []
     let runNames = (try? FileManager.default.contentsOfDirectory(atPath: root.path)) ?? []
     for runName in runNames.sorted() {
       let runURL = root.appendingPathComponent(runName, isDirectory: true)
-      let kept = keep.filter { $0.runID == runName }
+      let kept = keep.filter { $0.run.rawValue == runName }
       if kept.isEmpty {
         try DurableFiles.remove(runURL)
         removed.append(runName)
@@ -79,7 +76,7 @@ public struct RunDirectory: Sendable {
       }
       let attemptNames = (try? FileManager.default.contentsOfDirectory(atPath: runURL.path)) ?? []
       for attemptName in attemptNames.sorted()
-      where !kept.contains(where: { "attempt-\($0.attempt)" == attemptName }) {
+      where !kept.contains(where: { "attempt-\($0.number)" == attemptName }) {
         try DurableFiles.remove(runURL.appendingPathComponent(attemptName))
         removed.append("\(runName)/\(attemptName)")
       }
@@ -100,7 +97,7 @@ public struct AttemptDirectory: Sendable, Equatable {
   /// The files `trac-sweep train` writes into `--out`, in the order a result carries them.
   public static let artifactNames = ["run.json", "policy.safetensors", "train.jsonl"]
 
-  public let key: AttemptKey
+  public let key: AttemptID
   public let url: URL
 
   /// Where the trainer writes its artifacts (`--out`).

@@ -1,10 +1,11 @@
 import Foundation
 import SweepWire
+import TracCore
 
 /// A finished attempt as the worker reports it (PROTOCOL.md `result`, without the files).
 public struct AttemptResult: Codable, Sendable, Equatable {
-  public var key: AttemptKey
-  public var outcome: AttemptOutcome
+  public var key: AttemptID
+  public var outcome: TrainerOutcome
   /// nil when a signal killed the trainer.
   public var exitStatus: Int32?
   public var signal: Int32?
@@ -12,7 +13,7 @@ public struct AttemptResult: Codable, Sendable, Equatable {
   public var wallSeconds: Double
 
   public init(
-    key: AttemptKey, outcome: AttemptOutcome, exitStatus: Int32?, signal: Int32? = nil, stderrTail: String,
+    key: AttemptID, outcome: TrainerOutcome, exitStatus: Int32?, signal: Int32? = nil, stderrTail: String,
     wallSeconds: Double
   ) {
     self.key = key
@@ -23,7 +24,7 @@ public struct AttemptResult: Codable, Sendable, Equatable {
     self.wallSeconds = wallSeconds
   }
 
-  public init(key: AttemptKey, exit: TrainerExit) {
+  public init(key: AttemptID, exit: TrainerExit) {
     self.init(
       key: key, outcome: exit.outcome, exitStatus: exit.exitStatus, signal: exit.signal,
       stderrTail: exit.stderrTail, wallSeconds: exit.wallSeconds)
@@ -39,10 +40,9 @@ public struct AttemptResult: Codable, Sendable, Equatable {
 
   public init(from decoder: any Decoder) throws {
     let container = try decoder.container(keyedBy: CodingKeys.self)
-    key = try AttemptKey(
-      runID: container.decode(String.self, forKey: .runID),
-      attempt: container.decode(Int.self, forKey: .attempt))
-    outcome = try container.decode(AttemptOutcome.self, forKey: .outcome)
+    key = try AttemptID(
+      run: container.decode(RunID.self, forKey: .runID), number: container.decode(Int.self, forKey: .attempt))
+    outcome = try container.decode(TrainerOutcome.self, forKey: .outcome)
     exitStatus = try container.decodeIfPresent(Int32.self, forKey: .exitStatus)
     signal = try container.decodeIfPresent(Int32.self, forKey: .signal)
     stderrTail = try container.decode(String.self, forKey: .stderrTail)
@@ -51,8 +51,8 @@ public struct AttemptResult: Codable, Sendable, Equatable {
 
   public func encode(to encoder: any Encoder) throws {
     var container = encoder.container(keyedBy: CodingKeys.self)
-    try container.encode(key.runID, forKey: .runID)
-    try container.encode(key.attempt, forKey: .attempt)
+    try container.encode(key.run, forKey: .runID)
+    try container.encode(key.number, forKey: .attempt)
     try container.encode(outcome, forKey: .outcome)
     try container.encodeIfPresent(exitStatus, forKey: .exitStatus)
     try container.encodeIfPresent(signal, forKey: .signal)
@@ -74,7 +74,7 @@ public struct SpooledResult: Codable, Sendable, Equatable {
   public var files: [SpooledFile]
   public var spooledAt: Date
 
-  public var key: AttemptKey { result.key }
+  public var key: AttemptID { result.key }
 
   public init(result: AttemptResult, files: [SpooledFile], spooledAt: Date) {
     self.format = SpooledResult.currentFormat

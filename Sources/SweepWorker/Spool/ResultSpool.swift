@@ -76,28 +76,31 @@ public struct ResultSpool: Sendable {
     quarantinedAtOpen = quarantined
   }
 
-  public func entryURL(for key: AttemptKey) -> URL {
-    directory.appendingPathComponent("\(key.runID).attempt-\(key.attempt)", isDirectory: true)
+  public func entryURL(for key: AttemptID) -> URL {
+    directory.appendingPathComponent("\(key.run).attempt-\(key.number)", isDirectory: true)
   }
 
   /// Where a spooled file of an entry is (to attach it to a `result` message).
-  public func fileURL(named name: String, of key: AttemptKey) -> URL {
-    entryURL(for: key).appendingPathComponent(name)
+  public func fileURL(named name: ArtifactName, of key: AttemptID) -> URL {
+    entryURL(for: key).appendingPathComponent(name.rawValue)
   }
 
-  public func contains(_ key: AttemptKey) -> Bool { DurableFiles.isDirectory(entryURL(for: key)) }
+  public func contains(_ key: AttemptID) -> Bool { DurableFiles.isDirectory(entryURL(for: key)) }
 
   /// Keeps a finished result and copies of its files. Returns false, and changes nothing, when the
   /// spool already holds a result for the same run and attempt. When this returns true the entry
   /// is on the disk; when it throws, there is no entry.
   @discardableResult
   public func write(_ result: AttemptResult, files: [URL]) throws -> Bool {
-    let names = files.map(\.lastPathComponent)
-    for name in names where !ResultSpool.isValidFileName(name) {
-      throw SweepWorkerError.invalidFileName(name)
+    let names = try files.map { file -> ArtifactName in
+      guard let name = ArtifactName(rawValue: file.lastPathComponent), ResultSpool.isValidFileName(name)
+      else {
+        throw SweepWorkerError.invalidFileName(file.lastPathComponent)
+      }
+      return name
     }
     if let duplicate = names.first(where: { name in names.filter { $0 == name }.count > 1 }) {
-      throw SweepWorkerError.invalidFileName(duplicate)
+      throw SweepWorkerError.invalidFileName(duplicate.rawValue)
     }
     let destination = entryURL(for: result.key)
     if contains(result.key) { return false }
@@ -107,10 +110,10 @@ public struct ResultSpool: Sendable {
       try FileManager.default.createDirectory(at: temporary, withIntermediateDirectories: false)
       var spooledFiles: [SpooledFile] = []
       for (file, name) in zip(files, names) {
-        let copy = temporary.appendingPathComponent(name)
+        let copy = temporary.appendingPathComponent(name.rawValue)
         try DurableFiles.copy(file, to: copy)
-        let digest: String
-        do { digest = try sha256Hex(ofFileAt: copy.path) } catch {
+        let digest: SHA256Digest
+        do { digest = try SHA256Digest(ofFileAt: copy.path) } catch {
           throw SweepWorkerError.systemCall(call: "read", errno: EIO, path: copy.path)
         }
         spooledFiles.append(SpooledFile(name: name, size: DurableFiles.fileSize(copy) ?? 0, sha256: digest))
@@ -148,14 +151,14 @@ public struct ResultSpool: Sendable {
   }
 
   /// The entry for a run and attempt, if the spool holds it.
-  public func entry(for key: AttemptKey) -> SpooledResult? {
+  public func entry(for key: AttemptID) -> SpooledResult? {
     try? ResultSpool.load(entryURL(for: key), verifyingHashes: false).get()
   }
 
   /// Deletes an entry once the coordinator has committed it. Returns false when there was none
   /// (already acknowledged: an `ack` may arrive twice).
   @discardableResult
-  public func acknowledge(_ key: AttemptKey) throws -> Bool {
+  public func acknowledge(_ key: AttemptID) throws -> Bool {
     let trash = directory.appendingPathComponent(ResultSpool.trashPrefix + UUID().uuidString)
     guard rename(entryURL(for: key).path, trash.path) == 0 else {
       if errno == ENOENT { return false }
@@ -166,9 +169,8 @@ public struct ResultSpool: Sendable {
     return true
   }
 
-  static func isValidFileName(_ name: String) -> Bool {
-    !name.isEmpty && !name.hasPrefix(".") && !name.contains("/") && name != manifestName
-  }
+  /// A result file may have any valid artifact name but the manifest's.
+  static func isValidFileName(_ name: ArtifactName) -> Bool { name.rawValue != manifestName }
 
   // MARK: Reading entries
 
@@ -184,11 +186,12 @@ public struct ResultSpool: Sendable {
     }
   }
 
-  static func key(ofEntryNamed name: String) -> AttemptKey? {
+  static func key(ofEntryNamed name: String) -> AttemptID? {
     guard let separator = name.range(of: ".attempt-", options: .backwards),
-      let attempt = Int(name[separator.upperBound...])
+      let attempt = Int(name[separator.upperBound...]),
+      let run = RunID(rawValue: String(name[..<separator.lowerBound]))
     else { return nil }
-    return try? AttemptKey(runID: String(name[..<separator.lowerBound]), attempt: attempt)
+    return try? AttemptID(run: run, number: attempt)
   }
 
   static func load(_ url: URL, verifyingHashes: Bool) -> Result<SpooledResult, EntryProblem> {
@@ -219,7 +222,7 @@ public struct ResultSpool: Sendable {
     }
     for file in manifest.files {
       guard isValidFileName(file.name) else { return .failure(.damaged("bad file name '\(file.name)'")) }
-      let fileURL = url.appendingPathComponent(file.name)
+      let fileURL = url.appendingPathComponent(file.name.rawValue)
       guard let size = DurableFiles.fileSize(fileURL) else {
         return .failure(.damaged("\(file.name) is missing"))
       }
@@ -227,7 +230,7 @@ public struct ResultSpool: Sendable {
         return .failure(.damaged("\(file.name) has \(size) bytes, the manifest says \(file.size)"))
       }
       if verifyingHashes {
-        guard let digest = try? sha256Hex(ofFileAt: fileURL.path), digest == file.sha256 else {
+        guard let digest = try? SHA256Digest(ofFileAt: fileURL.path), digest == file.sha256 else {
           return .failure(.damaged("\(file.name) does not match its sha256 in the manifest"))
         }
       }

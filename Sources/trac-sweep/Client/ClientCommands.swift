@@ -183,7 +183,9 @@ struct ReleaseCommand: ParsableCommand {
 
   func run() throws {
     print(
-      try client.call(ClientRequest(command: .release, worker: worker), expecting: ChangeReply.self).message)
+      try client.call(
+        ClientRequest(command: .release, worker: try WorkerID(worker)), expecting: ChangeReply.self
+      ).message)
   }
 }
 

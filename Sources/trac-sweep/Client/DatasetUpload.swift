@@ -11,9 +11,9 @@ enum DatasetUpload {
 
   /// The sha256 of each dataset uploaded (or already held), by the grid's `dataset` string.
   static func uploadDatasets(of grid: GridFile, gridDirectory: URL, client: ClientOptions) throws -> [String:
-    String]
+    SHA256Digest]
   {
-    var hashes: [String: String] = [:]
+    var hashes: [String: SHA256Digest] = [:]
     for given in Set(grid.tasks.compactMap(\.datasetPath)).sorted() {
       let url =
         given.hasPrefix("/") ? URL(fileURLWithPath: given) : gridDirectory.appendingPathComponent(given)
@@ -21,7 +21,7 @@ enum DatasetUpload {
       let size =
         (try FileManager.default.attributesOfItem(atPath: url.path)[.size] as? NSNumber)?.intValue ?? 0
       guard size > 0 else { throw ValidationErrorText("dataset \(url.path) is empty") }
-      let sha256 = try sha256Hex(ofFileAt: url.path)
+      let sha256 = try SHA256Digest(ofFileAt: url.path)
       var held = try client.call(
         ClientRequest(command: .dataset, sha256: sha256, total: size), expecting: UploadReply.self)
       if !held.complete {
@@ -45,7 +45,7 @@ enum DatasetUpload {
         }
         if terminal { FileHandle.standardError.write(Data("\r\u{1B}[K".utf8)) }
         FileHandle.standardError.write(
-          Data("uploaded \(url.lastPathComponent) (\(size) bytes, sha256 \(sha256.prefix(12)))\n".utf8))
+          Data("uploaded \(url.lastPathComponent) (\(size) bytes, sha256 \(sha256.short))\n".utf8))
       }
       hashes[given] = sha256
     }

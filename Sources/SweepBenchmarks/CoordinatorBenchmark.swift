@@ -308,12 +308,12 @@ public enum CoordinatorBenchmark {
     let answer = mode == "throughput"
     let context = ZMQContext(maxSockets: Int32(count + 64))
     var sockets: [ZMQSocket] = []
-    var ids: [String] = []
-    var running: [[AttemptRef]] = Array(repeating: [], count: count)
+    var ids: [WorkerID] = []
+    var running: [[AttemptID]] = Array(repeating: [], count: count)
     for index in 0..<count {
-      let id = "sim-\(first + index)"
+      let id = try WorkerID("sim-\(first + index)")
       let socket = try ZMQSocket(context: context, kind: .dealer)
-      try socket.setRoutingID(id)
+      try socket.setRoutingID(id.rawValue)
       try socket.connect(endpoint)
       sockets.append(socket)
       ids.append(id)

@@ -1,0 +1,196 @@
+import Foundation
+import Logging
+import SweepWire
+import TracCore
+
+// Requests from clients (`submit`, `status`, ... and dataset uploads).
+extension CoordinatorService {
+  func request(_ route: Data, _ request: ClientRequest, attachments: [Data]) throws {
+    switch request.command {
+    case .dataset, .upload:
+      guard let sha256 = request.sha256, let total = request.total else {
+        throw WireError.malformed("\(request.command.rawValue) needs the dataset's sha256 and total size")
+      }
+      let held: (received: Int, complete: Bool)
+      if request.command == .dataset {
+        held = try uploads.status(sha256: sha256, total: total)
+      } else {
+        guard let offset = request.offset, attachments.count == 1 else {
+          throw WireError.malformed("upload needs an offset and one attachment with the bytes")
+        }
+        held = try uploads.receive(sha256: sha256, total: total, offset: offset, data: attachments[0])
+        if held.complete {
+          logger.info("dataset uploaded", metadata: ["sha256": "\(sha256)", "bytes": "\(total)"])
+        }
+      }
+      reply(route, WireMessage(.reply, UploadReply(received: held.received, complete: held.complete)))
+    case .submit: heldReplies.append((route, WireMessage(.reply, try submit(request))))
+    case .status: reply(route, WireMessage(.reply, try status(request.sweep)))
+    case .cancel:
+      let sweep = try sweepID(request.sweep)
+      try schedule(.cancel(sweep))
+      heldReplies.append(
+        (route, WireMessage(.reply, ChangeReply(message: "cancelled \(sweep)", affected: 1))))
+    case .retry:
+      let sweep = try sweepID(request.sweep)
+      let failed = scheduler.status().sweeps.first { $0.id == sweep }?.runs.failed ?? 0
+      try schedule(.retryFailed(sweep))
+      let message = ChangeReply(message: "\(failed) failed runs of \(sweep) queued again", affected: failed)
+      heldReplies.append((route, WireMessage(.reply, message)))
+    case .release:
+      guard let worker = request.worker else { throw WireError.malformed("release needs a worker") }
+      try schedule(.releaseQuarantine(worker))
+      heldReplies.append(
+        (route, WireMessage(.reply, ChangeReply(message: "released \(worker)", affected: 1))))
+    case .results: reply(route, WireMessage(.reply, try results(try sweepID(request.sweep))))
+    case .report: reply(route, WireMessage(.reply, try reportData(try sweepID(request.sweep))))
+    }
+  }
+
+  func submit(_ request: ClientRequest) throws -> SubmitReply {
+    guard let text = request.grid else { throw WireError.malformed("submit needs the grid's text") }
+    let grid = try GridFile(parsing: Data(text.utf8))
+    let base = URL(fileURLWithPath: request.gridDirectory ?? FileManager.default.currentDirectoryPath)
+    let submission = try SweepSubmission(grid: grid) { (taskDataset: GridFile.TaskDataset) throws -> String in
+      if let given = taskDataset.datasetPath, let sha256 = request.datasetHashes?[given] {
+        guard datasets.contains(sha256) else { throw CoordinatorError.unknownDataset(sha256) }
+        return sha256.rawValue
+      }
+      // Read from this machine's disk: only inside the directories the operator named.
+      let path: String
+      if let given = taskDataset.datasetPath {
+        path = given.hasPrefix("/") ? given : base.appendingPathComponent(given).standardizedFileURL.path
+      } else {
+        path = try DSRLDatasetDirectory.resolve(task: taskDataset.task)
+      }
+      guard datasetSources.contains(where: { $0.contains(URL(fileURLWithPath: path)) }) else {
+        throw CoordinatorError.datasetNotAllowed(path: path, allowed: datasetSources.map(\.url.path))
+      }
+      return try datasets.importFile(at: path).sha256.rawValue
+    }
+    let existed = scheduler.read { $0.sweep(submission.id) != nil }
+    try schedule(.submit(submission))
+    let runs = Set(submission.runs.map(\.runID))
+    let done = scheduler.read { current in runs.filter { current.run($0)?.state == .done }.count }
+    logger.info(
+      "\(existed ? "resubmitted" : "submitted") sweep",
+      metadata: ["sweep": "\(submission.id)", "runs": "\(runs.count)"])
+    return SubmitReply(
+      sweepID: submission.id.rawValue, name: submission.name, runs: runs.count, alreadyDone: done,
+      created: !existed)
+  }
+
+  /// A sweep by id or by name.
+  func sweepID(_ value: String?) throws -> SweepID {
+    guard let value else { throw WireError.malformed("which sweep? give its id or name") }
+    let sweeps = scheduler.status().sweeps
+    if let match = sweeps.first(where: { $0.id.rawValue == value || $0.name == value }) { return match.id }
+    throw WireError.refused(
+      code: .unknownSweep,
+      message: "no sweep has the id or name \"\(loggable(value, limit: 80))\"; known sweeps: "
+        + (sweeps.isEmpty ? "none" : sweeps.map { "\($0.id) (\($0.name))" }.joined(separator: ", ")),
+      subject: nil)
+  }
+
+  func status(_ sweep: String?) throws -> StatusReply {
+    let status = scheduler.status()
+    var sweeps = status.sweeps
+    if let sweep {
+      let id = try sweepID(sweep)
+      sweeps = sweeps.filter { $0.id == id }
+    }
+    return StatusReply(
+      sweeps: sweeps.map {
+        StatusReply.Sweep(
+          id: $0.id.rawValue, name: $0.name, total: $0.runs.total, pending: $0.runs.pending,
+          running: $0.runs.running,
+          done: $0.runs.done, failed: $0.runs.failed, cancelled: $0.runs.cancelled,
+          duplicates: $0.duplicatesDiscarded,
+          lostAttempts: $0.lostAttempts, ageSeconds: 0)
+      },
+      workers: status.workers.map {
+        StatusReply.Worker(
+          id: $0.id.rawValue, host: $0.host, slots: $0.slots, running: $0.running.map(\.run.rawValue),
+          state: "\($0.state)", quarantined: $0.quarantined, consecutiveFailures: $0.consecutiveFailures)
+      },
+      recentFailures: status.recentFailures.map {
+        StatusReply.Failure(
+          runID: $0.attempt.run.rawValue, attempt: $0.attempt.number, worker: $0.worker.rawValue,
+          exitStatus: $0.exitStatus ?? -1, stderrTail: $0.stderrTail, inputError: $0.isInputError)
+      })
+  }
+
+  /// The columns of `results`: a run's inputs, and the evaluation from its run.json.
+  public static let resultColumns = [
+    "sweep", "run_id", "point", "task", "algorithm", "x", "y", "alpha", "eta", "beta", "gamma", "seg_ratio",
+    "batch_size", "lr", "bc_steps", "steps", "reference", "segments", "cost_threshold", "seed",
+    "normalized_reward",
+    "normalized_reward_std", "normalized_cost", "normalized_cost_std", "safe", "reward_return",
+    "cost_return", "eval_episodes", "attempt", "worker", "train_seconds", "policy",
+  ]
+
+  /// One tidy row per recorded run.
+  func results(_ sweep: SweepID) throws -> ResultsReply {
+    let rows = try scheduler.store.results(sweep: sweep)
+    return ResultsReply(
+      columns: Self.resultColumns,
+      rows: rows.map {
+        Self.resultRow(sweep: sweep, run: $0.run, pointID: $0.pointID, spec: $0.spec, result: $0)
+      })
+  }
+
+  /// The grid and every run of the sweep, recorded or not, for `trac-sweep report`.
+  func reportData(_ sweep: SweepID) throws -> ReportDataReply {
+    guard let record = scheduler.read({ $0.sweep(sweep) }) else { throw CoordinatorError.unknownSweep(sweep) }
+    let recorded = try scheduler.store.results(sweep: sweep)
+    var rows = recorded.map {
+      Self.resultRow(sweep: sweep, run: $0.run, pointID: $0.pointID, spec: $0.spec, result: $0) + ["done"]
+    }
+    let done = Set(recorded.map(\.run))
+    let others = scheduler.read { current in
+      record.members.filter { !done.contains($0.run) }.compactMap { member in
+        current.run(member.run).map { (member, $0.spec, $0.state.name) }
+      }
+    }
+    for (member, spec, state) in others {
+      rows.append(
+        Self.resultRow(sweep: sweep, run: member.run, pointID: member.pointID, spec: spec, result: nil) + [
+          state
+        ])
+    }
+    return ReportDataReply(
+      sweepID: sweep.rawValue, name: record.name, grid: record.gridJSON,
+      columns: Self.resultColumns + ["state"],
+      rows: rows)
+  }
+
+  /// A run's row of `resultColumns`; the evaluation's fields are empty without a recorded result.
+  static func resultRow(sweep: SweepID, run: RunID, pointID: String, spec: RunSpec, result: ResultRow?)
+    -> [String]
+  {
+    let h = spec.hyperparameters
+    let record =
+      result.flatMap { (try? JSONSerialization.jsonObject(with: Data($0.runJSON.utf8))) as? [String: Any] }
+      ?? [:]
+    let evaluation = record["evaluation"] as? [String: Any]
+    let threshold = (evaluation?["by_threshold"] as? [[String: Any]])?.first
+    func number(_ object: [String: Any]?, _ key: String, _ field: String) -> String {
+      ((object?[key] as? [String: Any])?[field] as? Double).map { String($0) } ?? ""
+    }
+    let timing = record["timing"] as? [String: Any]
+    return [
+      sweep.rawValue, run.rawValue, pointID, spec.task, spec.algorithm.rawValue, "\(h.x)", "\(h.y)",
+      "\(h.alpha)", "\(h.eta)", "\(h.beta)", "\(h.gamma)", "\(h.segRatio)", "\(h.batchSize)", "\(h.lr)",
+      "\(h.bcSteps)", "\(h.steps)", h.reference.rawValue, h.segments.rawValue,
+      formatNumber(spec.costThreshold),
+      "\(spec.seed)",
+      number(threshold, "normalized_reward", "mean"), number(threshold, "normalized_reward", "std"),
+      number(threshold, "normalized_cost", "mean"), number(threshold, "normalized_cost", "std"),
+      (threshold?["safe"] as? Bool).map { $0 ? "true" : "false" } ?? "",
+      number(evaluation, "reward_return", "mean"), number(evaluation, "cost_return", "mean"),
+      "\(spec.evalEpisodes)", result.map { "\($0.attempt)" } ?? "", result?.worker.rawValue ?? "",
+      (timing?["total_seconds"] as? Double).map { String($0) } ?? "",
+      result?.artifactPaths.first { $0.hasSuffix("policy.safetensors") } ?? "",
+    ]
+  }
+}

@@ -1,0 +1,164 @@
+import Foundation
+import Logging
+import SweepWire
+import TracCore
+
+// Messages from workers: every identifier in them was validated when the body was decoded.
+extension CoordinatorService {
+  /// Decodes one message and hands it to its handler; a refused message gets an `error` reply with a
+  /// code, and the loop goes on.
+  func handle(_ frames: [Data]) {
+    guard let route = frames.first, frames.count > 1 else { return }
+    let message: WireMessage
+    do {
+      message = try WireMessage.decode(Array(frames.dropFirst()))
+    } catch {
+      logger.warning("refused a message: \(loggable(error.description))")
+      reply(route, WireMessage(.error, ErrorMessage(error)))
+      return
+    }
+    do {
+      switch message.type {
+      case .hello:
+        counting.hellos += 1
+        try hello(route, try message.decodeBody(Hello.self))
+      case .heartbeat:
+        counting.heartbeats += 1
+        try heartbeat(route, try message.decodeBody(Heartbeat.self))
+      case .result:
+        counting.results += 1
+        try result(route, message)
+      case .goodbye:
+        let goodbye = try message.decodeBody(Goodbye.self)
+        try schedule(.workerGoodbye(worker: goodbye.workerID, released: goodbye.released))
+      case .fetch: try fetch(route, try message.decodeBody(Fetch.self))
+      case .request:
+        try request(route, try message.decodeBody(ClientRequest.self), attachments: message.attachments)
+      case .error:
+        logger.warning("peer reported an error: \(loggable(String(decoding: message.body, as: UTF8.self)))")
+      default:
+        throw WireError.unknownType("\(message.type.rawValue) (not for the coordinator)")
+      }
+    } catch {
+      let refusal = Self.errorMessage(for: error)
+      logger.warning("refused \(message.type.rawValue): \(loggable(refusal.message))")
+      reply(route, WireMessage(.error, refusal))
+    }
+  }
+
+  /// The `error` reply for anything a handler throws: a code a peer can act on, and the text.
+  static func errorMessage(for error: any Error) -> ErrorMessage {
+    switch error {
+    case let error as WireError: return ErrorMessage(error)
+    case let error as InvalidIdentifier:
+      return ErrorMessage(code: .invalidIdentifier, message: error.description)
+    case let error as PathOutsideRoot:
+      return ErrorMessage(code: .invalidIdentifier, message: error.description)
+    case let error as CoordinatorError:
+      let code: ErrorCode
+      switch error {
+      case .unknownSweep: code = .unknownSweep
+      case .unknownDataset: code = .unknownDataset
+      case .datasetNotAllowed: code = .datasetNotAllowed
+      case .storage: code = .unavailable
+      case .invalidConfiguration, .corruptState: code = .invalidInput
+      case .unknownWorker, .sweepNameTaken, .sweepChanged, .refused: code = .refused
+      }
+      return ErrorMessage(code: code, message: error.description, subject: error.subject)
+    case let error as TracError: return ErrorMessage(code: .invalidInput, message: error.description)
+    case let error as GridError: return ErrorMessage(code: .invalidInput, message: error.description)
+    default: return ErrorMessage(code: .invalidInput, message: "\(error)")
+    }
+  }
+
+  private func hello(_ route: Data, _ hello: Hello) throws {
+    guard !hello.host.isEmpty, hello.host.count <= 256, loggable(hello.host) == hello.host else {
+      throw WireError.malformed("host must be 1 to 256 printable characters")
+    }
+    guard (0...Self.maxSlots).contains(hello.slots) else {
+      throw WireError.malformed("\(hello.slots) slots; a worker may offer 0 to \(Self.maxSlots)")
+    }
+    let worker = hello.workerID
+    routes[worker] = route
+    var workerLogger = logger
+    workerLogger[metadataKey: "worker"] = "\(worker)"
+    workerLogger.info("worker connected", metadata: ["host": "\(hello.host)", "slots": "\(hello.slots)"])
+    let commands = try scheduler.handle(
+      .workerHello(
+        worker: worker, host: hello.host, slots: hello.slots, running: hello.running, spooled: hello.spooled),
+      now: now, commit: false)
+    let interval = configuration.scheduler.heartbeatInterval
+    let welcome = Welcome(
+      heartbeatIntervalMilliseconds: Int(
+        interval.components.seconds * 1000 + interval.components.attoseconds / 1_000_000_000_000_000),
+      liveness: configuration.scheduler.liveness, cancel: [])
+    reply(route, WireMessage(.welcome, welcome))
+    heldCommands += commands
+  }
+
+  private func heartbeat(_ route: Data, _ heartbeat: Heartbeat) throws {
+    let worker = heartbeat.workerID
+    routes[worker] = route
+    let commands = try scheduler.handle(
+      .heartbeat(worker: worker, running: heartbeat.running), now: now, commit: false)
+    let known = !commands.contains {
+      if case .requestHello(worker) = $0 { return true } else { return false }
+    }
+    reply(route, WireMessage(.pong, Pong(known: known)))
+    heldCommands += commands.filter { if case .requestHello = $0 { return false } else { return true } }
+  }
+
+  /// A finished attempt. Its files are checked against their sizes and hashes; then the scheduler says
+  /// whether it will record the result, and only a result it will record has its files written (into
+  /// `artifacts/runs/<run id>/`, before the database commit, so a committed result always has its
+  /// files). A duplicate, or a result for an attempt that is not this worker's, touches no file.
+  private func result(_ route: Data, _ message: WireMessage) throws {
+    let result = try message.decodeBody(ResultMessage.self)
+    let worker = result.workerID
+    routes[worker] = route
+    let attempt = result.attempt
+    guard message.attachments.count == result.files.count else {
+      throw WireError.malformed(
+        "result lists \(result.files.count) files but carries \(message.attachments.count)")
+    }
+    guard Set(result.files.map(\.name)).count == result.files.count else {
+      throw WireError.malformed("result of \(attempt) names a file twice")
+    }
+    for (file, data) in zip(result.files, message.attachments) {
+      guard data.count == file.size, SHA256Digest(of: data) == file.sha256 else {
+        throw WireError.malformed("file \(file.name) of \(attempt) does not match its size or sha256")
+      }
+    }
+    let outcome: ReportedOutcome
+    switch result.outcome {
+    case .succeeded:
+      let files = zip(result.files, message.attachments).map { (name: $0.0.name, data: $0.1) }
+      let runJSON =
+        files.first { $0.name.rawValue == "run.json" }.map { String(decoding: $0.data, as: UTF8.self) }
+        ?? "{}"
+      let disposition = scheduler.read {
+        $0.disposition(ofResultFrom: worker, attempt: attempt, succeeded: true)
+      }
+      let paths = disposition == .recorded ? try artifacts.store(run: attempt.run, files: files) : []
+      outcome = .succeeded(RunResultPayload(runJSON: runJSON, artifactPaths: paths))
+    case .failed: outcome = .failed(exitStatus: result.exitStatus ?? -1, stderrTail: result.stderrTail)
+    case .inputError:
+      outcome = .inputError(exitStatus: result.exitStatus ?? 65, stderrTail: result.stderrTail)
+    }
+    try schedule(.result(worker: worker, attempt: attempt, outcome: outcome))
+  }
+
+  private func fetch(_ route: Data, _ fetch: Fetch) throws {
+    let piece: (data: Data, total: Int)?
+    do {
+      piece = try datasets.chunk(sha256: fetch.sha256, offset: fetch.offset, length: fetch.length)
+    } catch {
+      throw WireError.refused(code: .invalidInput, message: "\(error)", subject: fetch.sha256.rawValue)
+    }
+    guard let (data, total) = piece else { throw CoordinatorError.unknownDataset(fetch.sha256) }
+    reply(
+      route,
+      WireMessage(
+        .chunk, Chunk(sha256: fetch.sha256, offset: fetch.offset, total: total), attachments: [data]))
+  }
+}
