@@ -19,10 +19,7 @@ extension Scheduler {
     _ workerID: WorkerID, attempt: AttemptID, outcome: ReportedOutcome, now: SchedulerInstant,
     commands: inout [SchedulerCommand]
   ) {
-    if var worker = workers[workerID], worker.state == .online {
-      worker.lastSeen = now
-      workers[workerID] = worker  // lastSeen alone is not saved
-    }
+    if workers[workerID]?.state == .online { heard(from: workerID, at: now) }
     func acknowledge(_ disposition: ResultDisposition) {
       commands.append(.acknowledge(worker: workerID, attempt: attempt, disposition: disposition))
     }
@@ -94,7 +91,7 @@ extension Scheduler {
         isInputError
         ? .inputError(exitStatus: exitStatus, stderrTail: tail)
         : .failed(exitStatus: exitStatus, stderrTail: tail)
-      runs[run.id] = run  // the new failure count; `endCurrentAttempt` saves the run
+      update(run: run)  // the new failure count
       endCurrentAttempt(of: attempt.run, outcome: recorded, then: giveUp ? .failed : .pending)
 
       let lastLine = tail.split(whereSeparator: \.isNewline).last.map(String.init) ?? ""

@@ -52,7 +52,7 @@ extension Scheduler {
       update(worker: worker)
       commands.append(.log(level: .info, message: "worker \(workerID) is heard from again"))
     } else {
-      workers[workerID] = worker  // lastSeen alone is not saved
+      heard(from: workerID, at: now)
     }
     for attempt in running where !adopt(attempt, by: workerID, now: now, commands: &commands) {
       commands.append(.cancelRun(worker: workerID, attempt: attempt))
@@ -149,8 +149,7 @@ extension Scheduler {
       attempt: attempt.number, worker: workerID, leaseDeadline: now + configuration.leaseDuration)
     switch run.state {
     case .running(let current) where current.attempt == attempt.number && current.worker == workerID:
-      run.state = .running(lease)
-      runs[run.id] = run  // a new deadline alone is not saved: a restart gives every lease a fresh one
+      extendLease(of: run.id, to: lease)
       return true
     case .pending
     where run.attemptCount == attempt.number && (record.outcome == .lost || record.outcome == .released):

@@ -154,7 +154,24 @@ public struct Scheduler: Sendable {
       || !newResults.isEmpty || duplicatesChanged
   }
 
-  // MARK: Changing state (every change goes through these, so that it is marked for saving)
+  // MARK: Changing state
+  //
+  // Every change goes through these functions. `update(...)` marks the record for saving; the two
+  // below change only what is never saved (a restarted coordinator gives every worker a fresh
+  // `lastSeen` and every lease a fresh deadline), so they mark nothing.
+
+  /// A worker was heard from: its liveness clock restarts.
+  mutating func heard(from workerID: WorkerID, at now: SchedulerInstant) {
+    workers[workerID]?.lastSeen = now
+  }
+
+  /// A running attempt's lease moves to a new deadline (same attempt, same worker).
+  mutating func extendLease(of runID: RunID, to lease: RunLease) {
+    guard let current = runs[runID]?.state.lease, current.attempt == lease.attempt,
+      current.worker == lease.worker
+    else { return }
+    runs[runID]?.state = .running(lease)
+  }
 
   mutating func update(sweep: SweepRecord) {
     sweeps[sweep.id] = sweep
