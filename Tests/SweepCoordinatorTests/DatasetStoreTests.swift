@@ -20,7 +20,7 @@ final class DatasetStoreTests: XCTestCase {
     XCTAssertEqual(first.data + rest.data, content)
     XCTAssertEqual(first.total, content.count)
     XCTAssertNil(try store.chunk(sha256: SHA256Digest(of: Data("absent".utf8)), offset: 0, length: 10))
-    XCTAssertThrowsError(try SHA256Digest("../../etc/passwd"), "only hashes name datasets")
+    XCTAssertThrowsError(try SHA256Digest(String("../../etc/passwd")), "only hashes name datasets")
     XCTAssertThrowsError(
       try store.chunk(sha256: stored.sha256, offset: content.count + 1, length: 10), "an offset past the end")
     XCTAssertThrowsError(try store.importFile(at: root.appendingPathComponent("missing.hdf5").path))

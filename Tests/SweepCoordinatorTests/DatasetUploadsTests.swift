@@ -52,7 +52,7 @@ final class DatasetUploadsTests: XCTestCase {
       error in
       XCTAssertTrue("\(error)".contains("more than its 10 bytes"), "\(error)")
     }
-    XCTAssertThrowsError(try SHA256Digest("../../etc/passwd")) { error in
+    XCTAssertThrowsError(try SHA256Digest(String("../../etc/passwd"))) { error in
       XCTAssertTrue("\(error)".contains("64 lowercase hexadecimal digits"), "\(error)")
     }
     XCTAssertThrowsError(
