@@ -279,8 +279,8 @@ final class SchedulerScenarioTests: XCTestCase {
     XCTAssertEqual(harness.status.sweep(sweepID)?.runs, RunCounts(cancelled: 12))
     XCTAssertEqual(harness.status.sweep(sweepID)?.cancelled, true)
     XCTAssertTrue(try harness.heartbeat("w", []).assignments.isEmpty)
-    XCTAssertThrowsError(try harness.send(.cancel("nosuch"))) {
-      XCTAssertEqual($0 as? CoordinatorError, .unknownSweep("nosuch"))
+    XCTAssertThrowsError(try harness.send(.cancel("00000000"))) {
+      XCTAssertEqual($0 as? CoordinatorError, .unknownSweep("00000000"))
     }
     XCTAssertThrowsError(try harness.send(.retryFailed(sweepID)))
     try harness.restart()

@@ -75,7 +75,7 @@ final class SweepStoreTests: XCTestCase {
       XCTAssertEqual(row.artifactPaths, ["artifacts/runs/\(row.run)/policy.safetensors"])
       XCTAssertLessThan(abs(row.recordedAt.timeIntervalSinceNow), 600)
     }
-    XCTAssertEqual(try harness.store.results(sweep: "unknown"), [])
+    XCTAssertEqual(try harness.store.results(sweep: "0000ffff"), [])
   }
 
   func testAnEmptyDirectoryGivesAnEmptySchedulerAndAMissingOneIsCreated() throws {

@@ -22,7 +22,7 @@ final class WireTests: XCTestCase {
     let (router, dealer) = try pair()
     let hello = Hello(
       workerID: "worker-1", host: "node1", slots: 2, trainerVersion: "0.1.0",
-      running: [AttemptID("abc", 2)], spooled: [])
+      running: [AttemptID("0000000000000abc", 2)], spooled: [])
     let payload = Data((0..<100_000).map { UInt8($0 % 251) })
     try dealer.send(WireMessage(.hello, hello, attachments: [payload, Data()]).frames)
 

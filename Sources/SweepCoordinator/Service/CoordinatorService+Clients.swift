@@ -25,12 +25,16 @@ extension CoordinatorService {
       }
       reply(route, WireMessage(.reply, UploadReply(received: held.received, complete: held.complete)))
     case .submit: heldReplies.append((route, WireMessage(.reply, try submit(request))))
-    case .status: reply(route, WireMessage(.reply, try status(request.sweep)))
+    case .status:
+      let sweep = request.sweep
+      heldReads.append((route, { try self.status(sweep) }))
     case .cancel:
       let sweep = try sweepID(request.sweep)
+      let before = scheduler.status().sweeps.first { $0.id == sweep }?.runs.cancelled ?? 0
       try schedule(.cancel(sweep))
-      heldReplies.append(
-        (route, WireMessage(.reply, ChangeReply(message: "cancelled \(sweep)", affected: 1))))
+      let after = scheduler.status().sweeps.first { $0.id == sweep }?.runs.cancelled ?? 0
+      let message = ChangeReply(message: "cancelled \(sweep): \(after - before) runs", affected: after - before)
+      heldReplies.append((route, WireMessage(.reply, message)))
     case .retry:
       let sweep = try sweepID(request.sweep)
       let failed = scheduler.status().sweeps.first { $0.id == sweep }?.runs.failed ?? 0
@@ -39,11 +43,19 @@ extension CoordinatorService {
       heldReplies.append((route, WireMessage(.reply, message)))
     case .release:
       guard let worker = request.worker else { throw WireError.malformed("release needs a worker") }
+      let wasQuarantined = scheduler.read { $0.worker(worker)?.quarantined } ?? false
       try schedule(.releaseQuarantine(worker))
-      heldReplies.append(
-        (route, WireMessage(.reply, ChangeReply(message: "released \(worker)", affected: 1))))
-    case .results: reply(route, WireMessage(.reply, try results(try sweepID(request.sweep))))
-    case .report: reply(route, WireMessage(.reply, try reportData(try sweepID(request.sweep))))
+      let message =
+        wasQuarantined
+        ? ChangeReply(message: "released \(worker) from quarantine", affected: 1)
+        : ChangeReply(message: "\(worker) was not quarantined", affected: 0)
+      heldReplies.append((route, WireMessage(.reply, message)))
+    case .results:
+      let sweep = try sweepID(request.sweep)
+      heldReads.append((route, { try self.results(sweep) }))
+    case .report:
+      let sweep = try sweepID(request.sweep)
+      heldReads.append((route, { try self.reportData(sweep) }))
     }
   }
 

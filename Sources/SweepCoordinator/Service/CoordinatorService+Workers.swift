@@ -30,6 +30,10 @@ extension CoordinatorService {
         try result(route, message)
       case .goodbye:
         let goodbye = try message.decodeBody(Goodbye.self)
+        try bind(goodbye.workerID, to: route)
+        guard scheduler.read({ $0.worker(goodbye.workerID) }) != nil else {
+          throw CoordinatorError.unknownWorker(goodbye.workerID)
+        }
         try schedule(.workerGoodbye(worker: goodbye.workerID, released: goodbye.released))
       case .fetch: try fetch(route, try message.decodeBody(Fetch.self))
       case .request:
@@ -58,11 +62,12 @@ extension CoordinatorService {
       let code: ErrorCode
       switch error {
       case .unknownSweep: code = .unknownSweep
+      case .unknownWorker: code = .unknownWorker
       case .unknownDataset: code = .unknownDataset
       case .datasetNotAllowed: code = .datasetNotAllowed
       case .storage: code = .unavailable
       case .invalidConfiguration, .corruptState: code = .invalidInput
-      case .unknownWorker, .sweepNameTaken, .sweepChanged, .refused: code = .refused
+      case .sweepNameTaken, .sweepChanged, .refused: code = .refused
       }
       return ErrorMessage(code: code, message: error.description, subject: error.subject)
     case let error as TracError: return ErrorMessage(code: .invalidInput, message: error.description)
@@ -79,6 +84,7 @@ extension CoordinatorService {
       throw WireError.malformed("\(hello.slots) slots; a worker may offer 0 to \(Self.maxSlots)")
     }
     let worker = hello.workerID
+    try bind(worker, to: route)
     routes[worker] = route
     var workerLogger = logger
     workerLogger[metadataKey: "worker"] = "\(worker)"
@@ -98,6 +104,7 @@ extension CoordinatorService {
 
   private func heartbeat(_ route: Data, _ heartbeat: Heartbeat) throws {
     let worker = heartbeat.workerID
+    try bind(worker, to: route)
     routes[worker] = route
     let commands = try scheduler.handle(
       .heartbeat(worker: worker, running: heartbeat.running), now: now, commit: false)
@@ -115,6 +122,7 @@ extension CoordinatorService {
   private func result(_ route: Data, _ message: WireMessage) throws {
     let result = try message.decodeBody(ResultMessage.self)
     let worker = result.workerID
+    try bind(worker, to: route)
     routes[worker] = route
     let attempt = result.attempt
     guard message.attachments.count == result.files.count else {
@@ -146,6 +154,18 @@ extension CoordinatorService {
       outcome = .inputError(exitStatus: result.exitStatus ?? 65, stderrTail: result.stderrTail)
     }
     try schedule(.result(worker: worker, attempt: attempt, outcome: outcome))
+  }
+
+  /// A worker speaks for itself only: its DEALER's routing id is its worker id, so a message naming
+  /// another worker's id arrived on another connection and is refused.
+  private func bind(_ worker: WorkerID, to route: Data) throws {
+    guard route == Data(worker.rawValue.utf8) else {
+      throw WireError.refused(
+        code: .refused,
+        message: "worker id \(worker) is not this connection's routing id; a worker connects with its worker id "
+          + "as routing id and speaks only for itself",
+        subject: worker.rawValue)
+    }
   }
 
   private func fetch(_ route: Data, _ fetch: Fetch) throws {

@@ -165,6 +165,9 @@ public final class CoordinatorService: @unchecked Sendable {
   var heldCommands: [SchedulerCommand] = []
   /// Replies to clients that report a change (a submitted sweep...), sent after the commit too.
   var heldReplies: [(route: Data, message: WireMessage)] = []
+  /// Reads (`status`, `results`, `report`), answered after the commit: every read then sees exactly the
+  /// committed state, so a run that one read shows done has its row in every other.
+  var heldReads: [(route: Data, answer: () throws -> any Encodable)] = []
   /// Messages handled before one commit: enough to turn a burst of results into one fsync.
   static let batchLimit = 512
 
@@ -196,10 +199,19 @@ public final class CoordinatorService: @unchecked Sendable {
         try scheduler.commit(now: now)
         let commands = heldCommands
         let replies = heldReplies
+        let reads = heldReads
         heldCommands = []
         heldReplies = []
+        heldReads = []
         execute(commands)
         for (route, message) in replies { reply(route, message) }
+        for (route, answer) in reads {
+          do {
+            reply(route, WireMessage(.reply, try answer()))
+          } catch {
+            reply(route, WireMessage(.error, Self.errorMessage(for: error)))
+          }
+        }
         if handled > 0 {
           counting.messages += handled
           counting.batches += 1
@@ -214,7 +226,7 @@ public final class CoordinatorService: @unchecked Sendable {
       } catch {
         // Nothing of the failed batch is acknowledged: workers send their results again.
         heldCommands = []
-        for (route, _) in heldReplies {
+        for route in heldReplies.map(\.route) + heldReads.map(\.route) {
           reply(
             route,
             WireMessage(
@@ -222,6 +234,7 @@ public final class CoordinatorService: @unchecked Sendable {
           )
         }
         heldReplies = []
+        heldReads = []
         logger.error("coordinator loop: \(error)")
       }
     }

@@ -177,6 +177,8 @@ public struct ErrorCode: RawRepresentable, Codable, Hashable, Sendable, CustomSt
   public static let invalidIdentifier = ErrorCode(rawValue: "invalid_identifier")
   /// No sweep has the id or name given.
   public static let unknownSweep = ErrorCode(rawValue: "unknown_sweep")
+  /// No worker has the id given (`release`, or a `goodbye` from a worker that never said hello).
+  public static let unknownWorker = ErrorCode(rawValue: "unknown_worker")
   /// No dataset with that sha256 is held (a `fetch`, or a `submit` naming an upload that is not complete).
   public static let unknownDataset = ErrorCode(rawValue: "unknown_dataset")
   /// A grid names a dataset file outside the directories the coordinator reads datasets from.
