@@ -200,7 +200,7 @@ def write_grid(directory: Path, runs: int) -> tuple[Path, int]:
         "name": "chaos-soak", "task": "OfflineBallCircle-v0", "dataset": str(dataset), "algorithm": "trac",
         "base": {"bc_steps": 2, "steps": 4, "batch_size": 4},
         "vary": {"alpha": [round(0.05 * (i + 1), 2) for i in range(alphas)]}, "design": "product",
-        "cost_thresholds": [5], "seeds": list(range(seeds)), "eval": {"episodes": 1, "seed": 0},
+        "cost_thresholds": [5], "seeds": list(range(seeds)), "eval": {"episodes": 0, "seed": 0},
     }
     path = directory / "grid.json"
     path.write_text(json.dumps(grid, indent=1))

@@ -67,8 +67,10 @@ public enum FakeTrainer {
     try FileManager.default.createDirectory(at: home, withIntermediateDirectories: true)
     try Data(behaviour.stderr.utf8).write(to: home.appendingPathComponent("stderr.txt"))
     try Data(behaviour.stdout.utf8).write(to: home.appendingPathComponent("stdout.txt"))
-    let runJSON = behaviour.runJSON ?? #"{"fake_trainer": true, "format": "trac-run/stub"}"# + "\n"
+    let runJSON = behaviour.runJSON ?? defaultRunJSON
     try Data(runJSON.utf8).write(to: home.appendingPathComponent("run.json"))
+    try policyFile(observationDim: 8, actionDim: 2).write(
+      to: home.appendingPathComponent("policy.safetensors"))
     try Data(script(home: home.path, behaviour: behaviour).utf8).write(
       to: home.appendingPathComponent(scriptName))
     let executable = home.appendingPathComponent(scriptName)
@@ -109,8 +111,10 @@ public enum FakeTrainer {
     lines.append("mkdir -p \"$out\" || exit 1")
     if behaviour.writesArtifacts {
       lines += [
-        "cp \"$home/run.json\" \"$out/run.json\" || exit 1",
-        "printf 'fake policy for %s\\n' \"$out\" > \"$out/policy.safetensors\" || exit 1",
+        // The run id is the name of the attempt directory's parent (WORKDIR/runs/<run id>/attempt-N).
+        "run_id=$(basename \"$(dirname \"$out\")\")",
+        "sed \"1s/^{/{\\\"run_id\\\": \\\"$run_id\\\", /\" \"$home/run.json\" > \"$out/run.json\" || exit 1",
+        "cp \"$home/policy.safetensors\" \"$out/policy.safetensors\" || exit 1",
         "printf '{\"phase\":\"trac\",\"step\":1,\"loss\":0.5}\\n' > \"$out/train.jsonl\" || exit 1",
       ]
     }
@@ -120,6 +124,39 @@ public enum FakeTrainer {
       "exit \(behaviour.exitStatus)",
     ]
     return lines.joined(separator: "\n") + "\n"
+  }
+
+  /// The fake's run.json (its `run_id` is added when it runs): an evaluation with finite numbers, so the
+  /// coordinator records it.
+  public static let defaultRunJSON = """
+    {"fake_trainer": true, "format": "trac-run/stub", "evaluation": {"by_threshold": [{"cost_threshold": 5, \
+    "normalized_reward": {"mean": 0.4, "std": 0.0}, "normalized_cost": {"mean": 0.5, "std": 0.0}, "safe": true}], \
+    "reward_return": {"mean": 100}, "cost_return": {"mean": 2}}}
+
+    """
+
+  /// A policy.safetensors of zeros with the shapes of a task (`observationDim` -> 256 -> 256 ->
+  /// `actionDim`, PyTorch `nn.Linear` layout), as the coordinator checks them.
+  public static func policyFile(observationDim: Int, actionDim: Int) -> Data {
+    let tensors: [(String, [Int])] = [
+      ("layers.0.weight", [256, observationDim]), ("layers.0.bias", [256]), ("layers.1.weight", [256, 256]),
+      ("layers.1.bias", [256]), ("layers.2.weight", [actionDim, 256]), ("layers.2.bias", [actionDim]),
+    ]
+    var entries: [String] = []
+    var offset = 0
+    for (name, shape) in tensors {
+      let bytes = 4 * shape.reduce(1, *)
+      let shapeText = shape.map(String.init).joined(separator: ",")
+      entries.append(
+        #""\#(name)":{"dtype":"F32","shape":[\#(shapeText)],"data_offsets":[\#(offset),\#(offset + bytes)]}"#)
+      offset += bytes
+    }
+    var header = Array("{\(entries.joined(separator: ","))}".utf8)
+    while header.count % 8 != 0 { header.append(0x20) }
+    var data = Data((0..<8).map { UInt8(truncatingIfNeeded: UInt64(header.count) >> (8 * $0)) })
+    data.append(contentsOf: header)
+    data.append(Data(count: offset))
+    return data
   }
 
   /// Single-quotes a string for /bin/sh.

@@ -63,7 +63,10 @@ struct TrainCommand: ParsableCommand {
       throw ValidationError("--segments must be both, desirable or undesirable; got '\(segments)'")
     }
     guard logEvery >= 1 else { throw ValidationError("--log-every must be at least 1") }
-    guard evalEpisodes >= 1 else { throw ValidationError("--eval-episodes must be at least 1") }
+    guard evalEpisodes >= 1 || (!evaluate && evalEpisodes == 0) else {
+      throw ValidationError(
+        "--eval-episodes must be at least 1 (0 only without --evaluate: a run that is not evaluated)")
+    }
     do {
       _ = try TaskInfo.named(task)
       try hyperparameters.validate(algorithm: Algorithm(rawValue: algorithm)!)

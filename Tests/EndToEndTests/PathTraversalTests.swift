@@ -37,9 +37,8 @@ final class PathTraversalTests: XCTestCase {
     XCTAssertEqual(submitted.status, 0, submitted.stderr + cluster.logs())
     let sweep = submitted.stdout.trimmingCharacters(in: .whitespacesAndNewlines)
 
+    // The peer never says a valid hello: it is given no work, so no attempt is ever its own.
     let peer = try HostilePeer(endpoint: cluster.endpoint, routingID: "hostile-1")
-    let hello = Self.hello(worker: #""hostile-1""#)
-    XCTAssertEqual(try peer.exchange(hello).type, .welcome)
     let payload = Data("PWNED".utf8)
     let fileSHA = SHA256Digest(of: payload).rawValue
     var refusals: [ErrorMessage] = []
@@ -58,7 +57,11 @@ final class PathTraversalTests: XCTestCase {
           payload))
     }
     // File names of a result for a well-formed run id.
-    for name in Self.hostileNames + ["a/b", ".hidden", "victim/precious.txt"] {
+    let hostileFileNames =
+      Self.hostileNames.filter { !ArtifactName.isValid($0) } + ["a/b", ".hidden", "victim/precious.txt"]
+    XCTAssertEqual(
+      hostileFileNames.count, Self.hostileNames.count + 2, "only the uppercase run id is a valid file name")
+    for name in hostileFileNames {
       refusals.append(
         try peer.refused(
           Self.result(run: #""0123456789abcdef""#, file: Self.json(name), sha: fileSHA, size: 5), payload))
@@ -81,7 +84,7 @@ final class PathTraversalTests: XCTestCase {
       )
     }
     // Worker ids.
-    for name in Self.hostileNames + ["a/b", "-x"] {
+    for name in Self.hostileNames.filter({ !WorkerID.isValid($0) }) + ["a/b", "-x"] {
       refusals.append(try peer.refused(Self.hello(worker: Self.json(name))))
     }
     // Non-UTF-8 bytes where an identifier goes.
@@ -184,8 +187,7 @@ final class PathTraversalTests: XCTestCase {
   }
 
   static func hello(worker: String) -> String {
-    // No slots: this peer is given no work, so no attempt is ever its own.
-    #"{"worker_id":\#(worker),"host":"h","slots":0,"trainer_version":"x","running":[],"spooled":[]}"#
+    #"{"worker_id":\#(worker),"host":"h","slots":1,"trainer_version":"x","running":[],"spooled":[]}"#
   }
 
   static func result(run: String, attempt: String = "1", file: String, sha: String, size: Int) -> String {

@@ -318,7 +318,7 @@ final class GridFileTests: XCTestCase {
     XCTAssertEqual(error(Self.example(["vary": #"{"alpha": 0.2}"#]))?.path, "$.vary.alpha")
     XCTAssertEqual(error(Self.example(["seeds": #"[0, "10"]"#]))?.path, "$.seeds[1]")
     XCTAssertEqual(error(Self.example(["seeds": "0"]))?.path, "$.seeds")
-    XCTAssertEqual(error(Self.example(["eval": #"{"episodes": 0}"#]))?.path, "$.eval.episodes")
+    XCTAssertEqual(error(Self.example(["eval": #"{"episodes": -1}"#]))?.path, "$.eval.episodes")
     XCTAssertEqual(error(Self.example(["name": "null"]))?.path, "$.name")
     XCTAssertEqual(error("[1, 2]")?.path, "$")
   }

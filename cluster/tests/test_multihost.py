@@ -4,7 +4,7 @@ Three namespaces (the coordinator, worker 1, worker 2), each with one veth link 
 fourth namespace, addresses 10.77.0.1-3/24 that exist only inside these namespaces. Each worker has
 its own work directory (its dataset cache, spool and runs); the datasets reach the workers only by
 hash over the network, from the coordinator. The workers run the real trainer (`trac-sweep train`,
-tiny step counts, `--no-evaluate`: rolling policies out in the simulator would cost seconds a run
+tiny step counts, grids with `"eval": {"episodes": 0}` (train only) and `--no-evaluate`: rolling policies out in the simulator would cost seconds a run
 and prove nothing about the network).
 
 Scenario:
@@ -226,7 +226,7 @@ def write_grid(directory: Path, name: str, dataset: Path, alphas: list[float], s
         "name": name, "task": "OfflineBallCircle-v0", "dataset": str(dataset), "algorithm": "trac",
         "base": {"bc_steps": steps // 4, "steps": steps, "batch_size": 4},
         "vary": {"alpha": alphas}, "design": "one_at_a_time", "cost_thresholds": [20],
-        "seeds": seeds, "eval": {"episodes": 1, "seed": 0},
+        "seeds": seeds, "eval": {"episodes": 0, "seed": 0},
     }
     path = directory / f"{name}.json"
     path.write_text(json.dumps(grid))

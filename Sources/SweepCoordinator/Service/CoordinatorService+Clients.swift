@@ -33,7 +33,8 @@ extension CoordinatorService {
       let before = scheduler.status().sweeps.first { $0.id == sweep }?.runs.cancelled ?? 0
       try schedule(.cancel(sweep))
       let after = scheduler.status().sweeps.first { $0.id == sweep }?.runs.cancelled ?? 0
-      let message = ChangeReply(message: "cancelled \(sweep): \(after - before) runs", affected: after - before)
+      let message = ChangeReply(
+        message: "cancelled \(sweep): \(after - before) runs", affected: after - before)
       heldReplies.append((route, WireMessage(.reply, message)))
     case .retry:
       let sweep = try sweepID(request.sweep)

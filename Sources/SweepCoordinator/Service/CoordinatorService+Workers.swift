@@ -144,11 +144,21 @@ extension CoordinatorService {
       let runJSON =
         files.first { $0.name.rawValue == "run.json" }.map { String(decoding: $0.data, as: UTF8.self) }
         ?? "{}"
-      let disposition = scheduler.read {
-        $0.disposition(ofResultFrom: worker, attempt: attempt, succeeded: true)
+      let (disposition, spec) = scheduler.read {
+        ($0.disposition(ofResultFrom: worker, attempt: attempt, succeeded: true), $0.run(attempt.run)?.spec)
       }
-      let paths = disposition == .recorded ? try artifacts.store(run: attempt.run, files: files) : []
-      outcome = .succeeded(RunResultPayload(runJSON: runJSON, artifactPaths: paths))
+      if disposition == .recorded, let spec,
+        let problem = ResultCheck.problem(with: files, of: attempt.run, spec: spec)
+      {
+        // Not recorded and not cached: the attempt fails (retried, counted toward quarantine), and the
+        // worker is told why in its ack.
+        let reason = "the coordinator refused the result: \(problem)"
+        rejections[attempt] = reason
+        outcome = .failed(exitStatus: result.exitStatus ?? 0, stderrTail: reason)
+      } else {
+        let paths = disposition == .recorded ? try artifacts.store(run: attempt.run, files: files) : []
+        outcome = .succeeded(RunResultPayload(runJSON: runJSON, artifactPaths: paths))
+      }
     case .failed: outcome = .failed(exitStatus: result.exitStatus ?? -1, stderrTail: result.stderrTail)
     case .inputError:
       outcome = .inputError(exitStatus: result.exitStatus ?? 65, stderrTail: result.stderrTail)
@@ -162,7 +172,8 @@ extension CoordinatorService {
     guard route == Data(worker.rawValue.utf8) else {
       throw WireError.refused(
         code: .refused,
-        message: "worker id \(worker) is not this connection's routing id; a worker connects with its worker id "
+        message:
+          "worker id \(worker) is not this connection's routing id; a worker connects with its worker id "
           + "as routing id and speaks only for itself",
         subject: worker.rawValue)
     }

@@ -165,6 +165,8 @@ public final class CoordinatorService: @unchecked Sendable {
   var heldCommands: [SchedulerCommand] = []
   /// Replies to clients that report a change (a submitted sweep...), sent after the commit too.
   var heldReplies: [(route: Data, message: WireMessage)] = []
+  /// Why a result was refused, for its `ack` (sent after the commit).
+  var rejections: [AttemptID: String] = [:]
   /// Reads (`status`, `results`, `report`), answered after the commit: every read then sees exactly the
   /// committed state, so a run that one read shows done has its row in every other.
   var heldReads: [(route: Data, answer: () throws -> any Encodable)] = []
@@ -290,7 +292,8 @@ public final class CoordinatorService: @unchecked Sendable {
           route,
           WireMessage(
             .ack,
-            Ack(attempt: attempt, duplicate: disposition.isDuplicate)))
+            Ack(attempt: attempt, duplicate: disposition.isDuplicate, rejected: rejections[attempt])))
+        rejections[attempt] = nil
         counting.acknowledged += 1
       case .cancelRun(let worker, let attempt):
         guard let route = routes[worker] else { continue }

@@ -306,7 +306,9 @@ extension Pong: FastEncodable, FastDecodable {
 }
 
 extension Ack: FastEncodable, FastDecodable {
+  /// The common ack; one that carries a rejection goes through the Codable encoder.
   func fastJSON() -> Data? {
+    guard rejected == nil else { return nil }
     var writer = FastJSON.Writer()
     writer.raw(#"{"attempt":"#)
     guard writer.attempt(attempt) else { return nil }

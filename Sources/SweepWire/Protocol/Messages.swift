@@ -174,10 +174,14 @@ public struct ResultMessage: Codable, Equatable, Sendable {
 public struct Ack: Codable, Equatable, Sendable {
   public var attempt: AttemptID
   public var duplicate: Bool
+  /// Set when a `succeeded` result was refused (no run.json of this run, no finite evaluation, a
+  /// policy of the wrong shapes...): the attempt is recorded as failed, with this reason.
+  public var rejected: String?
 
-  public init(attempt: AttemptID, duplicate: Bool) {
+  public init(attempt: AttemptID, duplicate: Bool, rejected: String? = nil) {
     self.attempt = attempt
     self.duplicate = duplicate
+    self.rejected = rejected
   }
 }
 

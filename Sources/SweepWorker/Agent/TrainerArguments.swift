@@ -31,7 +31,8 @@ public enum TrainerArguments {
     option("--reference", values.reference.rawValue)
     // Left out at its default, like in the run id, so the command line of every older run is unchanged.
     if values.segments != .both { option("--segments", values.segments.rawValue) }
-    if evaluate { arguments.append("--evaluate") }
+    // A run of a grid with `"eval": {"episodes": 0}` trains only.
+    if evaluate && spec.evalEpisodes > 0 { arguments.append("--evaluate") }
     option("--eval-episodes", "\(spec.evalEpisodes)")
     option("--eval-seed", "\(spec.evalSeed)")
     option("--out", outputDirectory.path)

@@ -84,6 +84,9 @@ extension WorkerAgent {
 
   private func acknowledge(_ ack: Ack) {
     let key = ack.attempt
+    if let rejected = ack.rejected {
+      logger.error("result of \(key) not recorded: \(loggable(rejected))", metadata: ["run": "\(key.run)"])
+    }
     unacknowledged.remove(key)
     var runLogger = logger
     runLogger[metadataKey: "run"] = "\(key.run)"

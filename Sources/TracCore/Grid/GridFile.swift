@@ -116,9 +116,10 @@ public struct GridFile: Equatable, Sendable {
       let object = try GridObject(evalField, allowedKeys: ["episodes", "seed"], describing: "eval")
       if let episodes = object.optional("episodes") {
         evalEpisodes = try episodes.integer()
-        guard evalEpisodes >= 1 else {
+        guard evalEpisodes >= 0 else {
           throw episodes.path.error(
-            "the number of evaluation episodes must be at least 1, got \(evalEpisodes)")
+            "the number of evaluation episodes must be at least 0 (0: train only, no evaluation), got \(evalEpisodes)"
+          )
         }
       }
       if let seed = object.optional("seed") { evalSeed = try seed.unsignedInteger() }
