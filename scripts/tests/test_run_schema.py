@@ -258,3 +258,23 @@ def test_every_run_json_key_is_documented(schema):
     documented = {word for span in re.findall(r"`([^`]+)`", text) for word in re.findall(r"\w+", span)}
     undocumented = sorted(keys - documented)
     assert not undocumented, f"docs/FORMATS.md does not mention {undocumented}"
+
+
+def test_trac_sweep_typed_from_path_finds_its_evaluator(runs, tmp_path):
+    """README: after `export PATH=".../.build/release:$PATH"`, `trac-sweep` works from any folder.
+
+    A program found on PATH gets only its name as argv[0]; the evaluator must still be found next to
+    the binary's checkout, not only when the working directory is inside it.
+    """
+    python = ROOT / ".venv" / "bin" / "python"
+    if not python.exists():
+        pytest.skip(f"{python} is missing (scripts/setup.sh makes it)")
+    directory, _ = runs["trac"]
+    env = {key: value for key, value in os.environ.items() if key not in ("TRAC_EVALUATOR", "TRAC_PYTHON")}
+    env.update(PATH=f"{binary().parent}{os.pathsep}{env.get('PATH', '')}", OPENBLAS_NUM_THREADS="1")
+    result = subprocess.run(
+        ["trac-sweep", "evaluate", str(directory / "policy.safetensors"), "--task", "OfflineBallRun-v0",
+         "--cost-threshold", "20", "--episodes", "1", "--json"],
+        capture_output=True, text=True, timeout=300, env=env, cwd=tmp_path)
+    assert result.returncode == 0, result.stderr
+    assert json.loads(result.stdout)["by_threshold"][0]["cost_threshold"] == 20
