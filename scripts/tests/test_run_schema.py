@@ -278,3 +278,10 @@ def test_trac_sweep_typed_from_path_finds_its_evaluator(runs, tmp_path):
         capture_output=True, text=True, timeout=300, env=env, cwd=tmp_path)
     assert result.returncode == 0, result.stderr
     assert json.loads(result.stdout)["by_threshold"][0]["cost_threshold"] == 20
+
+
+def test_the_example_in_formats_md_matches_the_schema(schema):
+    blocks = re.findall(r"```json\n(.*?)```", FORMATS.read_text(encoding="utf-8"), flags=re.S)
+    examples = [json.loads(block) for block in blocks if '"trac-run/1"' in block]
+    assert len(examples) == 1, "docs/FORMATS.md should show one run.json"
+    assert validate(examples[0], schema) == []
