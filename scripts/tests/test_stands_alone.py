@@ -84,3 +84,26 @@ def test_readme_links_to_docs_that_exist():
         assert required in linked, f"README.md does not point to {required}"
     missing = sorted(name for name in linked if not (ROOT / name).is_file())
     assert not missing, f"README.md points to files that do not exist: {missing}"
+
+
+def _slug(heading: str) -> str:
+    """GitHub's anchor for a Markdown heading."""
+    return re.sub(r"[^\w\- ]", "", heading.strip().lower()).replace(" ", "-")
+
+
+def test_links_between_docs_resolve():
+    """Every `[text](FILE.md#anchor)` under docs/ names a file there and one of its headings."""
+    docs = ROOT / "docs"
+    problems = []
+    for page in sorted(docs.glob("*.md")):
+        for target, anchor in re.findall(r"\]\(([\w.-]+\.(?:md|json))(?:#([\w-]+))?\)", page.read_text()):
+            file = docs / target
+            if not file.is_file():
+                problems.append(f"{page.name}: {target} does not exist")
+                continue
+            if anchor:
+                headings = {_slug(line.lstrip("#")) for line in file.read_text().splitlines()
+                            if line.startswith("#")}
+                if anchor not in headings:
+                    problems.append(f"{page.name}: {target}#{anchor} is no heading of {target}")
+    assert not problems, "\n".join(problems)
