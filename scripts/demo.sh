@@ -49,3 +49,4 @@ sed -n '/^| setting | runs/,/^$/p' "$out/report/report.md" | sed 's/\*\*//g'
 sed -n '/^| hyperparameter | values/,/^$/p' "$out/report/report.md"
 echo "report: $root/$out/report/index.html (also report.md, results.csv, summary.json, figures/)"
 echo "artifacts (policies, run.json, train.jsonl by run id): $out/state/artifacts/runs/"
+echo "to type trac-sweep in any folder: export PATH=\"$root/.build/release:\$PATH\" (README: trac-sweep on your PATH)"

@@ -22,7 +22,7 @@ Only protocol JSON is written to stdout: at start-up the real stdout file
 descriptor is duplicated for the protocol and descriptor 1 is pointed at stderr,
 so pybullet's C-level banner and any print() land on stderr.
 
-Evaluation protocol (docs/TRAC.md section 6): episode i is started with
+Evaluation protocol (docs/ALGORITHM.md section 9): episode i is started with
 np.random.seed(seed + i) and env.reset(seed=seed + i) (Bullet-Safety-Gym draws
 its start state from numpy's global generator). Before every reset the cached
 environment is put back into one canonical state (the saved physics state,

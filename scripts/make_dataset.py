@@ -7,7 +7,7 @@ Bullet-Safety-Gym rollouts of scripted behaviour policies.
 TASK is a DSRL id (OfflineBallCircle-v0) or a Bullet id (SafetyBallCircle-v0).
 Supported: BallCircle, BallRun, CarCircle, CarRun.
 
-Layout (docs/TRAC.md section 1): datasets observations, next_observations,
+Layout (docs/FORMATS.md): datasets observations, next_observations,
 actions, rewards, costs (float32), terminals, timeouts (bool, stored by h5py as an
 HDF5 enum), gzip-compressed, one row per transition in episode order. The last
 transition of an episode has terminals (the agent died) or timeouts (the time

@@ -4,7 +4,7 @@ Each task is known by two names: its DSRL id (``OfflineBallCircle-v0``, the name
 the offline dataset and the grid files use) and its Bullet-Safety-Gym id
 (``SafetyBallCircle-v0``, the name of the simulator environment). ``r_max`` and
 ``r_min`` are DSRL's fixed normalization constants (``dsrl/infos.py``), restated
-in docs/TRAC.md section 6; they are never recomputed from a dataset.
+in docs/ALGORITHM.md section 9; they are never recomputed from a dataset.
 
 This module has no third-party imports so it can be used anywhere.
 """
@@ -48,7 +48,7 @@ def _spec(name, agent, kind, obs_dim, act_dim, steps, r_max, r_min) -> TaskSpec:
     )
 
 
-# Constants exactly as docs/TRAC.md section 6 (DSRL's dsrl/infos.py).
+# Constants exactly as docs/ALGORITHM.md section 9 (DSRL's dsrl/infos.py).
 TASKS: tuple[TaskSpec, ...] = (
     _spec("AntCircle", "Ant", "circle", 34, 8, 500, 460.7091979980469, 0.0177031010389328),
     _spec("AntRun", "Ant", "run", 33, 8, 200, 955.4818725585938, 0.001767391717990563),

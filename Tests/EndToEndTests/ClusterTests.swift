@@ -4,8 +4,8 @@ import TracCore
 import TracSweepTesting
 import XCTest
 
-/// DESIGN.md's guarantees with real processes on tcp://127.0.0.1: a coordinator, workers, and a fake
-/// trainer (a shell script) so that each scenario takes seconds.
+/// The coordinator's guarantees (README, Running a sweep) with real processes on tcp://127.0.0.1: a
+/// coordinator, workers, and a fake trainer (a shell script) so that each scenario takes seconds.
 final class ClusterTests: XCTestCase {
   /// Every run of the sweep recorded exactly once: `results` has one row per run, no run twice.
   func assertRecordedOnce(

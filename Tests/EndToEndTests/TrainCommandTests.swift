@@ -39,7 +39,7 @@ final class TrainCommandTests: XCTestCase {
     XCTAssertEqual(record.final.steps, 20)
     XCTAssertTrue(result.stdout.hasPrefix(record.runID))
 
-    // numpy reads the policy as DESIGN.md section 5 says, and its forward pass gives Swift's actions.
+    // numpy reads the policy as docs/FORMATS.md says, and its forward pass gives Swift's actions.
     let (parameters, _) = try PolicyFile.read(out.appendingPathComponent("policy.safetensors"))
     let network = PolicyNetwork(
       shape: parameters.shape, capacity: 3, dropoutGenerator: SeededGenerator(seed: 0))

@@ -3,7 +3,7 @@ import TracCore
 import XCTest
 
 final class GridFileTests: XCTestCase {
-  /// DESIGN.md section 4's example, verbatim.
+  /// docs/GRID.md's example, verbatim.
   static let designExample = """
     {
       "name": "ballcircle-alpha-eta",

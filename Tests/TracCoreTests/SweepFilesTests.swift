@@ -50,7 +50,7 @@ final class SweepFilesTests: XCTestCase {
     }
   }
 
-  /// The paper's studies use its protocol (TRAC.md sections 5-6) on BulletGym's DSRL files.
+  /// The paper's studies use its protocol (docs/ALGORITHM.md sections 5-9) on BulletGym's DSRL files.
   func testPaperStudiesAreFullSize() throws {
     let files = try FileManager.default.contentsOfDirectory(atPath: Self.sweepsDirectory.path)
       .filter { $0.hasPrefix("paper-") && $0.hasSuffix(".json") }

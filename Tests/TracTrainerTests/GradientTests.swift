@@ -126,7 +126,7 @@ final class GradientTests: XCTestCase {
 }
 
 final class LossTests: XCTestCase {
-  /// The TraC loss of a hand-made batch against the formula of TRAC.md section 5, computed here.
+  /// The TraC loss of a hand-made batch against the formula of docs/ALGORITHM.md section 6, computed here.
   func testTraCLossMatchesTheFormula() {
     let scores: [Double] = [0.8, -0.3, 2.5, -1.7, 0.1, 20]
     let labels: [UInt8] = [1, 0, 1, 0, 0, 0]

@@ -75,7 +75,7 @@ def grid(design: str, vary: dict, algorithms: list[str]) -> dict:
 
 
 def points(design: str, vary: dict) -> list[dict]:
-    """TraC's grid points as hyperparameter overrides (DESIGN.md section 4)."""
+    """TraC's grid points as hyperparameter overrides (docs/GRID.md)."""
     names = list(vary)
     if design == "product":
         combos = [{}]

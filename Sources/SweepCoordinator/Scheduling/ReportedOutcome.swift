@@ -18,7 +18,7 @@ public enum ReportedOutcome: Equatable, Sendable {
   }
 }
 
-/// A successful attempt's result as the coordinator records it: `run.json` (DESIGN.md section 6) and
+/// A successful attempt's result as the coordinator records it: `run.json` (docs/FORMATS.md) and
 /// where the artifacts are kept (by run id, so a new attempt never leaves a second copy behind).
 public struct RunResultPayload: Equatable, Sendable {
   public var runJSON: String

@@ -1,6 +1,6 @@
 import TracCore
 
-/// Where a run is (DESIGN.md section 2). `done`, `failed` and `cancelled` are terminal for a sweep, though
+/// Where a run is. `done`, `failed` and `cancelled` are terminal for a sweep, though
 /// `retryFailed` and a new submission can bring a failed or cancelled run back to `pending`.
 public enum RunState: Equatable, Sendable {
   /// Waiting for a worker with a free slot.

@@ -1,7 +1,8 @@
 import TracCore
 
-/// The scheduler's settings (DESIGN.md section 3), validated when made: a heartbeat so short that every
-/// lease lapses under ordinary load is refused up front rather than discovered as a cluster of lost runs.
+/// The scheduler's settings (leases, retries, quarantine), validated when made: a heartbeat so short
+/// that every lease lapses under ordinary load is refused up front rather than discovered as a cluster
+/// of lost runs.
 public struct SchedulerConfiguration: Equatable, Sendable {
   /// How often workers heartbeat. A lease lapses after `heartbeatInterval * liveness` of silence.
   public let heartbeatInterval: Duration

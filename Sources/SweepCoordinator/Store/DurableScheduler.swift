@@ -3,7 +3,7 @@ import TracCore
 
 /// A `Scheduler` whose every change is committed to a `SweepStore` before the event's commands are
 /// returned: the I/O layer can carry them out (acknowledge a result, above all) knowing the state they
-/// depend on survives a crash (DESIGN.md guarantee 2). Safe to call from any thread; events are handled
+/// depend on survives a crash (nothing finished is lost). Safe to call from any thread; events are handled
 /// one at a time.
 ///
 /// If a commit fails, the scheduler is rebuilt from what the database holds, so that memory never runs

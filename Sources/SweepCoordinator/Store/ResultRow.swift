@@ -11,7 +11,7 @@ public struct ResultRow: Equatable, Sendable {
   /// The attempt whose result was recorded, and where it ran.
   public var attempt: Int
   public var worker: WorkerID
-  /// `run.json` (DESIGN.md section 6), as the worker sent it.
+  /// `run.json` (docs/FORMATS.md), as the worker sent it.
   public var runJSON: String
   public var artifactPaths: [String]
   public var recordedAt: Date

@@ -6,8 +6,8 @@ import TracCore
   import Glibc
 #endif
 
-/// SIGTERM and SIGINT as events on a dispatch queue instead of their default action (DESIGN.md
-/// guarantee 7): the first asks the agent to stop gracefully, a second one to stop at once.
+/// SIGTERM and SIGINT as events on a dispatch queue instead of their default action (stop is
+/// graceful): the first asks the agent to stop gracefully, a second one to stop at once.
 public final class StopSignals: @unchecked Sendable {
   private var sources: [DispatchSourceSignal] = []
 

@@ -7,7 +7,7 @@ import TracCore
   import Glibc
 #endif
 
-/// The worker process (DESIGN.md section 1, docs/PROTOCOL.md): one DEALER socket to the
+/// The worker process (docs/PROTOCOL.md): one DEALER socket to the
 /// coordinator, up to `slots` trainer children, the dataset cache and the result spool.
 ///
 /// `run()` is one loop on the calling thread, which owns the socket: it polls the socket, reacts to

@@ -37,7 +37,7 @@ public struct TrainerLaunch: Sendable {
       stdoutLog: attempt.stdoutLog, stderrLog: attempt.stderrLog)
   }
 
-  /// Each run gets one BLAS thread: the worker runs one run per core (DESIGN.md section 1).
+  /// Each run gets one BLAS thread: the worker runs one run per core.
   public static let fixedEnvironment = ["OPENBLAS_NUM_THREADS": "1"]
 
   /// The child's whole environment: the worker's, then `environment`, then `fixedEnvironment`.

@@ -5,7 +5,7 @@ import TracCore
 ///
 /// One attempt of a run lives here at a time: preparing attempt n removes every other attempt's
 /// directory of that run, so a retried run never leaves a second copy of its artifacts behind
-/// (USERS.md complaint L). Finished results live in the `ResultSpool`, not here, so removing an
+/// on the worker's disk. Finished results live in the `ResultSpool`, not here, so removing an
 /// attempt's directory never loses a result.
 public struct RunDirectory: Sendable {
   /// `WORKDIR/runs`: every path below is built through it, so no run id can name a place outside.

@@ -7,7 +7,7 @@ import TracCore
 #endif
 
 /// Finished results kept on the worker's disk until the coordinator acknowledges them
-/// (DESIGN.md guarantee 2): `WORKDIR/spool/<run id>.attempt-<n>/` with the result's files and a
+/// (nothing finished is lost): `WORKDIR/spool/<run id>.attempt-<n>/` with the result's files and a
 /// `manifest.json`.
 ///
 /// An entry is built in a hidden temporary directory, flushed to the disk, and renamed into place,

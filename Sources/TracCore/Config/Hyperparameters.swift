@@ -16,7 +16,7 @@ public enum ReferencePolicy: String, Codable, Sendable, CaseIterable {
 }
 
 /// Which labelled segments a TraC run trains on (the paper's Figure 6 ablation). The labels
-/// themselves (TRAC.md section 3) do not change; the other segments are left out of BC and TraC.
+/// themselves (docs/ALGORITHM.md section 3) do not change; the other segments are left out of BC and TraC.
 public enum SegmentSelection: String, Codable, Sendable, CaseIterable {
   /// Desirable and undesirable segments: TraC itself.
   case both
@@ -27,7 +27,7 @@ public enum SegmentSelection: String, Codable, Sendable, CaseIterable {
   case undesirable
 }
 
-/// Every hyperparameter of one run (TRAC.md sections 2-5), named as in grid files.
+/// Every hyperparameter of one run (docs/ALGORITHM.md), named as in grid files (docs/GRID.md).
 public struct Hyperparameters: Codable, Hashable, Sendable {
   public var x: Double = 0.5
   public var y: Double = 0.0

@@ -1,7 +1,7 @@
 import Crypto
 import Foundation
 
-/// Everything that determines a run's result. Its content hash is the run id (DESIGN.md section 2):
+/// Everything that determines a run's result. Its content hash is the run id (docs/FORMATS.md):
 /// two sweeps containing the same run share one result.
 public struct RunSpec: Codable, Hashable, Sendable {
   /// Bumped whenever the trainer would produce a different result from the same inputs, so that a

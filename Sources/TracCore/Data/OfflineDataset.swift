@@ -1,4 +1,4 @@
-/// An offline dataset in memory: every transition held once, in episode order (TRAC.md section 1).
+/// An offline dataset in memory: every transition held once, in episode order (docs/ALGORITHM.md section 1).
 ///
 /// Observations and actions are row-major `[transitionCount, width]` float32 arrays. Actions are
 /// clipped to `[-(1 - 1e-5), 1 - 1e-5]` on construction.

@@ -11,7 +11,7 @@ public struct HyperparameterSetting: Hashable, Sendable, CustomStringConvertible
   public var description: String { "\(name.rawValue)=\(value)" }
 }
 
-/// One setting of every hyperparameter (DESIGN.md section 2).
+/// One setting of every hyperparameter (docs/GRID.md, Designs).
 public struct GridPoint: Hashable, Sendable, Identifiable {
   /// `base`, `alpha=0.05`, or `alpha=0.05,eta=0.1` (product design): unique within a grid.
   public let id: String
@@ -33,7 +33,7 @@ public struct GridPoint: Hashable, Sendable, Identifiable {
 /// One run of a grid: task (and dataset) x algorithm x point x cost threshold x seed.
 public struct GridRun: Hashable, Sendable {
   public let task: TaskInfo
-  /// Nil: the task's DSRL file in `$DSRL_DATASET_DIR`, resolved where the run is executed.
+  /// Nil: the task's DSRL file in the coordinator's `$DSRL_DATASET_DIR`, resolved at submit.
   public let datasetPath: String?
   public let algorithm: Algorithm
   public let point: GridPoint
@@ -59,8 +59,8 @@ extension GridFile {
   /// The points `algorithm` runs at. TraC runs at every point. The BC baselines ignore the TraC-only
   /// hyperparameters (`HyperparameterName.isTracOnly`), so they run once per distinct setting of the
   /// others: with only TraC-only hyperparameters varied, once, at the base point. Their TraC-only values
-  /// are TRAC.md's defaults rather than the grid's base, so that every sweep containing the same BC run
-  /// gives it the same run id and shares its result.
+  /// are the defaults (`Hyperparameters()`) rather than the grid's base, so that every sweep containing
+  /// the same BC run gives it the same run id and shares its result.
   public func points(for algorithm: Algorithm) -> [GridPoint] {
     guard algorithm != .trac else { return points }
     let defaults = Hyperparameters()

@@ -1,7 +1,7 @@
 import Crypto
 import Foundation
 
-/// A parsed and validated grid file (DESIGN.md section 4). Every value has been checked, with the JSON
+/// A parsed and validated grid file (docs/GRID.md). Every value has been checked, with the JSON
 /// path of the first bad one in the error; `points` and `runs` (GridExpansion.swift) expand it.
 public struct GridFile: Equatable, Sendable {
   /// How the points are formed from `vary`.
@@ -31,7 +31,7 @@ public struct GridFile: Equatable, Sendable {
   /// Each task with its dataset, in the file's order.
   public let tasks: [TaskDataset]
   public let algorithms: [Algorithm]
-  /// `base` with TRAC.md's defaults for the keys the file leaves out.
+  /// `base` with the defaults (`Hyperparameters()`) for the keys the file leaves out.
   public let base: Hyperparameters
   /// In the file's order, which is the order of `points`.
   public let vary: [HyperparameterVariation]

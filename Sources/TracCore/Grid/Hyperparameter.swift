@@ -1,6 +1,6 @@
 import Foundation
 
-/// A hyperparameter as grid files name it (the keys of `base` and `vary`, TRAC.md sections 2-5).
+/// A hyperparameter as grid files name it (the keys of `base` and `vary`, docs/GRID.md).
 public enum HyperparameterName: String, Hashable, Sendable, CaseIterable, Codable {
   case x, y, alpha, eta, beta, gamma
   case segRatio = "seg_ratio"

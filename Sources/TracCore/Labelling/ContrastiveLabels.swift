@@ -1,4 +1,4 @@
-/// The contrastive dataset of TRAC.md section 3: which segments are desirable (label 1) or
+/// The contrastive dataset (docs/ALGORITHM.md section 3): which segments are desirable (label 1) or
 /// undesirable (label 0), and the weight of each.
 public struct ContrastiveLabels: Sendable, Equatable {
   /// Indices into the `SegmentSet`, in increasing order.

@@ -1,5 +1,5 @@
 /// Trajectory segments of one length `L`, each a window `(episode, start)` into the dataset's arrays:
-/// never a copy (TRAC.md section 2).
+/// never a copy (docs/ALGORITHM.md section 2).
 public struct SegmentSet: Sendable {
   /// `L = floor(maxEpisodeLength * segRatio)`.
   public let length: Int
@@ -32,7 +32,7 @@ public struct SegmentSet: Sendable {
     self.costSums = costSums
   }
 
-  /// Samples segments as TRAC.md section 2 says, from `episodes` (indices into `dataset.episodes`;
+  /// Samples segments as docs/ALGORITHM.md section 2 says, from `episodes` (indices into `dataset.episodes`;
   /// BC-Safe passes only the safe ones). `L` and `max_len` always come from the whole dataset.
   ///
   /// - seg_ratio < 1: `((max_len - L) / 6) * n_episodes` segments, capped at 1,000,000;

@@ -19,7 +19,7 @@ public struct ProjectScript: Sendable, Equatable {
     let environment = ProcessInfo.processInfo.environment
     var roots: [URL] = []
     for start in [
-      URL(fileURLWithPath: CommandLine.arguments[0]).resolvingSymlinksInPath().deletingLastPathComponent(),
+      executableURL.resolvingSymlinksInPath().deletingLastPathComponent(),
       URL(fileURLWithPath: FileManager.default.currentDirectoryPath),
     ] {
       var directory = start
@@ -46,6 +46,15 @@ public struct ProjectScript: Sendable, Equatable {
             "the project's Python (\(python.path)) is missing; run scripts/setup.sh, or set TRAC_PYTHON"))
     }
     return .success(ProjectScript(python: python, script: script))
+  }
+
+  /// The running program's file. `argv[0]` is only the name typed when the program was found on
+  /// `PATH` (`trac-sweep`, no folder), so Linux's `/proc/self/exe` comes first.
+  static var executableURL: URL {
+    if let path = try? FileManager.default.destinationOfSymbolicLink(atPath: "/proc/self/exe") {
+      return URL(fileURLWithPath: path)
+    }
+    return URL(fileURLWithPath: CommandLine.arguments[0])
   }
 
   /// Why a script or its Python was not found.

@@ -11,7 +11,7 @@ public struct TaskInfo: Sendable, Hashable, Codable {
   public let rewardMax: Double
   public let rewardMin: Double
 
-  /// The eight BulletGym tasks (TRAC.md section 6). Observation and action widths were read off
+  /// The eight BulletGym tasks (docs/ALGORITHM.md section 9). Observation and action widths were read off
   /// Bullet-Safety-Gym 1.4.0.
   public static let bulletGym: [TaskInfo] = [
     TaskInfo("AntCircle", 34, 8, 500, 460.7091979980469, 0.0177031010389328),

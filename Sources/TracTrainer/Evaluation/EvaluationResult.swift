@@ -1,4 +1,4 @@
-/// The evaluator's answer for one policy (DSRL protocol, TRAC.md section 6): per-episode returns
+/// The evaluator's answer for one policy (DSRL protocol, docs/ALGORITHM.md section 9): per-episode returns
 /// and, for each cost threshold asked, the normalized reward and cost and whether it is safe.
 public struct EvaluationResult: Codable, Sendable, Equatable {
   public var task: String

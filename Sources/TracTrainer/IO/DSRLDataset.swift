@@ -1,7 +1,7 @@
 import Foundation
 import TracCore
 
-/// DSRL's HDF5 dataset files (TRAC.md section 1), read through libhdf5.
+/// DSRL's HDF5 dataset files (docs/FORMATS.md), read through libhdf5.
 public enum DSRLDataset {
   public static let keys = [
     "observations", "next_observations", "actions", "rewards", "costs", "terminals", "timeouts",

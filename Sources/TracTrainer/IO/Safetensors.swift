@@ -99,7 +99,7 @@ public enum Safetensors {
   }
 }
 
-/// The policy file of DESIGN.md section 5.
+/// The policy file (docs/FORMATS.md).
 public enum PolicyFile {
   public static let format = "trac-policy/1"
 
@@ -122,7 +122,7 @@ public enum PolicyFile {
     try Safetensors.encode(tensors: tensors, metadata: metadata).write(to: url, options: .atomic)
   }
 
-  /// Reads a policy file and checks it against DESIGN.md section 5.
+  /// Reads a policy file and checks it against docs/FORMATS.md.
   public static func read(_ url: URL) throws -> (parameters: ParameterBuffer, metadata: [String: String]) {
     let file = url.path
     let (tensors, metadata) = try Safetensors.decode(try Data(contentsOf: url), file: file)

@@ -1,7 +1,7 @@
 import TracCore
 
 extension ParameterBuffer {
-  /// PyTorch's `orthogonal_(gain=1)` for every weight, zero biases (TRAC.md section 4): a Gaussian
+  /// PyTorch's `orthogonal_(gain=1)` for every weight, zero biases (docs/ALGORITHM.md section 4): a Gaussian
   /// matrix made orthonormal along its shorter side, with QR's sign convention (positive diagonal
   /// of R), which Gram-Schmidt gives directly.
   public func initializeOrthogonal(generator: inout SeededGenerator) {

@@ -1,4 +1,4 @@
-/// The policy network's shape: obs -> 256 -> 256 -> act (TRAC.md section 4), and where each tensor
+/// The policy network's shape: obs -> 256 -> 256 -> act (docs/ALGORITHM.md section 4), and where each tensor
 /// lives in one flat parameter buffer, in PyTorch `nn.Linear` layout (`weight[out, in]`).
 public struct PolicyShape: Hashable, Sendable {
   public static let hiddenWidth = 256

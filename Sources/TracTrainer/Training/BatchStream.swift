@@ -1,7 +1,7 @@
 import TracCore
 
 /// The labelled segments as a stream of permutations, one after another, cut into full batches:
-/// every segment is seen equally often and every batch is full (TRAC.md section 5).
+/// every segment is seen equally often and every batch is full (docs/ALGORITHM.md section 5).
 struct BatchStream {
   private var generator: SeededGenerator
   private var permutation: [Int32]

@@ -1,7 +1,7 @@
 import Foundation
 import TracCore
 
-/// The two training objectives, each a short function next to its formula (TRAC.md section 5).
+/// The two training objectives, each a short function next to its formula (docs/ALGORITHM.md sections 5-6).
 public enum Losses {
   /// Lower clamp of `sigmoid(score)` and `1 - sigmoid(score)` inside the log.
   public static let probabilityFloor = 1e-6

@@ -1,8 +1,8 @@
 import Foundation
 import TracCore
 
-/// `run.json` (DESIGN.md section 6): every input, the data's shape after labelling, wall time per
-/// phase, speed, and the final losses. The evaluation is added when the policy is evaluated.
+/// `run.json` (docs/FORMATS.md, docs/run.schema.json): every input, the data's shape after labelling,
+/// wall time per phase, speed, and the final losses. The evaluation is added when the policy is evaluated.
 public struct RunRecord: Codable, Sendable {
   public static let format = "trac-run/1"
 

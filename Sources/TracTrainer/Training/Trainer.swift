@@ -1,7 +1,7 @@
 import Foundation
 import TracCore
 
-/// One training run, start to finish in memory: segments, labels, BC, then TraC (TRAC.md 2-5).
+/// One training run, start to finish in memory: segments, labels, BC, then TraC (docs/ALGORITHM.md).
 ///
 /// Everything random draws from its own stream of the run's seed, and OpenBLAS with one thread is
 /// deterministic, so the same inputs give a bit-identical policy.
@@ -245,7 +245,7 @@ public final class Trainer {
     return (loss, Double(correct) / Double(batchSize))
   }
 
-  /// The switch (TRAC.md section 5): the current policy becomes the frozen reference. Its
+  /// The switch (docs/ALGORITHM.md section 6): the current policy becomes the frozen reference. Its
   /// log-probabilities never change, so each labelled segment's discounted sum is computed once
   /// here (dropout off). With no BC phase or a uniform reference, log pi_ref is the constant 0.
   private func switchToTraC() {

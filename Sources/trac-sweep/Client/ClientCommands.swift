@@ -13,7 +13,7 @@ struct SubmitCommand: ParsableCommand {
         trac-sweep submit sweeps/demo.json --wait
       """)
 
-  @Argument(help: "A grid file (DESIGN.md section 4).") var grid: String
+  @Argument(help: "A grid file (docs/GRID.md).") var grid: String
   @Flag(help: "Show a progress bar until the sweep finishes; exit non-zero if any run failed.") var wait =
     false
   @OptionGroup var client: ClientOptions
@@ -62,7 +62,7 @@ struct SubmitCommand: ParsableCommand {
         FileHandle.standardError.write(Data("\(line)\n".utf8))
       }
       lastCounts = counts
-      // A failed attempt is shown at once, with its error (USERS.md complaint H).
+      // A failed attempt is shown at once, with its error, not only at the end.
       for failure in status.recentFailures
       where !shownFailures.contains("\(failure.runID)/\(failure.attempt)") {
         shownFailures.insert("\(failure.runID)/\(failure.attempt)")

@@ -1,7 +1,7 @@
 import Foundation
 import SweepWire
 
-/// The status table: at most 80 columns, so it reads in any terminal (USERS.md complaint I).
+/// The status table: at most 80 columns, so it reads in any terminal.
 enum StatusView {
   static func render(_ status: StatusReply, width: Int = 80) -> String {
     var lines: [String] = []
