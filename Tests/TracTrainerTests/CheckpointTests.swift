@@ -1,8 +1,7 @@
 import Foundation
 import TracCore
+import TracTrainer
 import XCTest
-
-@testable import TracTrainer
 
 final class CheckpointTests: XCTestCase {
   let task = try! TaskInfo.named("OfflineBallCircle-v0")

@@ -97,7 +97,7 @@ public enum Safetensors {
   public static func decode(_ data: Data, file: String) throws(FormatError) -> (
     tensors: [String: Tensor], metadata: [String: String]
   ) {
-    let (raw, metadata) = try decode(raw: data, file: file, dtypes: [.f32])
+    let (raw, metadata) = try decode(raw: data, file: file, dtypes: ["F32"])
     return (raw.mapValues { Tensor(shape: $0.shape, values: $0.floats!) }, metadata)
   }
 

@@ -87,12 +87,15 @@ extension Trainer {
     try require(
       state.batchPermutation.count == labelled,
       "its batch stream is over \(state.batchPermutation.count) labelled segments, but this run has \(labelled)")
-    var seen = [Bool](repeating: false, count: labelled)
-    for index in state.batchPermutation {
-      try require((0..<Int32(labelled)).contains(index) && !seen[Int(index)], "its batch permutation is not one")
-      seen[Int(index)] = true
-    }
     try require((0...labelled).contains(state.batchPosition), "its batch position is out of range")
+    // A used-up permutation (position at the end, as before the first batch) is never read again.
+    if state.batchPosition < labelled {
+      var seen = [Bool](repeating: false, count: labelled)
+      for index in state.batchPermutation {
+        try require((0..<Int32(labelled)).contains(index) && !seen[Int(index)], "its batch permutation is not one")
+        seen[Int(index)] = true
+      }
+    }
     let batchGenerator = SeededGenerator(stateWords: state.batchGenerator)
     let dropoutGenerator = SeededGenerator(stateWords: state.dropoutGenerator)
     try require(batchGenerator != nil && dropoutGenerator != nil, "a random stream's state is invalid")
