@@ -65,7 +65,8 @@ struct TrainCommand: ParsableCommand {
   var checkpointDir: String?
   @Option(
     name: .customLong("checkpoint-every"),
-    help: "Steps between checkpoints (default \(TrainingRun.defaultCheckpointEvery); needs --checkpoint-dir).")
+    help: "Steps between checkpoints (default \(TrainingRun.defaultCheckpointEvery); needs --checkpoint-dir)."
+  )
   var checkpointEvery: Int?
   @Option(
     name: .customLong("init-from-checkpoint"),

@@ -10,10 +10,12 @@ final class CheckpointCommandTests: XCTestCase {
 
   /// 100 BC steps then 200 TraC steps on the small dataset: about a second a run.
   func arguments(
-    _ dataset: String, out: URL, checkpoints: URL? = nil, seed: Int = 0, steps: Int = 300, extra: [String] = []
+    _ dataset: String, out: URL, checkpoints: URL? = nil, seed: Int = 0, steps: Int = 300,
+    extra: [String] = []
   ) -> [String] {
     var arguments = [
-      "train", "--dataset", dataset, "--task", "OfflineBallCircle-v0", "--cost-threshold", "5", "--seed", "\(seed)",
+      "train", "--dataset", dataset, "--task", "OfflineBallCircle-v0", "--cost-threshold", "5", "--seed",
+      "\(seed)",
       "--bc-steps", "100", "--steps", "\(steps)", "--batch-size", "4", "--log-every", "3", "--out", out.path,
     ]
     if let checkpoints { arguments += ["--checkpoint-dir", checkpoints.path, "--checkpoint-every", "40"] }
@@ -27,12 +29,14 @@ final class CheckpointCommandTests: XCTestCase {
       var object = try XCTUnwrap(JSONSerialization.jsonObject(with: Data(line.utf8)) as? [String: Any])
       object["steps_per_second"] = nil
       object["elapsed_seconds"] = nil
-      return String(decoding: try JSONSerialization.data(withJSONObject: object, options: .sortedKeys), as: UTF8.self)
+      return String(
+        decoding: try JSONSerialization.data(withJSONObject: object, options: .sortedKeys), as: UTF8.self)
     }
   }
 
   func record(_ out: URL) throws -> RunRecord {
-    try JSONCodec.decoder.decode(RunRecord.self, from: Data(contentsOf: out.appendingPathComponent("run.json")))
+    try JSONCodec.decoder.decode(
+      RunRecord.self, from: Data(contentsOf: out.appendingPathComponent("run.json")))
   }
 
   /// THE property: a run SIGKILLed in BC, exactly at the switch, just after it, in TraC, or halfway
@@ -46,8 +50,13 @@ final class CheckpointCommandTests: XCTestCase {
     XCTAssertEqual(plain.status, 0, plain.stderr)
     let referencePolicy = try Data(contentsOf: reference.appendingPathComponent(Self.policy))
     let referenceLog = try logLines(reference)
-    let steps = try referenceLog.map { try XCTUnwrap(JSONSerialization.jsonObject(with: Data($0.utf8)) as? [String: Any])["step"] as! Int }
-    XCTAssertEqual(steps, Array(Set((1...100).filter { $0 % 3 == 0 } + [100] + (101...300).filter { $0 % 3 == 0 } + [300])).sorted())
+    let steps = try referenceLog.map {
+      try XCTUnwrap(JSONSerialization.jsonObject(with: Data($0.utf8)) as? [String: Any])["step"] as! Int
+    }
+    XCTAssertEqual(
+      steps,
+      Array(Set((1...100).filter { $0 % 3 == 0 } + [100] + (101...300).filter { $0 % 3 == 0 } + [300]))
+        .sorted())
     let runID = try record(reference).runID
 
     // Checkpoints every 40 steps and at the end of BC (100): where each kill resumes from.
@@ -65,23 +74,27 @@ final class CheckpointCommandTests: XCTestCase {
       let killed = try CLI.run(
         Self.binary, arguments(dataset, out: out, checkpoints: checkpoints),
         environment: ["TRAC_TRAINER_TEST_KILL": kill])
-      XCTAssertTrue(killed.signalled && killed.status == SIGKILL, "\(kill): \(killed.status) \(killed.stderr)")
+      XCTAssertTrue(
+        killed.signalled && killed.status == SIGKILL, "\(kill): \(killed.status) \(killed.stderr)")
       XCTAssertFalse(FileManager.default.fileExists(atPath: out.appendingPathComponent(Self.policy).path))
 
       let resumed = try CLI.run(Self.binary, arguments(dataset, out: out, checkpoints: checkpoints))
       XCTAssertEqual(resumed.status, 0, "\(kill): \(resumed.stderr)")
       XCTAssertTrue(
-        resumed.stderr.contains("resuming run \(runID) from step \(resumeStep) of 300"), "\(kill): \(resumed.stderr)")
+        resumed.stderr.contains("resuming run \(runID) from step \(resumeStep) of 300"),
+        "\(kill): \(resumed.stderr)")
       XCTAssertEqual(
-        try Data(contentsOf: out.appendingPathComponent(Self.policy)), referencePolicy, "\(kill): policy differs")
-      XCTAssertEqual(try logLines(out), referenceLog, "\(kill): train.jsonl differs")
+        try Data(contentsOf: out.appendingPathComponent(Self.policy)), referencePolicy,
+        "\(kill): policy differs")
+      XCTAssertTrue(try logLines(out) == referenceLog, "\(kill): train.jsonl differs")
       let resumedRecord = try record(out)
       XCTAssertEqual(resumedRecord.resumedFromStep, resumeStep, kill)
       XCTAssertEqual(resumedRecord.resumedFromRun, runID, kill)
       XCTAssertEqual(resumedRecord.stepsTrained, 300 - resumeStep, kill)
       XCTAssertEqual(resumedRecord.final.steps, 300)
       let left = try FileManager.default.contentsOfDirectory(atPath: checkpoints.path).sorted()
-      XCTAssertEqual(left, [".lock", Checkpoint.bcStageFileName, Checkpoint.fileName], "\(kill): no temporary file left")
+      XCTAssertEqual(
+        left, [".lock", Checkpoint.bcStageFileName, Checkpoint.fileName], "\(kill): no temporary file left")
     }
   }
 
@@ -90,12 +103,13 @@ final class CheckpointCommandTests: XCTestCase {
     let dataset = try CLI.datasetFile()
     let extra = ["--log-every", "1"]
     let reference = temporaryDirectory("ckpt-outside-reference")
-    XCTAssertEqual(try CLI.run(Self.binary, arguments(dataset, out: reference, steps: 3000, extra: extra)).status, 0)
+    XCTAssertEqual(
+      try CLI.run(Self.binary, arguments(dataset, out: reference, steps: 1000, extra: extra)).status, 0)
     let out = temporaryDirectory("ckpt-outside")
     let checkpoints = temporaryDirectory("ckpt-outside-dir")
     let process = Process()
     process.executableURL = Self.binary
-    process.arguments = arguments(dataset, out: out, checkpoints: checkpoints, steps: 3000, extra: extra)
+    process.arguments = arguments(dataset, out: out, checkpoints: checkpoints, steps: 1000, extra: extra)
     process.environment = ProcessInfo.processInfo.environment.merging(["OPENBLAS_NUM_THREADS": "1"]) { $1 }
     process.standardError = FileHandle.nullDevice
     try process.run()
@@ -109,13 +123,14 @@ final class CheckpointCommandTests: XCTestCase {
     kill(process.processIdentifier, SIGKILL)
     process.waitUntilExit()
     XCTAssertEqual(process.terminationReason, .uncaughtSignal, "the run finished before it was killed")
-    let resumed = try CLI.run(Self.binary, arguments(dataset, out: out, checkpoints: checkpoints, steps: 3000, extra: extra))
+    let resumed = try CLI.run(
+      Self.binary, arguments(dataset, out: out, checkpoints: checkpoints, steps: 1000, extra: extra))
     XCTAssertEqual(resumed.status, 0, resumed.stderr)
     XCTAssertTrue(resumed.stderr.contains("resuming run"), resumed.stderr)
     XCTAssertEqual(
       try Data(contentsOf: out.appendingPathComponent(Self.policy)),
       try Data(contentsOf: reference.appendingPathComponent(Self.policy)))
-    XCTAssertEqual(try logLines(out), try logLines(reference))
+    XCTAssertTrue(try logLines(out) == logLines(reference), "train.jsonl differs")
   }
 
   /// A checkpoint of another run, a corrupt or truncated one, or one of another trainer format is
@@ -124,7 +139,8 @@ final class CheckpointCommandTests: XCTestCase {
     let dataset = try CLI.datasetFile()
     let first = temporaryDirectory("ckpt-first")
     let checkpoints = temporaryDirectory("ckpt-first-dir")
-    XCTAssertEqual(try CLI.run(Self.binary, arguments(dataset, out: first, checkpoints: checkpoints)).status, 0)
+    XCTAssertEqual(
+      try CLI.run(Self.binary, arguments(dataset, out: first, checkpoints: checkpoints)).status, 0)
     let firstID = try record(first).runID
     let otherOut = temporaryDirectory("ckpt-other")
     XCTAssertEqual(try CLI.run(Self.binary, arguments(dataset, out: otherOut, seed: 1)).status, 0)
@@ -143,7 +159,8 @@ final class CheckpointCommandTests: XCTestCase {
       XCTAssertTrue(
         result.stderr.contains("checkpoint of run \(checkpointRun ?? "unknown")"), result.stderr, line: line)
       XCTAssertFalse(FileManager.default.fileExists(atPath: out.path), "nothing written", line: line)
-      XCTAssertEqual(try Data(contentsOf: directory.appendingPathComponent(Checkpoint.fileName)), bytes, line: line)
+      XCTAssertEqual(
+        try Data(contentsOf: directory.appendingPathComponent(Checkpoint.fileName)), bytes, line: line)
     }
     try refused(original, "belongs to another run", checkpointRun: firstID)
     var flipped = original
@@ -169,7 +186,8 @@ final class CheckpointCommandTests: XCTestCase {
     let dataset = try CLI.datasetFile()
     let stageOut = temporaryDirectory("stage-a")
     let stageDirectory = temporaryDirectory("stage-a-dir")
-    let stageRun = try CLI.run(Self.binary, arguments(dataset, out: stageOut, checkpoints: stageDirectory, steps: 100))
+    let stageRun = try CLI.run(
+      Self.binary, arguments(dataset, out: stageOut, checkpoints: stageDirectory, steps: 100))
     XCTAssertEqual(stageRun.status, 0, stageRun.stderr)
     let stageRecord = try record(stageOut)
     let stageFile = stageDirectory.appendingPathComponent(Checkpoint.bcStageFileName)
@@ -177,18 +195,20 @@ final class CheckpointCommandTests: XCTestCase {
 
     let tracOptions = ["--alpha", "1", "--eta", "0.5", "--beta", "0.5"]
     let alone = temporaryDirectory("stage-b-alone")
-    XCTAssertEqual(try CLI.run(Self.binary, arguments(dataset, out: alone, steps: 250, extra: tracOptions)).status, 0)
+    XCTAssertEqual(
+      try CLI.run(Self.binary, arguments(dataset, out: alone, steps: 250, extra: tracOptions)).status, 0)
     let shared = temporaryDirectory("stage-b-shared")
     let result = try CLI.run(
       Self.binary,
-      arguments(dataset, out: shared, steps: 250, extra: tracOptions + ["--init-from-checkpoint", stageFile.path]))
+      arguments(
+        dataset, out: shared, steps: 250, extra: tracOptions + ["--init-from-checkpoint", stageFile.path]))
     XCTAssertEqual(result.status, 0, result.stderr)
     let sharedRecord = try record(shared)
     XCTAssertTrue(result.stderr.contains("from BC stage \(stageRecord.bcStage!)"), result.stderr)
     XCTAssertEqual(
       try Data(contentsOf: shared.appendingPathComponent(Self.policy)),
       try Data(contentsOf: alone.appendingPathComponent(Self.policy)))
-    XCTAssertEqual(try logLines(shared), try logLines(alone))
+    XCTAssertTrue(try logLines(shared) == logLines(alone), "train.jsonl differs")
     XCTAssertEqual(sharedRecord.bcStage, stageRecord.bcStage)
     XCTAssertEqual(sharedRecord.resumedFromRun, stageRecord.runID)
     XCTAssertNotEqual(sharedRecord.runID, stageRecord.runID)
@@ -198,9 +218,11 @@ final class CheckpointCommandTests: XCTestCase {
     // Another seed is another stage: refused, naming both stages.
     let otherOut = temporaryDirectory("stage-c").appendingPathComponent("run")
     let other = try CLI.run(
-      Self.binary, arguments(dataset, out: otherOut, seed: 1, extra: ["--init-from-checkpoint", stageFile.path]))
+      Self.binary,
+      arguments(dataset, out: otherOut, seed: 1, extra: ["--init-from-checkpoint", stageFile.path]))
     XCTAssertEqual(other.status, 65, other.stderr)
-    XCTAssertTrue(other.stderr.contains("is of BC stage \(stageRecord.bcStage!), not this run's BC stage"), other.stderr)
+    XCTAssertTrue(
+      other.stderr.contains("is of BC stage \(stageRecord.bcStage!), not this run's BC stage"), other.stderr)
     XCTAssertFalse(FileManager.default.fileExists(atPath: otherOut.path))
   }
 }

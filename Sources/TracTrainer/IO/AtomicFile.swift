@@ -49,7 +49,9 @@ public enum AtomicFile {
     try writeAll(data.prefix(half), to: descriptor, path: temporary)
     midway?()
     try writeAll(data.dropFirst(half), to: descriptor, path: temporary)
-    guard fsync(descriptor) == 0 else { throw FileSystemError(path: temporary, operation: "fsync", code: errno) }
+    guard fsync(descriptor) == 0 else {
+      throw FileSystemError(path: temporary, operation: "fsync", code: errno)
+    }
     closed = true
     guard close(descriptor) == 0 else {
       let code = errno

@@ -159,7 +159,9 @@ func littleEndianBytes<T: FixedWidthIntegerOrFloat>(_ values: [T]) -> Data {
     return values.withUnsafeBytes { Data($0) }
   #else
     var data = Data(capacity: values.count * MemoryLayout<T>.size)
-    for value in values { withUnsafeBytes(of: value.littleEndianRepresentation) { data.append(contentsOf: $0) } }
+    for value in values {
+      withUnsafeBytes(of: value.littleEndianRepresentation) { data.append(contentsOf: $0) }
+    }
     return data
   #endif
 }

@@ -92,7 +92,9 @@ public struct Checkpoint: Sendable {
     if let terms = state.referenceTerms { tensors.append(("reference.terms", Safetensors.RawTensor(terms))) }
     tensors.append(("train_log", Safetensors.RawTensor(bytes: trainLog)))
 
-    func hex(_ words: [UInt64]) -> String { words.map { String(format: "%016llx", $0) }.joined(separator: ",") }
+    func hex(_ words: [UInt64]) -> String {
+      words.map { String(format: "%016llx", $0) }.joined(separator: ",")
+    }
     var metadata: [String: String] = [
       "format": Self.format,
       "run_id": runID,
@@ -143,7 +145,8 @@ public struct Checkpoint: Sendable {
     guard metadata["format"] == format else {
       throw CheckpointError(
         file: file,
-        reason: "is not a checkpoint this trainer reads (format \(metadata["format"] ?? "missing"), expected \(format))",
+        reason:
+          "is not a checkpoint this trainer reads (format \(metadata["format"] ?? "missing"), expected \(format))",
         checkpointRun: metadata["run_id"])
     }
     let checkpointRun = metadata["run_id"]
@@ -196,7 +199,9 @@ public struct Checkpoint: Sendable {
     guard let permutation = tensors["batches.permutation"]?.int32s else {
       throw fail("has no I32 tensor 'batches.permutation'")
     }
-    guard let trainLog = tensors["train_log"], trainLog.dtype == .u8 else { throw fail("has no U8 tensor 'train_log'") }
+    guard let trainLog = tensors["train_log"], trainLog.dtype == .u8 else {
+      throw fail("has no U8 tensor 'train_log'")
+    }
     var referenceTerms: [Double]?
     if let terms = tensors["reference.terms"] {
       guard let values = terms.doubles else { throw fail("has a 'reference.terms' that is not F64") }
@@ -208,8 +213,11 @@ public struct Checkpoint: Sendable {
       adamSteps: try integer("adam_steps"), batchGenerator: try words("rng.batches"),
       batchPermutation: permutation, batchPosition: try integer("rng.batches.position"),
       dropoutGenerator: try words("rng.dropout"), referenceTerms: referenceTerms)
-    guard parameters.count == shape.parameterCount else { throw fail("has policy tensors of the wrong sizes") }
-    var checkpoint = Checkpoint(spec: spec, shape: shape, state: state, log: try json(LogState.self, "log"), trainLog: trainLog.bytes)
+    guard parameters.count == shape.parameterCount else {
+      throw fail("has policy tensors of the wrong sizes")
+    }
+    var checkpoint = Checkpoint(
+      spec: spec, shape: shape, state: state, log: try json(LogState.self, "log"), trainLog: trainLog.bytes)
     checkpoint.trainerVersion = metadata["trainer_version"] ?? "unknown"
     checkpoint.blasThreads = Int(metadata["blas_threads"] ?? "") ?? 1
     return checkpoint

@@ -133,7 +133,8 @@ public final class Trainer {
     tracUpdates = state.tracUpdates
     optimizer.restore(
       firstMoment: state.adamFirstMoment, secondMoment: state.adamSecondMoment, steps: state.adamSteps)
-    batches.restore(generator: batchGenerator, permutation: state.batchPermutation, position: state.batchPosition)
+    batches.restore(
+      generator: batchGenerator, permutation: state.batchPermutation, position: state.batchPosition)
     network.dropoutGenerator = dropoutGenerator
     referenceTerms = state.referenceTerms ?? [Double](repeating: 0, count: labels.count)
   }

@@ -81,18 +81,23 @@ extension Trainer {
     let expectedTraCUpdates = algorithm == .trac ? max(0, state.completedSteps - hyperparameters.bcSteps) : 0
     try require(
       state.tracUpdates == expectedTraCUpdates,
-      "it counts \(state.tracUpdates) TraC updates at step \(state.completedSteps), expected \(expectedTraCUpdates)")
-    try require(state.adamSteps >= 0 && state.adamSteps <= state.completedSteps, "its optimizer step count is impossible")
+      "it counts \(state.tracUpdates) TraC updates at step \(state.completedSteps), expected \(expectedTraCUpdates)"
+    )
+    try require(
+      state.adamSteps >= 0 && state.adamSteps <= state.completedSteps,
+      "its optimizer step count is impossible")
     let labelled = labels.count
     try require(
       state.batchPermutation.count == labelled,
-      "its batch stream is over \(state.batchPermutation.count) labelled segments, but this run has \(labelled)")
+      "its batch stream is over \(state.batchPermutation.count) labelled segments, but this run has \(labelled)"
+    )
     try require((0...labelled).contains(state.batchPosition), "its batch position is out of range")
     // A used-up permutation (position at the end, as before the first batch) is never read again.
     if state.batchPosition < labelled {
       var seen = [Bool](repeating: false, count: labelled)
       for index in state.batchPermutation {
-        try require((0..<Int32(labelled)).contains(index) && !seen[Int(index)], "its batch permutation is not one")
+        try require(
+          (0..<Int32(labelled)).contains(index) && !seen[Int(index)], "its batch permutation is not one")
         seen[Int(index)] = true
       }
     }
@@ -102,7 +107,9 @@ extension Trainer {
     let switched = state.tracUpdates > 0
     try require(
       (state.referenceTerms != nil) == switched,
-      switched ? "it is past the switch but holds no reference policy" : "it holds a reference policy before the switch")
+      switched
+        ? "it is past the switch but holds no reference policy"
+        : "it holds a reference policy before the switch")
     if let terms = state.referenceTerms {
       try require(
         terms.count == labelled && terms.allSatisfy(\.isFinite),
@@ -111,7 +118,8 @@ extension Trainer {
     try require(state.parameters.allSatisfy(\.isFinite), "its weights are not all finite")
 
     for tensor in shape.tensors {
-      network.parameters.setValues(Array(state.parameters[tensor.offset..<(tensor.offset + tensor.count)]), of: tensor)
+      network.parameters.setValues(
+        Array(state.parameters[tensor.offset..<(tensor.offset + tensor.count)]), of: tensor)
     }
     restoreInternals(
       state, batchGenerator: batchGenerator!, dropoutGenerator: dropoutGenerator!)

@@ -182,7 +182,9 @@ public struct TrainingRun {
         intervalStart = now
       }
       // The end of BC is checkpointed even when it ends the run: that checkpoint is the BC stage.
-      if phaseEnds || (trainer.completedSteps % checkpointEvery == 0 && trainer.completedSteps < trainer.totalSteps) {
+      if phaseEnds
+        || (trainer.completedSteps % checkpointEvery == 0 && trainer.completedSteps < trainer.totalSteps)
+      {
         try writeCheckpoint(endOfBC: phaseEnds)
       }
       if faults.killAfterStep == trainer.completedSteps { FaultInjection.killSelf() }
@@ -242,7 +244,8 @@ public struct TrainingRun {
     do throws(CheckpointError) {
       let checkpoint = try Checkpoint.read(url)
       guard checkpoint.runID == runID else {
-        throw CheckpointError(file: url.path, reason: "belongs to another run", checkpointRun: checkpoint.runID)
+        throw CheckpointError(
+          file: url.path, reason: "belongs to another run", checkpointRun: checkpoint.runID)
       }
       do throws(TrainerStateMismatch) { try trainer.restore(checkpoint.state) } catch {
         throw CheckpointError(
@@ -259,7 +262,9 @@ public struct TrainingRun {
   /// Another run's end-of-BC checkpoint with this run's BC stage, restored into `trainer`: the TraC
   /// phase starts from it. Its train.jsonl lines (the BC phase's) are taken over with this run's
   /// total steps.
-  static func startFromStage(_ url: URL, spec: RunSpec, trainer: Trainer) throws(CheckpointError) -> Checkpoint {
+  static func startFromStage(_ url: URL, spec: RunSpec, trainer: Trainer) throws(CheckpointError)
+    -> Checkpoint
+  {
     let runID = spec.runID
     do throws(CheckpointError) {
       var checkpoint = try Checkpoint.read(url)
@@ -280,7 +285,9 @@ public struct TrainingRun {
       guard checkpoint.bcStageID == stage else {
         throw fail("is of BC stage \(checkpoint.bcStageID ?? "none"), not this run's BC stage \(stage)")
       }
-      do throws(TrainerStateMismatch) { try trainer.restore(checkpoint.state) } catch { throw fail("does not fit this run: \(error.reason)") }
+      do throws(TrainerStateMismatch) { try trainer.restore(checkpoint.state) } catch {
+        throw fail("does not fit this run: \(error.reason)")
+      }
       // The BC phase's log lines, with this run's total step count.
       var lines = Data()
       for line in checkpoint.trainLog.split(separator: UInt8(ascii: "\n")) where !line.isEmpty {
