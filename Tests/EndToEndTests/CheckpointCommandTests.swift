@@ -173,6 +173,11 @@ final class CheckpointCommandTests: XCTestCase {
       checkpoint.encoded(), "trainer format \(RunSpec.trainerFormatVersion - 1)",
       checkpointRun: checkpoint.spec.runID)
 
+    let usage = try CLI.run(
+      Self.binary, arguments(dataset, out: otherOut, extra: ["--checkpoint-every", "5"]))
+    XCTAssertEqual(usage.status, 64)
+    XCTAssertTrue(usage.stderr.contains("--checkpoint-every needs --checkpoint-dir"), usage.stderr)
+
     // The run's own checkpoint, given again after the run finished, resumes from its last one.
     let again = try CLI.run(Self.binary, arguments(dataset, out: first, checkpoints: checkpoints))
     XCTAssertEqual(again.status, 0, again.stderr)

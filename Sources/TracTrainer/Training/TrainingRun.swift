@@ -9,9 +9,10 @@ import TracCore
 /// `policy.safetensors`, `train.jsonl` and `run.json` into the output directory; with a checkpoint
 /// directory, resume from its checkpoint and write one every `checkpointEvery` steps.
 public struct TrainingRun {
-  /// The default of `--checkpoint-every`: at the paper's size (BallCircle, batch 96, ~9 steps/s on
-  /// one core) 1,000 steps are about two minutes of training, and a checkpoint (~1 MB) takes a few
-  /// milliseconds to write and fsync: well under 0.1% of the time (docs/CHECKPOINTS.md).
+  /// The default of `--checkpoint-every`: at the paper's size (BallCircle, batch 96, one BLAS
+  /// thread, 0.11-0.13 s a step) 1,000 steps are about two minutes of training, the most a kill
+  /// loses, and a checkpoint (0.83 MB) took 36 ms to write and fsync on a loaded machine: 0.03% of
+  /// the time (docs/CHECKPOINTS.md).
   public static let defaultCheckpointEvery = 1000
 
   public var datasetPath: String
