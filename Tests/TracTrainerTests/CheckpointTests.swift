@@ -58,6 +58,39 @@ final class CheckpointTests: XCTestCase {
     }
   }
 
+  /// The same for the ablations and the baselines: a uniform reference, no BC phase, BC-Safe.
+  func testRestoringGivesTheUninterruptedWeightsForAblationsAndBaselines() throws {
+    var uniform = hyperparameters()
+    uniform.reference = .uniform
+    var noPretraining = hyperparameters()
+    noPretraining.bcSteps = 0
+    let cases: [(String, Algorithm, Hyperparameters, [Int])] = [
+      ("uniform reference", .trac, uniform, [25, 30]),
+      ("bc_steps 0", .trac, noPretraining, [0, 1, 30]),
+      ("bc_safe", .bcSafe, hyperparameters(), [25, 30]),
+    ]
+    for (name, algorithm, values, stops) in cases {
+      func make() throws -> Trainer {
+        try Trainer(
+          dataset: dataset, task: task, algorithm: algorithm, hyperparameters: values, costThreshold: 5,
+          seed: 3)
+      }
+      let uninterrupted = trainToEnd(try make())
+      for stop in stops {
+        let first = try make()
+        while first.completedSteps < stop { first.step() }
+        var runSpec = spec(values)
+        runSpec.algorithm = algorithm
+        let checkpoint = Checkpoint(
+          spec: runSpec, shape: first.shape, state: first.saveState(), log: LogState(), trainLog: Data())
+        let second = try make()
+        try second.restore(try Checkpoint.decode(checkpoint.encoded(), file: "c").state)
+        XCTAssertTrue(
+          trainToEnd(second) == uninterrupted, "\(name), stopped at step \(stop): the weights differ")
+      }
+    }
+  }
+
   /// The end-of-BC state of a run starts the TraC phase of another run with the same BC stage
   /// (other alpha, eta, beta, total steps): the result is that run's own.
   func testAnEndOfBCStateStartsAnotherRunOfTheSameStage() throws {
