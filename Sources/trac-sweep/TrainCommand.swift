@@ -9,7 +9,12 @@ struct TrainCommand: ParsableCommand {
     abstract: "Train one TraC policy (or a BC baseline) on a DSRL dataset.",
     discussion: """
       Writes DIR/policy.safetensors, DIR/train.jsonl and DIR/run.json. Exit status 65 means the \
-      input is at fault (a bad dataset, no desirable segment at the threshold): retrying cannot help.
+      input is at fault (a bad dataset, no desirable segment at the threshold, a checkpoint of \
+      another run or a corrupt one): retrying cannot help.
+
+      With --checkpoint-dir, a run killed at any point and started again with the same options \
+      resumes from its last checkpoint and writes the same policy, byte for byte, as a run that \
+      never stopped (docs/CHECKPOINTS.md).
 
       Example:
         trac-sweep train --dataset datasets/SafetyBallCircle-v0-demo.hdf5 \\
@@ -51,6 +56,26 @@ struct TrainCommand: ParsableCommand {
   @Option(name: .customLong("eval-seed"), help: "Seed of the evaluation's start states.") var evalSeed:
     UInt64 = 0
   @Option(help: "Output directory.") var out: String
+  @Option(
+    name: .customLong("checkpoint-dir"),
+    help: """
+      Directory of the run's checkpoints: resume from the checkpoint there (it must be this run's), \
+      and write one every --checkpoint-every steps and at the end of BC (bc-stage.safetensors).
+      """)
+  var checkpointDir: String?
+  @Option(
+    name: .customLong("checkpoint-every"),
+    help: "Steps between checkpoints (default \(TrainingRun.defaultCheckpointEvery); needs --checkpoint-dir)."
+  )
+  var checkpointEvery: Int?
+  @Option(
+    name: .customLong("init-from-checkpoint"),
+    help: """
+      Start the TraC phase from FILE, the end-of-BC checkpoint (bc-stage.safetensors) of a run with \
+      the same BC stage (same data, threshold, seed, x, y, segments, seg ratio, batch size, lr and BC \
+      steps); the policy is the same as training this run alone.
+      """)
+  var initFromCheckpoint: String?
 
   func validate() throws {
     guard Algorithm(rawValue: algorithm) != nil else {
@@ -66,6 +91,10 @@ struct TrainCommand: ParsableCommand {
     guard evalEpisodes >= 1 || (!evaluate && evalEpisodes == 0) else {
       throw ValidationError(
         "--eval-episodes must be at least 1 (0 only without --evaluate: a run that is not evaluated)")
+    }
+    if let checkpointEvery {
+      guard checkpointDir != nil else { throw ValidationError("--checkpoint-every needs --checkpoint-dir") }
+      guard checkpointEvery >= 1 else { throw ValidationError("--checkpoint-every must be at least 1") }
     }
     do {
       _ = try TaskInfo.named(task)
@@ -110,6 +139,9 @@ struct TrainCommand: ParsableCommand {
     run.evaluate = evaluate
     run.evalEpisodes = evalEpisodes
     run.evalSeed = evalSeed
+    run.checkpointDirectory = checkpointDir.map { URL(fileURLWithPath: $0) }
+    run.checkpointEvery = checkpointEvery ?? TrainingRun.defaultCheckpointEvery
+    run.initialCheckpoint = initFromCheckpoint.map { URL(fileURLWithPath: $0) }
     let display = ProgressLine()
     do {
       let record = try run.run { display.show($0) }
@@ -123,6 +155,9 @@ struct TrainCommand: ParsableCommand {
       display.finish()
       failInput(error.description)
     } catch let error as DatasetError {
+      display.finish()
+      failInput(error.description)
+    } catch let error as CheckpointError {
       display.finish()
       failInput(error.description)
     } catch let error as EvaluatorError {

@@ -212,15 +212,20 @@ enum CLI {
     var status: Int32
     var stdout: String
     var stderr: String
+    /// The process died of a signal (then `status` is the signal's number).
+    var signalled = false
   }
 
   @discardableResult
-  static func run(_ executable: URL, _ arguments: [String], input: String? = nil) throws -> Result {
+  static func run(
+    _ executable: URL, _ arguments: [String], input: String? = nil, environment extra: [String: String] = [:]
+  ) throws -> Result {
     let process = Process()
     process.executableURL = executable
     process.arguments = arguments
     var environment = ProcessInfo.processInfo.environment
     environment["OPENBLAS_NUM_THREADS"] = "1"
+    environment.merge(extra) { $1 }
     process.environment = environment
     let output = Pipe()
     let errors = Pipe()
@@ -236,7 +241,7 @@ enum CLI {
     process.waitUntilExit()
     return Result(
       status: process.terminationStatus, stdout: String(decoding: out, as: UTF8.self),
-      stderr: String(decoding: err, as: UTF8.self))
+      stderr: String(decoding: err, as: UTF8.self), signalled: process.terminationReason == .uncaughtSignal)
   }
 
   /// A small dataset file in DSRL's layout.

@@ -25,6 +25,16 @@ public struct SeededGenerator: RandomNumberGenerator, Sendable {
     state = (next(), next(), next(), next())
   }
 
+  /// The generator's whole state, four words: what a checkpoint saves to continue the stream exactly.
+  public var stateWords: [UInt64] { [state.0, state.1, state.2, state.3] }
+
+  /// A generator that continues from `stateWords` (as read back from a checkpoint). Nil unless there
+  /// are exactly four words and not all are zero (xoshiro's one invalid state).
+  public init?(stateWords words: [UInt64]) {
+    guard words.count == 4, words.contains(where: { $0 != 0 }) else { return nil }
+    state = (words[0], words[1], words[2], words[3])
+  }
+
   @inline(__always)
   public mutating func next() -> UInt64 {
     let result = rotateLeft(state.1 &* 5, 7) &* 9

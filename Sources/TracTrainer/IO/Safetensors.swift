@@ -21,13 +21,66 @@ public enum Safetensors {
     public var description: String { "\(file): \(message)" }
   }
 
+  /// The dtypes this project reads and writes: float32 weights, and for checkpoints float64
+  /// (exact sums), int32 (indices) and uint8 (bytes).
+  public enum DType: String, Sendable {
+    case f32 = "F32"
+    case f64 = "F64"
+    case i32 = "I32"
+    case u8 = "U8"
+
+    public var size: Int {
+      switch self {
+      case .f32, .i32: return 4
+      case .f64: return 8
+      case .u8: return 1
+      }
+    }
+  }
+
+  /// A tensor of any supported dtype as its little-endian bytes.
+  public struct RawTensor: Equatable, Sendable {
+    public var dtype: DType
+    public var shape: [Int]
+    public var bytes: Data
+
+    public init(dtype: DType, shape: [Int], bytes: Data) {
+      precondition(bytes.count == shape.reduce(1, *) * dtype.size, "bytes do not fit shape and dtype")
+      self.dtype = dtype
+      self.shape = shape
+      self.bytes = bytes
+    }
+
+    public init(_ values: [Float], shape: [Int]? = nil) {
+      self.init(dtype: .f32, shape: shape ?? [values.count], bytes: littleEndianBytes(values))
+    }
+    public init(_ values: [Double]) {
+      self.init(dtype: .f64, shape: [values.count], bytes: littleEndianBytes(values))
+    }
+    public init(_ values: [Int32]) {
+      self.init(dtype: .i32, shape: [values.count], bytes: littleEndianBytes(values))
+    }
+    public init(bytes: Data) { self.init(dtype: .u8, shape: [bytes.count], bytes: bytes) }
+
+    public var floats: [Float]? { dtype == .f32 ? fromLittleEndianBytes(bytes) : nil }
+    public var doubles: [Double]? { dtype == .f64 ? fromLittleEndianBytes(bytes) : nil }
+    public var int32s: [Int32]? { dtype == .i32 ? fromLittleEndianBytes(bytes) : nil }
+  }
+
   /// The file's bytes, tensors in the given order.
   public static func encode(tensors: [(String, Tensor)], metadata: [String: String]) -> Data {
+    encode(raw: tensors.map { ($0.0, RawTensor($0.1.values, shape: $0.1.shape)) }, metadata: metadata)
+  }
+
+  /// The file's bytes, tensors of any supported dtype in the given order.
+  public static func encode(raw tensors: [(String, RawTensor)], metadata: [String: String]) -> Data {
     var header: [String: Any] = ["__metadata__": metadata]
     var offset = 0
     for (name, tensor) in tensors {
-      let size = tensor.values.count * 4
-      header[name] = ["dtype": "F32", "shape": tensor.shape, "data_offsets": [offset, offset + size]]
+      let size = tensor.bytes.count
+      header[name] = [
+        "dtype": tensor.dtype.rawValue, "shape": tensor.shape, "data_offsets": [offset, offset + size],
+      ]
       offset += size
     }
     var json = try! JSONSerialization.data(
@@ -36,13 +89,7 @@ public enum Safetensors {
     var data = Data(capacity: 8 + json.count + offset)
     withUnsafeBytes(of: UInt64(json.count).littleEndian) { data.append(contentsOf: $0) }
     data.append(json)
-    for (_, tensor) in tensors {
-      tensor.values.withUnsafeBufferPointer { values in
-        for value in values {
-          withUnsafeBytes(of: value.bitPattern.littleEndian) { data.append(contentsOf: $0) }
-        }
-      }
-    }
+    for (_, tensor) in tensors { data.append(tensor.bytes) }
     return data
   }
 
@@ -50,6 +97,15 @@ public enum Safetensors {
   public static func decode(_ data: Data, file: String) throws(FormatError) -> (
     tensors: [String: Tensor], metadata: [String: String]
   ) {
+    let (raw, metadata) = try decode(raw: data, file: file, dtypes: ["F32"])
+    return (raw.mapValues { Tensor(shape: $0.shape, values: $0.floats!) }, metadata)
+  }
+
+  /// Reads every tensor (of the `dtypes` allowed) and the metadata; anything malformed is a
+  /// `FormatError`. The data of every tensor must lie within the file.
+  public static func decode(raw data: Data, file: String, dtypes: Set<String> = ["F32", "F64", "I32", "U8"])
+    throws(FormatError) -> (tensors: [String: RawTensor], metadata: [String: String])
+  {
     func fail(_ message: String) -> FormatError { FormatError(file: file, message: message) }
     guard data.count >= 8 else { throw fail("too short for a safetensors file (\(data.count) bytes)") }
     let headerLength = data.prefix(8).enumerated().reduce(UInt64(0)) {
@@ -58,13 +114,14 @@ public enum Safetensors {
     guard headerLength <= UInt64(data.count - 8) else {
       throw fail("header length \(headerLength) exceeds the file (\(data.count) bytes)")
     }
-    let headerData = data.subdata(in: 8..<(8 + Int(headerLength)))
+    let start = data.startIndex
+    let headerData = data.subdata(in: (start + 8)..<(start + 8 + Int(headerLength)))
     guard let header = try? JSONSerialization.jsonObject(with: headerData) as? [String: Any] else {
       throw fail("the header is not a JSON object")
     }
-    let body = data.subdata(in: (8 + Int(headerLength))..<data.count)
+    let body = data.subdata(in: (start + 8 + Int(headerLength))..<data.endIndex)
     var metadata: [String: String] = [:]
-    var tensors: [String: Tensor] = [:]
+    var tensors: [String: RawTensor] = [:]
     for (name, entry) in header {
       if name == "__metadata__" {
         guard let values = entry as? [String: String] else {
@@ -73,30 +130,69 @@ public enum Safetensors {
         metadata = values
         continue
       }
-      guard let entry = entry as? [String: Any], let dtype = entry["dtype"] as? String,
+      guard let entry = entry as? [String: Any], let dtypeName = entry["dtype"] as? String,
         let shape = entry["shape"] as? [Int], let offsets = entry["data_offsets"] as? [Int],
         offsets.count == 2
       else { throw fail("tensor '\(name)' has a malformed header entry") }
-      guard dtype == "F32" else { throw fail("tensor '\(name)' has dtype \(dtype), expected F32") }
+      guard dtypes.contains(dtypeName), let dtype = DType(rawValue: dtypeName) else {
+        throw fail(
+          "tensor '\(name)' has dtype \(dtypeName), expected \(dtypes.sorted().joined(separator: " or "))")
+      }
+      guard shape.allSatisfy({ $0 >= 0 }) else { throw fail("tensor '\(name)' has a negative dimension") }
       let count = shape.reduce(1, *)
-      guard shape.allSatisfy({ $0 >= 0 }), offsets[0] >= 0, offsets[1] - offsets[0] == count * 4,
-        offsets[1] <= body.count
+      guard offsets[0] >= 0, offsets[1] - offsets[0] == count * dtype.size, offsets[1] <= body.count
       else {
         throw fail(
           "tensor '\(name)' has data_offsets \(offsets) that do not fit shape \(shape) in \(body.count) bytes"
         )
       }
-      var values = [Float](repeating: 0, count: count)
-      values.withUnsafeMutableBytes { target in
-        body.withUnsafeBytes { source in
-          target.copyMemory(from: UnsafeRawBufferPointer(rebasing: source[offsets[0]..<offsets[1]]))
-        }
-      }
-      tensors[name] = Tensor(
-        shape: shape, values: values.map { Float(bitPattern: UInt32(littleEndian: $0.bitPattern)) })
+      tensors[name] = RawTensor(
+        dtype: dtype, shape: shape, bytes: body.subdata(in: offsets[0]..<offsets[1]))
     }
     return (tensors, metadata)
   }
+}
+
+/// The little-endian bytes of numbers (one copy on little-endian machines).
+func littleEndianBytes<T: FixedWidthIntegerOrFloat>(_ values: [T]) -> Data {
+  #if _endian(little)
+    return values.withUnsafeBytes { Data($0) }
+  #else
+    var data = Data(capacity: values.count * MemoryLayout<T>.size)
+    for value in values {
+      withUnsafeBytes(of: value.littleEndianRepresentation) { data.append(contentsOf: $0) }
+    }
+    return data
+  #endif
+}
+
+/// Numbers from their little-endian bytes.
+func fromLittleEndianBytes<T: FixedWidthIntegerOrFloat>(_ bytes: Data) -> [T] {
+  var values = [T](repeating: .zeroValue, count: bytes.count / MemoryLayout<T>.size)
+  values.withUnsafeMutableBytes { target in _ = bytes.copyBytes(to: target) }
+  #if !_endian(little)
+    values = values.map { $0.littleEndianRepresentation }
+  #endif
+  return values
+}
+
+/// The element types of safetensors tensors here.
+protocol FixedWidthIntegerOrFloat {
+  static var zeroValue: Self { get }
+  /// The value with its bytes in little-endian order (a no-op on little-endian machines).
+  var littleEndianRepresentation: Self { get }
+}
+extension Float: FixedWidthIntegerOrFloat {
+  static var zeroValue: Float { 0 }
+  var littleEndianRepresentation: Float { Float(bitPattern: bitPattern.littleEndian) }
+}
+extension Double: FixedWidthIntegerOrFloat {
+  static var zeroValue: Double { 0 }
+  var littleEndianRepresentation: Double { Double(bitPattern: bitPattern.littleEndian) }
+}
+extension Int32: FixedWidthIntegerOrFloat {
+  static var zeroValue: Int32 { 0 }
+  var littleEndianRepresentation: Int32 { littleEndian }
 }
 
 /// The policy file (docs/FORMATS.md).

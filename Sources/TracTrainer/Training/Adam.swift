@@ -22,6 +22,19 @@ public final class Adam {
     stepCount = 0
   }
 
+  /// The moments and step count, for a checkpoint.
+  public var state: (firstMoment: [Float], secondMoment: [Float], steps: Int) {
+    (firstMoment.values, secondMoment.values, stepCount)
+  }
+
+  /// Continues from a checkpoint's state; the moments must have the parameters' count.
+  public func restore(firstMoment first: [Float], secondMoment second: [Float], steps: Int) {
+    precondition(first.count == firstMoment.count && second.count == secondMoment.count && steps >= 0)
+    first.withUnsafeBufferPointer { firstMoment.pointer.update(from: $0.baseAddress!, count: $0.count) }
+    second.withUnsafeBufferPointer { secondMoment.pointer.update(from: $0.baseAddress!, count: $0.count) }
+    stepCount = steps
+  }
+
   public func step(parameters: ParameterBuffer, gradients: ParameterBuffer, learningRate: Double) {
     stepCount += 1
     let biasCorrection1 = 1 - pow(Double(beta1), Double(stepCount))

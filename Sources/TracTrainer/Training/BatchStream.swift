@@ -13,6 +13,20 @@ struct BatchStream {
     position = count
   }
 
+  /// Where the stream stands: the generator (before the next permutation), the current permutation
+  /// and the position in it.
+  var state: (generator: SeededGenerator, permutation: [Int32], position: Int) {
+    (generator, permutation, position)
+  }
+
+  /// Continues from `state`; the permutation must be of the stream's segments.
+  mutating func restore(generator: SeededGenerator, permutation: [Int32], position: Int) {
+    precondition(permutation.count == self.permutation.count && (0...permutation.count).contains(position))
+    self.generator = generator
+    self.permutation = permutation
+    self.position = position
+  }
+
   /// Fills `batch` with the next indices into the labelled set.
   mutating func next(into batch: UnsafeMutableBufferPointer<Int32>) {
     for slot in batch.indices {

@@ -18,6 +18,16 @@ public struct RunRecord: Codable, Sendable {
   public var data: DataSummary
   public var timing: Timing
   public var final: FinalMetrics
+  /// Updates this process made: all of them, unless it resumed from a checkpoint.
+  public var stepsTrained: Int?
+  /// The step of the checkpoint this process started from; nil when it started from step 0.
+  public var resumedFromStep: Int?
+  /// The run whose checkpoint it started from: this run's own id when it resumed, another run's
+  /// when its TraC phase started from that run's BC stage.
+  public var resumedFromRun: String?
+  /// The id of the run's BC stage (nil for runs without one): runs with the same stage id have the
+  /// same state at the switch to TraC.
+  public var bcStage: String?
   /// The final policy in the simulator at the run's threshold; nil until evaluated.
   public var evaluation: EvaluationResult?
 
@@ -53,6 +63,9 @@ public struct RunRecord: Codable, Sendable {
     public var evaluationSeconds: Double?
     public var bcStepsPerSecond: Double?
     public var tracStepsPerSecond: Double?
+    /// Checkpoints written and the time spent writing them (fsync included).
+    public var checkpoints: Int?
+    public var checkpointSeconds: Double?
 
     enum CodingKeys: String, CodingKey {
       case loadSeconds = "load_seconds"
@@ -63,6 +76,8 @@ public struct RunRecord: Codable, Sendable {
       case evaluationSeconds = "evaluation_seconds"
       case bcStepsPerSecond = "bc_steps_per_second"
       case tracStepsPerSecond = "trac_steps_per_second"
+      case checkpoints
+      case checkpointSeconds = "checkpoint_seconds"
     }
   }
 
@@ -91,7 +106,12 @@ public struct RunRecord: Codable, Sendable {
     case finishedAt = "finished_at"
     case host
     case blasThreads = "blas_threads"
-    case data, timing, final, evaluation
+    case data, timing, final
+    case stepsTrained = "steps_trained"
+    case resumedFromStep = "resumed_from_step"
+    case resumedFromRun = "resumed_from_run"
+    case bcStage = "bc_stage"
+    case evaluation
   }
 }
 

@@ -118,6 +118,27 @@ public final class Trainer {
     batchWeights.deallocate()
   }
 
+  /// Whether the switch to TraC has happened (it happens in the first TraC step).
+  var hasSwitched: Bool { algorithm == .trac && tracUpdates > 0 }
+  var optimizerState: (firstMoment: [Float], secondMoment: [Float], steps: Int) { optimizer.state }
+  var batchStreamState: (generator: SeededGenerator, permutation: [Int32], position: Int) { batches.state }
+  var referenceTermValues: [Double] { referenceTerms }
+
+  /// Sets the counters, optimizer, streams and cached reference of a checked state (the weights
+  /// are set by the caller, `restore`).
+  func restoreInternals(
+    _ state: TrainerState, batchGenerator: SeededGenerator, dropoutGenerator: SeededGenerator
+  ) {
+    completedSteps = state.completedSteps
+    tracUpdates = state.tracUpdates
+    optimizer.restore(
+      firstMoment: state.adamFirstMoment, secondMoment: state.adamSecondMoment, steps: state.adamSteps)
+    batches.restore(
+      generator: batchGenerator, permutation: state.batchPermutation, position: state.batchPosition)
+    network.dropoutGenerator = dropoutGenerator
+    referenceTerms = state.referenceTerms ?? [Double](repeating: 0, count: labels.count)
+  }
+
   /// The learning rate of the next update: constant in BC; in TraC `lr * 0.1 * min(1, k / 10000)`.
   public var nextLearningRate: Double {
     if phase == .bc { return hyperparameters.lr }

@@ -1,9 +1,20 @@
 import Foundation
 import TracCore
 
+#if canImport(Glibc)
+  import Glibc
+#endif
+
 /// One run of `trac-sweep train`, start to finish: load and hash the dataset, label, train, write
-/// `policy.safetensors`, `train.jsonl` and `run.json` into the output directory.
+/// `policy.safetensors`, `train.jsonl` and `run.json` into the output directory; with a checkpoint
+/// directory, resume from its checkpoint and write one every `checkpointEvery` steps.
 public struct TrainingRun {
+  /// The default of `--checkpoint-every`: at the paper's size (BallCircle, batch 96, one BLAS
+  /// thread, 0.11-0.13 s a step) 1,000 steps are about two minutes of training, the most a kill
+  /// loses, and a checkpoint (0.83 MB) took 36 ms to write and fsync on a loaded machine: 0.03% of
+  /// the time (docs/CHECKPOINTS.md).
+  public static let defaultCheckpointEvery = 1000
+
   public var datasetPath: String
   public var task: TaskInfo
   public var algorithm: Algorithm
@@ -17,6 +28,15 @@ public struct TrainingRun {
   public var logEvery: Int = 1000
   /// Evaluate the final policy in the simulator and add the result to run.json.
   public var evaluate = false
+  /// Where the run's checkpoints live: it resumes from the one there (of this run only) and writes
+  /// one every `checkpointEvery` steps and at the end of BC. Nil: no checkpoints.
+  public var checkpointDirectory: URL?
+  public var checkpointEvery = TrainingRun.defaultCheckpointEvery
+  /// A checkpoint at the end of a BC stage (another run's `bc-stage.safetensors`) to start the TraC
+  /// phase from, when the stage ids match. A checkpoint of this run in `checkpointDirectory` wins.
+  public var initialCheckpoint: URL?
+  /// Says what the run starts from when it does not start from step 0 (stderr by default).
+  public var notice: (String) -> Void = { FileHandle.standardError.write(Data("note: \($0)\n".utf8)) }
 
   public init(
     datasetPath: String, task: TaskInfo, algorithm: Algorithm, hyperparameters: Hyperparameters,
@@ -32,7 +52,8 @@ public struct TrainingRun {
   }
 
   /// Runs to the end. `progress` is called after every logged interval. Errors of the input
-  /// (`TracError`, `DatasetError`) are thrown before any training and leave no files behind.
+  /// (`TracError`, `DatasetError`, `CheckpointError`) are thrown before any training and leave no
+  /// files behind in the output directory.
   public func run(progress: (TrainingProgress) -> Void = { _ in }) throws -> RunRecord {
     try hyperparameters.validate(algorithm: algorithm)
     // Find the evaluator before hours of training, not after.
@@ -53,22 +74,79 @@ public struct TrainingRun {
       task: task.dsrlID, datasetSHA256: digest, algorithm: algorithm, hyperparameters: hyperparameters,
       costThreshold: costThreshold, seed: seed, evalEpisodes: evalEpisodes, evalSeed: evalSeed)
 
+    // Where to start, decided before anything is written: a checkpoint that does not fit is refused.
+    var directoryLock: DirectoryLock?
+    var start: Checkpoint?
+    if let directory = checkpointDirectory {
+      try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
+      guard let lock = try DirectoryLock(directory) else {
+        throw CheckpointDirectoryBusy(directory: directory.path)
+      }
+      directoryLock = lock
+      AtomicFile.removeTemporaryFiles(of: Checkpoint.fileName, in: directory)
+      AtomicFile.removeTemporaryFiles(of: Checkpoint.bcStageFileName, in: directory)
+      let url = directory.appendingPathComponent(Checkpoint.fileName)
+      if FileManager.default.fileExists(atPath: url.path) {
+        start = try Self.resume(from: url, spec: spec, trainer: trainer)
+        notice(
+          "resuming run \(spec.runID) from step \(start!.step) of \(trainer.totalSteps)"
+            + " (next phase \(start!.nextPhase.rawValue)), checkpoint \(url.path)")
+      }
+    }
+    if start == nil, let initial = initialCheckpoint {
+      start = try Self.startFromStage(initial, spec: spec, trainer: trainer)
+      notice(
+        "starting run \(spec.runID) at step \(start!.step) from BC stage \(spec.bcStage!.stageID)"
+          + " (checkpoint \(initial.path) of run \(start!.runID))")
+    }
+    if let start, start.blasThreads != BLASThreads.count {
+      notice(
+        "the checkpoint was written with \(start.blasThreads) BLAS threads and this process has"
+          + " \(BLASThreads.count): the policy may differ in its last bits from a run that never stopped")
+    }
+    defer { withExtendedLifetime(directoryLock) {} }
+
     try FileManager.default.createDirectory(at: outputDirectory, withIntermediateDirectories: true)
     let logURL = outputDirectory.appendingPathComponent("train.jsonl")
-    _ = FileManager.default.createFile(atPath: logURL.path, contents: nil)
+    // train.jsonl restarts from the checkpoint's copy: the lines up to its step, none past it.
+    var logContents = start?.trainLog ?? Data()
+    try AtomicFile.write(logContents, to: logURL)
     let log = try FileHandle(forWritingTo: logURL)
     defer { try? log.close() }
+    try log.seekToEnd()
     let encoder = JSONCodec.canonicalEncoder
+    let faults = FaultInjection.fromEnvironment()
 
+    let startStep = trainer.completedSteps
+    var logState = start?.log ?? LogState()
     var phaseSeconds: [TrainingPhase: Double] = [:]
     var phaseSteps: [TrainingPhase: Int] = [:]
-    var lastLoss: [TrainingPhase: Double] = [:]
-    var lastAccuracy: Double?
-    var intervalLoss = 0.0
-    var intervalAccuracy = 0.0
-    var intervalSteps = 0
+    var checkpoints = 0
+    var checkpointSeconds = 0.0
     var intervalStart = clock.now
     let trainStart = clock.now
+    let elapsedBefore = logState.elapsedSeconds
+    func writeCheckpoint(endOfBC: Bool) throws {
+      guard let directory = checkpointDirectory else { return }
+      let writeStart = clock.now
+      logState.elapsedSeconds = elapsedBefore + (writeStart - trainStart).seconds
+      var checkpoint = Checkpoint(
+        spec: spec, shape: trainer.shape, state: trainer.saveState(), log: logState, trainLog: logContents)
+      checkpoint.blasThreads = BLASThreads.count
+      let bytes = checkpoint.encoded()
+      // The stage's copy first: were the process killed between the two, the next attempt resumes
+      // from an earlier checkpoint and writes both again.
+      if endOfBC {
+        try AtomicFile.write(bytes, to: directory.appendingPathComponent(Checkpoint.bcStageFileName))
+      }
+      let killMidway = faults.killDuringCheckpoint == trainer.completedSteps
+      try AtomicFile.write(
+        bytes, to: directory.appendingPathComponent(Checkpoint.fileName),
+        midway: killMidway ? { FaultInjection.killSelf() } : nil)
+      checkpoints += 1
+      checkpointSeconds += (clock.now - writeStart).seconds
+    }
+
     while trainer.completedSteps < trainer.totalSteps {
       let phase = trainer.phase
       let learningRate = trainer.nextLearningRate
@@ -76,28 +154,41 @@ public struct TrainingRun {
       let (loss, accuracy) = trainer.step()
       phaseSeconds[phase, default: 0] += (clock.now - stepStart).seconds
       phaseSteps[phase, default: 0] += 1
-      intervalLoss += loss
-      intervalAccuracy += accuracy ?? 0
-      intervalSteps += 1
+      logState.intervalLoss += loss
+      logState.intervalAccuracy += accuracy ?? 0
+      logState.intervalSteps += 1
       let phaseEnds = phase == .bc && trainer.phase == .trac
       if trainer.completedSteps % logEvery == 0 || trainer.completedSteps == trainer.totalSteps || phaseEnds {
         let now = clock.now
         let report = TrainingProgress(
           step: trainer.completedSteps, totalSteps: trainer.totalSteps, phase: phase,
-          loss: intervalLoss / Double(intervalSteps),
-          accuracy: phase == .trac ? intervalAccuracy / Double(intervalSteps) : nil,
+          loss: logState.intervalLoss / Double(logState.intervalSteps),
+          accuracy: phase == .trac ? logState.intervalAccuracy / Double(logState.intervalSteps) : nil,
           learningRate: learningRate,
-          stepsPerSecond: Double(intervalSteps) / max((now - intervalStart).seconds, 1e-9),
-          elapsedSeconds: (now - trainStart).seconds)
-        try log.write(contentsOf: try encoder.encode(report) + Data("\n".utf8))
-        lastLoss[phase] = report.loss
-        if phase == .trac { lastAccuracy = report.accuracy }
+          stepsPerSecond: Double(logState.intervalSteps) / max((now - intervalStart).seconds, 1e-9),
+          elapsedSeconds: elapsedBefore + (now - trainStart).seconds)
+        let line = try encoder.encode(report) + Data("\n".utf8)
+        try log.write(contentsOf: line)
+        logContents.append(line)
+        if phase == .trac {
+          logState.lastTraCLoss = report.loss
+          logState.lastAccuracy = report.accuracy
+        } else {
+          logState.lastBCLoss = report.loss
+        }
         progress(report)
-        intervalLoss = 0
-        intervalAccuracy = 0
-        intervalSteps = 0
+        logState.intervalLoss = 0
+        logState.intervalAccuracy = 0
+        logState.intervalSteps = 0
         intervalStart = now
       }
+      // The end of BC is checkpointed even when it ends the run: that checkpoint is the BC stage.
+      if phaseEnds
+        || (trainer.completedSteps % checkpointEvery == 0 && trainer.completedSteps < trainer.totalSteps)
+      {
+        try writeCheckpoint(endOfBC: phaseEnds)
+      }
+      if faults.killAfterStep == trainer.completedSteps { FaultInjection.killSelf() }
     }
 
     try PolicyFile.write(
@@ -123,8 +214,16 @@ public struct TrainingRun {
         tracSeconds: phaseSeconds[.trac] ?? 0, totalSeconds: (clock.now - loadStart).seconds,
         bcStepsPerSecond: rate(.bc), tracStepsPerSecond: rate(.trac)),
       final: .init(
-        steps: trainer.completedSteps, phase: trainer.phase, bcLoss: lastLoss[.bc], tracLoss: lastLoss[.trac],
-        accuracy: lastAccuracy))
+        steps: trainer.completedSteps, phase: trainer.phase, bcLoss: logState.lastBCLoss,
+        tracLoss: logState.lastTraCLoss, accuracy: logState.lastAccuracy))
+    record.stepsTrained = trainer.completedSteps - startStep
+    record.resumedFromStep = start?.step
+    record.resumedFromRun = start?.runID
+    record.bcStage = spec.bcStage?.stageID
+    if checkpointDirectory != nil {
+      record.timing.checkpoints = checkpoints
+      record.timing.checkpointSeconds = checkpointSeconds
+    }
     if let evaluatorLocation {
       let evaluationStart = clock.now
       let evaluator = try EvaluatorProcess(location: evaluatorLocation)
@@ -137,6 +236,109 @@ public struct TrainingRun {
     try JSONCodec.prettyEncoder.encode(record).write(
       to: outputDirectory.appendingPathComponent("run.json"), options: .atomic)
     return record
+  }
+
+  /// This run's own checkpoint, restored into `trainer`; refused when it is another run's or does
+  /// not fit.
+  static func resume(from url: URL, spec: RunSpec, trainer: Trainer) throws(CheckpointError) -> Checkpoint {
+    let runID = spec.runID
+    do throws(CheckpointError) {
+      let checkpoint = try Checkpoint.read(url)
+      guard checkpoint.runID == runID else {
+        throw CheckpointError(
+          file: url.path, reason: "belongs to another run", checkpointRun: checkpoint.runID)
+      }
+      do throws(TrainerStateMismatch) { try trainer.restore(checkpoint.state) } catch {
+        throw CheckpointError(
+          file: url.path, reason: "does not fit this run: \(error.reason)", checkpointRun: checkpoint.runID)
+      }
+      return checkpoint
+    } catch {
+      var error = error
+      error.thisRun = runID
+      throw error
+    }
+  }
+
+  /// Another run's end-of-BC checkpoint with this run's BC stage, restored into `trainer`: the TraC
+  /// phase starts from it. Its train.jsonl lines (the BC phase's) are taken over with this run's
+  /// total steps.
+  static func startFromStage(_ url: URL, spec: RunSpec, trainer: Trainer) throws(CheckpointError)
+    -> Checkpoint
+  {
+    let runID = spec.runID
+    do throws(CheckpointError) {
+      var checkpoint = try Checkpoint.read(url)
+      func fail(_ reason: String) -> CheckpointError {
+        var error = CheckpointError(file: url.path, reason: reason, checkpointRun: checkpoint.runID)
+        error.advice =
+          "pass the \(Checkpoint.bcStageFileName) of a run with the same BC stage, or leave out --init-from-checkpoint"
+        return error
+      }
+      guard let stage = spec.bcStage?.stageID else {
+        throw fail("cannot start this run, which has no BC stage (only TraC runs with bc_steps > 0 have one)")
+      }
+      guard checkpoint.isEndOfBCStage else {
+        throw fail(
+          "is not the end of a BC stage (step \(checkpoint.step), \(checkpoint.state.tracUpdates) TraC updates;"
+            + " BC stage \(checkpoint.bcStageID ?? "none"))")
+      }
+      guard checkpoint.bcStageID == stage else {
+        throw fail("is of BC stage \(checkpoint.bcStageID ?? "none"), not this run's BC stage \(stage)")
+      }
+      do throws(TrainerStateMismatch) { try trainer.restore(checkpoint.state) } catch {
+        throw fail("does not fit this run: \(error.reason)")
+      }
+      // The BC phase's log lines, with this run's total step count.
+      var lines = Data()
+      for line in checkpoint.trainLog.split(separator: UInt8(ascii: "\n")) where !line.isEmpty {
+        guard var report = try? JSONCodec.decoder.decode(TrainingProgress.self, from: Data(line)) else {
+          throw fail("holds a train.jsonl line that is not a training report")
+        }
+        report.totalSteps = trainer.totalSteps
+        lines.append(try! JSONCodec.canonicalEncoder.encode(report) + Data("\n".utf8))
+      }
+      checkpoint.trainLog = lines
+      return checkpoint
+    } catch {
+      var error = error
+      error.thisRun = runID
+      throw error
+    }
+  }
+}
+
+/// Another trainer is using the checkpoint directory (a run started twice on one machine).
+public struct CheckpointDirectoryBusy: Error, CustomStringConvertible, Sendable {
+  public let directory: String
+  public var description: String {
+    "another trainer is using the checkpoint directory \(directory) (it holds \(directory)/.lock)"
+  }
+}
+
+/// Test-only fault injection: `TRAC_TRAINER_TEST_KILL=step:N` makes the trainer SIGKILL itself
+/// right after step N (its log line and any checkpoint written), `checkpoint:N` halfway through
+/// writing step N's checkpoint. Tests use it to kill a real process at an exact point.
+struct FaultInjection {
+  var killAfterStep: Int?
+  var killDuringCheckpoint: Int?
+
+  static func fromEnvironment() -> FaultInjection {
+    var faults = FaultInjection()
+    guard let value = ProcessInfo.processInfo.environment["TRAC_TRAINER_TEST_KILL"] else { return faults }
+    let parts = value.split(separator: ":")
+    guard parts.count == 2, let step = Int(parts[1]) else { return faults }
+    switch parts[0] {
+    case "step": faults.killAfterStep = step
+    case "checkpoint": faults.killDuringCheckpoint = step
+    default: break
+    }
+    return faults
+  }
+
+  static func killSelf() -> Never {
+    kill(getpid(), SIGKILL)
+    fatalError("SIGKILL did not stop the process")
   }
 }
 

@@ -1,0 +1,77 @@
+import Crypto
+import Foundation
+
+/// The behaviour-cloning stage of a TraC run (docs/CHECKPOINTS.md): exactly the inputs the
+/// BC phase reads. Two runs with the same stage have the same state at the switch to TraC (weights,
+/// optimizer, every random stream), so one's end-of-BC checkpoint can start the other's TraC phase.
+///
+/// What the BC phase reads, and so what is here:
+/// - the data and its labelling: the dataset, the task, the cost threshold, x, y, the segment
+///   selection and seg_ratio decide which segments are labelled and so what BC trains on (beta only
+///   sets the weights of the labelled segments, which BC does not read);
+/// - the seed: the `segments`, `init`, `batches` and `dropout` streams are derived from it and
+///   nothing else, and before the switch only BC consumes `batches` and `dropout`;
+/// - batch_size, lr and bc_steps, and the trainer format version (how the trainer computes).
+///
+/// Not here: alpha, eta, beta, gamma, the reference choice, the TraC learning-rate warm-up and the
+/// total steps: TraC reads them after the switch. Evaluation settings are not training inputs.
+/// A new hyperparameter that the BC phase reads must be added here (and a test beside it).
+public struct BCStage: Codable, Hashable, Sendable {
+  public static let format = "trac-bc-stage/1"
+
+  public var format = BCStage.format
+  public var task: String
+  public var datasetSHA256: String
+  public var costThreshold: Double
+  public var seed: UInt64
+  public var x: Double
+  public var y: Double
+  public var segments: SegmentSelection
+  public var segRatio: Double
+  public var batchSize: Int
+  public var lr: Double
+  public var bcSteps: Int
+  public var trainerFormatVersion: Int
+
+  /// The BC stage of `spec`; nil for runs without one (the BC baselines, and TraC with bc_steps 0).
+  public init?(_ spec: RunSpec) {
+    let values = spec.hyperparameters
+    guard spec.algorithm == .trac, values.bcSteps > 0 else { return nil }
+    task = spec.task
+    datasetSHA256 = spec.datasetSHA256
+    costThreshold = spec.costThreshold
+    seed = spec.seed
+    x = values.x
+    y = values.y
+    segments = values.segments
+    segRatio = values.segRatio
+    batchSize = values.batchSize
+    lr = values.lr
+    bcSteps = values.bcSteps
+    trainerFormatVersion = spec.trainerFormatVersion
+  }
+
+  enum CodingKeys: String, CodingKey {
+    case format, task
+    case datasetSHA256 = "dataset_sha256"
+    case costThreshold = "cost_threshold"
+    case seed, x, y, segments
+    case segRatio = "seg_ratio"
+    case batchSize = "batch_size"
+    case lr
+    case bcSteps = "bc_steps"
+    case trainerFormatVersion = "trainer_format_version"
+  }
+
+  /// The stage id: the first 16 hex digits of the SHA-256 of the stage's canonical JSON, like a
+  /// run id (the `format` field keeps the two kinds of id apart).
+  public var stageID: String {
+    let canonical = try! JSONCodec.canonicalEncoder.encode(self)
+    return SHA256.hash(data: canonical).prefix(8).map { String(format: "%02x", $0) }.joined()
+  }
+}
+
+extension RunSpec {
+  /// The run's BC stage, nil when it has none.
+  public var bcStage: BCStage? { BCStage(self) }
+}
