@@ -103,7 +103,7 @@ enum ReportText {
     var lines: [(key: String, value: String)] = []
     let missing =
       setup.runFilesRead == 0
-      ? "not in the report's input (no run.json was read\(setup.runFilesProblem.map { ": \($0)" } ?? ""))"
+      ? "not in the report's input (no run.json was read: see Run files)"
       : "not recorded in the runs' run.json"
     for task in setup.tasks {
       var parts: [String] = []
