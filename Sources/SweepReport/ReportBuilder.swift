@@ -60,20 +60,18 @@ public struct ReportBuilder: Sendable {
       results: RunTable(columns: columns, rows: rows))
   }
 
-  /// Columns whose numbers `results.csv` rewrites as `formatDecimal` prints them (1.42, not
-  /// 1.4200000000000006); every other field is copied as it came.
+  /// The measured columns, whose numbers `results.csv` rewrites as `formatDecimal` prints them (1.42, not
+  /// 1.4200000000000006). Every other field is copied as it came: hyperparameters and cost thresholds
+  /// are the grid's own values, which must read back exactly to match the grid.
   static let decimalColumns: Set<String> = [
-    "cost_threshold", "normalized_reward", "normalized_reward_std", "normalized_cost", "normalized_cost_std",
-    "reward_return", "cost_return", "train_seconds",
+    "normalized_reward", "normalized_reward_std", "normalized_cost", "normalized_cost_std", "reward_return",
+    "cost_return", "train_seconds",
   ]
 
   static func csvField(_ column: String, _ text: String) -> String {
-    let isReal =
-      decimalColumns.contains(column)
-      || HyperparameterName(rawValue: column).map {
-        if case .real = $0.value(in: Hyperparameters()) { return true } else { return false }
-      } == true
-    guard isReal, let value = Double(text.trimmingCharacters(in: .whitespaces)), value.isFinite else {
+    guard decimalColumns.contains(column), let value = Double(text.trimmingCharacters(in: .whitespaces)),
+      value.isFinite
+    else {
       return text
     }
     return formatDecimal(value)

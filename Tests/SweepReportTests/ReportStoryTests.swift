@@ -257,12 +257,14 @@ final class ReportStoryTests: XCTestCase {
     var rows = rows()
     rows[0][F.columns.firstIndex(of: "normalized_cost")!] = "0.30000000000000004"
     rows[0][F.columns.firstIndex(of: "normalized_reward")!] = "1.4200000000000006"
-    rows[0][F.columns.firstIndex(of: "cost_threshold")!] = "20.0"
+    rows[0][F.columns.firstIndex(of: "alpha")!] = "0.50"
     let built = try build(rows)
     let row = try XCTUnwrap(built.results.rows.first { $0.contains("run-0.5-0") })
     XCTAssertEqual(row[built.results.columns.firstIndex(of: "normalized_reward")!], "1.42")
     XCTAssertEqual(row[built.results.columns.firstIndex(of: "normalized_cost")!], "0.3")
-    XCTAssertEqual(row[built.results.columns.firstIndex(of: "cost_threshold")!], "20")
+    // The grid's own values are copied as they came.
+    XCTAssertEqual(row[built.results.columns.firstIndex(of: "alpha")!], "0.50")
+    XCTAssertEqual(row[built.results.columns.firstIndex(of: "cost_threshold")!], "20.0")
     XCTAssertEqual(row[built.results.columns.firstIndex(of: "seed")!], "0")
     XCTAssertEqual(row[built.results.columns.firstIndex(of: "steps")!], "100")
   }
