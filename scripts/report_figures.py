@@ -12,6 +12,8 @@ reads a `trac-sweep-report/1` summary (docs/REPORT.md) and writes, per task, PNG
 - `heatmap_<task>_<h>_<g>`: mean reward and cost over a pair of varied hyperparameters;
 - `scatter_<task>`: reward against cost of every recorded run, by setting, best safe setting marked;
 - `parallel_<task>`: parallel coordinates of the settings (varied values, reward, cost);
+- `learning_<task>`: TraC loss and accuracy against step, mean ± std over each TraC setting's runs,
+  from the runs' train.jsonl (only when the summary's `learning_curves` hold any);
 
 and FIGDIR/manifest.json listing them. The output is deterministic: two runs on the same summary
 give identical files. Exit status 0 on success, 2 when the summary is malformed (the message names
@@ -36,6 +38,7 @@ import matplotlib
 matplotlib.use("Agg")
 
 import matplotlib.pyplot as plt  # noqa: E402
+import matplotlib.ticker  # noqa: E402
 import numpy as np  # noqa: E402
 from matplotlib.patches import Rectangle  # noqa: E402
 
@@ -227,9 +230,19 @@ class Run:
 
 
 @dataclass
+class LearningCurve:
+    label: str
+    runs: int
+    steps: np.ndarray
+    loss: tuple[np.ndarray, np.ndarray]
+    accuracy: tuple[np.ndarray, np.ndarray]
+
+
+@dataclass
 class Task:
     name: str
     design: str
+    learning: list[LearningCurve] = field(default_factory=list)
     curves: list[Curve] = field(default_factory=list)
     anova: Anova | None = None
     baselines: list[Baseline] = field(default_factory=list)
@@ -272,6 +285,14 @@ def _decomposition(obj: dict, key: str, where: str, order: list[str]) -> Decompo
             raise SummaryError(f"{_path(pw, 'hyperparameters')} does not name two hyperparameters")
         pairs.append((str(names[0]), str(names[1]), number(need(p, "share", pw), _path(pw, "share"))))
     return Decomposition(opt_number(d, "variance", w), main, pairs)
+
+
+def _count(value: Any, where: str) -> int:
+    if value is None:
+        return 0
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise SummaryError(f"{where} is not a whole number")
+    return value
 
 
 def _ordered(names, order: list[str]) -> list[str]:
@@ -391,6 +412,24 @@ def parse(doc: Any) -> Summary:
         )
         task(need_str(r, "task", w)).runs.append(run)
 
+    for w, entry in objects(doc.get("learning_curves"), "summary.learning_curves"):
+        t = task(need_str(entry, "task", w))
+        for lw, c in objects(entry.get("settings"), f"{w}.settings"):
+            steps = numbers(need_list(c, "steps", lw), f"{lw}.steps")
+
+            def series(key: str) -> tuple[np.ndarray, np.ndarray]:
+                obj = opt_obj(c, key, lw) or {}
+                sw = _path(lw, key)
+                means = numbers(obj.get("means"), _path(sw, "means"))
+                stds = numbers(obj.get("stds"), _path(sw, "stds"))
+                if len(means) != len(steps):
+                    raise SummaryError(f"{_path(sw, 'means')} has {len(means)} entries for {len(steps)} steps")
+                stds = (stds + [math.nan] * len(steps))[: len(steps)]
+                return np.array(means, dtype=float), np.array(stds, dtype=float)
+
+            t.learning.append(LearningCurve(need_str(c, "label", lw), _count(c.get("runs"), f"{lw}.runs"),
+                                            np.array(steps, dtype=float), series("loss"), series("accuracy")))
+
     return Summary(str(sweep.get("name") or ""), design, vary, list(tasks.values()))
 
 
@@ -430,9 +469,58 @@ def _noise_verdict(metric: Metric) -> str:
     return f"{head}: {verdict}"
 
 
+def value_axis(values: list) -> tuple[np.ndarray, bool, bool]:
+    """Where a curve's values sit on the x axis: (positions, numeric, log). Numbers at their value, on a
+    log scale when they are all positive and span more than 4x; anything else at 0, 1, 2, ..."""
+    nums = [numeric(v) for v in values]
+    if nums and all(n is not None for n in nums):
+        lo, hi = min(nums), max(nums)
+        return np.array(nums, dtype=float), True, lo > 0 and hi / lo > 4
+    return np.arange(len(values), dtype=float), False, False
+
+
+def _set_value_axis(ax, values: list, x: np.ndarray, is_numeric: bool, log: bool) -> None:
+    labels = [text(v) for v in values]
+    if log:
+        ax.set_xscale("log")
+        lo, hi = float(x.min()), float(x.max())
+        pad = (hi / lo) ** 0.08
+        ax.set_xlim(lo / pad, hi * pad)
+    elif is_numeric and len(x):
+        lo, hi = float(x.min()), float(x.max())
+        span = hi - lo if hi > lo else max(abs(hi), 1.0)
+        ax.set_xlim(lo - 0.08 * span, hi + 0.08 * span)
+    else:
+        ax.set_xlim(-0.5, max(len(values) - 0.5, 0.5))
+    ax.set_xticks(x, labels)
+    ax.xaxis.set_minor_locator(matplotlib.ticker.NullLocator())
+    if is_numeric and len(x) > 1:
+        # rotate when neighbouring labels would touch (values close together on the axis)
+        pos = np.log(x) if log else x
+        lo, hi = ax.get_xlim()
+        width = (math.log(hi) - math.log(lo)) if log else (hi - lo)
+        gaps = np.diff(np.sort(pos)) / width
+        longest = max(len(label) for label in labels)
+        if gaps.min() * 60 < longest:
+            ax.tick_params(axis="x", labelrotation=45)
+            for label in ax.get_xticklabels():
+                label.set_horizontalalignment("right")
+
+
+def _fit_limits(ax, lows: list[float], highs: list[float]) -> None:
+    """y limits that hold every error bar whole, with a margin (nothing drawn is clipped)."""
+    lows = [v for v in lows if math.isfinite(v)]
+    highs = [v for v in highs if math.isfinite(v)]
+    if not lows or not highs:
+        return
+    lo, hi = min(lows), max(highs)
+    span = hi - lo if hi > lo else max(abs(hi), 0.1)
+    ax.set_ylim(lo - 0.08 * span, hi + 0.08 * span)
+
+
 def sensitivity_figure(task: Task, curve: Curve):
-    fig, axes = plt.subplots(1, 2, figsize=(9, 3.8), layout="constrained")
-    x = np.arange(len(curve.values))
+    fig, axes = plt.subplots(1, 2, figsize=(9, 4.6), layout="constrained")
+    x, is_numeric, log = value_axis(curve.values)
     baseline_styles = [":", "-.", (0, (5, 2, 1, 2)), (0, (1, 1))]
     for ax, name, metric, color, pick in (
         (axes[0], "normalized reward", curve.reward, REWARD_COLOR, lambda b: b.reward),
@@ -441,41 +529,46 @@ def sensitivity_figure(task: Task, curve: Curve):
         means = np.array(metric.means, dtype=float)
         stds = np.nan_to_num(np.array(metric.stds, dtype=float), nan=0.0)
         present = np.isfinite(means)
+        lows, highs = list(means[present] - stds[present]), list(means[present] + stds[present])
         if present.any():
+            order = np.argsort(x[present], kind="stable")
             ax.errorbar(
-                x[present], means[present], yerr=stds[present], color=color, marker="o", capsize=4, linewidth=1.5,
-                label="TraC (mean ± std)", zorder=3,
+                x[present][order], means[present][order], yerr=stds[present][order], color=color, marker="o",
+                capsize=4, linewidth=1.5, label="TraC (mean ± std)", zorder=3, clip_on=False,
             )
         for k in np.flatnonzero(~present):
             ax.annotate("no runs", (x[k], 0), xycoords=("data", "axes fraction"), xytext=(0, 4),
                         textcoords="offset points", ha="center", color="#888888", fontsize=8)
         if name == "normalized cost":
             _cost_line(ax)
-            ax.annotate("cost = 1", (1.0, 1.0), xycoords=("axes fraction", "data"), xytext=(-2, 2),
-                        textcoords="offset points", ha="right", va="bottom", fontsize=8, color="#444444")
+            ax.plot([], [], color="#444444", linestyle="--", linewidth=1, label="cost = 1 (safe below)")
+            lows.append(1.0)
+            highs.append(1.0)
         for i, b in enumerate(task.baselines):
             mean = pick(b)[0]
             if not math.isfinite(mean):
                 continue
             ax.axhline(mean, color="#555555", linestyle=baseline_styles[i % len(baseline_styles)], linewidth=1,
                        label=f"{b.label} ({fmt(mean)})", zorder=2)
-        ax.set_xticks(x, [text(v) for v in curve.values])
-        ax.set_xlim(-0.5, max(len(curve.values) - 0.5, 0.5))
-        ax.set_xlabel(curve.hyperparameter)
+            lows.append(mean)
+            highs.append(mean)
+        _fit_limits(ax, lows, highs)
+        _set_value_axis(ax, curve.values, x, is_numeric, log)
+        ax.set_xlabel(curve.hyperparameter + (" (log scale)" if log else ""))
         ax.set_ylabel(name)
-        ax.set_title(name)
-        ax.text(0.02, 0.98, _noise_verdict(metric), transform=ax.transAxes, ha="left", va="top", fontsize=8,
-                bbox={"boxstyle": "round", "facecolor": "white", "edgecolor": "#cccccc", "alpha": 0.9})
+        # the verdict goes in the title, the legend below the axes: nothing is drawn over the data
+        ax.set_title(f"{name}\n{_noise_verdict(metric)}", fontsize=9)
         if not present.any():
             _note(ax, "no recorded runs")
         handles, _ = ax.get_legend_handles_labels()
         if handles:
-            ax.legend(loc="lower right", fontsize=7, framealpha=0.9)
+            ax.legend(loc="upper center", bbox_to_anchor=(0.5, -0.2), ncol=2, fontsize=7, frameon=False)
     title = f"{task.name}: sensitivity to {curve.hyperparameter}"
     fig.suptitle(title)
     caption = (
-        f"Normalized reward and cost of TraC on {task.name} for each value of {curve.hyperparameter} "
-        f"(mean ± std over cost thresholds and seeds), with the cost = 1 line and the BC baselines."
+        f"Normalized reward and cost of TraC on {task.name} for each value of {curve.hyperparameter}, the base "
+        f"point's included (mean ± std over cost thresholds and seeds), with the cost = 1 line and the BC "
+        f"baselines."
     )
     return fig, title, caption
 
@@ -643,11 +736,42 @@ def scatter_figure(task: Task):
     return fig, title, caption
 
 
+def spread(positions: list[float], gap: float, lo: float, hi: float) -> list[float]:
+    """Label positions as close to `positions` as they can be with at least `gap` between neighbours,
+    within [lo, hi] (when they fit): labels drawn there never overprint. Keeps the input order."""
+    if not positions:
+        return []
+    order = sorted(range(len(positions)), key=lambda i: positions[i])
+    want = [positions[i] for i in order]
+    gap = min(gap, (hi - lo) / max(len(want) - 1, 1))
+    placed = []
+    for y in want:
+        placed.append(max(y, lo) if not placed else max(y, placed[-1] + gap))
+    if placed[-1] > hi:  # pushed past the top: push back down from there
+        placed[-1] = hi
+        for k in range(len(placed) - 2, -1, -1):
+            placed[k] = min(placed[k], placed[k + 1] - gap)
+    out = [0.0] * len(positions)
+    for k, i in enumerate(order):
+        out[i] = placed[k]
+    return out
+
+
+def _label_gap(fig, ax, fontsize: float) -> float:
+    """The height of a line of text of `fontsize` points, in the axes' y data units."""
+    fig.canvas.draw()  # the layout engine places the axes
+    height_in = ax.get_position().height * fig.get_figheight()
+    lo, hi = ax.get_ylim()
+    return fontsize * 1.35 / 72 / height_in * (hi - lo)
+
+
 def parallel_figure(task: Task, vary: list[str]):
     names = _ordered({k for s in task.settings for k in s.varied}, vary)
     rows = [s for s in task.settings if math.isfinite(s.reward[0]) and math.isfinite(s.cost[0])]
     axes_names = names + ["reward", "cost"]
-    fig, ax = plt.subplots(figsize=(max(6.0, 1.9 * len(axes_names) + 1.5), 4.4), layout="constrained")
+    # tall enough that every setting's label gets its own line at the right
+    height = max(4.4, 1.6 + 0.16 * len(rows))
+    fig, ax = plt.subplots(figsize=(max(6.5, 1.9 * len(axes_names) + 2.5), height), layout="constrained")
 
     def raw(s: Setting, name: str):
         if name == "reward":
@@ -665,21 +789,29 @@ def parallel_figure(task: Task, vary: list[str]):
             lo, hi = min(nums), max(nums)
             if name == "cost":
                 lo, hi = min(lo, 1.0), max(hi, 1.0)
-            span = hi - lo
-            pos = [math.nan if v is None else (0.5 if span == 0 else (numeric(v) - lo) / span) for v in values]
+            log = name not in ("reward", "cost") and lo > 0 and hi / lo > 4
+            scale = math.log if log else (lambda v: v)
+            span = scale(hi) - scale(lo)
+
+            def at(v, lo=lo, span=span, scale=scale):
+                return 0.5 if span == 0 else (scale(v) - scale(lo)) / span
+
+            pos = [math.nan if v is None else at(numeric(v)) for v in values]
             if name in ("reward", "cost"):
                 ticks = [0.0, 1.0] if span else [0.5]
                 tick_labels = [fmt(lo), fmt(hi)] if span else [fmt(lo)]
                 if name == "cost" and span:
                     if lo < 1.0 < hi:
-                        ticks.append((1.0 - lo) / span)
+                        ticks.append(at(1.0))
                         tick_labels.append("1 (safe below)")
                     else:
                         tick_labels = [f"{t} (safe below)" if v == 1.0 else t for t, v in zip(tick_labels, (lo, hi))]
             else:
                 distinct = sorted(set(nums))
-                ticks = [0.5 if span == 0 else (d - lo) / span for d in distinct]
+                ticks = [at(d) for d in distinct]
                 tick_labels = [text(d) for d in distinct]
+                if log:
+                    tick_labels[0] += " (log)"
         else:
             distinct = sorted({text(v) for v in present})
             index = {d: i for i, d in enumerate(distinct)}
@@ -690,36 +822,79 @@ def parallel_figure(task: Task, vary: list[str]):
         columns.append((pos, ticks, tick_labels))
 
     xs = np.arange(len(axes_names))
+    ax.set_ylim(-0.05, 1.05)
+    ax.set_xlim(-0.75, len(axes_names) - 1 + 1.6)
+    ax.set_xticks(xs, axes_names)
+    ax.xaxis.set_ticks_position("top")
+    ax.set_yticks([])
+    for side in ("left", "bottom", "top", "right"):
+        ax.spines[side].set_visible(False)
+    ax.plot([], [], color=SAFE_COLOR, label="safe (mean cost ≤ 1)")
+    ax.plot([], [], color=UNSAFE_COLOR, label="unsafe")
+    ax.legend(loc="upper center", bbox_to_anchor=(0.5, -0.02), ncol=2, fontsize=8, frameon=False)
+    title = f"{task.name}: settings in parallel coordinates"
+    fig.suptitle(title)
+    gap = _label_gap(fig, ax, 7)
     for k, (_, ticks, tick_labels) in enumerate(columns):
         ax.axvline(k, color="#333333", linewidth=1, zorder=1)
-        for t, lab in zip(ticks, tick_labels):
+        placed = spread(ticks, gap, -0.05, 1.05)
+        for t, y, lab in zip(ticks, placed, tick_labels):
             ax.plot([k - 0.04, k], [t, t], color="#333333", linewidth=1, zorder=1)
-            ax.text(k - 0.06, t, lab, ha="right", va="center", fontsize=7, zorder=4,
+            if abs(y - t) > 1e-9:
+                ax.plot([k - 0.06, k - 0.04], [y, t], color="#999999", linewidth=0.6, zorder=1)
+            ax.text(k - 0.07, y, lab, ha="right", va="center", fontsize=7, zorder=4,
                     bbox={"boxstyle": "square,pad=0.1", "facecolor": "white", "edgecolor": "none", "alpha": 0.8})
+    ends = []
     for r, s in enumerate(rows):
         ys = np.array([columns[k][0][r] for k in range(len(axes_names))], dtype=float)
         safe = s.safe if s.safe is not None else s.cost[0] <= 1
         ax.plot(xs, ys, color=SAFE_COLOR if safe else UNSAFE_COLOR, linewidth=2.2 if s.best_safe else 1.3,
                 alpha=0.85, marker="o", markersize=3, zorder=3)
-        ax.annotate(s.label, (xs[-1], ys[-1]), xytext=(6, 0), textcoords="offset points", va="center", fontsize=7,
-                    color=SAFE_COLOR if safe else UNSAFE_COLOR, fontweight="bold" if s.best_safe else "normal")
-    ax.plot([], [], color=SAFE_COLOR, label="safe (mean cost ≤ 1)")
-    ax.plot([], [], color=UNSAFE_COLOR, label="unsafe")
-    ax.legend(loc="upper center", bbox_to_anchor=(0.5, -0.08), ncol=2, fontsize=8, frameon=False)
-    ax.set_xticks(xs, axes_names)
-    ax.xaxis.set_ticks_position("top")
-    ax.set_yticks([])
-    ax.set_xlim(-0.6, len(axes_names) - 1 + 1.2)
-    ax.set_ylim(-0.05, 1.05)
-    for side in ("left", "bottom", "top", "right"):
-        ax.spines[side].set_visible(False)
+        ends.append((ys[-1], s, safe))
+    label_x = xs[-1] + 0.35
+    for (y, s, safe), placed in zip(ends, spread([e[0] for e in ends], gap, -0.05, 1.05)):
+        color = SAFE_COLOR if safe else UNSAFE_COLOR
+        ax.plot([xs[-1] + 0.03, label_x - 0.03], [y, placed], color=color, linewidth=0.6, alpha=0.7, zorder=2)
+        ax.text(label_x, placed, s.label + (" ★" if s.best_safe else ""), ha="left", va="center", fontsize=7,
+                color=color, fontweight="bold" if s.best_safe else "normal", zorder=4)
     if not rows:
         _note(ax, "no setting has recorded runs")
-    title = f"{task.name}: settings in parallel coordinates"
+    caption = (
+        f"Each line is a setting on {task.name}: its varied hyperparameters' values (log scale when they span "
+        f"more than 4x), mean normalized reward and cost, every axis scaled to its range; safe settings in green, "
+        f"unsafe in red, the best safe one thick (★)."
+    )
+    return fig, title, caption
+
+
+def learning_figure(task: Task):
+    fig, axes = plt.subplots(1, 2, figsize=(10, 4.4), layout="constrained")
+    colors = _palette(len(task.learning))
+    for ax, name, pick in ((axes[0], "TraC loss", lambda c: c.loss), (axes[1], "TraC accuracy", lambda c: c.accuracy)):
+        drawn = False
+        for color, c in zip(colors, task.learning):
+            means, stds = pick(c)
+            ok = np.isfinite(means)
+            if not ok.any():
+                continue
+            drawn = True
+            band = np.nan_to_num(stds, nan=0.0)
+            ax.fill_between(c.steps[ok], (means - band)[ok], (means + band)[ok], color=color, alpha=0.15, linewidth=0)
+            ax.plot(c.steps[ok], means[ok], color=color, linewidth=1.4,
+                    label=f"{c.label} ({c.runs} run{'s' if c.runs != 1 else ''})")
+        ax.set_title(name)
+        ax.set_xlabel("step")
+        ax.set_ylabel(name.split(" ")[1])
+        if not drawn:
+            _note(ax, "no TraC steps logged")
+    handles, labels = axes[0].get_legend_handles_labels()
+    if handles:
+        fig.legend(handles, labels, loc="outside lower center", ncol=min(4, len(handles)), fontsize=7, frameon=False)
+    title = f"{task.name}: TraC learning curves"
     fig.suptitle(title)
     caption = (
-        f"Each line is a setting on {task.name}: its varied hyperparameters' values, mean normalized reward and "
-        f"cost, every axis scaled to its range; safe settings in green, unsafe in red."
+        f"TraC loss and classification accuracy against the training step on {task.name}, for each TraC setting the "
+        f"mean (band: ± std) over its runs (cost thresholds and seeds), from the runs' train.jsonl."
     )
     return fig, title, caption
 
@@ -763,6 +938,8 @@ def render(summary: Summary, out: Path) -> list[dict]:
                     emit(f"heatmap_{t}_{slug(h)}_{slug(g)}", task, "heatmap", heatmap_figure(task, heatmap))
             emit(f"scatter_{t}", task, "scatter", scatter_figure(task))
             emit(f"parallel_{t}", task, "parallel", parallel_figure(task, summary.vary))
+            if any(len(c.steps) for c in task.learning):
+                emit(f"learning_{t}", task, "learning", learning_figure(task))
     return figures
 
 

@@ -1,12 +1,15 @@
 import Foundation
+import TracCore
 
 /// `index.html`: the whole report in one file that opens offline: styles inline, figures inlined as SVG
 /// data URIs, no script, nothing fetched. Table cells carry `data-field` so tests (and scrapers) read
 /// the numbers without parsing the layout.
 public enum HTMLReport {
-  public static func render(_ report: SensitivityReport, figures: [ReportFigure], figureDirectory: URL?)
-    -> String
-  {
+  /// `figureNote`: why there are no figures (not asked for, or the figure script failed), said on the
+  /// page where the figures would be.
+  public static func render(
+    _ report: SensitivityReport, figures: [ReportFigure], figureDirectory: URL?, figureNote: String? = nil
+  ) -> String {
     var html: [String] = []
     let title = "Sensitivity report: \(report.sweep.name)"
     html.append("<!DOCTYPE html>")
@@ -20,38 +23,103 @@ public enum HTMLReport {
     html.append(
       "<p class=\"legend\">Normalized reward and cost: mean ± std over cost thresholds and seeds. "
         + "<b>Bold</b> rows are safe (mean normalized cost ≤ 1), <span class=\"unsafe-tag\">unsafe</span> rows "
-        + "are marked, ★ is the best safe setting of the task.</p></header>")
+        + "are marked, ★ is the best safe setting of the task, † a mean over fewer than "
+        + "\(ReportText.fewSeeds) seeds.</p></header>")
     html.append(completeness(report))
+    if let figureNote {
+      html.append("<p class=\"partial\" id=\"figures-note\"><b>No figures:</b> \(escape(figureNote))</p>")
+    }
+    html.append(setup(report))
     if report.sweep.tasks.count > 1 {
       let links = report.sweep.tasks.map { "<a href=\"#\(anchor($0))\">\(escape($0))</a>" }
       html.append("<nav>\(links.joined(separator: " · "))</nav>")
     }
     for task in report.sweep.tasks {
       let settings = ReportText.settings(of: report, task: task)
-      html.append("<section id=\"\(anchor(task))\"><h2>\(escape(task))</h2>")
+      html.append("<section id=\"\(anchor(task))\" data-task=\"\(escape(task))\"><h2>\(escape(task))</h2>")
       html.append(settingsTable(settings))
-      if report.sweep.costThresholds.count > 1 {
-        html.append("<h3>Per cost threshold</h3>")
-        html.append(thresholdTable(settings, thresholds: report.sweep.costThresholds))
+      html.append("<h3>Per cost threshold</h3>")
+      html.append(thresholdTable(settings, thresholds: report.sweep.costThresholds))
+      if settings.contains(where: { ReportText.fewSeeds($0.seeds) }) {
+        html.append("<p class=\"few-seeds-note\">\(escape(ReportText.fewSeedsNote))</p>")
       }
       if let sensitivity = report.sensitivity.first(where: { $0.task == task }) {
-        html.append(sensitivityTables(sensitivity))
+        html.append(sensitivityTables(sensitivity, base: report.sweep.base))
       }
       let taskFigures = figures.filter { $0.task == task }
+      if !taskFigures.isEmpty || figureNote != nil {
+        html.append("<h3>Figures</h3>")
+      }
+      if let figureNote {
+        html.append("<p class=\"partial\">No figures: \(escape(figureNote))</p>")
+      }
       if !taskFigures.isEmpty {
-        html.append("<h3>Figures</h3><div class=\"figures\">")
+        html.append("<div class=\"figures\">")
         for figure in taskFigures {
           html.append(self.figure(figure, directory: figureDirectory))
         }
         html.append("</div>")
       }
+      if let curves = report.learningCurves.first(where: { $0.task == task }),
+        let note = ReportText.learningCurvesNote(
+          curves, hasFigure: taskFigures.contains { $0.kind == "learning" })
+      {
+        html.append("<p class=\"partial learning-note\">\(escape(note))</p>")
+      }
+      html.append(runTable(ReportText.runLines(report, task: task)))
       html.append("</section>")
     }
-    html.append(
-      "<footer>Files beside this one: report.md, results.csv (one row per run), summary.json (every number), "
-        + "figures/ (PNG and SVG).</footer>")
+    var files = "report.md, results.csv (one row per recorded run), summary.json (every number)"
+    files += figures.isEmpty ? "; no figures" : ", figures/ (PNG and SVG)"
+    html.append("<footer>Files beside this one: \(files).</footer>")
     html.append("</body></html>")
     return html.joined(separator: "\n") + "\n"
+  }
+
+  static func setup(_ report: SensitivityReport) -> String {
+    var html = ["<section id=\"setup\"><h2>Training setup</h2><table class=\"setup\"><tbody>"]
+    for line in ReportText.setupLines(report) {
+      html.append(
+        "<tr data-setup=\"\(escape(line.key))\"><th scope=\"row\">\(escape(line.key))</th>"
+          + "<td>\(escape(line.value))</td></tr>")
+    }
+    html.append("</tbody></table>")
+    html.append(
+      "<details open><summary>Base hyperparameters (every one; varied ones with their values)</summary>"
+        + "<table class=\"hyperparameters\"><thead><tr><th>hyperparameter</th><th>base</th><th>varied</th>"
+        + "<th>read by</th></tr></thead><tbody>")
+    for hyperparameter in report.setup.hyperparameters {
+      html.append(
+        "<tr data-hyperparameter=\"\(escape(hyperparameter.name))\"><th scope=\"row\">\(escape(hyperparameter.name))</th>"
+          + "<td data-field=\"base\">\(escape(hyperparameter.base.description))</td>"
+          + "<td data-field=\"varied\">\(escape(hyperparameter.varied?.map(\.description).joined(separator: ", ") ?? ""))</td>"
+          + "<td>\(hyperparameter.tracOnly ? "TraC" : "TraC and BC")</td></tr>")
+    }
+    html.append("</tbody></table></details></section>")
+    return html.joined(separator: "\n")
+  }
+
+  static func runTable(_ lines: [ReportText.RunLine]) -> String {
+    var html = [
+      "<details class=\"runs\"><summary>Every run (\(lines.count)): id, threshold, seed, result, state, artifacts"
+        + "</summary><table class=\"runs\"><thead><tr><th>run id</th><th>setting</th><th>cost threshold</th>"
+        + "<th>seed</th><th>reward</th><th>cost</th><th>state</th><th>artifacts</th></tr></thead><tbody>"
+    ]
+    for line in lines {
+      let safe = line.cost.map { $0 <= 1 }
+      let cls = safe == true ? "safe" : safe == false ? "unsafe" : "not-recorded"
+      html.append(
+        "<tr class=\"\(cls)\" data-run=\"\(escape(line.runID ?? ""))\"><td data-field=\"run_id\"><code>"
+          + "\(escape(line.runID ?? "-"))</code></td><td data-field=\"setting\">\(escape(line.setting))</td>"
+          + "<td data-field=\"cost_threshold\">\(ReportText.threshold(line.costThreshold))</td>"
+          + "<td data-field=\"seed\">\(line.seed)</td>"
+          + "<td data-field=\"reward\">\(ReportText.number(line.reward))</td>"
+          + "<td data-field=\"cost\">\(ReportText.number(line.cost))</td>"
+          + "<td data-field=\"state\">\(escape(line.state))</td>"
+          + "<td data-field=\"artifacts\" class=\"path\">\(escape(line.artifacts ?? "-"))</td></tr>")
+    }
+    html.append("</tbody></table></details>")
+    return html.joined(separator: "\n")
   }
 
   static func completeness(_ report: SensitivityReport) -> String {
@@ -83,22 +151,27 @@ public enum HTMLReport {
       if setting.safe == false { classes.append("unsafe") }
       if setting.bestSafe { classes.append("best-safe") }
       var name = escape(setting.label)
+      if ReportText.fewSeeds(setting.seeds) {
+        name +=
+          " <span class=\"few-seeds\" title=\"\(setting.seeds) seed\(setting.seeds == 1 ? "" : "s")\">†</span>"
+      }
       if setting.bestSafe { name += " <span class=\"star\" title=\"best safe setting\">★</span>" }
       if setting.safe == false { name += " <span class=\"unsafe-tag\">unsafe</span>" }
       html.append(
         "<tr data-task=\"\(escape(setting.task))\" data-label=\"\(escape(setting.label))\" "
-          + "class=\"\(classes.joined(separator: " "))\"><th scope=\"row\">\(name)</th>"
+          + "data-seeds=\"\(setting.seeds)\" class=\"\(classes.joined(separator: " "))\"><th scope=\"row\">\(name)</th>"
           + "<td data-field=\"runs\" title=\"of \(setting.expected) expected\">\(setting.runs)</td>"
           + "<td data-field=\"reward_mean\">\(ReportText.number(setting.reward.mean))</td>"
           + "<td data-field=\"reward_std\">\(ReportText.number(setting.reward.std))</td>"
           + "<td data-field=\"cost_mean\">\(ReportText.number(setting.cost.mean))</td>"
           + "<td data-field=\"cost_std\">\(ReportText.number(setting.cost.std))</td>"
-          + "<td data-field=\"safe_share\">\(ReportText.number(setting.safeShare))</td></tr>")
+          + "<td data-field=\"safe_share\">\(ReportText.share(setting.safeShare))</td></tr>")
     }
     html.append("</tbody></table>")
     return html.joined(separator: "\n")
   }
 
+  /// As report.md's: per setting and cost threshold, reward and cost mean ± std over seeds, safe cells bold.
   static func thresholdTable(_ settings: [SensitivityReport.Setting], thresholds: [Double]) -> String {
     var html = ["<table class=\"thresholds\"><thead><tr><th>setting</th>"]
     for threshold in thresholds {
@@ -112,8 +185,11 @@ public enum HTMLReport {
       for group in setting.byThreshold {
         let safe = group.cost.mean.map { $0 <= 1 }
         let cls = safe == true ? " class=\"safe\"" : safe == false ? " class=\"unsafe\"" : ""
+        let mark = ReportText.fewSeeds(group.seeds) ? " †" : ""
+        let threshold = "data-threshold=\"\(ReportText.threshold(group.costThreshold))\""
         row +=
-          "<td\(cls)>\(escape(ReportText.meanStd(group.reward)))</td><td\(cls)>\(escape(ReportText.meanStd(group.cost)))</td>"
+          "<td\(cls) \(threshold) data-field=\"reward\">\(escape(ReportText.meanStd(group.reward)))\(mark)</td>"
+          + "<td\(cls) \(threshold) data-field=\"cost\">\(escape(ReportText.meanStd(group.cost)))\(mark)</td>"
       }
       html.append(row + "</tr>")
     }
@@ -121,12 +197,14 @@ public enum HTMLReport {
     return html.joined(separator: "\n")
   }
 
-  static func sensitivityTables(_ sensitivity: SensitivityReport.TaskSensitivity) -> String {
+  static func sensitivityTables(
+    _ sensitivity: SensitivityReport.TaskSensitivity, base: [String: HyperparameterValue]
+  ) -> String {
     var html: [String] = []
     if !sensitivity.curves.isEmpty {
       html.append(
-        "<h3>Sensitivity (one at a time)</h3><p>Range of the setting means along each hyperparameter, beside the "
-          + "seed-to-seed std (pooled within each value and cost threshold): an effect not clearly above the "
+        "<h3>Sensitivity (one at a time)</h3><p>Range of the setting means along each hyperparameter (its "
+          + "values, the base point's included), beside the seed-to-seed std (pooled within each value and cost threshold): an effect not clearly above the "
           + "seed std is within the noise.</p>")
       html.append(
         "<table class=\"sensitivity\"><thead><tr><th>hyperparameter</th><th>values</th><th>reward range</th>"
@@ -135,7 +213,7 @@ public enum HTMLReport {
       for curve in sensitivity.curves {
         html.append(
           "<tr data-hyperparameter=\"\(escape(curve.hyperparameter))\"><th scope=\"row\">\(escape(curve.hyperparameter))</th>"
-            + "<td>\(escape(curve.values.map(\.description).joined(separator: ", ")))</td>"
+            + "<td data-field=\"values\">\(escape(ReportText.curveValues(curve, base: base)))</td>"
             + "<td data-field=\"reward_range\">\(ReportText.number(curve.reward.range))</td>"
             + "<td data-field=\"reward_seed_std\">\(ReportText.number(curve.reward.seedStd))</td>"
             + "<td>\(escape(ReportText.verdict(curve.reward)))</td>"
@@ -223,5 +301,8 @@ public enum HTMLReport {
     .figures{display:grid;grid-template-columns:repeat(auto-fill,minmax(28rem,1fr));gap:1.2rem}
     figure{margin:0}figure img{width:100%;height:auto;border:1px solid #eee}
     figcaption{font-size:.85rem;color:#444}
+    .few-seeds{color:#b06000}.few-seeds-note{color:#7a4a00;font-size:.9rem}
+    table.setup td{text-align:left}table.runs td.path{text-align:left;font-size:.8rem;word-break:break-all}
+    tr.not-recorded{color:#8a8a8a}details{margin:.8rem 0}summary{cursor:pointer}
     """
 }

@@ -1,7 +1,11 @@
+import TracCore
+
 /// `report.md`: the tables in the paper's convention (safe results in bold, unsafe ones marked), the
 /// sensitivity of each hyperparameter, and links to the figures.
 public enum MarkdownReport {
-  public static func render(_ report: SensitivityReport, figures: [ReportFigure]) -> String {
+  public static func render(_ report: SensitivityReport, figures: [ReportFigure], figureNote: String? = nil)
+    -> String
+  {
     var lines: [String] = []
     lines.append("# Sensitivity report: \(report.sweep.name) (sweep \(report.sweep.id))")
     lines.append("")
@@ -21,22 +25,48 @@ public enum MarkdownReport {
         lines.append("- ... and \(report.completeness.missing.count - 50) more (summary.json lists them all)")
       }
     }
+    if let figureNote {
+      lines.append("")
+      lines.append("**No figures:** \(figureNote)")
+    }
+    lines.append("")
+    lines.append("## Training setup")
+    lines.append("")
+    lines.append("| | |")
+    lines.append("|---|---|")
+    for line in ReportText.setupLines(report) {
+      lines.append("| \(line.key) | \(cell(line.value)) |")
+    }
+    lines.append("")
+    lines.append("| hyperparameter | base | varied | read by |")
+    lines.append("|---|---:|---|---|")
+    for hyperparameter in report.setup.hyperparameters {
+      lines.append(
+        "| \(hyperparameter.name) | \(hyperparameter.base) | "
+          + "\(hyperparameter.varied?.map(\.description).joined(separator: ", ") ?? "") | "
+          + "\(hyperparameter.tracOnly ? "TraC" : "TraC and BC") |")
+    }
     lines.append("")
     lines.append(
       "Normalized reward and cost are mean ± std over cost thresholds and seeds. **Bold**: safe (mean "
-        + "normalized cost <= 1); *(unsafe)* marks the others; ★ the best safe setting of the task.")
+        + "normalized cost <= 1); *(unsafe)* marks the others; ★ the best safe setting of the task; † a mean "
+        + "over fewer than \(ReportText.fewSeeds) seeds.")
     for task in report.sweep.tasks {
+      let settings = ReportText.settings(of: report, task: task)
       lines.append("")
       lines.append("## \(task)")
       lines.append("")
-      lines += settingsTable(ReportText.settings(of: report, task: task))
+      lines += settingsTable(settings)
       lines.append("")
       lines.append("### Per cost threshold")
       lines.append("")
-      lines += thresholdTable(
-        ReportText.settings(of: report, task: task), thresholds: report.sweep.costThresholds)
+      lines += thresholdTable(settings, thresholds: report.sweep.costThresholds)
+      if settings.contains(where: { ReportText.fewSeeds($0.seeds) }) {
+        lines.append("")
+        lines.append(ReportText.fewSeedsNote)
+      }
       if let sensitivity = report.sensitivity.first(where: { $0.task == task }) {
-        lines += sensitivityTables(sensitivity)
+        lines += sensitivityTables(sensitivity, base: report.sweep.base)
       }
       let taskFigures = figures.filter { $0.task == task }
       if !taskFigures.isEmpty {
@@ -48,6 +78,24 @@ public enum MarkdownReport {
             "- [\(figure.title)](figures/\(figure.png)) ([SVG](figures/\(figure.svg))): \(figure.caption)")
         }
       }
+      if let curves = report.learningCurves.first(where: { $0.task == task }),
+        let note = ReportText.learningCurvesNote(
+          curves, hasFigure: taskFigures.contains { $0.kind == "learning" })
+      {
+        lines.append("")
+        lines.append(note)
+      }
+      lines.append("")
+      lines.append("### Every run")
+      lines.append("")
+      lines.append("| run id | setting | cost threshold | seed | reward | cost | state | artifacts |")
+      lines.append("|---|---|---:|---:|---:|---:|---|---|")
+      for run in ReportText.runLines(report, task: task) {
+        lines.append(
+          "| \(run.runID ?? "-") | \(run.setting) | \(ReportText.threshold(run.costThreshold)) | \(run.seed) | "
+            + "\(ReportText.number(run.reward)) | \(ReportText.number(run.cost)) | \(run.state) | "
+            + "\(run.artifacts.map(cell) ?? "-") |")
+      }
     }
     lines.append("")
     return lines.joined(separator: "\n")
@@ -55,12 +103,16 @@ public enum MarkdownReport {
 
   static func cell(_ text: String, safe: Bool?) -> String { safe == true ? "**\(text)**" : text }
 
+  /// Text for a table cell: a `|` would end the cell.
+  static func cell(_ text: String) -> String { text.replacingOccurrences(of: "|", with: "\\|") }
+
   static func settingsTable(_ settings: [SensitivityReport.Setting]) -> [String] {
     var lines = [
       "| setting | runs | normalized reward | normalized cost | safe runs |", "|---|---:|---:|---:|---:|",
     ]
     for setting in settings {
       var name = setting.label
+      if ReportText.fewSeeds(setting.seeds) { name += " †" }
       if setting.bestSafe { name += " ★" }
       if setting.safe == false { name += " *(unsafe)*" }
       lines.append(
@@ -83,20 +135,25 @@ public enum MarkdownReport {
     for setting in settings {
       let cells = setting.byThreshold.map { group -> String in
         let safe = group.cost.mean.map { $0 <= 1 }
+        let mark = ReportText.fewSeeds(group.seeds) ? " †" : ""
         return
-          "\(cell(ReportText.meanStd(group.reward), safe: safe)) | \(cell(ReportText.meanStd(group.cost), safe: safe))"
+          "\(cell(ReportText.meanStd(group.reward), safe: safe))\(mark) | "
+          + "\(cell(ReportText.meanStd(group.cost), safe: safe))\(mark)"
       }
       lines.append("| \(setting.label) | " + cells.joined(separator: " | ") + " |")
     }
     return lines
   }
 
-  static func sensitivityTables(_ sensitivity: SensitivityReport.TaskSensitivity) -> [String] {
+  static func sensitivityTables(
+    _ sensitivity: SensitivityReport.TaskSensitivity, base: [String: HyperparameterValue]
+  ) -> [String] {
     var lines: [String] = []
     if !sensitivity.curves.isEmpty {
       lines += [
         "", "### Sensitivity (one at a time)", "",
-        "Range of the setting means along each hyperparameter, beside the seed-to-seed std (pooled within "
+        "Range of the setting means along each hyperparameter (its values, the base point's included), "
+          + "beside the seed-to-seed std (pooled within "
           + "each value and cost threshold): an effect not clearly above the seed std is within the noise.",
         "",
         "| hyperparameter | values | reward range | reward seed std | reward | cost range | cost seed std | cost |",
@@ -104,7 +161,7 @@ public enum MarkdownReport {
       ]
       for curve in sensitivity.curves {
         lines.append(
-          "| \(curve.hyperparameter) | \(curve.values.map(\.description).joined(separator: ", ")) | "
+          "| \(curve.hyperparameter) | \(ReportText.curveValues(curve, base: base)) | "
             + "\(ReportText.number(curve.reward.range)) | \(ReportText.number(curve.reward.seedStd)) | "
             + "\(ReportText.verdict(curve.reward)) | \(ReportText.number(curve.cost.range)) | "
             + "\(ReportText.number(curve.cost.seedStd)) | \(ReportText.verdict(curve.cost)) |")

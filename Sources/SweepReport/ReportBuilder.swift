@@ -38,18 +38,48 @@ public struct ReportBuilder: Sendable {
   /// Reads `table` (a sweep's runs: `RunTable.requiredColumns` and any others), matches its rows to the
   /// grid's runs (by task, algorithm, hyperparameters, cost threshold and seed) and aggregates them. A row
   /// that is not a run of the grid, or a run recorded twice, is an error naming `source` and the row.
-  public func build(table: RunTable, source: String, generatedAt: Date = Date()) throws(ReportError) -> Built
-  {
+  /// `folder` gives a recorded run's folder (`RunFolders.read`): its run.json completes the training
+  /// setup, its train.jsonl the learning curves; without it the report says they were not read.
+  public func build(
+    table: RunTable, source: String, generatedAt: Date = Date(),
+    folder: ((RunObservation) -> RunFolder)? = nil
+  ) throws(ReportError) -> Built {
     let settings = try match(try table.observations(source: source), source: source)
     let columns = table.columns.filter { $0 != "state" && $0 != "setting" } + ["setting"]
     let rows = settings.flatMap { setting in
-      setting.recorded.map { run in columns.dropLast().map { run.fields[$0] ?? "" } + [setting.label] }
+      setting.recorded.map { run in
+        columns.dropLast().map { Self.csvField($0, run.fields[$0] ?? "") } + [setting.label]
+      }
+    }
+    var folders: [[RunFolder?]] = []
+    for setting in settings {
+      folders.append(setting.recorded.map { run in folder?(run) })
     }
     return Built(
-      report: report(settings, generatedAt: generatedAt), results: RunTable(columns: columns, rows: rows))
+      report: report(settings, folders: folders, generatedAt: generatedAt),
+      results: RunTable(columns: columns, rows: rows))
   }
 
-  private func report(_ settings: [SettingRuns], generatedAt: Date) -> SensitivityReport {
+  /// The measured columns, whose numbers `results.csv` rewrites as `formatDecimal` prints them (1.42, not
+  /// 1.4200000000000006). Every other field is copied as it came: hyperparameters and cost thresholds
+  /// are the grid's own values, which must read back exactly to match the grid.
+  static let decimalColumns: Set<String> = [
+    "normalized_reward", "normalized_reward_std", "normalized_cost", "normalized_cost_std", "reward_return",
+    "cost_return", "train_seconds",
+  ]
+
+  static func csvField(_ column: String, _ text: String) -> String {
+    guard decimalColumns.contains(column), let value = Double(text.trimmingCharacters(in: .whitespaces)),
+      value.isFinite
+    else {
+      return text
+    }
+    return formatDecimal(value)
+  }
+
+  private func report(_ settings: [SettingRuns], folders: [[RunFolder?]], generatedAt: Date)
+    -> SensitivityReport
+  {
     var summaries = settings.map(summarize)
     markBestSafe(&summaries)
     let expected = settings.reduce(0) { $0 + $1.expected.count }
@@ -69,6 +99,20 @@ public struct ReportBuilder: Sendable {
     }
     let formatter = ISO8601DateFormatter()
     formatter.formatOptions = [.withInternetDateTime]
+    var runs: [SensitivityReport.Run] = []
+    for (setting, settingFolders) in zip(settings, folders) {
+      for (run, folder) in zip(setting.recorded, settingFolders) {
+        let policy = run.fields["policy"].flatMap { $0.isEmpty ? nil : $0 }
+        runs.append(
+          SensitivityReport.Run(
+            runID: run.runID, task: setting.task, algorithm: setting.algorithm.rawValue, label: setting.label,
+            varied: Self.varied(setting.point), costThreshold: run.costThreshold, seed: run.seed,
+            normalizedReward: run.normalizedReward!, normalizedCost: run.normalizedCost!,
+            safe: run.normalizedCost! <= 1, policy: policy,
+            artifacts: folder?.directory
+              ?? policy.map { URL(fileURLWithPath: $0).deletingLastPathComponent().path }))
+      }
+    }
     return SensitivityReport(
       generatedAt: formatter.string(from: generatedAt),
       sweep: sweepInfo(),
@@ -80,14 +124,10 @@ public struct ReportBuilder: Sendable {
       sensitivity: grid.tasks.map {
         sensitivity(task: $0.task.dsrlID, settings: settings, summaries: summaries)
       },
-      runs: settings.flatMap { setting in
-        setting.recorded.map { run in
-          SensitivityReport.Run(
-            runID: run.runID, task: setting.task, algorithm: setting.algorithm.rawValue, label: setting.label,
-            varied: Self.varied(setting.point), costThreshold: run.costThreshold, seed: run.seed,
-            normalizedReward: run.normalizedReward!, normalizedCost: run.normalizedCost!,
-            safe: run.normalizedCost! <= 1)
-        }
+      runs: runs,
+      setup: setup(settings, folders: folders),
+      learningCurves: grid.tasks.map {
+        learningCurves(task: $0.task.dsrlID, settings: settings, folders: folders)
       })
   }
 
@@ -160,14 +200,48 @@ public struct ReportBuilder: Sendable {
   }
 
   /// The order tables list a design's points in: one at a time, along each varied hyperparameter in
-  /// turn (the base point where its value falls on the first curve); product, the grid's order.
+  /// turn, by value (the base point where its value falls on the first curve); product and the BC
+  /// points, by the values of the varied hyperparameters (the first varied one first).
   func displayOrder(_ points: [GridPoint], _ algorithm: Algorithm) -> [GridPoint] {
-    guard algorithm == .trac, grid.design == .oneAtATime else { return points }
+    guard algorithm == .trac, grid.design == .oneAtATime else { return sortedByValue(points) }
     var ordered: [GridPoint] = []
     for variation in grid.vary {
-      for point in grid.points(along: variation.name) where !ordered.contains(point) { ordered.append(point) }
+      for point in curvePoints(variation.name) where !ordered.contains(point) { ordered.append(point) }
     }
     return ordered + points.filter { !ordered.contains($0) }
+  }
+
+  /// One curve of a one-at-a-time study: the points that differ from the base point in `name` only,
+  /// and the base point itself (at the base value), by value.
+  func curvePoints(_ name: HyperparameterName) -> [GridPoint] {
+    var along = grid.points(along: name)
+    if let base = grid.points.first(where: { $0.settings.isEmpty }), !along.contains(base) {
+      along.insert(base, at: 0)
+    }
+    return Self.sorted(along, by: [name], vary: grid.vary)
+  }
+
+  func sortedByValue(_ points: [GridPoint]) -> [GridPoint] {
+    Self.sorted(points, by: grid.vary.map(\.name), vary: grid.vary)
+  }
+
+  /// `points` ordered by their values of `names` in turn: numbers by size, other values in the order
+  /// the grid lists them; a stable sort, so points that tie keep their order.
+  static func sorted(_ points: [GridPoint], by names: [HyperparameterName], vary: [HyperparameterVariation])
+    -> [GridPoint]
+  {
+    func key(_ point: GridPoint, _ name: HyperparameterName) -> Double {
+      let value = name.value(in: point.hyperparameters)
+      if let number = value.numericValue { return number }
+      return Double(vary.first { $0.name == name }?.values.firstIndex(of: value) ?? -1)
+    }
+    return points.enumerated().sorted { left, right in
+      for name in names {
+        let (a, b) = (key(left.element, name), key(right.element, name))
+        if a != b { return a < b }
+      }
+      return left.offset < right.offset
+    }.map(\.element)
   }
 
   /// `trac alpha=0.1`, `trac alpha=0.1 eta=0.5`, `trac base`, `bc_all`: unique within a task.
@@ -212,12 +286,14 @@ public struct ReportBuilder: Sendable {
         uniqueKeysWithValues: HyperparameterName.allCases
           .filter { setting.algorithm == .trac || !$0.isTracOnly }
           .map { ($0.rawValue, $0.value(in: setting.point.hyperparameters)) }),
-      runs: runs.count, expected: setting.expected.count, reward: reward, cost: cost,
+      runs: runs.count, expected: setting.expected.count, seeds: Set(runs.map(\.seed)).count,
+      reward: reward, cost: cost,
       safeShare: Self.safeShare(runs), safe: cost.mean.map { $0 <= 1 }, bestSafe: false,
       byThreshold: grid.costThresholds.map { threshold in
         let group = runs.filter { $0.costThreshold == threshold }
         return SensitivityReport.Threshold(
-          costThreshold: threshold, runs: group.count, reward: MeanStd(group.map { $0.normalizedReward! }),
+          costThreshold: threshold, runs: group.count, seeds: Set(group.map(\.seed)).count,
+          reward: MeanStd(group.map { $0.normalizedReward! }),
           cost: MeanStd(group.map { $0.normalizedCost! }), safeShare: Self.safeShare(group))
       })
   }
@@ -258,7 +334,7 @@ public struct ReportBuilder: Sendable {
     switch grid.design {
     case .oneAtATime:
       result.curves = grid.vary.map { variation in
-        let along = grid.points(along: variation.name)
+        let along = curvePoints(variation.name)
         let members = along.compactMap { point in trac.first { settings[$0].point == point } }
         return curve(variation.name, members.map { settings[$0] }, members.map { summaries[$0] })
       }

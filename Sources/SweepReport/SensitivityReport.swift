@@ -12,6 +12,10 @@ public struct SensitivityReport: Encodable, Sendable {
   public var settings: [Setting]
   public var sensitivity: [TaskSensitivity]
   public var runs: [Run]
+  /// How the runs were trained and evaluated (grid and run.json files).
+  public var setup: Setup
+  /// Per task, the TraC loss and accuracy against step, from the runs' train.jsonl.
+  public var learningCurves: [LearningCurves]
 
   public struct Sweep: Encodable, Sendable {
     public var id: String
@@ -63,6 +67,8 @@ public struct SensitivityReport: Encodable, Sendable {
     public var hyperparameters: [String: HyperparameterValue]
     public var runs: Int
     public var expected: Int
+    /// How many distinct seeds the recorded runs have: a mean over fewer than 3 is marked.
+    public var seeds: Int
     public var reward: MeanStd
     public var cost: MeanStd
     public var safeShare: Double?
@@ -75,6 +81,7 @@ public struct SensitivityReport: Encodable, Sendable {
   public struct Threshold: Encodable, Sendable {
     public var costThreshold: Double
     public var runs: Int
+    public var seeds: Int
     public var reward: MeanStd
     public var cost: MeanStd
     public var safeShare: Double?
@@ -154,10 +161,76 @@ public struct SensitivityReport: Encodable, Sendable {
     public var normalizedReward: Double
     public var normalizedCost: Double
     public var safe: Bool
+    /// The run's policy file as the results give it, and the folder of its artifacts.
+    public var policy: String?
+    public var artifacts: String?
 
     enum CodingKeys: String, CodingKey {
       case runID = "run_id"
       case task, algorithm, label, varied, costThreshold, seed, normalizedReward, normalizedCost, safe
+      case policy, artifacts
     }
+  }
+
+  /// The training setup: what the grid says, completed by what the runs' run.json files recorded.
+  public struct Setup: Encodable, Sendable {
+    public var tasks: [TaskSetup]
+    public var algorithms: [String]
+    /// Every hyperparameter of TracCore, in its order: the base value and the varied values.
+    public var hyperparameters: [SetupHyperparameter]
+    public var evalEpisodes: [Int]
+    public var evalSeeds: [UInt64]
+    /// The trainer format (RunSpec.trainerFormatVersion) the runs recorded; this build's when none was read.
+    public var trainerFormats: [Int]
+    public var trainerFormatSource: String
+    public var trainerVersions: [String]
+    /// Recorded runs, and how many of their run.json files were read.
+    public var recordedRuns: Int
+    public var runFilesRead: Int
+    /// Why run.json files were not read (the first such problem), if any was not.
+    public var runFilesProblem: String?
+  }
+
+  public struct TaskSetup: Encodable, Sendable {
+    public var task: String
+    /// The grid's dataset file; nil: the task's DSRL file found in $DSRL_DATASET_DIR where it ran.
+    public var datasetPath: String?
+    /// The dataset file's name as the runs recorded it, else the grid's.
+    public var datasetName: String?
+    /// Distinct values the runs recorded (more than one: the runs did not all see the same data).
+    public var datasetSHA256: [String]
+    public var episodes: [Int]
+    public var transitions: [Int]
+  }
+
+  public struct SetupHyperparameter: Encodable, Sendable {
+    public var name: String
+    public var base: HyperparameterValue
+    public var varied: [HyperparameterValue]?
+    public var tracOnly: Bool
+  }
+
+  public struct LearningCurves: Encodable, Sendable {
+    public var task: String
+    /// TraC runs recorded, and how many of their train.jsonl files were read.
+    public var runs: Int
+    public var runsRead: Int
+    /// Why train.jsonl files were not read (the first problem), if any was not.
+    public var problem: String?
+    public var settings: [LearningCurve]
+  }
+
+  /// One TraC setting: at each logged step, the mean ± std over its runs (cost thresholds and seeds).
+  public struct LearningCurve: Encodable, Sendable {
+    public var label: String
+    public var runs: Int
+    public var steps: [Int]
+    public var loss: CurveSeries
+    public var accuracy: CurveSeries
+  }
+
+  public struct CurveSeries: Encodable, Sendable {
+    public var means: [Double?]
+    public var stds: [Double?]
   }
 }

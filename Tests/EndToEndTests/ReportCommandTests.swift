@@ -53,7 +53,8 @@ final class ReportCommandTests: XCTestCase {
     XCTAssertEqual((report["completeness"] as? [String: Any])?["complete"] as? Bool, true)
     let settings = try XCTUnwrap(report["settings"] as? [[String: Any]])
     XCTAssertEqual(
-      settings.map { $0["label"] as? String }, ["trac alpha=0.1", "trac alpha=0.5", "trac alpha=0.2"])
+      settings.map { $0["label"] as? String }, ["trac alpha=0.1", "trac alpha=0.2", "trac alpha=0.5"],
+      "by value, the base point (alpha 0.2) among them")
     XCTAssertEqual(settings.map { $0["runs"] as? Int }, [2, 2, 2])
     XCTAssertEqual(settings.first.flatMap { ($0["reward"] as? [String: Any])?["mean"] as? Double }, 0.4)
     let csv = try String(contentsOf: directory.appendingPathComponent("results.csv"), encoding: .utf8)
@@ -66,6 +67,22 @@ final class ReportCommandTests: XCTestCase {
     XCTAssertFalse(figures.isEmpty)
     let html = try String(contentsOf: directory.appendingPathComponent("index.html"), encoding: .utf8)
     XCTAssertEqual(html.components(separatedBy: "data:image/svg+xml;base64,").count - 1, figures.count)
+    // On the coordinator's machine the runs' train.jsonl are read: a learning-curve figure, and every
+    // run's artifacts folder in the table of runs.
+    XCTAssertTrue(figures.contains { $0["kind"] as? String == "learning" }, "\(figures)")
+    let artifacts = cluster.stateDirectory.appendingPathComponent("artifacts/runs").path
+    XCTAssertEqual(html.components(separatedBy: "class=\"path\">\(artifacts)/").count - 1, 6, html)
+
+    // A second report into the same directory replaces the first whole and leaves nothing beside it.
+    let before = try FileManager.default.contentsOfDirectory(atPath: cluster.root.path).sorted()
+    let again = try cluster.client(["report", sweep, "--out", directory.path])
+    XCTAssertEqual(again.status, 0, again.stderr)
+    XCTAssertEqual(try FileManager.default.contentsOfDirectory(atPath: cluster.root.path).sorted(), before)
+    XCTAssertEqual(
+      try FileManager.default.contentsOfDirectory(atPath: directory.path).sorted(),
+      ["figures", "index.html", "report.md", "results.csv", "summary.json"])
+    let second = try String(contentsOf: directory.appendingPathComponent("index.html"), encoding: .utf8)
+    XCTAssertEqual(second.components(separatedBy: "data:image/svg+xml;base64,").count - 1, figures.count)
   }
 
   func testAnUnknownSweepAndABadResultsFileAreClearErrors() throws {

@@ -24,10 +24,10 @@ final class ReportRenderingTests: XCTestCase {
   func testMarkdownBoldsSafeResultsAndMarksUnsafeOnes() throws {
     let text = MarkdownReport.render(try built().report, figures: [])
     XCTAssertTrue(
-      text.contains("| trac alpha=0.1 ★ | 2/4 | **0.300 ± 0.141** | **0.600 ± 0.141** | 100% |"), text)
+      text.contains("| trac alpha=0.1 † ★ | 2/4 | **0.300 ± 0.141** | **0.600 ± 0.141** | 100% |"), text)
     XCTAssertTrue(
-      text.contains("| trac alpha=0.5 *(unsafe)* | 1/4 | 0.900 ± 0.000 | 3.000 ± 0.000 | 0% |"), text)
-    XCTAssertTrue(text.contains("| bc_all | 1/4 | **0.100 ± 0.000** | **0.200 ± 0.000** | 100% |"), text)
+      text.contains("| trac alpha=0.5 † *(unsafe)* | 1/4 | 0.900 ± 0.000 | 3.000 ± 0.000 | 0% |"), text)
+    XCTAssertTrue(text.contains("| bc_all † | 1/4 | **0.100 ± 0.000** | **0.200 ± 0.000** | 100% |"), text)
     XCTAssertTrue(text.contains("**Partial report: 4 of 16 runs recorded"), text)
   }
 
@@ -43,12 +43,15 @@ final class ReportRenderingTests: XCTestCase {
     XCTAssertTrue(html.hasPrefix("<!DOCTYPE html>"))
     XCTAssertTrue(
       html.contains(
-        "<tr data-task=\"OfflineBallCircle-v0\" data-label=\"trac alpha=0.1\" class=\"safe best-safe\">"),
+        "<tr data-task=\"OfflineBallCircle-v0\" data-label=\"trac alpha=0.1\" data-seeds=\"1\" "
+          + "class=\"safe best-safe\">"),
       html)
     XCTAssertTrue(
       html.contains("<td data-field=\"reward_mean\">0.300</td><td data-field=\"reward_std\">0.141</td>"))
     XCTAssertTrue(
-      html.contains("class=\"unsafe\"><th scope=\"row\">trac alpha=0.5 <span class=\"unsafe-tag\">"))
+      html.contains(
+        "class=\"unsafe\"><th scope=\"row\">trac alpha=0.5 <span class=\"few-seeds\" title=\"1 seed\">†</span> "
+          + "<span class=\"unsafe-tag\">"))
     XCTAssertFalse(html.contains("http://") || html.contains("https://") || html.contains("<script"))
   }
 

@@ -6,6 +6,7 @@ import contextlib
 import copy
 import io
 import json
+import math
 import subprocess
 import sys
 import xml.etree.ElementTree as ET
@@ -174,7 +175,7 @@ def test_one_at_a_time(tmp_path):
     assert [f["kind"] for f in figures] == ["sensitivity", "sensitivity", "variance", "scatter", "parallel"]
     assert res.stdout.startswith("5 figures")
     svg = (out / f"sensitivity_{t}_alpha.svg").read_text()
-    # the values are the categorical tick labels, the baselines are labelled, the noise is compared
+    # the values are the tick labels, the baselines are labelled, the noise is compared
     for needle in ("0.1", "0.5", "bc_all (0.400)", "bc_safe (0.200)", "cost = 1", "seed std 0.018",
                    "effect 2.2x the seed std", "effect 6.0x the seed std"):
         assert needle in svg, needle
@@ -248,3 +249,109 @@ def test_not_json_exits_2(tmp_path):
                          text=True, timeout=300)
     assert res.returncode == 2 and "not JSON" in res.stderr
     assert not (tmp_path / "f").exists()
+
+
+# ---------------------------------------------------------------------------------------------
+# What the figures show: numeric value axes, whole error bars, labels that never overprint
+
+
+def wide_curve_summary() -> dict:
+    """alpha over 0.01 .. 2 (a log axis), big error bars, six close settings for the parallel labels."""
+    doc = one_at_a_time()
+    alphas = [0.01, 0.02, 0.05, 0.2, 1.0, 2.0]
+    settings = [setting(f"trac alpha={a}", "trac", {"alpha": a}, ms(0.3 + 0.01 * i, 0.05),
+                        ms(0.95 + 0.005 * i, 0.4), best=(i == 1)) for i, a in enumerate(alphas)]
+    doc["settings"] = settings + [s for s in doc["settings"] if s["algorithm"] != "trac"]
+    c = doc["sensitivity"][0]["curves"][0]
+    c.update(values=alphas, labels=[f"trac alpha={a}" for a in alphas])
+    c["reward"].update(means=[0.3, 0.31, 0.29, 0.5, 0.32, 0.33], stds=[0.05, 0.3, 0.02, 0.2, 0.02, 0.02])
+    c["cost"].update(means=[0.95, 0.96, 0.97, 0.98, 2.5, 0.9], stds=[0.4] * 6)
+    return doc
+
+
+def learning(doc: dict, labels: list[str]) -> dict:
+    steps = list(range(600, 1501, 100))
+    doc["learning_curves"] = [{"task": TASK, "runs": 3 * len(labels), "runs_read": 3 * len(labels), "problem": None,
+                               "settings": [{"label": label, "runs": 3, "steps": steps,
+                                             "loss": {"means": [1.0 / (1 + s / 500) + k for s in steps],
+                                                      "stds": [0.05] * len(steps)},
+                                             "accuracy": {"means": [0.5 + s / 4000 for s in steps],
+                                                          "stds": [0.02] * len(steps)}}
+                                            for k, label in enumerate(labels)]}]
+    return doc
+
+
+def test_value_axes_are_numeric_and_log_when_the_values_span_more_than_4x():
+    x, is_numeric, log = report_figures.value_axis([0.01, 0.2, 1.0])
+    assert is_numeric and log and list(x) == [0.01, 0.2, 1.0]
+    assert report_figures.value_axis([0.1, 0.2, 0.4])[1:] == (True, False)
+    assert report_figures.value_axis(["bc", "uniform"])[1:] == (False, False)
+    task = report_figures.parse(wide_curve_summary()).tasks[0]
+    fig, _, _ = report_figures.sensitivity_figure(task, task.curves[0])
+    fig.canvas.draw()
+    for ax in fig.axes:
+        assert ax.get_xscale() == "log"
+        ticks = [t.get_text() for t in ax.get_xticklabels()]
+        assert ticks == ["0.01", "0.02", "0.05", "0.2", "1", "2"], ticks
+        # positions are the values: 0.2 sits 3/4 of the way from 0.01 to 2 on the log axis, not at 3/5
+        assert math.isclose(ax.get_xticks()[3], 0.2)
+    report_figures.plt.close(fig)
+
+
+def test_error_bars_are_whole_and_no_label_lies_on_the_data():
+    task = report_figures.parse(wide_curve_summary()).tasks[0]
+    fig, _, _ = report_figures.sensitivity_figure(task, task.curves[0])
+    fig.canvas.draw()
+    renderer = fig.canvas.get_renderer()
+    for ax, metric in zip(fig.axes, (task.curves[0].reward, task.curves[0].cost)):
+        lo, hi = ax.get_ylim()
+        for mean, std in zip(metric.means, metric.stds):
+            assert lo < mean - std and mean + std < hi, (ax.get_title(), mean, std, lo, hi)
+        # the legend and the noise verdict are outside the plotting area
+        area = ax.get_window_extent(renderer)
+        legend = ax.get_legend().get_window_extent(renderer)
+        assert legend.y1 <= area.y0, "the legend overlaps the plot"
+        assert "seed std" in ax.get_title()
+        assert not [t for t in ax.texts if "seed std" in t.get_text()]
+    report_figures.plt.close(fig)
+
+
+def _overlaps(boxes) -> list:
+    return [(a[0], b[0]) for i, a in enumerate(boxes) for b in boxes[i + 1:]
+            if a[1].x0 < b[1].x1 and b[1].x0 < a[1].x1 and a[1].y0 < b[1].y1 and b[1].y0 < a[1].y1]
+
+
+def test_parallel_coordinates_labels_never_overprint(tmp_path):
+    doc = wide_curve_summary()
+    # twelve settings whose costs all but coincide
+    doc["settings"] = [setting(f"trac alpha=0.{k:02d}", "trac", {"alpha": 0.01 * (k + 1)}, ms(0.3, 0.01),
+                               ms(0.95 + 0.001 * k, 0.1)) for k in range(12)]
+    task = report_figures.parse(doc).tasks[0]
+    fig, _, _ = report_figures.parallel_figure(task, ["alpha"])
+    fig.canvas.draw()
+    renderer = fig.canvas.get_renderer()
+    ax = fig.axes[0]
+    boxes = [(t.get_text(), t.get_window_extent(renderer)) for t in ax.texts if t.get_text()]
+    assert len([b for b in boxes if b[0].startswith("trac alpha=")]) == 12
+    assert not _overlaps(boxes), _overlaps(boxes)
+    report_figures.plt.close(fig)
+    assert report_figures.spread([0.5, 0.5, 0.5], 0.1, 0, 1) == pytest.approx([0.5, 0.6, 0.7])
+    assert report_figures.spread([1.0, 1.0], 0.1, 0, 1) == pytest.approx([0.9, 1.0])
+
+
+def test_learning_curves_figure_only_when_the_summary_has_them(tmp_path):
+    labels = ["trac alpha=0.1", "trac alpha=0.2", "trac alpha=0.5"]
+    res, out = draw(learning(one_at_a_time(), labels), tmp_path, "with")
+    assert res.returncode == 0, res.stderr
+    figures = check_files(out)
+    t = "OfflineBallCircle-v0"
+    assert figures[-1]["name"] == f"learning_{t}" and figures[-1]["kind"] == "learning"
+    svg = (out / f"learning_{t}.svg").read_text()
+    for needle in ("TraC loss", "TraC accuracy", "step", *(f"{label} (3 runs)" for label in labels)):
+        assert needle in svg, needle
+    res, out = draw(one_at_a_time(), tmp_path, "without")
+    assert "learning" not in {f["kind"] for f in check_files(out)}
+    bad = learning(one_at_a_time(), labels)
+    bad["learning_curves"][0]["settings"][1]["loss"]["means"] = [0.1]
+    res, out = draw(bad, tmp_path, "bad")
+    assert res.returncode == 2 and "summary.learning_curves[0].settings[1].loss.means" in res.stderr

@@ -32,9 +32,10 @@ BASE = {"x": 0.5, "y": 0.0, "alpha": 0.2, "eta": 0.25, "beta": 0.7, "gamma": 0.9
 HYPERPARAMETERS = list(BASE)
 THRESHOLDS = [10, 20]
 SEEDS = [0, 1, 2]
-COLUMNS = ["task", "algorithm", *HYPERPARAMETERS, "reference", "cost_threshold", "seed", "normalized_reward",
-           "normalized_cost"]
+COLUMNS = ["run_id", "task", "algorithm", *HYPERPARAMETERS, "reference", "cost_threshold", "seed",
+           "normalized_reward", "normalized_cost", "policy"]
 TOLERANCE = 0.0015  # the table prints 3 decimals
+SHARE_TOLERANCE = 0.0051  # and safe shares as whole percentages
 FIELDS = ("runs", "reward_mean", "reward_std", "cost_mean", "cost_std", "safe_share")
 # never let the browser reach the network: no DNS, every proxied request to a closed local port
 OFFLINE = ["--host-resolver-rules=MAP * ~NOTFOUND", "--proxy-server=http://127.0.0.1:9",
@@ -82,11 +83,14 @@ def points(design: str, vary: dict) -> list[dict]:
         for name in names:
             combos = [{**c, name: v} for c in combos for v in vary[name]]
         return combos
-    return [{name: v} for name in names for v in vary[name]]
+    # one at a time: the base point, and each value that differs from the base
+    return [{}] + [{name: v} for name in names for v in vary[name] if v != BASE[name]]
 
 
-def results_rows(design: str, vary: dict, algorithms: list[str], seed: int) -> list[dict]:
-    """One row per run of the grid, with seeded random normalized reward and cost; some costs above 1."""
+def results_rows(design: str, vary: dict, algorithms: list[str], seed: int, artifacts: Path | None = None
+                 ) -> list[dict]:
+    """One row per run of the grid, with seeded random normalized reward and cost; some costs above 1.
+    With `artifacts`, each run has a folder there (its `policy` path) with a train.jsonl of TraC steps."""
     rng = np.random.default_rng(seed)
     settings = []
     if "trac" in algorithms:
@@ -98,10 +102,21 @@ def results_rows(design: str, vary: dict, algorithms: list[str], seed: int) -> l
         for threshold in THRESHOLDS:
             for s in SEEDS:
                 hps = {**BASE, **override}
-                row = {"task": TASK, "algorithm": algorithm, **{h: hps[h] for h in HYPERPARAMETERS},
+                run_id = f"{len(rows):016x}"
+                row = {"run_id": run_id, "task": TASK, "algorithm": algorithm,
+                       **{h: hps[h] for h in HYPERPARAMETERS},
                        "reference": "bc", "cost_threshold": threshold, "seed": s,
                        "normalized_reward": round(float(rng.uniform(0.0, 0.9)), 6),
-                       "normalized_cost": round(float(level + rng.uniform(0.0, 0.9)), 6)}
+                       "normalized_cost": round(float(level + rng.uniform(0.0, 0.9)), 6), "policy": ""}
+                if artifacts is not None:
+                    folder = artifacts / "runs" / run_id
+                    folder.mkdir(parents=True)
+                    row["policy"] = str(folder / "policy.safetensors")
+                    lines = [{"phase": "bc", "step": 300, "loss": 2.0}]
+                    if algorithm == "trac":
+                        lines += [{"phase": "trac", "step": step, "loss": 1.0 / (1 + step / 500) + 0.1 * k + 0.01 * s,
+                                   "accuracy": 0.5 + step / 4000} for step in range(700, 1501, 100)]
+                    (folder / "train.jsonl").write_text("".join(json.dumps(line) + "\n" for line in lines))
                 rows.append(row)
     return rows
 
@@ -155,6 +170,49 @@ class Page(HTMLParser):
             self._row["cells"][self._field] += data
 
 
+class Tables(HTMLParser):
+    """Every `<table class=...>` of the page: its rows, each (the row's attributes, its cells as
+    (attributes, text))."""
+
+    def __init__(self):
+        super().__init__(convert_charrefs=True)
+        self.tables: dict[str, list[tuple[dict, list[tuple[dict, str]]]]] = {}
+        self.images: list[dict] = []
+        self._table: str | None = None
+        self._cell: list | None = None
+
+    def handle_starttag(self, tag, attrs):
+        a = dict(attrs)
+        if tag == "img":
+            self.images.append(a)
+        if tag == "table":
+            self._table = a.get("class", "")
+            self.tables.setdefault(self._table, [])
+        elif tag == "tr" and self._table is not None:
+            self.tables[self._table].append((a, []))
+        elif tag in ("td", "th") and self._table is not None and self.tables[self._table]:
+            self._cell = [a, ""]
+            self.tables[self._table][-1][1].append(self._cell)
+
+    def handle_endtag(self, tag):
+        if tag in ("td", "th") and self._cell is not None:
+            self._cell[1] = self._cell[1].strip()
+            self._cell = None
+        elif tag == "table":
+            self._table = None
+
+    def handle_data(self, data):
+        if self._cell is not None:
+            self._cell[1] += data
+
+
+def tables(html: str) -> Tables:
+    page = Tables()
+    page.feed(html)
+    page.close()
+    return page
+
+
 def parse(html: str) -> Page:
     page = Page()
     page.feed(html)
@@ -169,16 +227,24 @@ def browser(chrome: str, profile: Path, *args: str) -> subprocess.CompletedProce
 
 
 def report(tools, tmp: Path, design: str, vary: dict, algorithms: list[str], screenshot: bool,
-           figures: bool = True) -> dict:
+           figures: bool = True, twice: bool = False) -> dict:
     trac_sweep, chrome = tools
     grid_path, csv_path, out = tmp / "grid.json", tmp / "results.csv", tmp / "report"
     grid_path.write_text(json.dumps(grid(design, vary, algorithms), indent=2))
-    rows = results_rows(design, vary, algorithms, seed=5)
+    rows = results_rows(design, vary, algorithms, seed=5, artifacts=tmp / "artifacts" if figures else None)
     write_csv(csv_path, rows)
-    made = subprocess.run([str(trac_sweep), "report", "--grid", str(grid_path), "--results", str(csv_path),
-                           "--out", str(out), *([] if figures else ["--no-figures"])],
-                          capture_output=True, text=True, timeout=300, cwd=ROOT)
+    command = [str(trac_sweep), "report", "--grid", str(grid_path), "--results", str(csv_path), "--out", str(out),
+               *([] if figures else ["--no-figures"])]
+    made = subprocess.run(command, capture_output=True, text=True, timeout=300, cwd=ROOT)
     assert made.returncode == 0, made.stdout + made.stderr
+    if twice:
+        # a second report into the same folder replaces the first whole and leaves nothing beside it
+        before = sorted(p.name for p in tmp.iterdir())
+        again = subprocess.run(command, capture_output=True, text=True, timeout=300, cwd=ROOT)
+        assert again.returncode == 0, again.stdout + again.stderr
+        assert sorted(p.name for p in tmp.iterdir()) == before
+        assert sorted(p.name for p in out.iterdir()) == sorted(
+            ["index.html", "report.md", "results.csv", "summary.json", *(["figures"] if figures else [])])
     index = out / "index.html"
     dom = browser(chrome, tmp / "profile", "--dump-dom", index.as_uri())
     assert dom.returncode == 0, dom.stderr[-2000:]
@@ -191,7 +257,7 @@ def report(tools, tmp: Path, design: str, vary: dict, algorithms: list[str], scr
     with open(out / "results.csv", newline="") as f:
         results = list(csv.DictReader(f))
     return {"input": rows, "results": results, "dom": parse(dom.stdout), "html": index.read_text(),
-            "screenshot": shot}
+            "screenshot": shot, "dom_text": dom.stdout, "out": out}
 
 
 # ---------------------------------------------------------------------------------------------
@@ -232,9 +298,12 @@ def check_table(rep: dict, expected_labels: set[str]) -> None:
         cells = rows[key]["cells"]
         assert set(FIELDS) <= set(cells), (key, cells)
         assert int(cells["runs"].strip()) == want["runs"], key
-        for name in FIELDS[1:]:
+        for name in FIELDS[1:-1]:
             shown = float(cells[name].strip())
             assert math.isclose(shown, want[name], abs_tol=TOLERANCE), (key, name, shown, want[name])
+        share = cells["safe_share"].strip()
+        assert share.endswith("%"), share  # a percentage
+        assert math.isclose(float(share[:-1]) / 100, want["safe_share"], abs_tol=SHARE_TOLERANCE), (key, share)
         unsafe = want["cost_mean"] > 1
         assert ("unsafe" in rows[key]["classes"]) == unsafe, (key, rows[key]["classes"])
     safe = {k: v for k, v in expected.items() if v["cost_mean"] <= 1}
@@ -266,13 +335,79 @@ def check_offline(rep: dict) -> None:
     assert not [u for u in dom.urls if u[2].strip().lower().startswith(("http://", "https://", "//"))]
 
 
+def check_thresholds(rep: dict, page: Tables) -> None:
+    """The per-threshold table: per setting and threshold, mean ± std over seeds as computed from results.csv."""
+    groups: dict[tuple[str, str], list[dict]] = {}
+    for row in rep["results"]:
+        groups.setdefault((row["setting"], str(int(float(row["cost_threshold"])))), []).append(row)
+    rows = page.tables["thresholds"][1:]
+    assert len(rows) == len(expected_settings(rep["results"]))
+    for attrs, cells in rows:
+        label = attrs["data-label"]
+        tds = [(a, text) for a, text in cells if a.get("data-threshold")]
+        assert [a["data-threshold"] for a, _ in tds] == [str(t) for t in THRESHOLDS for _ in range(2)]
+        for a, shown in tds:
+            values = [float(r["normalized_" + a["data-field"]]) for r in groups[(label, a["data-threshold"])]]
+            mean, std = statistics.fmean(values), statistics.stdev(values)
+            m, sd = (float(x) for x in shown.rstrip(" †").split(" ± "))
+            assert math.isclose(m, mean, abs_tol=TOLERANCE) and math.isclose(sd, std, abs_tol=TOLERANCE), (label, a)
+            costs = [float(r["normalized_cost"]) for r in groups[(label, a["data-threshold"])]]
+            assert ("safe" == a.get("class")) == (statistics.fmean(costs) <= 1), (label, a)
+
+
+def check_runs(rep: dict, page: Tables) -> None:
+    """The table of every run: id, threshold, seed, reward, cost, state and artifacts folder."""
+    rows = [cells for attrs, cells in page.tables["runs"][1:]]
+    assert len(rows) == len(rep["input"])
+    by_id = {r["run_id"]: r for r in rep["input"]}
+    for cells in rows:
+        field = {a.get("data-field"): text for a, text in cells}
+        run = by_id[field["run_id"]]
+        assert float(field["cost_threshold"]) == run["cost_threshold"] and int(field["seed"]) == run["seed"]
+        assert math.isclose(float(field["reward"]), run["normalized_reward"], abs_tol=TOLERANCE)
+        assert math.isclose(float(field["cost"]), run["normalized_cost"], abs_tol=TOLERANCE)
+        assert field["state"] == "done"
+        assert field["artifacts"] == (str(Path(run["policy"]).parent) if run["policy"] else "-")
+
+
 def test_one_at_a_time_report_in_a_browser(tools, tmp_path):
-    vary = {"alpha": [0.1, 0.2, 0.5]}
-    rep = report(tools, tmp_path, "one_at_a_time", vary, ["trac", "bc_all", "bc_safe"], screenshot=True)
+    # unsorted, spanning more than 4x, and without the base value (0.2): the base point joins the curve
+    vary = {"alpha": [0.5, 0.05, 0.1]}
+    rep = report(tools, tmp_path, "one_at_a_time", vary, ["trac", "bc_all", "bc_safe"], screenshot=True,
+                 twice=True)
     settings = expected_settings(rep["results"])
-    trac = sorted(label for _, label in settings if label.startswith("trac"))
-    assert len(trac) == 3 and all("alpha=" in label for label in trac), trac
+    trac = ["trac alpha=0.05", "trac alpha=0.1", "trac alpha=0.2", "trac alpha=0.5"]
     check_table(rep, set(trac) | {"bc_all", "bc_safe"})
+    assert set(settings) == {(TASK, label) for label in trac + ["bc_all", "bc_safe"]}
+    # rows by value, the base point among them
+    assert [r["label"] for r in rep["dom"].rows] == trac + ["bc_all", "bc_safe"]
+    page = tables(rep["dom_text"])
+    sensitivity = page.tables["sensitivity"][1:]
+    assert [{a.get("data-field"): t for a, t in cells}["values"] for _, cells in sensitivity] == [
+        "0.05, 0.1, 0.2 (base), 0.5"]
+    # 3 seeds per threshold but 6 runs per setting: no mean rests on fewer than 3 seeds
+    assert not [t for _, cells in page.tables["settings"] for _, t in cells if "†" in t]
+    check_thresholds(rep, page)
+    check_runs(rep, page)
+    # the training setup
+    setup = {cells[0][1]: cells[1][1] for _, cells in page.tables["setup"]}
+    assert setup["Steps"] == "1500 updates in all; TraC's first 600 (bc_steps) are BC", setup
+    assert setup["Batch size"] == "32" and setup["Evaluation"] == "2 episodes per run, evaluation seed 0"
+    assert setup["Learning rate"] == "0.0001"
+    assert "Warm-up" in setup and "Trainer format" in setup
+    assert "sha256 not in the report's input" in setup[f"Dataset of {TASK}"]
+    names = [a["data-hyperparameter"] for a, _ in page.tables["hyperparameters"][1:]]
+    assert set(BASE) | {"reference", "segments"} <= set(names), names
+    # the learning curves, from the runs' train.jsonl
+    alts = [img.get("alt") for img in page.images]
+    assert f"{TASK}: TraC learning curves" in alts, alts
+    assert f"{TASK}: sensitivity to alpha" in alts
+    manifest = json.loads((rep["out"] / "figures" / "manifest.json").read_text())
+    learning = json.loads((rep["out"] / "summary.json").read_text())["learning_curves"][0]
+    assert learning["runs"] == learning["runs_read"] == 4 * len(THRESHOLDS) * len(SEEDS)
+    assert [c["label"] for c in learning["settings"]] == trac
+    assert "learning" in {f["kind"] for f in manifest["figures"]}
+    assert "No figures" not in rep["html"]
     check_offline(rep)
     from PIL import Image
 
@@ -291,4 +426,13 @@ def test_product_report_in_a_browser(tools, tmp_path):
     labels = {label for _, label in expected_settings(rep["results"])}
     assert len(labels) == 4 and all("alpha=" in label and "eta=" in label for label in labels), labels
     check_table(rep, labels)
+    # rows by value: alpha first, then eta
+    assert [r["label"] for r in rep["dom"].rows] == ["trac alpha=0.1 eta=0.25", "trac alpha=0.1 eta=1",
+                                                     "trac alpha=0.5 eta=0.25", "trac alpha=0.5 eta=1"]
+    page = tables(rep["dom_text"])
+    check_thresholds(rep, page)
+    check_runs(rep, page)
+    # no figures asked for: the page says so, and that the learning curves were not read
+    assert "No figures: the report was made without figures (--no-figures)." in rep["dom_text"]
+    assert "Learning curves not shown" in rep["dom_text"]
     check_offline(rep)

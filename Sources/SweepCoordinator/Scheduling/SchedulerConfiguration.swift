@@ -59,15 +59,8 @@ public struct SchedulerConfiguration: Equatable, Sendable {
   /// How long a lease lasts without a heartbeat: `heartbeatInterval * liveness`.
   public var leaseDuration: Duration { heartbeatInterval * liveness }
 
-  /// `1.5 s`, `250 ms`: for messages.
+  /// `1.5 s`, `250 ms`, `12.3 s`: for messages and log lines, to three significant digits.
   static func describe(_ duration: Duration) -> String {
-    let milliseconds =
-      Double(duration.components.seconds) * 1000
-      + Double(duration.components.attoseconds) / 1e15
-    if milliseconds >= 1000 {
-      let seconds = milliseconds / 1000
-      return seconds == seconds.rounded() ? "\(Int(seconds)) s" : "\(seconds) s"
-    }
-    return milliseconds == milliseconds.rounded() ? "\(Int(milliseconds)) ms" : "\(milliseconds) ms"
+    formatSeconds(Double(duration.components.seconds) + Double(duration.components.attoseconds) / 1e18)
   }
 }

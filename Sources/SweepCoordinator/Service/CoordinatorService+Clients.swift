@@ -188,7 +188,7 @@ extension CoordinatorService {
     let evaluation = record["evaluation"] as? [String: Any]
     let threshold = (evaluation?["by_threshold"] as? [[String: Any]])?.first
     func number(_ object: [String: Any]?, _ key: String, _ field: String) -> String {
-      ((object?[key] as? [String: Any])?[field] as? Double).map { String($0) } ?? ""
+      ((object?[key] as? [String: Any])?[field] as? Double).map { formatDecimal($0) } ?? ""
     }
     let timing = record["timing"] as? [String: Any]
     return [
@@ -202,7 +202,7 @@ extension CoordinatorService {
       (threshold?["safe"] as? Bool).map { $0 ? "true" : "false" } ?? "",
       number(evaluation, "reward_return", "mean"), number(evaluation, "cost_return", "mean"),
       "\(spec.evalEpisodes)", result.map { "\($0.attempt)" } ?? "", result?.worker.rawValue ?? "",
-      (timing?["total_seconds"] as? Double).map { String($0) } ?? "",
+      (timing?["total_seconds"] as? Double).map { formatDecimal($0) } ?? "",
       result?.artifactPaths.first { $0.hasSuffix("policy.safetensors") } ?? "",
     ]
   }

@@ -12,7 +12,10 @@ struct ReportCommand: ParsableCommand {
       How normalized reward and cost move with each hyperparameter (docs/REPORT.md): mean ± std per \
       setting over cost thresholds and seeds, safe shares, the best safe setting, a functional ANOVA of a \
       product grid or ranges against the seed noise of a one-at-a-time grid, and matplotlib figures. A \
-      sweep still running gives a partial report that lists what is missing.
+      sweep still running gives a partial report that lists what is missing. The page states the training \
+      setup and draws the TraC learning curves from each run's run.json and train.jsonl, found beside its \
+      policy (the coordinator's artifacts/runs/<run id>/) or under --artifacts. Writing into the \
+      directory of an earlier report replaces it in one step.
 
       Example:
         trac-sweep report ballcircle-alpha-eta --out reports/ballcircle
@@ -25,6 +28,11 @@ struct ReportCommand: ParsableCommand {
     String?
   @Option(help: "Without a coordinator: a CSV as `trac-sweep results --format csv` prints it (with --grid).")
   var results: String?
+  @Option(
+    help: ArgumentHelp(
+      "A copy of the coordinator's artifacts folder (holding runs/<run id>/), for the runs' run.json and "
+        + "train.jsonl when the report is made on another machine.", valueName: "dir"))
+  var artifacts: [String] = []
   @Flag(help: "Skip the figures (they need the project's Python venv: scripts/setup.sh).") var noFigures =
     false
   @OptionGroup var client: ClientOptions
@@ -40,6 +48,10 @@ struct ReportCommand: ParsableCommand {
   func run() throws {
     let gridFile: GridFile
     let built: ReportBuilder.Built
+    let roots = artifacts.map { URL(fileURLWithPath: $0) }
+    let folder: (RunObservation) -> RunFolder = { run in
+      RunFolders.read(policyPath: run.fields["policy"], runID: run.runID, roots: roots)
+    }
     do {
       if let sweep {
         let reply = try client.call(
@@ -47,7 +59,7 @@ struct ReportCommand: ParsableCommand {
         gridFile = try GridFile(parsing: Data(reply.grid.utf8))
         built = try ReportBuilder(grid: gridFile, sweepID: reply.sweepID).build(
           table: RunTable(columns: reply.columns, rows: reply.rows),
-          source: "the coordinator's table of \(reply.name)")
+          source: "the coordinator's table of \(reply.name)", folder: folder)
       } else {
         let gridPath = grid!
         let resultsPath = results!
@@ -63,7 +75,7 @@ struct ReportCommand: ParsableCommand {
           throw ReportError.badInput("cannot read the results file \(resultsPath)")
         }
         let table = try CSV.parse(String(decoding: csvData, as: UTF8.self), source: resultsPath)
-        built = try ReportBuilder(grid: gridFile).build(table: table, source: resultsPath)
+        built = try ReportBuilder(grid: gridFile).build(table: table, source: resultsPath, folder: folder)
       }
     } catch let error as ReportError {
       fail("\(error)", status: TracError.inputErrorExitStatus)
@@ -87,9 +99,14 @@ struct ReportCommand: ParsableCommand {
       completeness.complete
       ? "all \(completeness.expected) runs"
       : "PARTIAL: \(completeness.recorded) of \(completeness.expected) runs recorded"
+    print(directory.appendingPathComponent("index.html").path)
+    if let problem = written.figureProblem {
+      fail(
+        "the report at \(directory.path) was written without figures (its page says so): \(problem)",
+        status: 1)
+    }
     FileHandle.standardError.write(
       Data("report (\(note), \(written.figures.count) figures): \(directory.path)/index.html\n".utf8))
-    print(directory.appendingPathComponent("index.html").path)
   }
 
   static func fileName(_ name: String) -> String {
