@@ -9,6 +9,8 @@ public final class RequestClient {
 
   /// Whether the socket uses CURVE (the unreachable error then names the likely key problems).
   public let secured: Bool
+  /// Whether the address was checked for a listener (once, before the first request).
+  private var probed = false
 
   /// `curve`: this client's key pair and the coordinator's public key, for a secured coordinator.
   public init(endpoint: String, curve: CurveClientKeys? = nil, context: ZMQContext = ZMQContext())
@@ -23,6 +25,8 @@ public final class RequestClient {
 
   public enum RequestError: Error, CustomStringConvertible {
     case unreachable(endpoint: String, timeout: Duration, secured: Bool)
+    /// Nothing listens at the address: the connection was refused at once.
+    case nothingListens(endpoint: String)
     /// The coordinator answered `error`: its code says why, its message says it in words.
     case refused(ErrorMessage)
     case transport(ZMQError)
@@ -39,6 +43,10 @@ public final class RequestClient {
         return "no answer from the coordinator at \(endpoint) within \(timeout); is it running?"
           + " (start it with: trac-sweep coordinator --bind tcp://*:5555 --state DIR; a coordinator"
           + " started with --curve-secret needs --curve-secret and --server-key here)"
+      case .nothingListens(let endpoint):
+        return "nothing listens at \(endpoint) (connection refused): is the coordinator running there? "
+          + "Start it with: trac-sweep coordinator --bind tcp://*:\(endpoint.split(separator: ":").last ?? "5555") "
+          + "--state DIR, or give its address with --coordinator or $TRAC_SWEEP_COORDINATOR"
       case .refused(let error): return error.message
       case .transport(let error): return "\(error)"
       case .protocolError(let error): return "\(error)"
@@ -50,6 +58,12 @@ public final class RequestClient {
   public func call<Request: Encodable, Reply: Decodable>(
     _ request: Request, attachments: [Data] = [], expecting: Reply.Type, timeout: Duration = .seconds(10)
   ) throws(RequestError) -> Reply {
+    if !probed {
+      probed = true
+      if TCPProbe.probe(endpoint, timeout: min(timeout, .seconds(2))) == .refused {
+        throw RequestError.nothingListens(endpoint: endpoint)
+      }
+    }
     do {
       try socket.send(WireMessage(.request, request, attachments: attachments).frames)
       guard let frames = try socket.receive(timeout: timeout) else {
