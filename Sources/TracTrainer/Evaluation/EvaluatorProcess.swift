@@ -12,7 +12,7 @@ public struct EvaluatorError: Error, CustomStringConvertible, Sendable {
   }
 }
 
-/// The Python evaluator (`scripts/evaluator.py serve`, Bullet-Safety-Gym) as a long-lived child
+/// The Python evaluator (`scripts/evaluator.py serve`, in the task family's venv) as a long-lived child
 /// process: one JSON request per line in, one JSON answer per line out. Its stderr goes to a file
 /// so a chatty simulator can never fill a pipe and stall it.
 public final class EvaluatorProcess {
@@ -152,12 +152,79 @@ public final class EvaluatorProcess {
 }
 
 extension ProjectScript {
-  /// `$TRAC_PYTHON` and `$TRAC_EVALUATOR` when set; otherwise the `scripts/evaluator.py` and
-  /// `.venv/bin/python` of the first checkout found above the executable or the working directory.
+  /// The evaluator for the Bullet-Safety-Gym tasks (see `resolveEvaluator(for:)`).
   public static func resolveEvaluator() throws(EvaluatorError) -> ProjectScript {
-    switch resolve("scripts/evaluator.py", scriptVariable: "TRAC_EVALUATOR") {
+    try resolveEvaluator(for: .bulletGym)
+  }
+
+  /// The evaluator for a task family: `scripts/evaluator.py` (or `$TRAC_EVALUATOR`) run by the family's
+  /// Python, `$TRAC_PYTHON` or `.venv/bin/python` for BulletGym, `$TRAC_SAFETY_GYMNASIUM_PYTHON` or
+  /// `.venv-safety-gymnasium/bin/python` for Safety-Gymnasium, in the first checkout found above the
+  /// executable or the working directory.
+  public static func resolveEvaluator(for family: TaskFamily) throws(EvaluatorError) -> ProjectScript {
+    let environment = EvaluatorEnvironment(family: family)
+    switch resolve(
+      "scripts/evaluator.py", scriptVariable: "TRAC_EVALUATOR", venv: environment.venv,
+      pythonVariable: environment.pythonVariable, missingPythonHint: environment.missingHint)
+    {
     case .success(let found): return found
     case .failure(let missing): throw EvaluatorError(message: missing.message, stderrTail: "")
     }
+  }
+}
+
+/// Where a task family's evaluator runs: its venv and the variable that overrides its Python.
+public struct EvaluatorEnvironment: Sendable, Hashable {
+  public let family: TaskFamily
+
+  public init(family: TaskFamily) {
+    self.family = family
+  }
+
+  /// The venv scripts/setup.sh builds for the family, relative to the checkout.
+  public var venv: String {
+    switch family {
+    case .bulletGym: ".venv"
+    case .safetyGymnasium: ".venv-safety-gymnasium"
+    }
+  }
+
+  /// The environment variable that names the family's Python instead of the venv's.
+  public var pythonVariable: String {
+    switch family {
+    case .bulletGym: "TRAC_PYTHON"
+    case .safetyGymnasium: "TRAC_SAFETY_GYMNASIUM_PYTHON"
+    }
+  }
+
+  /// What to do when the family's Python is missing.
+  var missingHint: String {
+    switch family {
+    case .bulletGym:
+      "run scripts/setup.sh, or set TRAC_PYTHON"
+    case .safetyGymnasium:
+      "the Safety-Gymnasium tasks need their own Python 3.10 environment: run scripts/setup.sh on a machine"
+        + " with a Python 3.10 interpreter (pyenv's 3.10, python3.10 on PATH, or TRAC_SETUP_PYTHON310), or set"
+        + " TRAC_SAFETY_GYMNASIUM_PYTHON"
+    }
+  }
+
+  /// Whether this machine can evaluate the family's tasks: the evaluator script is found and its Python
+  /// is there. A venv of the checkout must also have finished installing (scripts/setup.sh writes
+  /// `.requirements.sha256` into it last); a Python named by the variable is taken as it is.
+  public var isAvailable: Bool {
+    guard case .success(let found) = ProjectScript.resolve(
+      "scripts/evaluator.py", scriptVariable: "TRAC_EVALUATOR", venv: venv, pythonVariable: pythonVariable)
+    else { return false }
+    if ProcessInfo.processInfo.environment[pythonVariable] != nil { return true }
+    let stamp = found.python.deletingLastPathComponent().deletingLastPathComponent()
+      .appendingPathComponent(".requirements.sha256")
+    return FileManager.default.fileExists(atPath: stamp.path)
+  }
+
+  /// The task families this machine can evaluate (what a worker offers in its hello). A machine
+  /// without any evaluator returns an empty set.
+  public static func availableFamilies() -> Set<TaskFamily> {
+    Set(TaskFamily.allCases.filter { EvaluatorEnvironment(family: $0).isAvailable })
   }
 }
