@@ -45,7 +45,10 @@ struct TrainCommand: ParsableCommand {
   var segments: String = "both"
   @Option(name: .customLong("log-every"), help: "Steps between lines of train.jsonl.") var logEvery: Int =
     1000
-  @Flag(help: "Evaluate the final policy in the task's simulator (Bullet-Safety-Gym or Safety-Gymnasium) and add it to run.json.")
+  @Flag(
+    help:
+      "Evaluate the final policy in the task's simulator (Bullet-Safety-Gym or Safety-Gymnasium) and add it to run.json."
+  )
   var evaluate = false
   @Option(name: .customLong("eval-episodes"), help: "Evaluation episodes.") var evalEpisodes: Int = 20
   @Option(name: .customLong("eval-seed"), help: "Seed of the evaluation's start states.") var evalSeed:

@@ -104,16 +104,20 @@ final class EvaluateCommandTests: XCTestCase {
       rewards: (0..<count).map { _ in Float(generator.uniformDouble()) },
       costs: (0..<count).map { ($0 / length) % 2 == 0 ? 0.1 : 1 },
       done: (0..<count).map { ($0 + 1) % length == 0 })
-    let path = temporaryDirectory("sg-data").appendingPathComponent("SafetyPointCircle1Gymnasium-v0-test.hdf5").path
+    let path = temporaryDirectory("sg-data").appendingPathComponent(
+      "SafetyPointCircle1Gymnasium-v0-test.hdf5"
+    ).path
     let done = (0..<count).map { ($0 + 1) % length == 0 }
-    try DSRLDataset.write(dataset, terminals: [Bool](repeating: false, count: count), timeouts: done, to: path)
+    try DSRLDataset.write(
+      dataset, terminals: [Bool](repeating: false, count: count), timeouts: done, to: path)
     return path
   }
 
   static func pointCircleTrainArguments(_ dataset: String, out: URL) -> [String] {
     [
       "train", "--dataset", dataset, "--task", "OfflinePointCircle1Gymnasium-v0", "--cost-threshold", "5",
-      "--bc-steps", "10", "--steps", "20", "--batch-size", "4", "--log-every", "5", "--out", out.path, "--evaluate",
+      "--bc-steps", "10", "--steps", "20", "--batch-size", "4", "--log-every", "5", "--out", out.path,
+      "--evaluate",
       "--eval-episodes", "1",
     ]
   }
@@ -127,21 +131,24 @@ final class EvaluateCommandTests: XCTestCase {
       RunRecord.self, from: Data(contentsOf: out.appendingPathComponent("run.json")))
     var expected = TaskFamily.safetyGymnasium.defaultHyperparameters
     (expected.bcSteps, expected.steps, expected.batchSize) = (10, 20, 4)
-    XCTAssertEqual(record.spec.hyperparameters, expected, "the paper's Safety-Gymnasium defaults (alpha 0.1, ...)")
+    XCTAssertEqual(
+      record.spec.hyperparameters, expected, "the paper's Safety-Gymnasium defaults (alpha 0.1, ...)")
     XCTAssertEqual(record.data.segmentLength, 7, "seg_ratio 0.75 of the 10-step episodes")
     let evaluation = try XCTUnwrap(record.evaluation)
     XCTAssertEqual(evaluation.task, "SafetyPointCircle1Gymnasium-v0")
     XCTAssertEqual(evaluation.episodeLengths, [500])
     let task = try TaskInfo.named("OfflinePointCircle1Gymnasium-v0")
     let threshold = try XCTUnwrap(evaluation.byThreshold.first)
-    XCTAssertEqual(threshold.normalizedReward.perEpisode[0], task.normalizedReward(evaluation.rewardReturns[0]))
+    XCTAssertEqual(
+      threshold.normalizedReward.perEpisode[0], task.normalizedReward(evaluation.rewardReturns[0]))
     XCTAssertTrue(threshold.normalizedReward.mean.isFinite && threshold.normalizedCost.mean.isFinite)
 
     // The same policy in a fresh evaluator gives the same numbers.
     let again = try CLI.run(
       CLI.binary,
       [
-        "evaluate", out.appendingPathComponent("policy.safetensors").path, "--task", "SafetyPointCircle1Gymnasium-v0",
+        "evaluate", out.appendingPathComponent("policy.safetensors").path, "--task",
+        "SafetyPointCircle1Gymnasium-v0",
         "--cost-threshold", "5", "--episodes", "1", "--json",
       ])
     XCTAssertEqual(again.status, 0, again.stderr)

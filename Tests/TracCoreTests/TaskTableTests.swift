@@ -37,7 +37,9 @@ final class TaskTableTests: XCTestCase {
   func testThePythonTableIsTheSwiftTable() throws {
     let process = Process()
     process.executableURL = URL(fileURLWithPath: "/usr/bin/env")
-    process.arguments = ["python3", Self.repository.appendingPathComponent("scripts/trac_tasks.py").path, "--json"]
+    process.arguments = [
+      "python3", Self.repository.appendingPathComponent("scripts/trac_tasks.py").path, "--json",
+    ]
     let output = Pipe()
     process.standardOutput = output
     try process.run()
@@ -62,12 +64,14 @@ final class TaskTableTests: XCTestCase {
     XCTAssertEqual(task.family, .safetyGymnasium)
     XCTAssertEqual(task.simulatorID, "SafetyCarPush1Gymnasium-v0")
     let defaults = task.family.defaultHyperparameters
-    XCTAssertEqual([defaults.x, defaults.y, defaults.alpha, defaults.eta, defaults.segRatio], [0.5, 0.5, 0.1, 0.5, 0.75])
+    XCTAssertEqual(
+      [defaults.x, defaults.y, defaults.alpha, defaults.eta, defaults.segRatio], [0.5, 0.5, 0.1, 0.5, 0.75])
     XCTAssertEqual([defaults.beta, defaults.gamma, defaults.lr], [0.7, 0.99, 1e-4])
     XCTAssertEqual([defaults.batchSize, defaults.bcSteps, defaults.steps], [96, 30_000, 100_000])
     XCTAssertEqual(TaskFamily.bulletGym.defaultHyperparameters, Hyperparameters())
     XCTAssertEqual(task.family.paperCostThresholds, [20, 40, 80])
-    XCTAssertEqual(try TaskInfo.named("SafetyHopperVelocityGymnasium-v1").dsrlID, "OfflineHopperVelocityGymnasium-v1")
+    XCTAssertEqual(
+      try TaskInfo.named("SafetyHopperVelocityGymnasium-v1").dsrlID, "OfflineHopperVelocityGymnasium-v1")
   }
 
   func testUnknownAndMisspelledTasks() {

@@ -15,7 +15,8 @@ public struct ProjectScript: Sendable, Equatable {
   /// of the first checkout found above the executable or the working directory. The error message says
   /// what is missing and how to get it (`missingPythonHint`, after the path).
   public static func resolve(
-    _ relativePath: String, scriptVariable: String, venv: String = ".venv", pythonVariable: String = "TRAC_PYTHON",
+    _ relativePath: String, scriptVariable: String, venv: String = ".venv",
+    pythonVariable: String = "TRAC_PYTHON",
     missingPythonHint: String? = nil
   ) -> Result<ProjectScript, Missing> {
     let environment = ProcessInfo.processInfo.environment

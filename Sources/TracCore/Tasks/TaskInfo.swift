@@ -114,7 +114,8 @@ public struct TaskInfo: Sendable, Hashable, Codable {
   ) {
     self.init(
       dsrlID: "Offline\(name)Gymnasium-v\(version)", simulatorID: "Safety\(name)Gymnasium-v\(version)",
-      family: .safetyGymnasium, observationDim: observationDim, actionDim: actionDim, episodeSteps: episodeSteps,
+      family: .safetyGymnasium, observationDim: observationDim, actionDim: actionDim,
+      episodeSteps: episodeSteps,
       rewardMax: rewardMax, rewardMin: rewardMin)
   }
 

@@ -213,8 +213,9 @@ public struct EvaluatorEnvironment: Sendable, Hashable {
   /// is there. A venv of the checkout must also have finished installing (scripts/setup.sh writes
   /// `.requirements.sha256` into it last); a Python named by the variable is taken as it is.
   public var isAvailable: Bool {
-    guard case .success(let found) = ProjectScript.resolve(
-      "scripts/evaluator.py", scriptVariable: "TRAC_EVALUATOR", venv: venv, pythonVariable: pythonVariable)
+    guard
+      case .success(let found) = ProjectScript.resolve(
+        "scripts/evaluator.py", scriptVariable: "TRAC_EVALUATOR", venv: venv, pythonVariable: pythonVariable)
     else { return false }
     if ProcessInfo.processInfo.environment[pythonVariable] != nil { return true }
     let stamp = found.python.deletingLastPathComponent().deletingLastPathComponent()
