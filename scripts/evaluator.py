@@ -276,16 +276,26 @@ def summarize(task: TaskSpec, reward_returns, cost_returns, cost_thresholds) -> 
 
 
 class EnvCache:
-    """One simulator per task, created on first use and kept."""
+    """One simulator per task, created on first use and kept; at most MAX_CACHED of them (a
+    Safety-Gymnasium world holds about 100 MB), the least recently used closed first. Which
+    ones are kept never changes a result: a cached environment gives a fresh one's numbers."""
+
+    MAX_CACHED = 4
 
     def __init__(self) -> None:
         self._envs: dict[str, Any] = {}
 
     def get(self, task: TaskSpec):
-        env = self._envs.get(task.simulator_id)
+        env = self._envs.pop(task.simulator_id, None)
         if env is None:
             env = make_env(task)
-            self._envs[task.simulator_id] = env
+        self._envs[task.simulator_id] = env  # now the most recently used
+        while len(self._envs) > self.MAX_CACHED:
+            oldest = next(iter(self._envs))
+            try:
+                self._envs.pop(oldest).close()
+            except Exception:
+                pass
         return env
 
     def drop(self, task: TaskSpec) -> None:
