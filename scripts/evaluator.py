@@ -348,12 +348,10 @@ def make_env(task: TaskSpec):
     if env.observation_space.shape != (task.obs_dim,) or env.action_space.shape != (task.act_dim,):
         raise RuntimeError(f"{task.simulator_id}: simulator has observation {env.observation_space.shape} and "
                            f"action {env.action_space.shape}, expected ({task.obs_dim},) and ({task.act_dim},)")
-    if task.family != SAFETY_GYMNASIUM:
-        # A first reset makes a Bullet environment save its physics state, which
-        # canonicalize() restores before every episode. (A Safety-Gymnasium world is
-        # built by every reset: no need for one here.)
-        np.random.seed(0)
-        env.reset(seed=0)
+    # A first reset makes a Bullet environment save its physics state, which
+    # canonicalize() restores before every episode (and builds a Safety-Gymnasium world).
+    np.random.seed(0)
+    env.reset(seed=0)
     return env
 
 
