@@ -349,7 +349,9 @@ def make_env(task: TaskSpec):
         raise RuntimeError(f"{task.simulator_id}: simulator has observation {env.observation_space.shape} and "
                            f"action {env.action_space.shape}, expected ({task.obs_dim},) and ({task.act_dim},)")
     # A first reset makes a Bullet environment save its physics state, which
-    # canonicalize() restores before every episode (and builds a Safety-Gymnasium world).
+    # canonicalize() restores before every episode; a Safety-Gymnasium world's first reset
+    # builds it differently from later ones (a new World, not a rebuild), so every episode
+    # then starts from a later reset, fresh environment or cached.
     np.random.seed(0)
     env.reset(seed=0)
     return env
