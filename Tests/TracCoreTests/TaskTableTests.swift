@@ -89,7 +89,8 @@ final class TaskTableTests: XCTestCase {
     try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
     defer { try? FileManager.default.removeItem(at: directory) }
     for name in ["SafetyPointGoal1Gymnasium-v0-100-2022.hdf5", "SafetyPointGoal2Gymnasium-v0-200-3442.hdf5"] {
-      FileManager.default.createFile(atPath: directory.appendingPathComponent(name).path, contents: Data())
+      XCTAssertTrue(
+        FileManager.default.createFile(atPath: directory.appendingPathComponent(name).path, contents: Data()))
     }
     let path = try DSRLDatasetDirectory.resolve(
       task: try TaskInfo.named("OfflinePointGoal1Gymnasium-v0"), in: directory)
