@@ -138,12 +138,15 @@ def resolve_task(name: str) -> TaskSpec:
 
 
 def main(argv: list[str] | None = None) -> int:
-    """``trac_tasks.py --json``: the table as JSON (what the Swift table test compares)."""
+    """``trac_tasks.py --json``: the table as JSON (what the Swift table test compares); r_max and
+    r_min are strings, the shortest literals that give the exact doubles."""
     args = sys.argv[1:] if argv is None else argv
     if args != ["--json"]:
         print("usage: trac_tasks.py --json", file=sys.stderr)
         return 2
-    print(json.dumps([asdict(t) for t in TASKS], indent=1))
+    # r_max and r_min as their exact literals (repr), so a reader needs no exact float parser.
+    rows = [{**asdict(t), "r_max": repr(t.r_max), "r_min": repr(t.r_min)} for t in TASKS]
+    print(json.dumps(rows, indent=1))
     return 0
 
 

@@ -28,8 +28,9 @@ final class TaskTableTests: XCTestCase {
       XCTAssertEqual(task.observationDim, entry["obs_dim"] as? Int, id)
       XCTAssertEqual(task.actionDim, entry["act_dim"] as? Int, id)
       XCTAssertEqual(task.episodeSteps, entry["max_episode_steps"] as? Int, id)
-      XCTAssertEqual(task.rewardMax, entry["max_episode_reward"] as? Double, id)
-      XCTAssertEqual(task.rewardMin, entry["min_episode_reward"] as? Double, id)
+      // DSRL's literals are strings: Foundation's JSON number parsing is not exact, Double(String) is.
+      XCTAssertEqual(task.rewardMax, (entry["max_episode_reward"] as? String).flatMap(Double.init), id)
+      XCTAssertEqual(task.rewardMin, (entry["min_episode_reward"] as? String).flatMap(Double.init), id)
       XCTAssertEqual(try TaskInfo.named(task.simulatorID), task)
     }
   }
@@ -54,8 +55,8 @@ final class TaskTableTests: XCTestCase {
       XCTAssertEqual(row["obs_dim"] as? Int, task.observationDim)
       XCTAssertEqual(row["act_dim"] as? Int, task.actionDim)
       XCTAssertEqual(row["max_episode_steps"] as? Int, task.episodeSteps)
-      XCTAssertEqual(row["r_max"] as? Double, task.rewardMax)
-      XCTAssertEqual(row["r_min"] as? Double, task.rewardMin)
+      XCTAssertEqual((row["r_max"] as? String).flatMap(Double.init), task.rewardMax)
+      XCTAssertEqual((row["r_min"] as? String).flatMap(Double.init), task.rewardMin)
     }
   }
 

@@ -48,7 +48,8 @@ def test_task_table_equals_dsrl_values():
         got = (task.simulator_id, task.family, task.obs_dim, task.act_dim, task.max_episode_steps,
                task.r_max, task.r_min)
         assert got == (want["simulator_id"], want["family"], want["obs_dim"], want["act_dim"],
-                       want["max_episode_steps"], want["max_episode_reward"], want["min_episode_reward"]), task.dsrl_id
+                       want["max_episode_steps"], float(want["max_episode_reward"]),
+                       float(want["min_episode_reward"])), task.dsrl_id
     assert len(SG_TASKS) == 21 and len([t for t in TASKS if t.family == BULLET_GYM]) == 8
 
 
