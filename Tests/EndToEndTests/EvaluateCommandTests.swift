@@ -140,7 +140,8 @@ final class EvaluateCommandTests: XCTestCase {
     let task = try TaskInfo.named("OfflinePointCircle1Gymnasium-v0")
     let threshold = try XCTUnwrap(evaluation.byThreshold.first)
     XCTAssertEqual(
-      threshold.normalizedReward.perEpisode[0], task.normalizedReward(evaluation.rewardReturns[0]))
+      threshold.normalizedReward.perEpisode[0], task.normalizedReward(evaluation.rewardReturns[0]),
+      accuracy: 1e-9)
     XCTAssertTrue(threshold.normalizedReward.mean.isFinite && threshold.normalizedCost.mean.isFinite)
 
     // The same policy in a fresh evaluator gives the same numbers.
