@@ -95,7 +95,8 @@ final class EvaluateCommandTests: XCTestCase {
   /// A small dataset of PointCircle1's shapes (28 observations, 2 actions) in DSRL's layout.
   static func pointCircleDataset() throws -> String {
     var generator = SeededGenerator(seed: 5)
-    let (episodes, length, obs) = (24, 10, 28)
+    // 40-step episodes: with seg_ratio 0.75 a segment is 30 steps, (40 - 30) / 6 = 1 segment per episode.
+    let (episodes, length, obs) = (24, 40, 28)
     let count = episodes * length
     let dataset = try OfflineDataset(
       observationDim: obs, actionDim: 2,
@@ -133,7 +134,7 @@ final class EvaluateCommandTests: XCTestCase {
     (expected.bcSteps, expected.steps, expected.batchSize) = (10, 20, 4)
     XCTAssertEqual(
       record.spec.hyperparameters, expected, "the paper's Safety-Gymnasium defaults (alpha 0.1, ...)")
-    XCTAssertEqual(record.data.segmentLength, 7, "seg_ratio 0.75 of the 10-step episodes")
+    XCTAssertEqual(record.data.segmentLength, 30, "seg_ratio 0.75 of the 40-step episodes")
     let evaluation = try XCTUnwrap(record.evaluation)
     XCTAssertEqual(evaluation.task, "SafetyPointCircle1Gymnasium-v0")
     XCTAssertEqual(evaluation.episodeLengths, [500])
