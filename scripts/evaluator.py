@@ -1,5 +1,11 @@
 #!/usr/bin/env python3
-"""Roll out a trac-sweep policy file in the real Bullet-Safety-Gym simulator.
+"""Roll out a trac-sweep policy file in the task's real simulator.
+
+Bullet-Safety-Gym tasks run in .venv (Python 3.11); Safety-Gymnasium tasks
+(Offline*Gymnasium-v0/v1) run in .venv-safety-gymnasium (Python 3.10, MuJoCo).
+The same script serves both: the simulator is imported when a task needs it, and
+a task whose simulator this Python lacks is refused with a message naming the
+environment that has it.
 
 Two modes:
 
@@ -29,6 +35,9 @@ environment is put back into one canonical state (the saved physics state,
 restored, with a zero action applied), so an episode does not depend on what the
 environment ran before: the same policy, episodes and seed give identical
 numbers in a fresh process or in a long-lived one, whatever it evaluated before.
+Safety-Gymnasium tasks draw their layout and start state from reset(seed=seed + i)
+alone (the navigation tasks rebuild their MuJoCo world at every reset; the
+velocity tasks reset the MuJoCo data), so the same holds for them.
 """
 
 from __future__ import annotations
@@ -53,7 +62,7 @@ from typing import Any
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from trac_tasks import TaskSpec, UnknownTaskError, resolve_task  # noqa: E402
+from trac_tasks import SAFETY_GYMNASIUM, TaskSpec, UnknownTaskError, resolve_task  # noqa: E402
 
 POLICY_FORMAT = "trac-policy/1"
 HIDDEN = 256
@@ -66,6 +75,10 @@ class InputError(ValueError):
 
 class PolicyError(InputError):
     """A policy file that cannot be used."""
+
+
+class SimulatorMissingError(RuntimeError):
+    """The task's simulator is not installed in this Python (the other venv has it)."""
 
 
 # ----------------------------------------------------------------------------
@@ -200,19 +213,19 @@ def load_policy(path: str, task: TaskSpec | None = None) -> Policy:
     if task is not None:
         if obs_dim != task.obs_dim:
             raise PolicyError(f"policy file {path}: tensor layers.0.weight has shape {w0}, but task "
-                              f"{task.bullet_id} has obs_dim {task.obs_dim} (expected [{HIDDEN}, {task.obs_dim}])")
+                              f"{task.simulator_id} has obs_dim {task.obs_dim} (expected [{HIDDEN}, {task.obs_dim}])")
         if act_dim != task.act_dim:
             raise PolicyError(f"policy file {path}: tensor layers.2.weight has shape {w2}, but task "
-                              f"{task.bullet_id} has act_dim {task.act_dim} (expected [{task.act_dim}, {HIDDEN}])")
+                              f"{task.simulator_id} has act_dim {task.act_dim} (expected [{task.act_dim}, {HIDDEN}])")
         declared_task = metadata.get("task")
         if declared_task:
             try:
                 other = resolve_task(declared_task)
             except UnknownTaskError:
                 other = None  # a name we do not know: the dimensions were checked above
-            if other is not None and other.bullet_id != task.bullet_id:
+            if other is not None and other.simulator_id != task.simulator_id:
                 raise PolicyError(f"policy file {path}: trained for task {declared_task} "
-                                  f"but asked to evaluate on {task.dsrl_id} / {task.bullet_id}")
+                                  f"but asked to evaluate on {task.dsrl_id} / {task.simulator_id}")
 
     weights = tuple(np.ascontiguousarray(tensors[k], dtype=np.float32) for k in _TENSOR_NAMES)
     return Policy(path=str(path), weights=weights, metadata=metadata)
@@ -263,20 +276,30 @@ def summarize(task: TaskSpec, reward_returns, cost_returns, cost_thresholds) -> 
 
 
 class EnvCache:
-    """One simulator per task, created on first use and kept."""
+    """One simulator per task, created on first use and kept; at most MAX_CACHED of them (a
+    Safety-Gymnasium world holds about 100 MB), the least recently used closed first. Which
+    ones are kept never changes a result: a cached environment gives a fresh one's numbers."""
+
+    MAX_CACHED = 4
 
     def __init__(self) -> None:
         self._envs: dict[str, Any] = {}
 
     def get(self, task: TaskSpec):
-        env = self._envs.get(task.bullet_id)
+        env = self._envs.pop(task.simulator_id, None)
         if env is None:
             env = make_env(task)
-            self._envs[task.bullet_id] = env
+        self._envs[task.simulator_id] = env  # now the most recently used
+        while len(self._envs) > self.MAX_CACHED:
+            oldest = next(iter(self._envs))
+            try:
+                self._envs.pop(oldest).close()
+            except Exception:
+                pass
         return env
 
     def drop(self, task: TaskSpec) -> None:
-        env = self._envs.pop(task.bullet_id, None)
+        env = self._envs.pop(task.simulator_id, None)
         if env is not None:
             try:
                 env.close()
@@ -292,29 +315,50 @@ class EnvCache:
                 pass
 
 
-def make_env(task: TaskSpec):
-    """Create the Bullet-Safety-Gym environment (with gymnasium's TimeLimit)."""
+def _import_simulator(task: TaskSpec) -> None:
+    """Import the package that registers the task's simulator ids with gymnasium."""
     import warnings
 
-    import gymnasium as gym
-
+    here = f"this Python ({sys.executable}, {sys.version.split()[0]})"
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        import bullet_safety_gym  # noqa: F401  (registers the Safety*-v0 ids)
+        if task.family == SAFETY_GYMNASIUM:
+            try:
+                import safety_gymnasium  # noqa: F401  (registers the Safety*Gymnasium-v0/v1 ids)
+            except ImportError as exc:
+                raise SimulatorMissingError(
+                    f"{task.dsrl_id} is a Safety-Gymnasium task, and {here} cannot import safety_gymnasium "
+                    f"({exc}): run it with .venv-safety-gymnasium/bin/python (Python 3.10; scripts/setup.sh "
+                    f"builds it when a Python 3.10 interpreter exists)") from None
+        else:
+            try:
+                import bullet_safety_gym  # noqa: F401  (registers the Safety*-v0 ids)
+            except ImportError as exc:
+                raise SimulatorMissingError(
+                    f"{task.dsrl_id} is a Bullet-Safety-Gym task, and {here} cannot import bullet_safety_gym "
+                    f"({exc}): run it with .venv/bin/python (scripts/setup.sh builds it)") from None
 
-    env = gym.make(task.bullet_id, disable_env_checker=True)
+
+def make_env(task: TaskSpec):
+    """Create the task's environment (with gymnasium's TimeLimit)."""
+    import gymnasium as gym
+
+    _import_simulator(task)
+    env = gym.make(task.simulator_id, disable_env_checker=True)
     if env.observation_space.shape != (task.obs_dim,) or env.action_space.shape != (task.act_dim,):
-        raise RuntimeError(f"{task.bullet_id}: simulator has observation {env.observation_space.shape} and "
+        raise RuntimeError(f"{task.simulator_id}: simulator has observation {env.observation_space.shape} and "
                            f"action {env.action_space.shape}, expected ({task.obs_dim},) and ({task.act_dim},)")
-    # A first reset makes the environment save its physics state, which
-    # canonicalize() restores before every episode.
+    # A first reset makes a Bullet environment save its physics state, which
+    # canonicalize() restores before every episode; a Safety-Gymnasium world's first reset
+    # builds it differently from later ones (a new World, not a rebuild), so every episode
+    # then starts from a later reset, fresh environment or cached.
     np.random.seed(0)
     env.reset(seed=0)
     return env
 
 
 def canonicalize(env) -> None:
-    """Put the simulator into the same state before every reset.
+    """Put a Bullet-Safety-Gym simulator into the same state before every reset.
 
     Bullet-Safety-Gym's reset restores a saved physics state, but joint motor
     targets (Car, Ant) and thrust forces (Drone) set by the previous episode's
@@ -322,6 +366,8 @@ def canonicalize(env) -> None:
     this an episode would depend on what ran before it.
     """
     u = env.unwrapped
+    if not hasattr(u, "bc"):  # Safety-Gymnasium: reset(seed) alone decides the episode
+        return
     if getattr(u, "stored_state_id", -1) >= 0:
         u.bc.restoreState(u.stored_state_id)
     agent = u.agent
@@ -372,7 +418,7 @@ def evaluate(envs: EnvCache, policy_path: str, task_name: str, cost_thresholds: 
         envs.drop(task)  # do not reuse a simulator that failed mid-episode
         raise
     return {
-        "task": task.bullet_id,
+        "task": task.simulator_id,
         "dsrl_task": task.dsrl_id,
         "episodes": episodes,
         "seed": seed,
@@ -399,6 +445,8 @@ def versions() -> dict[str, str]:
         "bullet_safety_gym": v("bullet-safety-gym"),
         "gymnasium": v("gymnasium"),
         "pybullet": v("pybullet"),
+        "safety_gymnasium": v("safety-gymnasium"),
+        "mujoco": v("mujoco"),
         "safetensors": v("safetensors"),
     }
 
@@ -524,7 +572,7 @@ def _json_line(obj: dict[str, Any]) -> str:
 
 
 def _error_message(exc: BaseException) -> str:
-    if isinstance(exc, (InputError, UnknownTaskError)):
+    if isinstance(exc, (InputError, UnknownTaskError, SimulatorMissingError)):
         return str(exc)
     return f"{type(exc).__name__}: {exc}"
 
@@ -554,7 +602,7 @@ def serve(proto) -> int:
                 result = handle_request(envs, req)
                 line = _json_line({"id": req_id, "ok": True, **result})
             except Exception as exc:  # answer and keep serving
-                if not isinstance(exc, (InputError, UnknownTaskError)):
+                if not isinstance(exc, (InputError, UnknownTaskError, SimulatorMissingError)):
                     traceback.print_exc(file=sys.stderr)
                 try:
                     line = _json_line({"id": req_id, "ok": False, "error": _error_message(exc)})
@@ -586,7 +634,8 @@ def build_parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", required=True)
     ev = sub.add_parser("evaluate", help="evaluate one policy file and print one JSON object")
     ev.add_argument("policy", help="path to policy.safetensors")
-    ev.add_argument("--task", required=True, help="DSRL id (OfflineBallCircle-v0) or Bullet id (SafetyBallCircle-v0)")
+    ev.add_argument("--task", required=True,
+                    help="DSRL id (OfflineBallCircle-v0) or simulator id (SafetyBallCircle-v0)")
     ev.add_argument("--cost-threshold", dest="cost_thresholds", type=_number, nargs="+", required=True,
                     metavar="C", help="one or more cost thresholds")
     ev.add_argument("--episodes", type=int, default=20)
@@ -614,6 +663,9 @@ def main(argv: list[str] | None = None) -> int:
     except (InputError, UnknownTaskError) as exc:
         print(f"evaluator.py: error: {exc}", file=sys.stderr)
         return 2
+    except SimulatorMissingError as exc:
+        print(f"evaluator.py: error: {exc}", file=sys.stderr)
+        return 1
     except Exception as exc:
         traceback.print_exc(file=sys.stderr)
         print(f"evaluator.py: error: {_error_message(exc)}", file=sys.stderr)

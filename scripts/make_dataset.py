@@ -1,11 +1,14 @@
 #!/usr/bin/env python3
 """Generate an offline safe-RL dataset in DSRL's HDF5 layout from real
-Bullet-Safety-Gym rollouts of scripted behaviour policies.
+simulator rollouts of scripted behaviour policies.
 
   make_dataset.py TASK --episodes N --seed S --out FILE [--workers K]
 
-TASK is a DSRL id (OfflineBallCircle-v0) or a Bullet id (SafetyBallCircle-v0).
-Supported: BallCircle, BallRun, CarCircle, CarRun.
+TASK is a DSRL id (OfflineBallCircle-v0) or a simulator id (SafetyBallCircle-v0).
+Supported: BallCircle, BallRun, CarCircle, CarRun (Bullet-Safety-Gym, run with
+.venv/bin/python), and the Safety-Gymnasium navigation tasks PointGoal1/2,
+CarGoal1/2, PointCircle1/2, CarCircle1/2 (OfflinePointGoal1Gymnasium-v0, ...; run
+with .venv-safety-gymnasium/bin/python).
 
 Layout (docs/FORMATS.md): datasets observations, next_observations,
 actions, rewards, costs (float32), terminals, timeouts (bool, stored by h5py as an
@@ -24,6 +27,16 @@ Behaviour: every episode draws its own scripted controller from a family:
   run tasks: a cruise-speed controller below or near the velocity limit, some
     with an over-speed burst of random length and speed, some with a lateral
     excursion across the y = +-2 boundary; random gains and noise.
+  Safety-Gymnasium goal tasks: drive to the goal (a new one appears when it is
+    reached) at a random speed, steering around the hazards with a random
+    clearance, or, in some episodes, straight through them; random gains and
+    correlated noise.
+  Safety-Gymnasium circle tasks: run counter-clockwise around a circle of random
+    radius and speed; some episodes cap |x| (and |y| at level 2) inside or
+    outside the walls at 1.125, or switch the cap on or off half way.
+  These controllers read the agent's position, heading and the goal and hazard
+  positions from the simulator (privileged state); the dataset holds the
+  observations the simulator gives a policy.
 So episodes spread over reward and cost: some safe, some not, at every usual
 threshold, with a spread of returns among the safe ones.
 
@@ -55,10 +68,13 @@ from pathlib import Path
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from trac_tasks import TaskSpec, UnknownTaskError, resolve_task  # noqa: E402
+from trac_tasks import SAFETY_GYMNASIUM, TaskSpec, UnknownTaskError, resolve_task  # noqa: E402
 
 SUPPORTED = ("BallCircle", "BallRun", "CarCircle", "CarRun")
-SUMMARY_THRESHOLDS = (10, 20, 40)
+SUPPORTED_GYMNASIUM = ("PointGoal1", "PointGoal2", "CarGoal1", "CarGoal2",
+                       "PointCircle1", "PointCircle2", "CarCircle1", "CarCircle2")
+SUMMARY_THRESHOLDS = (10, 20, 40)  # the paper's BulletGym thresholds
+SUMMARY_THRESHOLDS_GYMNASIUM = (20, 40, 80)  # and its Safety-Gymnasium ones
 DESIRABLE_X = 0.5  # TraC's BulletGym default share of safe segments labelled desirable
 
 # Geometry of the tasks (bullet_safety_gym/envs/tasks.py).
@@ -228,7 +244,129 @@ class RunBehaviour:
         return self.executor(st, vdes)
 
 
+# ----------------------------------------------------------------------------
+# Safety-Gymnasium navigation (Point and Car; Goal and Circle)
+# ----------------------------------------------------------------------------
+
+SG_WALL = 1.125  # Sigwalls(locate_factor=1.125): |x| (and |y| at level 2) beyond it costs 1 per step
+
+
+@dataclass
+class SGState:
+    pos: np.ndarray  # world x, y
+    heading: float  # direction of forward travel
+    forward_speed: float
+
+
+def read_sg_state(env) -> SGState:
+    agent = env.unwrapped.task.agent
+    mat = np.asarray(agent.mat)
+    # The Point drives along its body x axis; the Car along its body -y axis (measured).
+    forward = mat[:2, 0] if agent.__class__.__name__ == "Point" else -mat[:2, 1]
+    heading = math.atan2(forward[1], forward[0])
+    vel = np.asarray(agent.vel)[:2]
+    return SGState(np.asarray(agent.pos)[:2].copy(), heading, float(vel @ forward))
+
+
+class SGExecutor:
+    """Turns a desired world-frame velocity into the agent's action: a speed command along the
+    heading and a turn toward the desired direction (Point: force and turn rate; Car: the
+    two wheels' torques, left minus right turning counter-clockwise)."""
+
+    def __init__(self, task: TaskSpec, rng: np.random.Generator):
+        self.car = task.agent == "Car"
+        self.kw = _loguniform(rng, 0.8, 4.0)
+        self.kv = _loguniform(rng, 0.5, 3.0)
+
+    def __call__(self, st: SGState, vdes: np.ndarray) -> np.ndarray:
+        speed = float(np.linalg.norm(vdes))
+        err = _wrap(math.atan2(vdes[1], vdes[0]) - st.heading) if speed > 1e-6 else 0.0
+        # slow down while turning hard
+        target = speed * max(0.0, math.cos(min(abs(err), math.pi / 2)))
+        drive = float(np.clip(target + self.kv * (target - st.forward_speed), -1.0, 1.0))
+        turn = float(np.clip(self.kw * err, -1.0, 1.0))
+        if self.car:
+            return np.array([drive + turn, drive - turn])
+        return np.array([drive, turn])
+
+
+class SGGoalBehaviour:
+    """Drive to the goal; steer around hazards with a random clearance, or ignore them."""
+
+    def __init__(self, task: TaskSpec, rng: np.random.Generator):
+        self.family = "goal+avoid"
+        self.speed = float(rng.uniform(0.3, 1.0))
+        self.clearance = float(rng.uniform(0.05, 0.6))
+        self.repulsion = _loguniform(rng, 0.5, 6.0)
+        u = rng.uniform()
+        if u < 0.3:
+            self.family = "goal+straight"
+            self.repulsion = 0.0
+        elif u < 0.4:
+            self.family = "wander"
+            self.speed *= 0.4
+        self.executor = SGExecutor(task, rng)
+
+    def act(self, env, st: SGState, t: int) -> np.ndarray:
+        task = env.unwrapped.task
+        goal = np.asarray(task.goal.pos)[:2]
+        to_goal = goal - st.pos
+        vdes = self.speed * to_goal / (np.linalg.norm(to_goal) + 1e-6)
+        if self.repulsion > 0 and hasattr(task, "hazards"):
+            size = float(task.hazards.size)
+            for h in task.hazards.pos:
+                away = st.pos - np.asarray(h)[:2]
+                d = float(np.linalg.norm(away)) + 1e-6
+                reach = size + self.clearance
+                if d < reach + 0.3:
+                    vdes = vdes + self.repulsion * (reach + 0.3 - d) * away / d
+        if self.family == "wander":
+            vdes = vdes + np.array([math.cos(0.01 * t), math.sin(0.013 * t)]) * 0.5
+        return self.executor(st, vdes)
+
+
+class SGCircleBehaviour:
+    """Run counter-clockwise around a circle of radius rho, optionally capping |x| (and |y|)."""
+
+    def __init__(self, task: TaskSpec, rng: np.random.Generator):
+        steps = task.max_episode_steps
+        self.family = "circle"
+        self.both_axes = task.name.endswith("2")  # level 2 has walls on y too
+        self.rho = float(rng.uniform(0.6, 2.0))
+        self.speed = float(rng.uniform(0.3, 1.0))
+        self.kr = float(rng.uniform(0.5, 2.5))
+        self.cap = float(rng.uniform(0.6, 1.1) if rng.uniform() < 0.5 else rng.uniform(1.05, 1.6))
+        self.kx = float(rng.uniform(0.8, 4.0))
+        self.barrier_on = np.zeros(steps, dtype=bool)
+        u = rng.uniform()
+        if u < 0.35:
+            self.family = "circle+cap"
+            self.barrier_on[:] = True
+        elif u < 0.6:
+            self.family = "circle+cap-switch"
+            t0 = int(rng.integers(0, steps))
+            if rng.uniform() < 0.5:
+                self.barrier_on[:t0] = True
+            else:
+                self.barrier_on[t0:] = True
+        self.executor = SGExecutor(task, rng)
+
+    def act(self, env, st: SGState, t: int) -> np.ndarray:
+        p = st.pos
+        d = float(np.linalg.norm(p)) + 1e-6
+        radial = p / d
+        tangent = np.array([-radial[1], radial[0]])  # counter-clockwise, as the reward wants
+        vdes = self.speed * tangent + self.kr * (self.rho - d) * radial
+        if self.barrier_on[t]:
+            for axis in ((0, 1) if self.both_axes else (0,)):
+                vdes[axis] = float(np.clip(vdes[axis], -self.kx * (self.cap + p[axis]),
+                                           self.kx * (self.cap - p[axis])))
+        return self.executor(st, vdes)
+
+
 def make_behaviour(task: TaskSpec, rng: np.random.Generator):
+    if task.family == SAFETY_GYMNASIUM:
+        return SGGoalBehaviour(task, rng) if task.kind == "goal" else SGCircleBehaviour(task, rng)
     return CircleBehaviour(task, rng) if task.kind == "circle" else RunBehaviour(task, rng)
 
 
@@ -249,10 +387,10 @@ _ENV_TASK = None
 
 def _env_for(task: TaskSpec):
     global _ENV, _ENV_TASK
-    if _ENV is None or _ENV_TASK != task.bullet_id:
+    if _ENV is None or _ENV_TASK != task.simulator_id:
         from evaluator import make_env
         _ENV = make_env(task)
-        _ENV_TASK = task.bullet_id
+        _ENV_TASK = task.simulator_id
     return _ENV
 
 
@@ -280,9 +418,10 @@ def run_episode(task: TaskSpec, seed: int, index: int) -> dict[str, np.ndarray |
     n = 0
     reward_sum = 0.0
     cost_sum = 0.0
+    gymnasium = task.family == SAFETY_GYMNASIUM
     for t in range(steps):
-        st = read_state(task, obs)
-        action = np.clip(behaviour.act(st, t) + noise.sample(), -1.0, 1.0).astype(np.float32)
+        planned = behaviour.act(env, read_sg_state(env), t) if gymnasium else behaviour.act(read_state(task, obs), t)
+        action = np.clip(planned + noise.sample(), -1.0, 1.0).astype(np.float32)
         obs, r, terminated, truncated, info = env.step(action)
         act_buf[t] = action
         obs_buf[t + 1] = obs
@@ -319,7 +458,7 @@ def _run_chunk(args: tuple[str, int, int, int]) -> list[dict]:
 
 def generate(task: TaskSpec, episodes: int, seed: int, workers: int) -> list[dict]:
     chunk = 10
-    jobs = [(task.bullet_id, seed, s, min(s + chunk, episodes)) for s in range(0, episodes, chunk)]
+    jobs = [(task.simulator_id, seed, s, min(s + chunk, episodes)) for s in range(0, episodes, chunk)]
     if workers <= 1 or len(jobs) == 1:
         out: list[dict] = []
         for j in jobs:
@@ -354,7 +493,7 @@ def write_hdf5(path: Path, task: TaskSpec, episodes: list[dict], seed: int) -> N
                 f.create_dataset(key, data=data, compression="gzip", compression_opts=4,
                                  track_times=False)
             f.attrs["generator"] = "trac-sweep scripts/make_dataset.py"
-            f.attrs["task"] = task.bullet_id
+            f.attrs["task"] = task.simulator_id
             f.attrs["dsrl_task"] = task.dsrl_id
             f.attrs["episodes"] = len(episodes)
             f.attrs["seed"] = seed
@@ -378,7 +517,7 @@ def summary(task: TaskSpec, episodes: list[dict], seconds: float, out: Path) -> 
     lengths = np.array([len(ep["rewards"]) for ep in episodes])
     n = len(episodes)
     lines = [
-        f"task            {task.bullet_id} ({task.dsrl_id})",
+        f"task            {task.simulator_id} ({task.dsrl_id})",
         f"output          {out}",
         f"episodes        {n}",
         f"transitions     {int(lengths.sum())}  (episode length min {lengths.min()} max {lengths.max()};"
@@ -390,7 +529,8 @@ def summary(task: TaskSpec, episodes: list[dict], seconds: float, out: Path) -> 
         "per threshold (desirable = top ceil(x * n_safe) safe episodes by reward, x = 0.5;"
         " episodes stand for segments, as with seg_ratio 1.0):",
     ]
-    for c in SUMMARY_THRESHOLDS:
+    thresholds = SUMMARY_THRESHOLDS_GYMNASIUM if task.family == SAFETY_GYMNASIUM else SUMMARY_THRESHOLDS
+    for c in thresholds:
         safe = C <= c
         n_safe = int(safe.sum())
         n_des = math.ceil(DESIRABLE_X * n_safe)
@@ -403,10 +543,10 @@ def summary(task: TaskSpec, episodes: list[dict], seconds: float, out: Path) -> 
     fams: dict[str, list[int]] = {}
     for i, ep in enumerate(episodes):
         fams.setdefault(ep["family"], []).append(i)
-    lines.append("behaviour families (episodes, safe at C=20, mean reward):")
+    lines.append(f"behaviour families (episodes, safe at C={thresholds[1]}, mean reward):")
     for name in sorted(fams):
         idx = fams[name]
-        lines.append(f"  {name:22s} {len(idx):4d}  {int((C[idx] <= 20).sum()):4d}  {R[idx].mean():8.1f}")
+        lines.append(f"  {name:22s} {len(idx):4d}  {int((C[idx] <= thresholds[1]).sum()):4d}  {R[idx].mean():8.1f}")
     return "\n".join(lines)
 
 
@@ -423,9 +563,10 @@ def main(argv: list[str] | None = None) -> int:
         task = resolve_task(args.task)
     except UnknownTaskError as exc:
         parser.error(str(exc))
-    if task.name not in SUPPORTED:
-        parser.error(f"no scripted behaviour for {task.bullet_id}: supported tasks are "
-                     + ", ".join(f"Offline{n}-v0 / Safety{n}-v0" for n in SUPPORTED))
+    if task.name not in SUPPORTED + SUPPORTED_GYMNASIUM:
+        parser.error(f"no scripted behaviour for {task.dsrl_id}: supported tasks are "
+                     + ", ".join(f"Offline{n}-v0" for n in SUPPORTED) + " and "
+                     + ", ".join(f"Offline{n}Gymnasium-v0" for n in SUPPORTED_GYMNASIUM))
     if args.episodes < 1:
         parser.error("--episodes must be >= 1")
     if not (0 <= args.seed < 2**32):

@@ -17,7 +17,7 @@ struct EvaluateCommand: ParsableCommand {
       """)
 
   @Argument(help: "A policy.safetensors file.") var policy: String
-  @Option(help: "Task, by DSRL or Bullet id.") var task: String
+  @Option(help: "Task, by DSRL or simulator id.") var task: String
   @Option(name: .customLong("cost-threshold"), parsing: .upToNextOption, help: "One or more cost thresholds.")
   var costThresholds: [Double]
   @Option(help: "Episodes to roll out.") var episodes: Int = 20
@@ -37,9 +37,11 @@ struct EvaluateCommand: ParsableCommand {
 
   func run() throws {
     do {
-      let evaluator = try EvaluatorProcess(location: try EvaluatorProcess.Location.resolveEvaluator())
+      let taskInfo = try TaskInfo.named(task)
+      let evaluator = try EvaluatorProcess(
+        location: try EvaluatorProcess.Location.resolveEvaluator(for: taskInfo.family))
       let result = try evaluator.evaluate(
-        policy: URL(fileURLWithPath: policy), task: try TaskInfo.named(task), costThresholds: costThresholds,
+        policy: URL(fileURLWithPath: policy), task: taskInfo, costThresholds: costThresholds,
         episodes: episodes, seed: seed)
       if json {
         print(String(decoding: try JSONCodec.prettyEncoder.encode(result), as: UTF8.self))

@@ -50,7 +50,10 @@ struct TrainCommand: ParsableCommand {
   var segments: String = "both"
   @Option(name: .customLong("log-every"), help: "Steps between lines of train.jsonl.") var logEvery: Int =
     1000
-  @Flag(help: "Evaluate the final policy in the simulator (Bullet-Safety-Gym) and add it to run.json.")
+  @Flag(
+    help:
+      "Evaluate the final policy in the task's simulator (Bullet-Safety-Gym or Safety-Gymnasium) and add it to run.json."
+  )
   var evaluate = false
   @Option(name: .customLong("eval-episodes"), help: "Evaluation episodes.") var evalEpisodes: Int = 20
   @Option(name: .customLong("eval-seed"), help: "Seed of the evaluation's start states.") var evalSeed:
@@ -105,7 +108,8 @@ struct TrainCommand: ParsableCommand {
   }
 
   var hyperparameters: Hyperparameters {
-    var values = Hyperparameters()
+    // The paper's defaults for the task's family (Safety-Gymnasium: y 0.5, alpha 0.1, eta 0.5, seg_ratio 0.75).
+    var values = (try? TaskInfo.named(task))?.family.defaultHyperparameters ?? Hyperparameters()
     if let x { values.x = x }
     if let y { values.y = y }
     if let alpha { values.alpha = alpha }

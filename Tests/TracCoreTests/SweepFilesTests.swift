@@ -50,16 +50,21 @@ final class SweepFilesTests: XCTestCase {
     }
   }
 
-  /// The paper's studies use its protocol (docs/ALGORITHM.md sections 5-9) on BulletGym's DSRL files.
+  /// The paper's studies use its protocol (docs/ALGORITHM.md) on DSRL's files: six on BulletGym
+  /// tasks, two on the Safety-Gymnasium task CarPush1, each with its family's defaults and thresholds.
   func testPaperStudiesAreFullSize() throws {
     let files = try FileManager.default.contentsOfDirectory(atPath: Self.sweepsDirectory.path)
       .filter { $0.hasPrefix("paper-") && $0.hasSuffix(".json") }
-    XCTAssertEqual(files.count, 6)
+    XCTAssertEqual(files.count, 8)
     var baselines = 0
+    var families: [TaskFamily: Int] = [:]
     for file in files {
       let grid = try GridFile(parsing: Data(contentsOf: Self.sweepsDirectory.appendingPathComponent(file)))
-      XCTAssertEqual(grid.base, Hyperparameters(), "\(file): the base point is TraC's BulletGym defaults")
-      XCTAssertEqual(grid.costThresholds, [10, 20, 40], file)
+      let family = try XCTUnwrap(Set(grid.tasks.map(\.task.family)).first)
+      XCTAssertEqual(Set(grid.tasks.map(\.task.family)).count, 1, file)
+      families[family, default: 0] += 1
+      XCTAssertEqual(grid.base, family.defaultHyperparameters, "\(file): the base point is TraC's defaults")
+      XCTAssertEqual(grid.costThresholds, family.paperCostThresholds, file)
       XCTAssertEqual(grid.seeds, [0, 10, 20], file)
       XCTAssertEqual([grid.evalEpisodes, Int(grid.evalSeed)], [20, 0], file)
       XCTAssertTrue(
@@ -69,5 +74,6 @@ final class SweepFilesTests: XCTestCase {
       if grid.algorithms.contains(.bcAll) { baselines += 1 }
     }
     XCTAssertEqual(baselines, 1, "the BC baselines are in one file only")
+    XCTAssertEqual(families, [.bulletGym: 6, .safetyGymnasium: 2])
   }
 }

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -103,4 +104,53 @@ def test_unsupported_task_is_refused(tmp_path):
     assert res.returncode == 2 and "no scripted behaviour" in res.stderr
     res = make("OfflineNope-v0", 2, 0, tmp_path / "x.hdf5")
     assert res.returncode == 2 and "Supported tasks" in res.stderr
+    assert not list(tmp_path.iterdir())
+
+
+# ----------------------------------------------------------------------------
+# Safety-Gymnasium (Goal and Circle), in .venv-safety-gymnasium
+# ----------------------------------------------------------------------------
+
+ROOT = SCRIPTS.parent
+SG_PYTHON = os.environ.get("TRAC_SAFETY_GYMNASIUM_PYTHON", str(ROOT / ".venv-safety-gymnasium" / "bin" / "python"))
+needs_sg = pytest.mark.skipif(
+    not os.access(SG_PYTHON, os.X_OK),
+    reason=f"{SG_PYTHON} is missing: scripts/setup.sh builds it when a Python 3.10 interpreter exists")
+
+
+def make_sg(task: str, episodes: int, seed: int, out: Path) -> subprocess.CompletedProcess:
+    return subprocess.run([SG_PYTHON, MAKE, task, "--episodes", str(episodes), "--seed", str(seed),
+                           "--out", str(out)], capture_output=True, text=True, timeout=600)
+
+
+@needs_sg
+def test_safety_gymnasium_circle_layout(tmp_path):
+    out = tmp_path / "SafetyPointCircle1Gymnasium-v0-test.hdf5"
+    res = make_sg("OfflinePointCircle1Gymnasium-v0", 2, 0, out)
+    assert res.returncode == 0, res.stderr
+    d = read(out)
+    assert d["observations"].shape == (1000, 28) and d["actions"].shape == (1000, 2)
+    assert np.flatnonzero(d["timeouts"]).tolist() == [499, 999] and not d["terminals"].any()
+    assert np.all(np.abs(d["actions"]) <= 1.0)
+    for key in KEYS:
+        assert np.all(np.isfinite(d[key].astype(np.float64)))
+    assert "C=20" in res.stdout and "C=80" in res.stdout  # the paper's Safety-Gymnasium thresholds
+
+
+@needs_sg
+def test_safety_gymnasium_goal_is_deterministic(tmp_path):
+    a, b = tmp_path / "a.hdf5", tmp_path / "b.hdf5"
+    for out in (a, b):
+        res = make_sg("OfflineCarGoal1Gymnasium-v0", 1, 3, out)
+        assert res.returncode == 0, res.stderr
+    da, db = read(a), read(b)
+    assert da["observations"].shape == (1000, 72)
+    for key in KEYS:
+        assert da[key].tobytes() == db[key].tobytes(), key
+
+
+def test_other_safety_gymnasium_tasks_are_refused(tmp_path):
+    res = make("OfflinePointButton1Gymnasium-v0", 2, 0, tmp_path / "x.hdf5")
+    assert res.returncode == 2 and "no scripted behaviour for OfflinePointButton1Gymnasium-v0" in res.stderr
+    assert "OfflinePointGoal1Gymnasium-v0" in res.stderr
     assert not list(tmp_path.iterdir())

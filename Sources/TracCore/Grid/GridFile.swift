@@ -59,8 +59,11 @@ public struct GridFile: Equatable, Sendable {
     algorithms = try Self.decodeAlgorithms(
       file.required("algorithm", "trac, bc_all, bc_safe, or a list of them"))
 
+    // The defaults are the paper's for the tasks' family (BulletGym and Safety-Gymnasium differ in y,
+    // alpha, eta and seg_ratio); a grid that mixes families must give those in base.
+    let families = Set(tasks.map(\.task.family))
     var givenInBase = Set<HyperparameterName>()
-    var base = Hyperparameters()
+    var base = families.count == 1 ? families.first!.defaultHyperparameters : Hyperparameters()
     if let baseField = file.optional("base") {
       let object = try GridObject(
         baseField, allowedKeys: HyperparameterName.allCases.map(\.rawValue), describing: "base")
@@ -68,6 +71,18 @@ public struct GridFile: Equatable, Sendable {
         let name = HyperparameterName(rawValue: key)!
         name.set(try Self.decodeHyperparameter(name, field), in: &base)
         givenInBase.insert(name)
+      }
+    }
+    if families.count > 1 {
+      let ambiguous = HyperparameterName.allCases.filter { name in
+        !givenInBase.contains(name)
+          && Set(families.map { name.value(in: $0.defaultHyperparameters) }).count > 1
+      }
+      if !ambiguous.isEmpty {
+        let names = ambiguous.map(\.rawValue).joined(separator: ", ")
+        throw GridPath.root.key("base").error(
+          "the tasks are of different families (\(families.map(\.displayName).sorted().joined(separator: ", "))),"
+            + " whose paper defaults differ in \(names): give \(names) in base")
       }
     }
     self.base = base

@@ -11,11 +11,14 @@ public struct ProjectScript: Sendable, Equatable {
     self.script = script
   }
 
-  /// `$<scriptVariable>` and `$TRAC_PYTHON` when set; otherwise `relativePath` and `.venv/bin/python` of
-  /// the first checkout found above the executable or the working directory. The error message says
-  /// what is missing and how to get it.
-  public static func resolve(_ relativePath: String, scriptVariable: String) -> Result<ProjectScript, Missing>
-  {
+  /// `$<scriptVariable>` and `$<pythonVariable>` when set; otherwise `relativePath` and `<venv>/bin/python`
+  /// of the first checkout found above the executable or the working directory. The error message says
+  /// what is missing and how to get it (`missingPythonHint`, after the path).
+  public static func resolve(
+    _ relativePath: String, scriptVariable: String, venv: String = ".venv",
+    pythonVariable: String = "TRAC_PYTHON",
+    missingPythonHint: String? = nil
+  ) -> Result<ProjectScript, Missing> {
     let environment = ProcessInfo.processInfo.environment
     var roots: [URL] = []
     for start in [
@@ -37,13 +40,11 @@ public struct ProjectScript: Sendable, Equatable {
     }
     let root = script.deletingLastPathComponent().deletingLastPathComponent()
     let python =
-      environment["TRAC_PYTHON"].map { URL(fileURLWithPath: $0) }
-      ?? root.appendingPathComponent(".venv/bin/python")
+      environment[pythonVariable].map { URL(fileURLWithPath: $0) }
+      ?? root.appendingPathComponent("\(venv)/bin/python")
     guard FileManager.default.isExecutableFile(atPath: python.path) else {
-      return .failure(
-        Missing(
-          message:
-            "the project's Python (\(python.path)) is missing; run scripts/setup.sh, or set TRAC_PYTHON"))
+      let hint = missingPythonHint ?? "run scripts/setup.sh, or set \(pythonVariable)"
+      return .failure(Missing(message: "the project's Python (\(python.path)) is missing; \(hint)"))
     }
     return .success(ProjectScript(python: python, script: script))
   }

@@ -13,10 +13,10 @@ public enum DSRLDatasetDirectory {
   /// The task's DSRL file in `directory`, named like `SafetyBallCircle-v0-80-886.hdf5`.
   public static func resolve(task: TaskInfo, in directory: URL = directory) throws(TracError) -> String {
     let names = (try? FileManager.default.contentsOfDirectory(atPath: directory.path)) ?? []
-    let matches = names.filter { $0.hasPrefix(task.bulletID + "-") && $0.hasSuffix(".hdf5") }.sorted()
+    let matches = names.filter { $0.hasPrefix(task.simulatorID + "-") && $0.hasSuffix(".hdf5") }.sorted()
     guard let match = matches.first else {
       throw .invalidInput(
-        "no dataset for \(task.dsrlID) in \(directory.path) (expected a file named like \(task.bulletID)-80-886.hdf5);"
+        "no dataset for \(task.dsrlID) in \(directory.path) (expected a file named like \(task.simulatorID)-80-886.hdf5);"
           + " pass --dataset FILE or set DSRL_DATASET_DIR")
     }
     guard matches.count == 1 else {

@@ -12,7 +12,7 @@ public struct EvaluatorError: Error, CustomStringConvertible, Sendable {
   }
 }
 
-/// The Python evaluator (`scripts/evaluator.py serve`, Bullet-Safety-Gym) as a long-lived child
+/// The Python evaluator (`scripts/evaluator.py serve`, in the task family's venv) as a long-lived child
 /// process: one JSON request per line in, one JSON answer per line out. Its stderr goes to a file
 /// so a chatty simulator can never fill a pipe and stall it.
 public final class EvaluatorProcess {
@@ -152,10 +152,21 @@ public final class EvaluatorProcess {
 }
 
 extension ProjectScript {
-  /// `$TRAC_PYTHON` and `$TRAC_EVALUATOR` when set; otherwise the `scripts/evaluator.py` and
-  /// `.venv/bin/python` of the first checkout found above the executable or the working directory.
+  /// The evaluator for the Bullet-Safety-Gym tasks (see `resolveEvaluator(for:)`).
   public static func resolveEvaluator() throws(EvaluatorError) -> ProjectScript {
-    switch resolve("scripts/evaluator.py", scriptVariable: "TRAC_EVALUATOR") {
+    try resolveEvaluator(for: .bulletGym)
+  }
+
+  /// The evaluator for a task family: `scripts/evaluator.py` (or `$TRAC_EVALUATOR`) run by the family's
+  /// Python, `$TRAC_PYTHON` or `.venv/bin/python` for BulletGym, `$TRAC_SAFETY_GYMNASIUM_PYTHON` or
+  /// `.venv-safety-gymnasium/bin/python` for Safety-Gymnasium, in the first checkout found above the
+  /// executable or the working directory.
+  public static func resolveEvaluator(for family: TaskFamily) throws(EvaluatorError) -> ProjectScript {
+    let environment = EvaluatorEnvironment(family: family)
+    switch resolve(
+      "scripts/evaluator.py", scriptVariable: "TRAC_EVALUATOR", venv: environment.venv,
+      pythonVariable: environment.pythonVariable, missingPythonHint: environment.missingHint)
+    {
     case .success(let found): return found
     case .failure(let missing): throw EvaluatorError(message: missing.message, stderrTail: "")
     }

@@ -57,7 +57,7 @@ public struct TrainingRun {
   public func run(progress: (TrainingProgress) -> Void = { _ in }) throws -> RunRecord {
     try hyperparameters.validate(algorithm: algorithm)
     // Find the evaluator before hours of training, not after.
-    let evaluatorLocation = evaluate ? try EvaluatorProcess.Location.resolveEvaluator() : nil
+    let evaluatorLocation = evaluate ? try EvaluatorProcess.Location.resolveEvaluator(for: task.family) : nil
     let startedAt = Date()
     let clock = ContinuousClock()
     let loadStart = clock.now
