@@ -83,7 +83,8 @@ final class WorkerStateMachineTests: XCTestCase {
       _ = worker.effects { $0.connected(now: $1) }
       dropAt = worker.run(until: { $0 == .disconnect }).last!.at
     }
-    XCTAssertEqual(connects, [.milliseconds(100), .milliseconds(200), .milliseconds(400), .milliseconds(400)])
+    XCTAssertEqual(
+      connects, [.milliseconds(100), .milliseconds(200), .milliseconds(400), .milliseconds(400)])
     // A message from the coordinator resets the delay.
     _ = worker.run(until: { $0 == .connect })
     _ = worker.effects { $0.connected(now: $1) }
@@ -115,8 +116,10 @@ final class WorkerStateMachineTests: XCTestCase {
     _ = worker.welcome()
     let assign = Scenario.assign()
     XCTAssertEqual(
-      worker.effects { $0.assignReceived(assign, cached: .complete, now: $1) }, [.prepareDirectory(assign.attempt)])
-    XCTAssertEqual(worker.effects { $0.directoryPrepared(assign.attempt, now: $1) }, [.spawn(ChildID(0), assign)])
+      worker.effects { $0.assignReceived(assign, cached: .complete, now: $1) },
+      [.prepareDirectory(assign.attempt)])
+    XCTAssertEqual(
+      worker.effects { $0.directoryPrepared(assign.attempt, now: $1) }, [.spawn(ChildID(0), assign)])
     XCTAssertEqual(worker.machine.running, [assign.attempt])
   }
 
@@ -222,7 +225,8 @@ final class WorkerStateMachineTests: XCTestCase {
         .spool(
           .init(result: AttemptResult(key: assign.attempt, exit: exit), withArtifacts: true))
       ])
-    XCTAssertEqual(worker.effects { $0.resultSpooled(assign.attempt, now: $1) }, [.sendResult(assign.attempt)])
+    XCTAssertEqual(
+      worker.effects { $0.resultSpooled(assign.attempt, now: $1) }, [.sendResult(assign.attempt)])
     _ = worker.effects { $0.resultSent(assign.attempt, now: $1) }
     worker.advance(milliseconds: 300)
     XCTAssertFalse(worker.tick().contains(.removeAttemptDirectory(assign.attempt)), "removed before the ack")
@@ -246,12 +250,14 @@ final class WorkerStateMachineTests: XCTestCase {
     let exit = TrainerExit(
       exitStatus: nil, signal: SIGTERM, wallTime: .seconds(1), stderrTail: "", terminatedOnRequest: false)
     XCTAssertEqual(
-      worker.effects { $0.childExited(child, exit: exit, now: $1) }, [.removeAttemptDirectory(assign.attempt)])
+      worker.effects { $0.childExited(child, exit: exit, now: $1) }, [.removeAttemptDirectory(assign.attempt)]
+    )
     XCTAssertEqual(worker.machine.released, [assign.attempt])
     XCTAssertEqual(worker.machine.spooledResults, [])
     // ...and named in the goodbye.
     let stop = worker.effects { $0.stopRequested(immediately: false, now: $1) }
-    XCTAssertEqual(stop, [.send(.goodbye(Goodbye(workerID: Scenario.workerID, released: [assign.attempt]))), .finish])
+    XCTAssertEqual(
+      stop, [.send(.goodbye(Goodbye(workerID: Scenario.workerID, released: [assign.attempt]))), .finish])
   }
 
   func testACrashingTrainerIsReportedFailed() {
@@ -263,7 +269,8 @@ final class WorkerStateMachineTests: XCTestCase {
     let exit = TrainerExit(
       exitStatus: nil, signal: SIGSEGV, wallTime: .seconds(1), stderrTail: "boom", terminatedOnRequest: false)
     let actions = worker.effects { $0.childExited(child, exit: exit, now: $1) }
-    XCTAssertEqual(actions, [.spool(.init(result: AttemptResult(key: assign.attempt, exit: exit), withArtifacts: true))])
+    XCTAssertEqual(
+      actions, [.spool(.init(result: AttemptResult(key: assign.attempt, exit: exit), withArtifacts: true))])
     XCTAssertEqual(AttemptResult(key: assign.attempt, exit: exit).outcome, .failed)
   }
 
@@ -286,7 +293,8 @@ final class WorkerStateMachineTests: XCTestCase {
     let assign = Scenario.assign()
     let child = worker.startTraining(assign)
     XCTAssertEqual(
-      worker.effects { $0.cancelReceived(Cancel(attempt: assign.attempt), now: $1) }, [.signal(child, SIGTERM)])
+      worker.effects { $0.cancelReceived(Cancel(attempt: assign.attempt), now: $1) },
+      [.signal(child, SIGTERM)])
     XCTAssertEqual(worker.machine.running, [], "heartbeats no longer list it")
     let later = worker.run(milliseconds: 300)
     let kill = later.filter { $0.action == .signal(child, SIGKILL) }
@@ -298,7 +306,8 @@ final class WorkerStateMachineTests: XCTestCase {
     let exit = TrainerExit(
       exitStatus: nil, signal: SIGKILL, wallTime: .seconds(1), stderrTail: "", terminatedOnRequest: true)
     XCTAssertEqual(
-      worker.effects { $0.childExited(child, exit: exit, now: $1) }, [.removeAttemptDirectory(assign.attempt)])
+      worker.effects { $0.childExited(child, exit: exit, now: $1) }, [.removeAttemptDirectory(assign.attempt)]
+    )
     XCTAssertEqual(worker.machine.spooledResults, [])
     XCTAssertEqual(worker.machine.released, [], "a cancelled attempt is not handed back")
   }
@@ -377,17 +386,23 @@ final class WorkerStateMachineTests: XCTestCase {
     _ = worker.effects { $0.directoryPrepared(fetching.attempt, now: $1) }
     // The attempt still fetching has not started: handed back at once.
     XCTAssertEqual(
-      worker.effects { $0.stopRequested(immediately: false, now: $1) }, [.removeAttemptDirectory(fetching.attempt)])
+      worker.effects { $0.stopRequested(immediately: false, now: $1) },
+      [.removeAttemptDirectory(fetching.attempt)])
     let timeline = worker.run(milliseconds: 500)
     XCTAssertEqual(
       timeline.map(\.action), [.signal(child, SIGTERM), .signal(child, SIGKILL)], "\(timeline)")
     XCTAssertEqual(timeline.map(\.at), [.milliseconds(200), .milliseconds(500)])
     let exit = TrainerExit(
       exitStatus: nil, signal: SIGKILL, wallTime: .seconds(1), stderrTail: "", terminatedOnRequest: true)
-    XCTAssertEqual(worker.effects { $0.childExited(child, exit: exit, now: $1) }, [.removeAttemptDirectory(assign.attempt)])
+    XCTAssertEqual(
+      worker.effects { $0.childExited(child, exit: exit, now: $1) }, [.removeAttemptDirectory(assign.attempt)]
+    )
     XCTAssertEqual(
       worker.tick(),
-      [.send(.goodbye(Goodbye(workerID: Scenario.workerID, released: [fetching.attempt, assign.attempt]))), .finish])
+      [
+        .send(.goodbye(Goodbye(workerID: Scenario.workerID, released: [fetching.attempt, assign.attempt]))),
+        .finish,
+      ])
   }
 
   func testASecondStopRequestMakesItImmediate() {
@@ -518,7 +533,8 @@ private struct Scenario {
   mutating func welcome(heartbeatMilliseconds: Int = 1000, liveness: Int = 3) -> [WorkerStateMachine.Action] {
     effects {
       $0.welcomeReceived(
-        Welcome(heartbeatIntervalMilliseconds: heartbeatMilliseconds, liveness: liveness, cancel: []), now: $1)
+        Welcome(heartbeatIntervalMilliseconds: heartbeatMilliseconds, liveness: liveness, cancel: []), now: $1
+      )
     }
   }
 

@@ -251,7 +251,8 @@ public final class WorkerAgent: StoppableService, @unchecked Sendable {
       case .error: perform(machine.errorReceived(try message.decodeBody(ErrorMessage.self), now: now))
       default:
         perform(
-          machine.messageRefused(WireError.unknownType("\(message.type.rawValue) (not for a worker)"), now: now))
+          machine.messageRefused(
+            WireError.unknownType("\(message.type.rawValue) (not for a worker)"), now: now))
       }
     } catch {
       perform(machine.messageRefused(error, now: now))

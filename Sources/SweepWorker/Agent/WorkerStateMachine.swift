@@ -203,7 +203,7 @@ public struct WorkerStateMachine: Sendable {
   /// Results sent on the current connection and not yet acknowledged.
   private var unacknowledged: Set<AttemptID> = []
   /// Attempts handed back, for `goodbye`.
-  private(set) public var released: [AttemptID] = []
+  public private(set) var released: [AttemptID] = []
   private var nextChild = 0
 
   /// `spooled`: the results the spool holds at startup (announced in `hello`, sent after `welcome`).
@@ -350,13 +350,15 @@ public struct WorkerStateMachine: Sendable {
     link.welcomed = false
     connection = .connected(link)
     return [
-      .log(.notice, "the coordinator does not know this worker (it restarted?); saying hello again", run: nil),
+      .log(
+        .notice, "the coordinator does not know this worker (it restarted?); saying hello again", run: nil),
       hello(now: now),
     ]
   }
 
   /// An assignment; `cached` is what the dataset cache holds of its dataset now.
-  public mutating func assignReceived(_ assign: Assign, cached: CachedDataset, now: WorkerInstant) -> [Action] {
+  public mutating func assignReceived(_ assign: Assign, cached: CachedDataset, now: WorkerInstant) -> [Action]
+  {
     heard(now: now)
     let key = assign.attempt
     let run = key.run
@@ -408,12 +410,14 @@ public struct WorkerStateMachine: Sendable {
     actions.append(
       .log(
         .info,
-        "assigned attempt \(key.number) (task \(assign.spec.task), dataset \(assign.dataset.name))", run: run))
+        "assigned attempt \(key.number) (task \(assign.spec.task), dataset \(assign.dataset.name))", run: run)
+    )
     if case .partial(let bytes) = cached, fetches[assign.dataset.sha256] == nil {
       partialBytes[assign.dataset.sha256] = bytes
     }
     if stopping.values.contains(where: { $0.key.run == run }) {
-      attempts[key] = Attempt(assign: assign, state: .waitingForPredecessor(until: now + configuration.predecessorWait))
+      attempts[key] = Attempt(
+        assign: assign, state: .waitingForPredecessor(until: now + configuration.predecessorWait))
     } else {
       attempts[key] = Attempt(assign: assign, state: .preparing)
       actions.append(.prepareDirectory(key))
@@ -541,7 +545,8 @@ public struct WorkerStateMachine: Sendable {
     var actions: [Action] = [
       .log(.info, "dataset \(fetch.dataset.name) received and verified (sha256 \(sha256))", run: nil)
     ]
-    for key in attempts.keys.sorted() where attempts[key]!.state == .fetching && attempts[key]!.sha256 == sha256 {
+    for key in attempts.keys.sorted()
+    where attempts[key]!.state == .fetching && attempts[key]!.sha256 == sha256 {
       actions += spawn(key)
     }
     return actions
@@ -559,7 +564,11 @@ public struct WorkerStateMachine: Sendable {
 
   /// The result could not be written to the spool, so it is not sent.
   public mutating func spoolFailed(_ key: AttemptID, reason: String, now: WorkerInstant) -> [Action] {
-    [.log(.critical, "cannot spool the result of attempt \(key.number), so it is not sent: \(reason)", run: key.run)]
+    [
+      .log(
+        .critical, "cannot spool the result of attempt \(key.number), so it is not sent: \(reason)",
+        run: key.run)
+    ]
   }
 
   /// The result left (queued on the socket): its acknowledgement is awaited when leaving.
@@ -670,7 +679,9 @@ public struct WorkerStateMachine: Sendable {
       guard case .waitingForPredecessor(let until) = attempts[key]!.state, now >= until else { continue }
       attempts[key]!.state = .preparing
       actions.append(
-        .log(.warning, "an older attempt of the run has not exited; attempt \(key.number) starts anyway", run: key.run)
+        .log(
+          .warning, "an older attempt of the run has not exited; attempt \(key.number) starts anyway",
+          run: key.run)
       )
       actions.append(.prepareDirectory(key))
     }
@@ -806,7 +817,8 @@ public struct WorkerStateMachine: Sendable {
     guard let fetch = fetches.removeValue(forKey: sha256) else { return [] }
     let text = "trac-sweep worker: cannot get dataset \(fetch.dataset.name) (sha256 \(sha256)): \(reason)"
     var actions: [Action] = []
-    for key in attempts.keys.sorted() where attempts[key]!.state == .fetching && attempts[key]!.sha256 == sha256 {
+    for key in attempts.keys.sorted()
+    where attempts[key]!.state == .fetching && attempts[key]!.sha256 == sha256 {
       attempts[key] = nil
       actions.append(.log(.error, "attempt \(key.number) failed: \(text)", run: key.run))
       actions += spoolFailure(key, stderrTail: text)
@@ -823,7 +835,8 @@ public struct WorkerStateMachine: Sendable {
 
   /// An attempt that failed before its trainer could run (no dataset, no directory, no program).
   private func spoolFailure(_ key: AttemptID, stderrTail: String) -> [Action] {
-    let result = AttemptResult(key: key, outcome: .failed, exitStatus: nil, stderrTail: stderrTail, wallSeconds: 0)
+    let result = AttemptResult(
+      key: key, outcome: .failed, exitStatus: nil, stderrTail: stderrTail, wallSeconds: 0)
     return [.spool(SpoolRequest(result: result, withArtifacts: false))]
   }
 }
