@@ -108,8 +108,10 @@ struct CoordinatorCommand: ParsableCommand {
     }
     // SIGTERM/SIGINT stop the loop after the message in hand; SIGHUP rereads the authorized keys
     // (with CURVE) and never kills the coordinator.
-    let reload: @Sendable () -> Void =
-      service.authenticator != nil ? { [service] in service.reloadAuthorizedKeys() } : {}
-    try ProcessLifecycle(onHangup: reload).run(service)
+    let reloads = service.authenticator != nil
+    let lifecycle = ProcessLifecycle(onHangup: { [service] in
+      if reloads { service.reloadAuthorizedKeys() }
+    })
+    try lifecycle.run(service)
   }
 }

@@ -549,7 +549,7 @@ private struct Scenario {
     return child
   }
 
-  static func assign(size: Int = 4096, seed: Int = 7) -> Assign {
+  static func assign(size: Int = 4096, seed: UInt64 = 7) -> Assign {
     var hyperparameters = Hyperparameters()
     hyperparameters.bcSteps = 100
     hyperparameters.steps = 300

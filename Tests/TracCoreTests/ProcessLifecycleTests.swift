@@ -6,19 +6,16 @@ import XCTest
   import Glibc
 #endif
 
-/// The runner the coordinator and the worker share: signals in, stop requests out. The test uses
-/// SIGUSR1 as its stop signal so that nothing else in the test process is affected.
+/// The runner the coordinator and the worker share: signals in, stop requests out. The tests use
+/// SIGUSR1 as their stop signal so that nothing else in the test process is affected (the signals
+/// keep Dispatch's handler afterwards, as in a process that stops).
 final class ProcessLifecycleTests: XCTestCase {
   func testTheFirstStopSignalAsksForAGracefulStopTheNextForAnImmediateOneAndHangupReloads() throws {
     let service = SignalledService()
     let lifecycle = ProcessLifecycle(stopSignals: [SIGUSR1], onHangup: { service.hangups.increment() })
-    defer {
-      _ = signal(SIGUSR1, SIG_DFL)
-      _ = signal(SIGHUP, SIG_DFL)
-    }
     try lifecycle.run(service)
     XCTAssertEqual(service.seen, [nil, .graceful, .immediate])
-    XCTAssertEqual(service.hangups.value, 1)
+    XCTAssertGreaterThanOrEqual(service.hangups.value, 1)
     XCTAssertEqual(service.runs, 1)
   }
 
@@ -35,11 +32,10 @@ final class ProcessLifecycleTests: XCTestCase {
     XCTAssertThrowsError(try ProcessLifecycle(stopSignals: [SIGUSR1]).run(service)) { error in
       XCTAssertEqual(error as? FailingService.Failure, .failed)
     }
-    _ = signal(SIGUSR1, SIG_DFL)
   }
 }
 
-/// Sends itself the signals from inside `run()` and records the stop request it sees after each.
+/// Sends the process the signals from inside `run()` and records the stop request it sees after each.
 private final class SignalledService: StoppableService, @unchecked Sendable {
   let stopRequest = StopRequest()
   let hangups = Counter()
@@ -49,19 +45,23 @@ private final class SignalledService: StoppableService, @unchecked Sendable {
   func run() throws {
     runs += 1
     seen.append(stopRequest.urgency)
-    raise(SIGUSR1)
-    waitFor { self.stopRequest.urgency == .graceful }
+    // Dispatch registers its signal sources asynchronously, the stop signal's first: once a hangup
+    // has come through, a stop signal will too.
+    while hangups.value == 0 {
+      kill(getpid(), SIGHUP)
+      waitFor { self.hangups.value > 0 }
+    }
+    kill(getpid(), SIGUSR1)
+    waitFor { self.stopRequest.urgency != nil }
     seen.append(stopRequest.urgency)
-    raise(SIGHUP)
-    waitFor { self.hangups.value == 1 }
-    raise(SIGUSR1)
+    kill(getpid(), SIGUSR1)
     waitFor { self.stopRequest.urgency == .immediate }
     seen.append(stopRequest.urgency)
   }
 
-  /// Signals arrive on a dispatch queue: wait for their effect (at most 10 s, then the test fails).
+  /// Signals arrive on a dispatch queue: wait for their effect (at most 1 s).
   private func waitFor(_ condition: () -> Bool) {
-    for _ in 0..<10_000 where !condition() { usleep(1000) }
+    for _ in 0..<1000 where !condition() { usleep(1000) }
   }
 }
 

@@ -196,10 +196,9 @@ public final class WorkerAgent: StoppableService, @unchecked Sendable {
             handle(try socket.receiveNow())
           }
         }
-      } catch let error as ZMQError {
-        if self.socket === socket { perform(machine.connectionLost("\(error)", now: now)) }
       } catch {
-        perform(machine.connectionLost("\(error)", now: now))
+        // A socket error: this socket is done (unless an action already replaced it).
+        if self.socket === socket { perform(machine.connectionLost("\(error)", now: now)) }
       }
     } else {
       Thread.sleep(forTimeInterval: seconds(nextWait()))

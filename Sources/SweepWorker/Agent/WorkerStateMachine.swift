@@ -90,6 +90,11 @@ public struct WorkerStateMachine: Sendable {
     public var result: AttemptResult
     /// Whether the attempt's artifacts (those its trainer left in its directory) go with it.
     public var withArtifacts: Bool
+
+    public init(result: AttemptResult, withArtifacts: Bool) {
+      self.result = result
+      self.withArtifacts = withArtifacts
+    }
   }
 
   /// What the dataset cache holds of an assignment's dataset when the assignment arrives.

@@ -77,7 +77,13 @@ public struct ProcessLifecycle: Sendable {
   private func listen(_ number: Int32, on queue: DispatchQueue, _ handler: @escaping @Sendable () -> Void)
     -> DispatchSourceSignal
   {
-    _ = signal(number, SIG_IGN)
+    // Ignored until the source is registered (Dispatch then installs its own handler); a handler
+    // already there (a source of an earlier run in this process) is kept.
+    if let previous = signal(number, SIG_IGN),
+      unsafeBitCast(previous, to: Int.self) != unsafeBitCast(SIG_IGN, to: Int.self)
+    {
+      _ = signal(number, previous)
+    }
     let source = DispatchSource.makeSignalSource(signal: number, queue: queue)
     source.setEventHandler(handler: handler)
     source.resume()
