@@ -314,6 +314,7 @@ public final class WorkerAgent: StoppableService, @unchecked Sendable {
           metadata: ["attempt": "\(key.number)", "duplicate": "\(duplicate)"])
       } catch {
         runLogger.error("cannot delete the acknowledged result from the spool: \(error)")
+        return machine.spoolDeleteFailed(key, now: now)
       }
       return []
     case .removeAttemptDirectory(let key):

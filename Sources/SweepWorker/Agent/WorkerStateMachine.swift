@@ -576,6 +576,13 @@ public struct WorkerStateMachine: Sendable {
     ]
   }
 
+  /// The acknowledged result could not be deleted from the spool: it is still there, so it is
+  /// announced and sent again like any other spooled result (the coordinator acknowledges it again).
+  public mutating func spoolDeleteFailed(_ key: AttemptID, now: WorkerInstant) -> [Action] {
+    spooled.insert(key)
+    return []
+  }
+
   /// The result left (queued on the socket): its acknowledgement is awaited when leaving.
   public mutating func resultSent(_ key: AttemptID, now: WorkerInstant) -> [Action] {
     if spooled.contains(key) { unacknowledged.insert(key) }
