@@ -42,7 +42,7 @@ public enum CoordinatorBenchmark {
     let state: URL
 
     func stop() {
-      service.stopFlag.set()
+      service.requestStop()
       while !thread.isFinished { usleep(10_000) }
       try? FileManager.default.removeItem(at: state)
     }

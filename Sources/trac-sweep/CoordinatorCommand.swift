@@ -106,28 +106,12 @@ struct CoordinatorCommand: ParsableCommand {
       FileHandle.standardError.write(Data("error: cannot start the coordinator: \(error)\n".utf8))
       throw ExitCode.failure
     }
-    let stop = service.stopFlag
-    let signals = onTermination { stop.set() }
-    signal(SIGHUP, SIG_IGN)
-    let hangup = DispatchSource.makeSignalSource(signal: SIGHUP, queue: .global())
-    if service.authenticator != nil {
-      hangup.setEventHandler { [service] in service.reloadAuthorizedKeys() }
-    }
-    hangup.resume()
-    service.run()
-    withExtendedLifetime(signals) {}
-    hangup.cancel()
-  }
-}
-
-/// Calls `handler` (once per signal) on SIGTERM and SIGINT instead of dying, so the process can stop
-/// gracefully. Keep the returned sources alive.
-func onTermination(_ handler: @escaping @Sendable () -> Void) -> [DispatchSourceSignal] {
-  [SIGTERM, SIGINT].map { number in
-    signal(number, SIG_IGN)
-    let source = DispatchSource.makeSignalSource(signal: number, queue: .global())
-    source.setEventHandler(handler: handler)
-    source.resume()
-    return source
+    // SIGTERM/SIGINT stop the loop after the message in hand; SIGHUP rereads the authorized keys
+    // (with CURVE) and never kills the coordinator.
+    let reloads = service.authenticator != nil
+    let lifecycle = ProcessLifecycle(onHangup: { [service] in
+      if reloads { service.reloadAuthorizedKeys() }
+    })
+    try lifecycle.run(service)
   }
 }

@@ -3,6 +3,7 @@ import Foundation
 import Logging
 import SweepWire
 import SweepWorker
+import TracCore
 import TracTrainer
 
 struct WorkerCommand: ParsableCommand {
@@ -91,9 +92,7 @@ struct WorkerCommand: ParsableCommand {
       FileHandle.standardError.write(Data("error: \(error)\n".utf8))
       throw ExitCode.failure
     }
-    let signals = StopSignals { _, count in agent.stop(immediately: count > 1) }
-    defer { signals.cancel() }
-    do { try agent.run() } catch {
+    do { try ProcessLifecycle().run(agent) } catch {
       FileHandle.standardError.write(Data("error: \(error)\n".utf8))
       throw ExitCode.failure
     }

@@ -7,9 +7,9 @@ import TracCore
 /// the artifacts folder (docs/PROTOCOL.md). Single-threaded: every message and every tick is handled
 /// in turn, so the scheduler's decisions and the files they refer to never race.
 ///
-/// Sendable so a process can run it on a thread of its own: everything but `stopFlag` and `endpoint`
+/// Sendable so a process can run it on a thread of its own: everything but `stopRequest` and `endpoint`
 /// belongs to the thread inside `run()`.
-public final class CoordinatorService: @unchecked Sendable {
+public final class CoordinatorService: StoppableService, @unchecked Sendable {
   public struct Configuration: Sendable {
     public var bind: String
     public var stateDirectory: URL
@@ -69,7 +69,7 @@ public final class CoordinatorService: @unchecked Sendable {
   /// Routing ids of workers, as last seen (a worker's DEALER uses its worker id).
   var routes: [WorkerID: Data] = [:]
   /// Set it (from any thread) to stop the loop after the message in hand.
-  public let stopFlag = StopFlag()
+  public let stopRequest = StopRequest()
   /// Dataset sizes by sha256, for `assign` (a dataset's file never changes once stored).
   var datasetSizes: [SHA256Digest: Int] = [:]
 
@@ -157,7 +157,7 @@ public final class CoordinatorService: @unchecked Sendable {
   public let endpoint: String
 
   /// Asks the loop to stop after the message in hand; safe from any thread or signal handler queue.
-  public func requestStop() { stopFlag.set() }
+  public func requestStop() { stopRequest.request() }
 
   var now: SchedulerInstant { clock.now - epoch }
 
@@ -179,7 +179,7 @@ public final class CoordinatorService: @unchecked Sendable {
   public func run() {
     let tickInterval = max(configuration.scheduler.heartbeatInterval / 4, .milliseconds(5))
     var nextTick = clock.now
-    while !stopFlag.isSet {
+    while !stopRequest.isRequested {
       do {
         let wait = max(min(nextTick - clock.now, .milliseconds(100)), .zero)
         var next = try socket.receive(timeout: wait)
@@ -332,25 +332,5 @@ public final class CoordinatorService: @unchecked Sendable {
     } catch {
       logger.debug("could not send \(message.type.rawValue): \(error)")
     }
-  }
-}
-
-/// A flag set from another thread (a signal source) and read by a loop.
-public final class StopFlag: @unchecked Sendable {
-  private let lock = NSLock()
-  private var value = false
-
-  public init() {}
-
-  public var isSet: Bool {
-    lock.lock()
-    defer { lock.unlock() }
-    return value
-  }
-
-  public func set() {
-    lock.lock()
-    value = true
-    lock.unlock()
   }
 }

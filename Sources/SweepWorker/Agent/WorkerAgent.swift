@@ -10,13 +10,15 @@ import TracCore
 /// The worker process (docs/PROTOCOL.md): one DEALER socket to the
 /// coordinator, up to `slots` trainer children, the dataset cache and the result spool.
 ///
-/// `run()` is one loop on the calling thread, which owns the socket: it polls the socket, reacts to
-/// messages, notices finished children, heartbeats and reconnects. Training happens in child
-/// processes, so this thread never trains and its heartbeats are never late because of training.
-/// `stop()` may be called from any thread (a signal handler's queue): the loop then stops taking
-/// work, lets running attempts finish within the grace period, terminates the rest, says `goodbye`
-/// and waits briefly for the acknowledgements of the results it sent.
-public final class WorkerAgent: @unchecked Sendable {
+/// The agent is the I/O shell around `WorkerStateMachine`, which makes every decision: `run()` is
+/// one loop on the calling thread, which owns the socket. It waits on the socket (at most until the
+/// machine's next deadline or `pollInterval`), decodes messages, notices finished children, feeds
+/// all of it to the machine with the time, and carries out the actions it returns. Nothing in the
+/// loop blocks on a child or a timer, and training happens in child processes, so heartbeats are
+/// never late because of training. `stop()` may be called from any thread (a signal's queue): the
+/// machine then stops taking work, lets running attempts finish within the grace period, hands the
+/// rest back, says `goodbye` and waits briefly for the acknowledgements of the results it sent.
+public final class WorkerAgent: StoppableService, @unchecked Sendable {
   public struct Configuration: Sendable {
     /// The coordinator, e.g. `tcp://head-node:5555`.
     public var endpoint: String
@@ -108,28 +110,23 @@ public final class WorkerAgent: @unchecked Sendable {
   public let configuration: Configuration
   /// `<host>-<8 hex>`, kept in `WORKDIR/worker-id`; the DEALER's routing id.
   public let workerID: WorkerID
+  /// Asks `run()` to stop; set from any thread (a signal's queue, `ProcessLifecycle`).
+  public let stopRequest = StopRequest()
   let logger: Logger
   let spool: ResultSpool
   let runs: RunDirectory
   let datasets: DatasetCache
-  let clock = ContinuousClock()
-  private let stopRequest = StopRequest()
+  private let clock = ContinuousClock()
 
   // Loop state: touched only by the thread in `run()`.
-  var context: ZMQContext?
-  var socket: ZMQSocket?
-  /// Attempts assigned and not finished: fetching their dataset, or training.
-  var attempts: [AttemptID: RunningAttempt] = [:]
-  /// Datasets being fetched, by sha256: one `fetch` in flight each.
-  var fetches: [SHA256Digest: DatasetFetch] = [:]
-  /// Children asked to stop (cancelled or released); reaped, never reported.
-  var stopping: [AttemptID: StoppingTrainer] = [:]
-  /// Results sent and not yet acknowledged.
-  var unacknowledged: Set<AttemptID> = []
-  /// Attempts handed back on stopping, for `goodbye`.
-  var released: [AttemptID] = []
-  var phase: Phase = .working
-  var connection = ConnectionState()
+  private var machine: WorkerStateMachine
+  private var epoch = ContinuousClock.now
+  private var context: ZMQContext?
+  private var socket: ZMQSocket?
+  private var children: [WorkerStateMachine.ChildID: TrainerProcess] = [:]
+  private var stopSeen: StopUrgency?
+  private var finished = false
+  private var failure: WorkerAgentError?
 
   /// Creates the work directory, the worker id, the spool (quarantining damaged entries) and the
   /// dataset cache. Nothing is connected until `run()`.
@@ -146,19 +143,18 @@ public final class WorkerAgent: @unchecked Sendable {
     runs = try RunDirectory(workDirectory: workDirectory)
     datasets = try DatasetCache(
       directory: workDirectory.appendingPathComponent("datasets", isDirectory: true))
-    connection.heartbeatInterval = configuration.heartbeatInterval
-    connection.liveness = configuration.liveness
-    connection.reconnectDelay = configuration.reconnectDelay
+    machine = WorkerStateMachine(
+      configuration: configuration.stateMachine(workerID: workerID), spooled: spool.pending().map(\.key))
   }
 
   /// Asks `run()` to stop: gracefully (running attempts get the grace period), or `immediately`
   /// (running attempts are terminated and released now). Safe from any thread.
   public func stop(immediately: Bool = false) {
-    stopRequest.request(immediately: immediately)
+    stopRequest.request(immediately ? .immediate : .graceful)
   }
 
   /// Serves the coordinator until `stop()`; returns once the worker has said goodbye. Throws when
-  /// the coordinator speaks another protocol version, after terminating every trainer.
+  /// the coordinator speaks another protocol version, after killing every trainer.
   public func run() throws {
     context = ZMQContext()
     defer {
@@ -169,142 +165,214 @@ public final class WorkerAgent: @unchecked Sendable {
     if !leftovers.isEmpty {
       logger.info("removed \(leftovers.count) run directories a previous worker process left")
     }
-    let spooled = spool.pending().count
     logger.info(
       "worker starting",
       metadata: [
         "coordinator": "\(configuration.endpoint)", "slots": "\(configuration.slots)",
-        "trainer": "\(configuration.trainer.path)", "spooled": "\(spooled)",
+        "trainer": "\(configuration.trainer.path)", "spooled": "\(machine.spooledResults.count)",
         "evaluate": "\(configuration.evaluate)",
       ])
-    openConnection()
-    do {
-      while phase != .finished { try step() }
-    } catch {
-      logger.critical("worker stopping: \(error)")
-      abandonAll()
-      throw error
-    }
-    logger.info("worker stopped", metadata: ["released": "\(released.count)"])
+    epoch = clock.now
+    perform(machine.start(now: now))
+    while !finished { step() }
+    if let failure { throw failure }
+    logger.info("worker stopped", metadata: ["released": "\(machine.released.count)"])
   }
 
-  /// One turn of the loop.
-  private func step() throws {
-    applyStopRequest()
+  private var now: WorkerInstant { clock.now - epoch }
+
+  /// One turn of the loop: wait for messages (or the next deadline), then feed the machine.
+  private func step() {
+    if let urgency = stopRequest.urgency, urgency != stopSeen {
+      stopSeen = urgency
+      perform(machine.stopRequested(immediately: urgency == .immediate, now: now))
+    }
     if let socket {
       do {
         if let frames = try socket.receive(timeout: nextWait()) {
-          try handle(frames)
+          handle(frames)
           // Everything else already waiting, without sleeping in between.
-          while self.socket === socket, try socket.poll(timeout: .zero) {
-            try handle(try socket.receiveNow())
+          while !finished, self.socket === socket, try socket.poll(timeout: .zero) {
+            handle(try socket.receiveNow())
           }
         }
-      } catch let error as ZMQError {
-        logger.error("socket error: \(error); reconnecting")
-        dropConnection()
+      } catch {
+        // A socket error: this socket is done (unless an action already replaced it).
+        if self.socket === socket { perform(machine.connectionLost("\(error)", now: now)) }
       }
     } else {
       Thread.sleep(forTimeInterval: seconds(nextWait()))
-      if let reconnectAt = connection.reconnectAt, clock.now >= reconnectAt { openConnection() }
     }
-    reapAttempts()
-    reapStopping()
-    heartbeatIfDue()
-    checkLiveness()
-    advanceStop()
+    guard !finished else { return }
+    for (child, process) in children.sorted(by: { $0.key < $1.key }) {
+      guard let exit = process.exit else { continue }
+      children[child] = nil
+      perform(machine.childExited(child, exit: exit, now: now))
+    }
+    perform(machine.tick(now: now))
   }
 
-  /// Until the next heartbeat or reconnection, at most `pollInterval`.
+  /// Until the machine's next deadline, at most `pollInterval`.
   private func nextWait() -> Duration {
-    let now = clock.now
     var wait = configuration.pollInterval
-    if connection.welcomed { wait = min(wait, connection.nextHeartbeat - now) }
-    if socket == nil, let reconnectAt = connection.reconnectAt { wait = min(wait, reconnectAt - now) }
+    if let deadline = machine.nextDeadline { wait = min(wait, deadline - now) }
     return max(wait, .zero)
   }
 
-  // MARK: - Connection
+  // MARK: - Messages
 
-  /// A new DEALER with the worker id as routing id, connected, and `hello` sent.
-  func openConnection() {
-    connection.reconnectAt = nil
+  /// Decodes one message from the coordinator for the machine.
+  private func handle(_ frames: [Data]) {
+    let now = self.now
+    let message: WireMessage
     do {
-      guard let context else { return }
-      let socket = try ZMQSocket(
-        context: context, kind: .dealer, maxMessageSize: configuration.maxMessageSize)
-      try socket.setRoutingID(workerID.rawValue)
-      if let curve = configuration.curve { try socket.makeCurveClient(curve.pair, server: curve.serverKey) }
-      try socket.connect(configuration.endpoint)
-      self.socket = socket
+      message = try WireMessage.decode(frames)
     } catch {
-      logger.error("cannot connect to \(configuration.endpoint): \(error)")
-      scheduleReconnect()
+      perform(machine.messageRefused(error, now: now))
       return
     }
-    connection.lastHeard = clock.now
-    sendHello()
-  }
-
-  /// Closes the socket; a new one is opened after the current backoff delay, which then doubles.
-  func dropConnection() {
-    socket = nil
-    connection.welcomed = false
-    scheduleReconnect()
-  }
-
-  private func scheduleReconnect() {
-    let delay = connection.reconnectDelay
-    connection.reconnectAt = clock.now + delay
-    connection.reconnectDelay = min(delay * 2, configuration.maxReconnectDelay)
-    logger.info("reconnecting to \(configuration.endpoint) in \(milliseconds(delay)) ms")
-  }
-
-  /// No message from the coordinator for interval x liveness: it is gone (or the network is).
-  private func checkLiveness() {
-    guard socket != nil else { return }
-    let silence = clock.now - connection.lastHeard
-    guard silence > connection.heartbeatInterval * connection.liveness else { return }
-    var hint = ""
-    if !connection.welcomed {
-      // Never welcomed on this connection: besides a coordinator that is down, a refused handshake.
-      hint =
-        configuration.curve == nil
-        ? " (a coordinator started with --curve-secret needs --curve-secret and --server-key here)"
-        : " (if it is running: is --server-key its public key, and this worker's .pub authorized there?)"
+    do {
+      switch message.type {
+      case .welcome: perform(machine.welcomeReceived(try message.decodeBody(Welcome.self), now: now))
+      case .pong: perform(machine.pongReceived(try message.decodeBody(Pong.self), now: now))
+      case .assign:
+        let assign = try message.decodeBody(Assign.self)
+        let sha256 = assign.dataset.sha256
+        let cached: WorkerStateMachine.CachedDataset =
+          datasets.contains(sha256) ? .complete : .partial(bytes: datasets.receivedBytes(sha256))
+        perform(machine.assignReceived(assign, cached: cached, now: now))
+      case .ack: perform(machine.ackReceived(try message.decodeBody(Ack.self), now: now))
+      case .cancel: perform(machine.cancelReceived(try message.decodeBody(Cancel.self), now: now))
+      case .chunk:
+        perform(
+          machine.chunkReceived(
+            try message.decodeBody(Chunk.self), attachments: message.attachments, now: now))
+      case .error: perform(machine.errorReceived(try message.decodeBody(ErrorMessage.self), now: now))
+      default:
+        perform(
+          machine.messageRefused(
+            WireError.unknownType("\(message.type.rawValue) (not for a worker)"), now: now))
+      }
+    } catch {
+      perform(machine.messageRefused(error, now: now))
     }
-    logger.warning(
-      "no answer from the coordinator for \(milliseconds(silence)) ms; training goes on, results stay spooled\(hint)"
-    )
-    dropConnection()
   }
 
-  private func heartbeatIfDue() {
-    guard connection.welcomed, socket != nil, clock.now >= connection.nextHeartbeat else { return }
-    send(WireMessage(.heartbeat, Heartbeat(workerID: workerID, running: runningRefs())))
-    connection.nextHeartbeat = clock.now + connection.heartbeatInterval
+  // MARK: - Actions
+
+  /// Carries out the machine's actions in order, each followed by those its outcome leads to.
+  private func perform(_ actions: [WorkerStateMachine.Action]) {
+    for action in actions { perform(execute(action)) }
   }
 
-  func sendHello() {
-    let spooled = spool.pending().map { $0.key }
-    let hello = Hello(
-      workerID: workerID, host: configuration.host, slots: configuration.slots,
-      trainerVersion: configuration.trainerVersion, running: runningRefs(), spooled: spooled)
-    connection.helloSentAt = clock.now
-    send(WireMessage(.hello, hello))
-    logger.debug(
-      "hello sent", metadata: ["running": "\(hello.running.count)", "spooled": "\(spooled.count)"])
+  private func execute(_ action: WorkerStateMachine.Action) -> [WorkerStateMachine.Action] {
+    switch action {
+    case .connect:
+      do {
+        try openSocket()
+        return machine.connected(now: now)
+      } catch {
+        return machine.connectionFailed("\(configuration.endpoint): \(error)", now: now)
+      }
+    case .disconnect:
+      socket = nil
+      return []
+    case .send(let outbound):
+      send(wireMessage(outbound))
+      return []
+    case .sendResult(let key):
+      return sendResult(key) ? machine.resultSent(key, now: now) : []
+    case .prepareDirectory(let key):
+      do {
+        _ = try runs.prepare(key)
+        return machine.directoryPrepared(key, now: now)
+      } catch {
+        return machine.attemptFailed(
+          key, reason: "trac-sweep worker: cannot prepare the run directory: \(error)", now: now)
+      }
+    case .spawn(let child, let assign):
+      return spawn(child, assign)
+    case .signal(let child, let signal):
+      children[child]?.signal(signal)
+      return []
+    case .spool(let request):
+      let key = request.result.key
+      do {
+        let files = request.withArtifacts ? try runs.directory(for: key).existingArtifacts() : []
+        try spool.write(request.result, files: files)
+        return machine.resultSpooled(key, now: now)
+      } catch {
+        return machine.spoolFailed(key, reason: "\(error)", now: now)
+      }
+    case .deleteSpooled(let key, let duplicate):
+      var runLogger = logger
+      runLogger[metadataKey: "run"] = "\(key.run)"
+      do {
+        let removed = try spool.acknowledge(key)
+        runLogger.info(
+          removed ? "result acknowledged" : "result acknowledged again",
+          metadata: ["attempt": "\(key.number)", "duplicate": "\(duplicate)"])
+      } catch {
+        runLogger.error("cannot delete the acknowledged result from the spool: \(error)")
+        return machine.spoolDeleteFailed(key, now: now)
+      }
+      return []
+    case .removeAttemptDirectory(let key):
+      do { try runs.remove(key) } catch {
+        logger.warning("cannot remove the directory of \(key): \(error)", metadata: ["run": "\(key.run)"])
+      }
+      return []
+    case .writeChunk(let chunk, let data):
+      do {
+        let complete = try datasets.append(
+          sha256: chunk.sha256, offset: chunk.offset, total: chunk.total, data: data)
+        return machine.chunkWritten(
+          chunk.sha256, received: chunk.offset + data.count, complete: complete, now: now)
+      } catch {
+        return machine.chunkFailed(chunk.sha256, reason: "\(error)", now: now)
+      }
+    case .log(let level, let message, let run):
+      var metadata: Logger.Metadata = [:]
+      if let run { metadata["run"] = "\(run)" }
+      logger.log(level: level, "\(message)", metadata: metadata)
+      return []
+    case .finish:
+      // Let the goodbye leave before the socket closes.
+      try? socket?.setOption(zmqLingerOption, Int32(1000))
+      finished = true
+      return []
+    case .fail(let error):
+      failure = error
+      finished = true
+      return []
+    }
   }
 
-  /// The attempts this worker holds a lease for, in a stable order.
-  func runningRefs() -> [AttemptID] {
-    attempts.keys.sorted()
+  /// A new DEALER with the worker id as routing id, connected.
+  private func openSocket() throws {
+    socket = nil
+    guard let context else { return }
+    let socket = try ZMQSocket(context: context, kind: .dealer, maxMessageSize: configuration.maxMessageSize)
+    try socket.setRoutingID(workerID.rawValue)
+    if let curve = configuration.curve { try socket.makeCurveClient(curve.pair, server: curve.serverKey) }
+    try socket.connect(configuration.endpoint)
+    self.socket = socket
+  }
+
+  private func wireMessage(_ outbound: WorkerStateMachine.Outbound) -> WireMessage {
+    switch outbound {
+    case .hello(let hello): WireMessage(.hello, hello)
+    case .heartbeat(let heartbeat): WireMessage(.heartbeat, heartbeat)
+    case .fetch(let fetch): WireMessage(.fetch, fetch)
+    case .goodbye(let goodbye): WireMessage(.goodbye, goodbye)
+    case .error(let error): WireMessage(.error, error)
+    }
   }
 
   /// Sends without blocking; false when the message could not be queued (no socket, or a full
   /// queue). Nothing depends on one send: results stay spooled and are sent again after `welcome`.
   @discardableResult
-  func send(_ message: WireMessage) -> Bool {
+  private func send(_ message: WireMessage) -> Bool {
     guard let socket else { return false }
     do {
       try socket.send(message.frames, dontWait: true)
@@ -315,125 +383,59 @@ public final class WorkerAgent: @unchecked Sendable {
     }
   }
 
-  // MARK: - Stopping
-
-  private func applyStopRequest() {
-    let (requested, immediately) = stopRequest.state
-    guard requested else { return }
-    let now = clock.now
-    switch phase {
-    case .working:
-      // Attempts still waiting for their dataset have not started: hand them back at once.
-      for (key, attempt) in attempts where attempt.process == nil {
-        release(key, reason: "the worker is stopping")
-      }
-      fetches = [:]
-      let deadline = immediately ? now : now + configuration.grace
-      phase = .draining(deadline: deadline)
-      logger.notice(
-        "stopping: taking no more work; running attempts may finish within the grace period",
-        metadata: ["running": "\(attempts.count)", "grace_ms": "\(milliseconds(deadline - now))"])
-    case .draining(let deadline) where immediately && deadline > now:
-      phase = .draining(deadline: now)
-    default:
-      break
-    }
-  }
-
-  private func advanceStop() {
-    let now = clock.now
-    switch phase {
-    case .working, .finished:
-      break
-    case .draining(let deadline):
-      guard attempts.isEmpty || now >= deadline else { return }
-      for key in attempts.keys.sorted() {
-        release(key, reason: "the grace period is over")
-      }
-      phase = .terminating
-    case .terminating:
-      guard stopping.isEmpty else { return }
-      send(WireMessage(.goodbye, Goodbye(workerID: workerID, released: released)))
-      logger.notice(
-        "goodbye sent",
-        metadata: ["released": "\(released.count)", "awaiting_acks": "\(unacknowledged.count)"])
-      phase = .leaving(deadline: now + configuration.acknowledgementWait)
-    case .leaving(let deadline):
-      if unacknowledged.isEmpty || socket == nil || now >= deadline {
-        if !unacknowledged.isEmpty {
-          logger.notice("\(unacknowledged.count) results not acknowledged yet; they stay spooled")
-        }
-        // Let the goodbye leave before the socket closes.
-        try? socket?.setOption(zmqLingerOption, Int32(1000))
-        phase = .finished
+  /// Sends a spooled result with its files as attachments, in the manifest's order.
+  private func sendResult(_ key: AttemptID) -> Bool {
+    guard let entry = spool.entry(for: key) else { return false }
+    var attachments: [Data] = []
+    for file in entry.files {
+      do {
+        attachments.append(try Data(contentsOf: spool.fileURL(named: file.name, of: key)))
+      } catch {
+        logger.error("cannot read spooled \(file.name) of \(key): \(error)", metadata: ["run": "\(key.run)"])
+        return false
       }
     }
+    let message = ResultMessage(
+      workerID: workerID, attempt: key, outcome: entry.result.outcome, exitStatus: entry.result.exitStatus,
+      stderrTail: entry.result.stderrTail, files: entry.files)
+    return send(WireMessage(.result, message, attachments: attachments))
   }
 
-  /// Hands an attempt back to the coordinator: stops its trainer (if any), never reports it.
-  func release(_ key: AttemptID, reason: String) {
-    guard let attempt = attempts.removeValue(forKey: key) else { return }
-    released.append(attempt.ref)
-    attempt.logger.notice("releasing attempt \(key.number): \(reason)")
-    stopTrainer(of: attempt)
-  }
-
-  /// On a fatal error: every trainer is killed, nothing is reported.
-  private func abandonAll() {
-    for attempt in attempts.values { attempt.process?.signal(SIGKILL) }
-    for child in stopping.values { child.process.signal(SIGKILL) }
+  /// Starts the attempt's trainer on the cached dataset.
+  private func spawn(_ child: WorkerStateMachine.ChildID, _ assign: Assign) -> [WorkerStateMachine.Action] {
+    let key = assign.attempt
+    do {
+      let directory = try runs.directory(for: key)
+      let arguments = TrainerArguments.make(
+        spec: assign.spec, dataset: try datasets.url(for: assign.dataset.sha256),
+        outputDirectory: directory.outputDirectory, evaluate: configuration.evaluate)
+      let launch = TrainerLaunch(
+        executable: configuration.trainer, arguments: arguments,
+        environment: configuration.trainerEnvironment, in: directory)
+      let process = try TrainerProcess.start(launch)
+      children[child] = process
+      logger.info(
+        "trainer started for attempt \(key.number)", metadata: ["run": "\(key.run)", "pid": "\(process.pid)"])
+      return []
+    } catch {
+      return machine.attemptFailed(key, reason: "trac-sweep worker: \(error)", now: now)
+    }
   }
 }
 
-// MARK: - Loop state
-
-extension WorkerAgent {
-  enum Phase: Equatable {
-    case working
-    /// Stopping: no new work; running attempts may finish until the deadline.
-    case draining(deadline: ContinuousClock.Instant)
-    /// Waiting for the released attempts' trainers to exit.
-    case terminating
-    /// `goodbye` sent; waiting briefly for acknowledgements.
-    case leaving(deadline: ContinuousClock.Instant)
-    case finished
-  }
-
-  struct ConnectionState {
-    var welcomed = false
-    var everWelcomed = false
-    var lastHeard = ContinuousClock.now
-    var helloSentAt = ContinuousClock.now
-    var nextHeartbeat = ContinuousClock.now
-    var heartbeatInterval: Duration = .seconds(1)
-    var liveness = 3
-    var reconnectDelay: Duration = .milliseconds(100)
-    var reconnectAt: ContinuousClock.Instant?
+extension WorkerAgent.Configuration {
+  func stateMachine(workerID: WorkerID) -> WorkerStateMachine.Configuration {
+    WorkerStateMachine.Configuration(
+      workerID: workerID, host: host, slots: slots, trainerVersion: trainerVersion, grace: grace,
+      terminationGrace: terminationGrace, acknowledgementWait: acknowledgementWait,
+      heartbeatInterval: heartbeatInterval, liveness: liveness, reconnectDelay: reconnectDelay,
+      maxReconnectDelay: maxReconnectDelay, usesCurve: curve != nil)
   }
 }
 
 /// `ZMQ_LINGER` from zmq.h (SweepWorker does not import the C module itself).
 let zmqLingerOption: Int32 = 17
 
-private final class StopRequest: @unchecked Sendable {
-  private let lock = NSLock()
-  private var requested = false
-  private var immediately = false
-
-  func request(immediately: Bool) {
-    lock.withLock {
-      requested = true
-      if immediately { self.immediately = true }
-    }
-  }
-
-  var state: (requested: Bool, immediately: Bool) { lock.withLock { (requested, immediately) } }
-}
-
 func seconds(_ duration: Duration) -> Double {
   Double(duration.components.seconds) + Double(duration.components.attoseconds) * 1e-18
-}
-
-func milliseconds(_ duration: Duration) -> Int {
-  Int(duration.components.seconds * 1000 + duration.components.attoseconds / 1_000_000_000_000_000)
 }
