@@ -47,5 +47,7 @@ sweep=$("$binary" submit sweeps/demo.json --wait) || echo "demo: some runs faile
 # The settings table of the report, in the terminal (safe results in bold in report.md).
 sed -n '/^| setting | runs/,/^$/p' "$out/report/report.md" | sed 's/\*\*//g'
 sed -n '/^| hyperparameter | values/,/^$/p' "$out/report/report.md"
+# What the sweep shows, seed by seed, computed from the report's summary.json.
+.venv/bin/python scripts/demo_verdict.py "$out/report/summary.json" || true
 echo "report: $root/$out/report/index.html (also report.md, results.csv, summary.json, figures/)"
 echo "artifacts (policies, run.json, train.jsonl by run id): $out/state/artifacts/runs/"
