@@ -101,7 +101,7 @@ def task_verdict(summary: dict, task: str) -> tuple[list[str], bool]:
         lines.append(f"  {name}: reward {fmt(mean(rewards))}, cost {fmt(mean(costs))},"
                      f" unsafe in {unsafe}/{len(costs)} {unit}")
 
-    effects: list[str] = []
+    effects: dict[str, list[str]] = {}
     for entry in summary.get("sensitivity", []):
         if entry.get("task") != task:
             continue
@@ -118,7 +118,7 @@ def task_verdict(summary: dict, task: str) -> tuple[list[str], bool]:
                 ratio = spread / noise
                 is_effect = ratio >= EFFECT_RATIO
                 if is_effect:
-                    effects.append(f"{curve['hyperparameter']} on {metric}")
+                    effects.setdefault(curve["hyperparameter"], []).append(metric)
                 parts.append(f"{metric} {'effect' if is_effect else 'within noise'} {ratio:.1f}x the seed std"
                              f" (range {fmt(spread)}, seed std {fmt(noise)})")
             values = ", ".join(str(v) for v in curve.get("values", []))
@@ -129,8 +129,9 @@ def task_verdict(summary: dict, task: str) -> tuple[list[str], bool]:
     if problems:
         lines.append("  not shown in every seed: " + "; ".join(problems) + ".")
     else:
+        named = "; ".join(f"{name} (on {' and '.join(metrics)})" for name, metrics in effects.items())
         lines.append(f"  shown in every one of the {len(cells)} {unit}: each TraC setting is safe with a reward"
-                     f" above BC-Safe's, and {', '.join(effects)} stands above the seed noise.")
+                     f" above BC-Safe's, and the effect of {named} stands above the seed noise.")
     return lines, not problems
 
 
