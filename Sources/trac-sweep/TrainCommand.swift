@@ -39,7 +39,9 @@ struct TrainCommand: ParsableCommand {
   var lr: Double?
   @Option(
     name: .customLong("warmup-steps"),
-    help: "TraC updates over which TraC's learning rate rises linearly to its full value (0: none; default 10000).")
+    help:
+      "TraC updates over which TraC's learning rate rises linearly to its full value (0: none; default 10000)."
+  )
   var warmupSteps: Int?
   @Option(
     name: .customLong("trac-lr-scale"), help: "TraC's learning rate as a multiple of --lr (default 0.1).")

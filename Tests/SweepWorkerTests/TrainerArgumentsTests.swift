@@ -11,7 +11,8 @@ final class TrainerArgumentsTests: XCTestCase {
       task: "OfflineBallCircle-v0", datasetSHA256: "ab", algorithm: .trac, hyperparameters: values,
       costThreshold: 20, seed: 0)
     return TrainerArguments.make(
-      spec: spec, dataset: URL(fileURLWithPath: "/data/d.hdf5"), outputDirectory: URL(fileURLWithPath: "/out"),
+      spec: spec, dataset: URL(fileURLWithPath: "/data/d.hdf5"),
+      outputDirectory: URL(fileURLWithPath: "/out"),
       evaluate: true)
   }
 

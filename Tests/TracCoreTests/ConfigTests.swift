@@ -147,7 +147,8 @@ final class ConfigTests: XCTestCase {
     var scaled = spec
     scaled.hyperparameters.tracLRScale = 0.5
     for (other, key) in [
-      (shortWarmUp, #""warmup_steps":200"#), (noWarmUp, #""warmup_steps":0"#), (scaled, #""trac_lr_scale":0.5"#),
+      (shortWarmUp, #""warmup_steps":200"#), (noWarmUp, #""warmup_steps":0"#),
+      (scaled, #""trac_lr_scale":0.5"#),
     ] {
       let json = String(decoding: try JSONCodec.canonicalEncoder.encode(other), as: UTF8.self)
       XCTAssertTrue(json.contains(key), json)

@@ -600,10 +600,10 @@ public final class CoordinatorService: @unchecked Sendable {
   /// order), and the evaluation from its run.json.
   static let resultColumns: [String] =
     ["sweep", "run_id", "point", "task", "algorithm"] + HyperparameterName.allCases.map(\.rawValue) + [
-    "cost_threshold", "seed", "normalized_reward",
-    "normalized_reward_std", "normalized_cost", "normalized_cost_std", "safe", "reward_return",
-    "cost_return", "eval_episodes", "attempt", "worker", "train_seconds", "policy",
-  ]
+      "cost_threshold", "seed", "normalized_reward",
+      "normalized_reward_std", "normalized_cost", "normalized_cost_std", "safe", "reward_return",
+      "cost_return", "eval_episodes", "attempt", "worker", "train_seconds", "policy",
+    ]
 
   /// One tidy row per recorded run.
   private func results(_ sweep: SweepID) throws -> ResultsReply {
