@@ -2,9 +2,11 @@
 # The main job: a demo sweep on this one machine, on embedded defaults. Installs what is missing,
 # builds, makes the demo BallCircle dataset from real Bullet-Safety-Gym rollouts, starts a
 # coordinator and two workers (one slot each, one BLAS thread per run), submits sweeps/demo.json
-# (TraC at three temperatures plus BC-All and BC-Safe, two seeds, shortened training), shows
-# progress, writes the sensitivity report (runs/demo/report), and stops what it started. Running it again reuses the
-# dataset and every finished run (the coordinator's state is kept in runs/demo/state).
+# (TraC at three shares x of desirable segments plus BC-All and BC-Safe, two seeds, shortened
+# training: 1,500 steps with a 100-step TraC warm-up), shows progress, writes the sensitivity
+# report (runs/demo/report), prints its tables and a verdict per seed (scripts/demo_verdict.py),
+# and stops what it started. Running it again reuses the dataset and every finished run (the
+# coordinator's state is kept in runs/demo/state).
 set -euo pipefail
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 cd "$root"
@@ -47,6 +49,8 @@ sweep=$("$binary" submit sweeps/demo.json --wait) || echo "demo: some runs faile
 # The settings table of the report, in the terminal (safe results in bold in report.md).
 sed -n '/^| setting | runs/,/^$/p' "$out/report/report.md" | sed 's/\*\*//g'
 sed -n '/^| hyperparameter | values/,/^$/p' "$out/report/report.md"
+# What the sweep shows, seed by seed, computed from the report's summary.json.
+.venv/bin/python scripts/demo_verdict.py "$out/report/summary.json" || true
 echo "report: $root/$out/report/index.html (also report.md, results.csv, summary.json, figures/)"
 echo "artifacts (policies, run.json, train.jsonl by run id): $out/state/artifacts/runs/"
 echo "to type trac-sweep in any folder: export PATH=\"$root/.build/release:\$PATH\" (README: trac-sweep on your PATH)"

@@ -32,10 +32,12 @@ public struct RunTable: Sendable, Equatable {
   }
 
   /// Hyperparameters added after results tables existed: a table without the column holds runs made
-  /// before, at the value that column would have (`segments`: `both`, as in run.json).
-  static let laterHyperparameters: Set<HyperparameterName> = [.segments]
+  /// before, at the value that column would have (`segments`: `both`, `warmup_steps`: 10000,
+  /// `trac_lr_scale`: 0.1, as in run.json).
+  static let laterHyperparameters: Set<HyperparameterName> = [.segments, .warmupSteps, .tracLRScale]
 
-  /// The columns a report needs. `state`, `run_id`, `segments` and everything else are optional.
+  /// The columns a report needs. `state`, `run_id`, the later hyperparameters and everything else
+  /// are optional.
   public static let requiredColumns =
     ["task", "algorithm"]
     + HyperparameterName.allCases.filter { !laterHyperparameters.contains($0) }.map(\.rawValue)

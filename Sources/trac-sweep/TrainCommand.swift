@@ -40,7 +40,17 @@ struct TrainCommand: ParsableCommand {
   var bcSteps: Int?
   @Option(help: "All updates, BC included.") var steps: Int?
   @Option(name: .customLong("batch-size"), help: "Segments per batch.") var batchSize: Int?
-  @Option(help: "Learning rate (BC; TraC warms up to a tenth of it).") var lr: Double?
+  @Option(help: "Learning rate of the BC phase (TraC's is --trac-lr-scale times it, after the warm-up).")
+  var lr: Double?
+  @Option(
+    name: .customLong("warmup-steps"),
+    help:
+      "TraC updates over which TraC's learning rate rises linearly to its full value (0: none; default 10000)."
+  )
+  var warmupSteps: Int?
+  @Option(
+    name: .customLong("trac-lr-scale"), help: "TraC's learning rate as a multiple of --lr (default 0.1).")
+  var tracLRScale: Double?
   @Option(help: "Reference policy of the TraC phase: bc or uniform.") var reference: String = "bc"
   @Option(
     help: """
@@ -121,6 +131,8 @@ struct TrainCommand: ParsableCommand {
     if let steps { values.steps = steps }
     if let batchSize { values.batchSize = batchSize }
     if let lr { values.lr = lr }
+    if let warmupSteps { values.warmupSteps = warmupSteps }
+    if let tracLRScale { values.tracLRScale = tracLRScale }
     values.reference = ReferencePolicy(rawValue: reference) ?? .bc
     values.segments = SegmentSelection(rawValue: segments) ?? .both
     return values

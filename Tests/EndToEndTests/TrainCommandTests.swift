@@ -170,6 +170,30 @@ final class TrainCommandTests: XCTestCase {
     XCTAssertTrue(bad.stderr.contains("--segments must be both, desirable or undesirable"), bad.stderr)
   }
 
+  /// `--warmup-steps` and `--trac-lr-scale`: the TraC phase's learning rate in train.jsonl follows
+  /// them, run.json records them, and the run id is the spec's; a negative warm-up is a usage error.
+  func testWarmUpOptionsShapeTheTraCLearningRate() throws {
+    let dataset = try datasetFile()
+    let out = temporaryDirectory("warmup")
+    let arguments = trainArguments(dataset, out: out) + ["--warmup-steps", "5", "--trac-lr-scale", "0.5"]
+    let result = try run(Self.binary, arguments)
+    XCTAssertEqual(result.status, 0, result.stderr)
+    let record = try JSONCodec.decoder.decode(
+      RunRecord.self, from: Data(contentsOf: out.appendingPathComponent("run.json")))
+    XCTAssertEqual(record.spec.hyperparameters.warmupSteps, 5)
+    XCTAssertEqual(record.spec.hyperparameters.tracLRScale, 0.5)
+    XCTAssertEqual(record.runID, record.spec.runID)
+    let lines = try String(contentsOf: out.appendingPathComponent("train.jsonl"), encoding: .utf8)
+      .split(separator: "\n").map { try JSONSerialization.jsonObject(with: Data($0.utf8)) as! [String: Any] }
+    // Logged at steps 5 and 10 (BC, lr 1e-4), then 15 and 20: TraC updates 5 and 10, warmed up.
+    XCTAssertEqual(lines.map { $0["step"] as? Int }, [5, 10, 15, 20])
+    XCTAssertEqual(lines.map { $0["lr"] as? Double }, [1e-4, 1e-4, 5e-5, 5e-5])
+
+    let negative = try run(Self.binary, trainArguments(dataset, out: out) + ["--warmup-steps=-1"])
+    XCTAssertEqual(negative.status, 64)
+    XCTAssertTrue(negative.stderr.contains("--warmup-steps"), negative.stderr)
+  }
+
   func testEveryCommandsHelpShowsItsExample() throws {
     let commands = [
       "coordinator", "worker", "submit", "status", "watch", "cancel", "retry", "results", "release", "train",

@@ -116,6 +116,66 @@ final class ConfigTests: XCTestCase {
     XCTAssertEqual(ids.count, 3)
   }
 
+  /// `warmup_steps` and `trac_lr_scale` came after runs were cached: at their defaults (10,000 and
+  /// 0.1) they are left out of the encoding, so a default run keeps the id it had before them. The
+  /// id below was computed before either existed.
+  func testRunIDsFromBeforeTheWarmUpOptionsAreUnchanged() throws {
+    let spec = RunSpec(
+      task: "OfflineBallCircle-v0", datasetSHA256: String(repeating: "ab", count: 32), algorithm: .trac,
+      hyperparameters: Hyperparameters(), costThreshold: 20, seed: 0)
+    XCTAssertEqual(spec.hyperparameters.warmupSteps, 10_000)
+    XCTAssertEqual(spec.hyperparameters.tracLRScale, 0.1)
+    XCTAssertEqual(RunSpec.trainerFormatVersion, 2)
+    XCTAssertEqual(spec.runID, "1ac245298a0ba42d")
+    let canonical =
+      #"{"algorithm":"trac","cost_threshold":20,"dataset_sha256":"\#(String(repeating: "ab", count: 32))","#
+      + #""eval_episodes":20,"eval_seed":0,"hyperparameters":{"alpha":0.2,"batch_size":96,"bc_steps":30000,"#
+      + #""beta":0.7,"eta":0.25,"gamma":0.99,"lr":0.0001,"reference":"bc","seg_ratio":1,"steps":100000,"#
+      + #""x":0.5,"y":0},"seed":0,"task":"OfflineBallCircle-v0","trainer_format_version":2}"#
+    XCTAssertEqual(String(decoding: try JSONCodec.canonicalEncoder.encode(spec), as: UTF8.self), canonical)
+    // A spec stored before the options reads back at their defaults, with the same id.
+    let stored = try JSONCodec.decoder.decode(RunSpec.self, from: Data(canonical.utf8))
+    XCTAssertEqual(stored, spec)
+    XCTAssertEqual(stored.runID, "1ac245298a0ba42d")
+
+    // Another value is another run, written out and read back.
+    var ids: Set<String> = [spec.runID]
+    var shortWarmUp = spec
+    shortWarmUp.hyperparameters.warmupSteps = 200
+    var noWarmUp = spec
+    noWarmUp.hyperparameters.warmupSteps = 0
+    var scaled = spec
+    scaled.hyperparameters.tracLRScale = 0.5
+    for (other, key) in [
+      (shortWarmUp, #""warmup_steps":200"#), (noWarmUp, #""warmup_steps":0"#),
+      (scaled, #""trac_lr_scale":0.5"#),
+    ] {
+      let json = String(decoding: try JSONCodec.canonicalEncoder.encode(other), as: UTF8.self)
+      XCTAssertTrue(json.contains(key), json)
+      XCTAssertEqual(try JSONCodec.decoder.decode(RunSpec.self, from: Data(json.utf8)), other)
+      ids.insert(other.runID)
+    }
+    XCTAssertEqual(ids.count, 4)
+  }
+
+  func testWarmUpOptionsAreValidated() {
+    var values = Hyperparameters()
+    values.warmupSteps = -1
+    XCTAssertThrowsError(try values.validate(algorithm: .trac)) { error in
+      XCTAssertEqual(
+        "\(error)",
+        "--warmup-steps: the TraC learning-rate warm-up must be at least 0 updates (0: none), got -1")
+    }
+    values.warmupSteps = 0
+    XCTAssertNoThrow(try values.validate(algorithm: .trac))
+    for scale in [0.0, -0.1, Double.nan] {
+      values.tracLRScale = scale
+      XCTAssertThrowsError(try values.validate(algorithm: .trac)) { error in
+        XCTAssertTrue("\(error)".hasPrefix("--trac-lr-scale: "), "\(error)")
+      }
+    }
+  }
+
   func testGeneratorIsReproducibleAndStreamsDiffer() {
     var first = SeededGenerator(seed: 42, stream: "a")
     var again = SeededGenerator(seed: 42, stream: "a")

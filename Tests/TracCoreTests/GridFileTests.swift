@@ -247,6 +247,58 @@ final class GridFileTests: XCTestCase {
       error(Self.example(["vary": #"{"segments": ["desirable", "desirable"]}"#]))?.path, "$.vary.segments[1]")
   }
 
+  /// The TraC phase's learning-rate warm-up and scale are grid keys: BC ignores them, and at their
+  /// defaults they change neither run ids nor the sweep id.
+  func testWarmUpAndTraCScaleAreGridHyperparameters() throws {
+    let grid = try GridFile(
+      parsing: Self.example([
+        "algorithm": #"["trac", "bc_safe"]"#,
+        "base": #"{"steps": 3000, "bc_steps": 1000, "warmup_steps": 500, "trac_lr_scale": 0.5}"#,
+        "vary": #"{"warmup_steps": [0, 2000, 3e3]}"#,
+      ]))
+    XCTAssertEqual(grid.base.warmupSteps, 500)
+    XCTAssertEqual(grid.base.tracLRScale, 0.5)
+    XCTAssertEqual(
+      grid.points.map(\.id), ["base", "warmup_steps=0", "warmup_steps=2000", "warmup_steps=3000"])
+    XCTAssertEqual(grid.points.map(\.hyperparameters.warmupSteps), [500, 0, 2000, 3000])
+    XCTAssertEqual(grid.points[2].varied?.value.numericValue, 2000)
+    // BC runs once, at the defaults (it has no TraC phase), so it shares its run with other sweeps.
+    XCTAssertEqual(grid.points(for: .bcSafe).map(\.hyperparameters.warmupSteps), [10_000])
+    XCTAssertEqual(grid.points(for: .bcSafe).map(\.hyperparameters.tracLRScale), [0.1])
+    XCTAssertEqual(grid.runCount, (4 + 1) * 9)
+    let canonical = String(decoding: grid.canonicalJSON, as: UTF8.self)
+    XCTAssertTrue(canonical.contains(#""warmup_steps":500"#), canonical)
+    XCTAssertTrue(canonical.contains(#""trac_lr_scale":0.5"#), canonical)
+    XCTAssertEqual(try GridFile(parsing: grid.canonicalJSON).canonicalSHA256, grid.canonicalSHA256)
+
+    let plain = try GridFile(parsing: Self.example())
+    let explicit = try GridFile(
+      parsing: Self.example(["base": #"{"warmup_steps": 10000, "trac_lr_scale": 0.1}"#]))
+    XCTAssertEqual(explicit.canonicalSHA256, plain.canonicalSHA256)
+    XCTAssertFalse(String(decoding: plain.canonicalJSON, as: UTF8.self).contains("warmup"))
+    XCTAssertEqual(
+      Set(explicit.runs.map { $0.spec(datasetSHA256: "ab").runID }),
+      Set(plain.runs.map { $0.spec(datasetSHA256: "ab").runID }))
+  }
+
+  func testBadWarmUpValuesNameTheirPath() {
+    let negative = error(Self.example(["vary": #"{"warmup_steps": [100, -5]}"#]))
+    XCTAssertEqual(negative?.path, "$.vary.warmup_steps[1]")
+    XCTAssertEqual(
+      negative?.message, "the TraC learning-rate warm-up must be at least 0 updates (0: none), got -5")
+    let fraction = error(Self.example(["base": #"{"warmup_steps": 2.5}"#]))
+    XCTAssertEqual(fraction?.path, "$.base.warmup_steps")
+    XCTAssertEqual(fraction?.message, "must be a whole number, got 2.5")
+    XCTAssertEqual(error(Self.example(["base": #"{"warmup_steps": "1000"}"#]))?.path, "$.base.warmup_steps")
+    let scale = error(Self.example(["base": #"{"trac_lr_scale": 0}"#]))
+    XCTAssertEqual(scale?.path, "$.base.trac_lr_scale")
+    XCTAssertEqual(scale?.message, "the TraC phase's learning-rate factor must be positive, got 0.0")
+    let misspelt = error(Self.example(["base": #"{"warmup_step": 100}"#]))
+    XCTAssertEqual(misspelt?.path, "$.base.warmup_step")
+    XCTAssertTrue(
+      misspelt?.message.contains(#"did you mean "warmup_steps""#) ?? false, "\(String(describing: misspelt))")
+  }
+
   // MARK: Bad input
 
   func testUnknownKeysAreRefusedWithTheirPath() {

@@ -76,6 +76,48 @@ final class TrainingTests: XCTestCase {
     XCTAssertEqual(trainer.completedSteps, 5)  // exactly `steps` updates, BC included
   }
 
+  /// `warmup_steps` and `trac_lr_scale`: the k-th TraC update uses `lr * scale * min(1, k / W)`,
+  /// reaching the full rate at update W and staying there; W = 0 starts at the full rate.
+  func testWarmUpLengthAndTraCScaleAreHyperparameters() throws {
+    let (dataset, _) = learnableDataset(episodes: 30)
+    var values = smallHyperparameters(bcSteps: 1, steps: 6)
+    values.warmupSteps = 3
+    values.tracLRScale = 0.5
+    let trainer = try Trainer(
+      dataset: dataset, task: task, algorithm: .trac, hyperparameters: values, costThreshold: 5, seed: 0)
+    var rates: [Double] = []
+    while trainer.completedSteps < trainer.totalSteps {
+      rates.append(trainer.nextLearningRate)
+      trainer.step()
+    }
+    let full = 1e-3 * 0.5
+    XCTAssertEqual(rates.count, 6)
+    XCTAssertEqual(rates[0], 1e-3)  // BC: lr itself
+    for (rate, expected) in zip(rates.dropFirst(), [full / 3, full * 2 / 3, full, full, full]) {
+      XCTAssertEqual(rate, expected, accuracy: 1e-15)
+    }
+
+    values.warmupSteps = 0
+    let noWarmUp = try Trainer(
+      dataset: dataset, task: task, algorithm: .trac, hyperparameters: values, costThreshold: 5, seed: 0)
+    noWarmUp.step()
+    XCTAssertEqual(noWarmUp.phase, .trac)
+    XCTAssertEqual(noWarmUp.nextLearningRate, full, accuracy: 1e-15)
+
+    // A shorter warm-up trains a different policy from the same seed.
+    values.warmupSteps = 3
+    let short = try Trainer(
+      dataset: dataset, task: task, algorithm: .trac, hyperparameters: values, costThreshold: 5, seed: 0)
+    values.warmupSteps = Hyperparameters.defaultWarmupSteps
+    let long = try Trainer(
+      dataset: dataset, task: task, algorithm: .trac, hyperparameters: values, costThreshold: 5, seed: 0)
+    for _ in 0..<6 {
+      short.step()
+      long.step()
+    }
+    XCTAssertNotEqual(short.network.parameters.values, long.network.parameters.values)
+  }
+
   func testNoDesirableSegmentStopsBeforeTraining() throws {
     // Every episode costs 20; at threshold 5 none is safe.
     let count = 200

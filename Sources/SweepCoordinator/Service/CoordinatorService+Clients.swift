@@ -133,14 +133,14 @@ extension CoordinatorService {
       })
   }
 
-  /// The columns of `results`: a run's inputs, and the evaluation from its run.json.
-  public static let resultColumns = [
-    "sweep", "run_id", "point", "task", "algorithm", "x", "y", "alpha", "eta", "beta", "gamma", "seg_ratio",
-    "batch_size", "lr", "bc_steps", "steps", "reference", "segments", "cost_threshold", "seed",
-    "normalized_reward",
-    "normalized_reward_std", "normalized_cost", "normalized_cost_std", "safe", "reward_return",
-    "cost_return", "eval_episodes", "attempt", "worker", "train_seconds", "policy",
-  ]
+  /// The columns of `results`: a run's inputs (every hyperparameter, in `HyperparameterName`'s
+  /// order), and the evaluation from its run.json.
+  public static let resultColumns: [String] =
+    ["sweep", "run_id", "point", "task", "algorithm"] + HyperparameterName.allCases.map(\.rawValue) + [
+      "cost_threshold", "seed", "normalized_reward",
+      "normalized_reward_std", "normalized_cost", "normalized_cost_std", "safe", "reward_return",
+      "cost_return", "eval_episodes", "attempt", "worker", "train_seconds", "policy",
+    ]
 
   /// One tidy row per recorded run.
   func results(_ sweep: SweepID) throws -> ResultsReply {
@@ -191,10 +191,16 @@ extension CoordinatorService {
       ((object?[key] as? [String: Any])?[field] as? Double).map { formatDecimal($0) } ?? ""
     }
     let timing = record["timing"] as? [String: Any]
-    return [
-      sweep.rawValue, run.rawValue, pointID, spec.task, spec.algorithm.rawValue, "\(h.x)", "\(h.y)",
-      "\(h.alpha)", "\(h.eta)", "\(h.beta)", "\(h.gamma)", "\(h.segRatio)", "\(h.batchSize)", "\(h.lr)",
-      "\(h.bcSteps)", "\(h.steps)", h.reference.rawValue, h.segments.rawValue,
+    let identity: [String] = [sweep.rawValue, run.rawValue, pointID, spec.task, spec.algorithm.rawValue]
+    let hyperparameters: [String] = HyperparameterName.allCases.map { name in
+      switch name.value(in: h) {
+      case .real(let number): return "\(number)"
+      case .integer(let count): return "\(count)"
+      case .reference(let policy): return policy.rawValue
+      case .segments(let selection): return selection.rawValue
+      }
+    }
+    let outcome: [String] = [
       formatNumber(spec.costThreshold),
       "\(spec.seed)",
       number(threshold, "normalized_reward", "mean"), number(threshold, "normalized_reward", "std"),
@@ -205,5 +211,6 @@ extension CoordinatorService {
       (timing?["total_seconds"] as? Double).map { formatDecimal($0) } ?? "",
       result?.artifactPaths.first { $0.hasSuffix("policy.safetensors") } ?? "",
     ]
+    return identity + hyperparameters + outcome
   }
 }

@@ -31,6 +31,12 @@ public enum TrainerArguments {
     option("--reference", values.reference.rawValue)
     // Left out at its default, like in the run id, so the command line of every older run is unchanged.
     if values.segments != .both { option("--segments", values.segments.rawValue) }
+    if values.warmupSteps != Hyperparameters.defaultWarmupSteps {
+      option("--warmup-steps", "\(values.warmupSteps)")
+    }
+    if values.tracLRScale != Hyperparameters.defaultTracLRScale {
+      option("--trac-lr-scale", number(values.tracLRScale))
+    }
     // A run of a grid with `"eval": {"episodes": 0}` trains only.
     if evaluate && spec.evalEpisodes > 0 { arguments.append("--evaluate") }
     option("--eval-episodes", "\(spec.evalEpisodes)")

@@ -42,6 +42,15 @@ public struct Hyperparameters: Codable, Hashable, Sendable {
   public var steps: Int = 100_000
   public var reference: ReferencePolicy = .bc
   public var segments: SegmentSelection = .both
+  /// TraC updates over which the TraC-phase learning rate rises linearly to its full value
+  /// (`lr * tracLRScale * min(1, k / warmupSteps)` at TraC update k = 1, 2, ...); 0: no warm-up.
+  public var warmupSteps: Int = Hyperparameters.defaultWarmupSteps
+  /// The TraC phase's learning rate as a multiple of `lr` (the BC phase uses `lr` itself).
+  public var tracLRScale: Double = Hyperparameters.defaultTracLRScale
+
+  /// The public TraC code's values (its config's warm-up and TraC-phase learning-rate factor).
+  public static let defaultWarmupSteps = 10_000
+  public static let defaultTracLRScale = 0.1
 
   public init() {}
 
@@ -52,6 +61,8 @@ public struct Hyperparameters: Codable, Hashable, Sendable {
     case lr
     case bcSteps = "bc_steps"
     case steps, reference, segments
+    case warmupSteps = "warmup_steps"
+    case tracLRScale = "trac_lr_scale"
   }
 
   public init(from decoder: any Decoder) throws {
@@ -69,10 +80,13 @@ public struct Hyperparameters: Codable, Hashable, Sendable {
     steps = try container.decode(Int.self, forKey: .steps)
     reference = try container.decode(ReferencePolicy.self, forKey: .reference)
     segments = try container.decodeIfPresent(SegmentSelection.self, forKey: .segments) ?? .both
+    warmupSteps = try container.decodeIfPresent(Int.self, forKey: .warmupSteps) ?? Self.defaultWarmupSteps
+    tracLRScale = try container.decodeIfPresent(Double.self, forKey: .tracLRScale) ?? Self.defaultTracLRScale
   }
 
-  /// Leaves `segments` out when it is `both`: run ids and sweep ids hash this encoding, and results
-  /// are cached by run id, so every run that existed before the option keeps its id.
+  /// Leaves `segments`, `warmup_steps` and `trac_lr_scale` out at their defaults: run ids and sweep
+  /// ids hash this encoding, and results are cached by run id, so every run that existed before
+  /// these options keeps its id.
   public func encode(to encoder: any Encoder) throws {
     var container = encoder.container(keyedBy: CodingKeys.self)
     try container.encode(x, forKey: .x)
@@ -88,6 +102,8 @@ public struct Hyperparameters: Codable, Hashable, Sendable {
     try container.encode(steps, forKey: .steps)
     try container.encode(reference, forKey: .reference)
     if segments != .both { try container.encode(segments, forKey: .segments) }
+    if warmupSteps != Self.defaultWarmupSteps { try container.encode(warmupSteps, forKey: .warmupSteps) }
+    if tracLRScale != Self.defaultTracLRScale { try container.encode(tracLRScale, forKey: .tracLRScale) }
   }
 
   /// Refuses values out of range, naming the command-line option. Called before any work.
@@ -100,7 +116,7 @@ public struct Hyperparameters: Codable, Hashable, Sendable {
     }
     for (value, option) in [
       (x, "--x"), (y, "--y"), (alpha, "--alpha"), (eta, "--eta"), (beta, "--beta"), (gamma, "--gamma"),
-      (segRatio, "--seg-ratio"), (lr, "--lr"),
+      (segRatio, "--seg-ratio"), (lr, "--lr"), (tracLRScale, "--trac-lr-scale"),
     ] {
       try finite(value, option)
     }
@@ -119,6 +135,12 @@ public struct Hyperparameters: Codable, Hashable, Sendable {
     try require(lr > 0, "--lr", "the learning rate must be positive, got \(lr)")
     try require(steps >= 1, "--steps", "must be at least 1, got \(steps)")
     try require(bcSteps >= 0, "--bc-steps", "must be at least 0, got \(bcSteps)")
+    try require(
+      warmupSteps >= 0, "--warmup-steps",
+      "the TraC learning-rate warm-up must be at least 0 updates (0: none), got \(warmupSteps)")
+    try require(
+      tracLRScale > 0, "--trac-lr-scale",
+      "the TraC phase's learning-rate factor must be positive, got \(tracLRScale)")
     if algorithm == .trac {
       try require(
         steps >= bcSteps, "--steps",

@@ -312,7 +312,7 @@ public struct GridFile: Equatable, Sendable {
   ) throws(GridError) -> HyperparameterValue {
     let value: HyperparameterValue
     switch name {
-    case .batchSize, .bcSteps, .steps:
+    case .batchSize, .bcSteps, .steps, .warmupSteps:
       value = .integer(try field.integer())
     case .reference:
       let text = try field.string()
@@ -328,7 +328,7 @@ public struct GridFile: Equatable, Sendable {
         throw field.path.error("unknown segment selection \(GridPath.quote(text)); expected one of: \(known)")
       }
       value = .segments(selection)
-    case .x, .y, .alpha, .eta, .beta, .gamma, .segRatio, .lr:
+    case .x, .y, .alpha, .eta, .beta, .gamma, .segRatio, .lr, .tracLRScale:
       value = .real(try field.number())
     }
     if let problem = name.rangeProblem(of: value) { throw field.path.error(problem) }

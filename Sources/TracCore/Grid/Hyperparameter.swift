@@ -8,13 +8,17 @@ public enum HyperparameterName: String, Hashable, Sendable, CaseIterable, Codabl
   case lr
   case bcSteps = "bc_steps"
   case steps, reference, segments
+  case warmupSteps = "warmup_steps"
+  case tracLRScale = "trac_lr_scale"
 
   /// Whether only TraC reads it. The BC baselines ignore x, y, alpha, eta, beta, gamma, reference,
-  /// segments and bc_steps: they train on every segment (or every safe episode) for `steps` updates.
+  /// segments, bc_steps, warmup_steps and trac_lr_scale: they train on every segment (or every safe
+  /// episode) for `steps` updates at the learning rate `lr`.
   public var isTracOnly: Bool {
     switch self {
     case .segRatio, .batchSize, .lr, .steps: return false
-    case .x, .y, .alpha, .eta, .beta, .gamma, .reference, .segments, .bcSteps: return true
+    case .x, .y, .alpha, .eta, .beta, .gamma, .reference, .segments, .bcSteps, .warmupSteps, .tracLRScale:
+      return true
     }
   }
 
@@ -33,6 +37,8 @@ public enum HyperparameterName: String, Hashable, Sendable, CaseIterable, Codabl
     case .steps: return .integer(hyperparameters.steps)
     case .reference: return .reference(hyperparameters.reference)
     case .segments: return .segments(hyperparameters.segments)
+    case .warmupSteps: return .integer(hyperparameters.warmupSteps)
+    case .tracLRScale: return .real(hyperparameters.tracLRScale)
     }
   }
 
@@ -52,6 +58,8 @@ public enum HyperparameterName: String, Hashable, Sendable, CaseIterable, Codabl
     case (.steps, .integer(let count)): hyperparameters.steps = count
     case (.reference, .reference(let policy)): hyperparameters.reference = policy
     case (.segments, .segments(let selection)): hyperparameters.segments = selection
+    case (.warmupSteps, .integer(let count)): hyperparameters.warmupSteps = count
+    case (.tracLRScale, .real(let number)): hyperparameters.tracLRScale = number
     default: preconditionFailure("\(value) is not a value of \(rawValue)")
     }
   }

@@ -139,10 +139,13 @@ public final class Trainer {
     referenceTerms = state.referenceTerms ?? [Double](repeating: 0, count: labels.count)
   }
 
-  /// The learning rate of the next update: constant in BC; in TraC `lr * 0.1 * min(1, k / 10000)`.
+  /// The learning rate of the next update: `lr` in BC; in TraC `lr * trac_lr_scale * min(1, k /
+  /// warmup_steps)` for the k-th TraC update (k = 1, 2, ...), or `lr * trac_lr_scale` with no warm-up.
   public var nextLearningRate: Double {
     if phase == .bc { return hyperparameters.lr }
-    return hyperparameters.lr * 0.1 * min(1, Double(tracUpdates + 1) / 10_000)
+    let full = hyperparameters.lr * hyperparameters.tracLRScale
+    guard hyperparameters.warmupSteps > 0 else { return full }
+    return full * min(1, Double(tracUpdates + 1) / Double(hyperparameters.warmupSteps))
   }
 
   /// Makes one update and returns its loss and (TraC only) accuracy.
