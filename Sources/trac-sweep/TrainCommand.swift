@@ -25,31 +25,41 @@ struct TrainCommand: ParsableCommand {
   var dataset: String?
   @Option(help: "Task, by DSRL id (OfflineBallCircle-v0) or Bullet id (SafetyBallCircle-v0).") var task:
     String
-  @Option(name: .customLong("cost-threshold"), help: "Episode cost threshold C.") var costThreshold: Double
+  @Option(name: .customLong("cost-threshold"), parsing: .unconditional, help: "Episode cost threshold C.")
+  var costThreshold: Double
   @Option(help: "Seed of every random choice of the run.") var seed: UInt64 = 0
   @Option(help: "trac, bc_all or bc_safe.") var algorithm: String = "trac"
-  @Option(help: "Share of safe segments taken as desirable.") var x: Double?
-  @Option(help: "Share of low-reward safe segments taken as undesirable.") var y: Double?
-  @Option(help: "Temperature.") var alpha: Double?
-  @Option(help: "Balancing factor of the undesirable term.") var eta: Double?
-  @Option(help: "Lower bound of segment weights.") var beta: Double?
-  @Option(help: "Discount inside a segment's score.") var gamma: Double?
-  @Option(name: .customLong("seg-ratio"), help: "Segment length as a share of the longest episode.")
+  @Option(parsing: .unconditional, help: "Share of safe segments taken as desirable.") var x: Double?
+  @Option(parsing: .unconditional, help: "Share of low-reward safe segments taken as undesirable.") var y:
+    Double?
+  @Option(parsing: .unconditional, help: "Temperature.") var alpha: Double?
+  @Option(parsing: .unconditional, help: "Balancing factor of the undesirable term.") var eta: Double?
+  @Option(parsing: .unconditional, help: "Lower bound of segment weights.") var beta: Double?
+  @Option(parsing: .unconditional, help: "Discount inside a segment's score.") var gamma: Double?
+  @Option(
+    name: .customLong("seg-ratio"), parsing: .unconditional,
+    help: "Segment length as a share of the longest episode.")
   var segRatio: Double?
-  @Option(name: .customLong("bc-steps"), help: "Behaviour-cloning steps before TraC (0: no pretraining).")
+  @Option(
+    name: .customLong("bc-steps"), parsing: .unconditional,
+    help: "Behaviour-cloning steps before TraC (0: no pretraining).")
   var bcSteps: Int?
-  @Option(help: "All updates, BC included.") var steps: Int?
-  @Option(name: .customLong("batch-size"), help: "Segments per batch.") var batchSize: Int?
-  @Option(help: "Learning rate of the BC phase (TraC's is --trac-lr-scale times it, after the warm-up).")
+  @Option(parsing: .unconditional, help: "All updates, BC included.") var steps: Int?
+  @Option(name: .customLong("batch-size"), parsing: .unconditional, help: "Segments per batch.")
+  var batchSize: Int?
+  @Option(
+    parsing: .unconditional,
+    help: "Learning rate of the BC phase (TraC's is --trac-lr-scale times it, after the warm-up).")
   var lr: Double?
   @Option(
-    name: .customLong("warmup-steps"),
+    name: .customLong("warmup-steps"), parsing: .unconditional,
     help:
       "TraC updates over which TraC's learning rate rises linearly to its full value (0: none; default 10000)."
   )
   var warmupSteps: Int?
   @Option(
-    name: .customLong("trac-lr-scale"), help: "TraC's learning rate as a multiple of --lr (default 0.1).")
+    name: .customLong("trac-lr-scale"), parsing: .unconditional,
+    help: "TraC's learning rate as a multiple of --lr (default 0.1).")
   var tracLRScale: Double?
   @Option(help: "Reference policy of the TraC phase: bc or uniform.") var reference: String = "bc"
   @Option(
@@ -58,14 +68,17 @@ struct TrainCommand: ParsableCommand {
       undesirable term's weight lambda_U is then 1).
       """)
   var segments: String = "both"
-  @Option(name: .customLong("log-every"), help: "Steps between lines of train.jsonl.") var logEvery: Int =
+  @Option(
+    name: .customLong("log-every"), parsing: .unconditional, help: "Steps between lines of train.jsonl.")
+  var logEvery: Int =
     1000
   @Flag(
     help:
       "Evaluate the final policy in the task's simulator (Bullet-Safety-Gym or Safety-Gymnasium) and add it to run.json."
   )
   var evaluate = false
-  @Option(name: .customLong("eval-episodes"), help: "Evaluation episodes.") var evalEpisodes: Int = 20
+  @Option(name: .customLong("eval-episodes"), parsing: .unconditional, help: "Evaluation episodes.")
+  var evalEpisodes: Int = 20
   @Option(name: .customLong("eval-seed"), help: "Seed of the evaluation's start states.") var evalSeed:
     UInt64 = 0
   @Option(help: "Output directory.") var out: String
@@ -77,7 +90,7 @@ struct TrainCommand: ParsableCommand {
       """)
   var checkpointDir: String?
   @Option(
-    name: .customLong("checkpoint-every"),
+    name: .customLong("checkpoint-every"), parsing: .unconditional,
     help: "Steps between checkpoints (default \(TrainingRun.defaultCheckpointEvery); needs --checkpoint-dir)."
   )
   var checkpointEvery: Int?

@@ -110,6 +110,12 @@ final class TrainCommandTests: XCTestCase {
     let badShare = try run(Self.binary, arguments)
     XCTAssertEqual(badShare.status, 64)
     XCTAssertTrue(badShare.stderr.contains("--x/--y"), badShare.stderr)
+    // A negative count is read as a value and refused by its rule, not taken for an option.
+    let negative = try run(Self.binary, trainArguments(dataset, out: out) + ["--steps", "-5"])
+    XCTAssertEqual(negative.status, 64)
+    XCTAssertTrue(
+      negative.stderr.contains("--steps") && negative.stderr.contains("at least 1"), negative.stderr)
+    XCTAssertFalse(negative.stderr.contains("Missing value"), negative.stderr)
     // No desirable segment: the reserved input-error status 65.
     arguments = trainArguments(dataset, out: out)
     arguments[arguments.firstIndex(of: "5")!] = "0.5"
