@@ -237,6 +237,7 @@ public final class CoordinatorService: StoppableService, @unchecked Sendable {
         }
         heldReplies = []
         heldReads = []
+        rejections = [:]
         logger.error("coordinator loop: \(error)")
       }
     }
@@ -283,6 +284,7 @@ public final class CoordinatorService: StoppableService, @unchecked Sendable {
         reply(route, WireMessage(.assign, message))
         counting.assigned += 1
       case .acknowledge(let worker, let attempt, let disposition):
+        let rejected = rejections.removeValue(forKey: attempt)
         guard let route = routes[worker] else { continue }
         if disposition == .duplicate {
           logger.notice(
@@ -292,8 +294,7 @@ public final class CoordinatorService: StoppableService, @unchecked Sendable {
           route,
           WireMessage(
             .ack,
-            Ack(attempt: attempt, duplicate: disposition.isDuplicate, rejected: rejections[attempt])))
-        rejections[attempt] = nil
+            Ack(attempt: attempt, duplicate: disposition.isDuplicate, rejected: rejected)))
         counting.acknowledged += 1
       case .cancelRun(let worker, let attempt):
         guard let route = routes[worker] else { continue }
