@@ -31,6 +31,9 @@ final class ResultCheckTests: XCTestCase {
 
   func testAResultOfItsRunWithAFiniteEvaluationAndTheTasksShapesIsRecorded() {
     XCTAssertNil(ResultCheck.problem(with: files(runJSON()), of: run, spec: spec))
+    // A cost of exactly 0 is written `0`: a number, not a boolean.
+    XCTAssertNil(ResultCheck.problem(with: files(runJSON(reward: "0")), of: run, spec: spec))
+    XCTAssertNil(ResultCheck.problem(with: files(runJSON(reward: "1")), of: run, spec: spec))
   }
 
   func testEveryMissingOrWrongPieceIsNamed() {
@@ -43,6 +46,10 @@ final class ResultCheckTests: XCTestCase {
       (files(runJSON(reward: "null")), "no finite normalized_reward.mean"),
       (files(runJSON(reward: #""NaN""#)), "no finite normalized_reward.mean"),
       (files(runJSON(reward: "true")), "no finite normalized_reward.mean"),
+      (
+        files(Data(#"{"run_id": "0123456789abcdef", "evaluation": {"by_threshold": []}}"#.utf8)),
+        "no by_threshold"
+      ),
       (files(runJSON(), policy: nil), "no policy.safetensors"),
       (files(runJSON(), policy: FakeTrainer.policyFile(observationDim: 8, actionDim: 3)), "shape"),
       (files(runJSON(), policy: FakeTrainer.policyFile(observationDim: 34, actionDim: 8)), "shape"),

@@ -25,7 +25,12 @@ public enum ResultCheck {
     guard recordedRun == run.rawValue else {
       return "its run.json is of run \(String(recordedRun.prefix(40))), not of run \(run)"
     }
-    if let problem = evaluationProblem(record["evaluation"], asked: spec.evalEpisodes > 0) { return problem }
+    if let problem = evaluationProblem(
+      runJSON, present: record["evaluation"].map { !($0 is NSNull) } ?? false,
+      asked: spec.evalEpisodes > 0)
+    {
+      return problem
+    }
     guard let policy = files.first(where: { $0.name.rawValue == "policy.safetensors" })?.data else {
       return "it carries no policy.safetensors"
     }
@@ -33,21 +38,37 @@ public enum ResultCheck {
     return policyProblem(policy, observationDim: task.observationDim, actionDim: task.actionDim)
   }
 
-  static func evaluationProblem(_ value: Any?, asked: Bool) -> String? {
-    guard let value, !(value is NSNull) else {
+  /// The part of run.json's evaluation that must hold numbers, read with the typed decoder (so `0` is
+  /// a number, `true` and `"NaN"` are not).
+  private struct EvaluatedRun: Decodable {
+    struct Mean: Decodable { var mean: Double }
+    struct Threshold: Decodable {
+      var normalized_reward: Mean
+      var normalized_cost: Mean
+    }
+    struct Evaluation: Decodable { var by_threshold: [Threshold] }
+    var evaluation: Evaluation
+  }
+
+  static func evaluationProblem(_ runJSON: Data, present: Bool, asked: Bool) -> String? {
+    guard present else {
       return asked
         ? "its run.json has no evaluation, but the run asks for evaluation episodes (a worker started with "
           + "--no-evaluate, or a trainer without --evaluate?)" : nil
     }
-    guard let evaluation = value as? [String: Any],
-      let thresholds = evaluation["by_threshold"] as? [[String: Any]], !thresholds.isEmpty
-    else { return "its run.json's evaluation has no by_threshold results" }
-    for entry in thresholds {
-      for key in ["normalized_reward", "normalized_cost"] {
-        let value = (entry[key] as? [String: Any])?["mean"]
-        guard let mean = value as? Double, !(value is Bool), mean.isFinite else {
-          return "its run.json's evaluation has no finite \(key).mean"
-        }
+    guard let evaluated = try? JSONDecoder().decode(EvaluatedRun.self, from: runJSON) else {
+      return
+        "its run.json's evaluation has no finite normalized_reward.mean and normalized_cost.mean per threshold"
+    }
+    guard !evaluated.evaluation.by_threshold.isEmpty else {
+      return "its run.json's evaluation has no by_threshold results"
+    }
+    for entry in evaluated.evaluation.by_threshold {
+      for (key, mean) in [
+        ("normalized_reward", entry.normalized_reward.mean), ("normalized_cost", entry.normalized_cost.mean),
+      ]
+      where !mean.isFinite {
+        return "its run.json's evaluation has no finite \(key).mean"
       }
     }
     return nil
