@@ -92,6 +92,45 @@ final class WorkerStateMachineTests: XCTestCase {
     XCTAssertEqual(worker.machine.currentReconnectDelay, .milliseconds(100))
   }
 
+  /// What the log says when the coordinator is silent: never answered since start (with the address,
+  /// no CURVE hint without CURVE, nothing about training when nothing trains), or lost later.
+  func testSilenceIsNamedWithTheAddressAndOnlyWhatIsTrue() {
+    func warnings(_ machine: inout WorkerStateMachine, _ clock: ManualClock, welcome: Bool) -> [String] {
+      _ = machine.start(now: clock.elapsed)
+      _ = machine.connected(now: clock.elapsed)
+      if welcome {
+        _ = machine.welcomeReceived(
+          Welcome(heartbeatIntervalMilliseconds: 100, liveness: 3, cancel: []), now: clock.elapsed)
+      }
+      for _ in 0..<1000 {
+        clock.advance(milliseconds: 10)
+        let texts = machine.tick(now: clock.elapsed).compactMap { action -> String? in
+          if case .log(.warning, let text, _) = action { return text }
+          return nil
+        }
+        if !texts.isEmpty { return texts }
+      }
+      return []
+    }
+    let configuration = WorkerStateMachine.Configuration(
+      workerID: Scenario.workerID, host: "node1", slots: 1, trainerVersion: "test",
+      endpoint: "tcp://head:5556")
+    var fresh = WorkerStateMachine(configuration: configuration, spooled: [])
+    let never = warnings(&fresh, ManualClock(), welcome: false).joined()
+    XCTAssertTrue(never.contains("nothing answered at tcp://head:5556 since start"), never)
+    XCTAssertFalse(never.contains("curve"), never)
+    XCTAssertFalse(never.contains("training goes on"), never)
+
+    var curve = configuration
+    curve.usesCurve = true
+    var secured = WorkerStateMachine(configuration: curve, spooled: [])
+    XCTAssertTrue(warnings(&secured, ManualClock(), welcome: false).joined().contains("--server-key"))
+
+    var welcomed = WorkerStateMachine(configuration: configuration, spooled: [])
+    let lost = warnings(&welcomed, ManualClock(), welcome: true).joined()
+    XCTAssertTrue(lost.contains("lost the coordinator at tcp://head:5556"), lost)
+  }
+
   func testASocketErrorReconnectsAfterTheFirstDelayAndSaysHelloWithTheRunningAttempt() {
     var worker = Scenario()
     worker.connect()

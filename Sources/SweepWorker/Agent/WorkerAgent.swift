@@ -429,7 +429,7 @@ extension WorkerAgent.Configuration {
       workerID: workerID, host: host, slots: slots, trainerVersion: trainerVersion, grace: grace,
       terminationGrace: terminationGrace, acknowledgementWait: acknowledgementWait,
       heartbeatInterval: heartbeatInterval, liveness: liveness, reconnectDelay: reconnectDelay,
-      maxReconnectDelay: maxReconnectDelay, usesCurve: curve != nil)
+      maxReconnectDelay: maxReconnectDelay, usesCurve: curve != nil, endpoint: endpoint)
   }
 }
 

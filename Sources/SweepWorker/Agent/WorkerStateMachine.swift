@@ -44,14 +44,17 @@ public struct WorkerStateMachine: Sendable {
     public var maxReconnectDelay: Duration
     /// Whether the connection uses CURVE (only for the hint when the coordinator never answers).
     public var usesCurve: Bool
+    /// The coordinator's address, for messages.
+    public var endpoint: String
 
     public init(
       workerID: WorkerID, host: String, slots: Int, trainerVersion: String, grace: Duration = .seconds(10),
       terminationGrace: Duration = .seconds(5), acknowledgementWait: Duration = .seconds(2),
       predecessorWait: Duration = .seconds(2), heartbeatInterval: Duration = .seconds(1), liveness: Int = 3,
       reconnectDelay: Duration = .milliseconds(100), maxReconnectDelay: Duration = .seconds(10),
-      usesCurve: Bool = false
+      usesCurve: Bool = false, endpoint: String = "the coordinator's address"
     ) {
+      self.endpoint = endpoint
       self.workerID = workerID
       self.host = host
       self.slots = slots
@@ -662,19 +665,22 @@ public struct WorkerStateMachine: Sendable {
     case .connected(var link):
       let silence = now - link.lastHeard
       if silence > silenceLimit {
-        var hint = ""
-        if !link.welcomed {
-          // Never welcomed on this connection: besides a coordinator that is down, a refused handshake.
-          hint =
-            configuration.usesCurve
-            ? " (if it is running: is --server-key its public key, and this worker's .pub authorized there?)"
-            : " (a coordinator started with --curve-secret needs --curve-secret and --server-key here)"
+        // Never answered since start, or lost after answering: two different problems for a user.
+        var text =
+          everWelcomed
+          ? "lost the coordinator at \(configuration.endpoint): no answer for \(milliseconds(silence)) ms"
+          : "nothing answered at \(configuration.endpoint) since start"
+        if !link.welcomed && configuration.usesCurve {
+          // With CURVE, a refused handshake looks the same as a coordinator that is down.
+          text +=
+            " (if it is running: is --server-key its public key, and this worker's .pub authorized there?)"
         }
-        actions.append(
-          .log(
-            .warning,
-            "no answer from the coordinator for \(milliseconds(silence)) ms; training goes on, results stay spooled\(hint)",
-            run: nil))
+        if !attempts.isEmpty {
+          text += "; training goes on, results stay spooled"
+        } else if !spooled.isEmpty || !unacknowledged.isEmpty {
+          text += "; finished results stay spooled until it answers"
+        }
+        actions.append(.log(.warning, text + "; reconnecting", run: nil))
         actions += dropConnection(now: now)
       } else if link.welcomed, now >= link.nextHeartbeat {
         link.nextHeartbeat = now + heartbeatInterval
