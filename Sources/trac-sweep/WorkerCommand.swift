@@ -50,8 +50,26 @@ struct WorkerCommand: ParsableCommand {
     name: .customLong("server-key"),
     help: "The coordinator's public key file (default: $TRAC_SWEEP_SERVER_KEY, config.json).")
   var serverKey: String?
+  @Option(
+    name: .customLong("ship-checkpoints"),
+    help: ArgumentHelp(
+      "Seconds between sends of a running run's newest checkpoint to the coordinator (0: no checkpoints).",
+      discussion:
+        "A run lost with its worker (SIGKILL, node failure) resumes on another worker from the last one sent;"
+        + " a run handed back (SIGTERM, graceful stop) sends its newest first."))
+  var shipCheckpoints: Double = 300
+  @Option(
+    name: .customLong("checkpoint-every"),
+    help: "Steps between the trainer's checkpoints (default: the trainer's, 1000).")
+  var checkpointEvery: Int?
 
   func validate() throws {
+    guard shipCheckpoints.isFinite, shipCheckpoints >= 0 else {
+      throw ValidationError("--ship-checkpoints must be a number of seconds, at least 0, got \(shipCheckpoints)")
+    }
+    if let checkpointEvery, checkpointEvery < 1 {
+      throw ValidationError("--checkpoint-every must be at least 1, got \(checkpointEvery)")
+    }
     do { _ = try CurveClientKeys.resolve(secret: curveSecret, serverKey: serverKey) } catch {
       throw ValidationError("\(error)")
     }
@@ -87,6 +105,9 @@ struct WorkerCommand: ParsableCommand {
       evaluate: !noEvaluate,
       grace: .milliseconds(Int((grace * 1000).rounded())), trainerVersion: TrainerVersion.string)
     configuration.curve = curve
+    configuration.checkpointShipInterval =
+      shipCheckpoints > 0 ? .milliseconds(Int((shipCheckpoints * 1000).rounded())) : nil
+    configuration.checkpointEvery = checkpointEvery
     let agent: WorkerAgent
     do { agent = try WorkerAgent(configuration: configuration) } catch {
       FileHandle.standardError.write(Data("error: \(error)\n".utf8))

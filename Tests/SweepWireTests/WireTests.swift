@@ -41,10 +41,10 @@ final class WireTests: XCTestCase {
   }
 
   func testAnotherProtocolVersionIsRefusedByName() {
-    let frames = [Data("trac-sweep/2".utf8), Data("hello".utf8), Data("{}".utf8)]
+    let frames = [Data("trac-sweep/1".utf8), Data("hello".utf8), Data("{}".utf8)]
     XCTAssertThrowsError(try WireMessage.decode(frames)) { error in
-      XCTAssertEqual(error as? WireError, .versionMismatch(peer: "trac-sweep/2"))
-      XCTAssertTrue("\(error)".contains("trac-sweep/1"))
+      XCTAssertEqual(error as? WireError, .versionMismatch(peer: "trac-sweep/1"))
+      XCTAssertTrue("\(error)".contains("trac-sweep/2"))
     }
   }
 

@@ -194,12 +194,12 @@ final class WorkerAgentTests: XCTestCase {
     let harness = try startWorker(.succeeds())
     let coordinator = harness.coordinator
     _ = try coordinator.expect(.hello)
-    try coordinator.sendFrames([Data("trac-sweep/2".utf8), Data("welcome".utf8), Data("{}".utf8)])
+    try coordinator.sendFrames([Data("trac-sweep/1".utf8), Data("welcome".utf8), Data("{}".utf8)])
     XCTAssertTrue(coordinator.pump(within: .seconds(3)) { harness.finished }, "the worker kept running")
     let error = try XCTUnwrap(harness.error as? WorkerAgentError)
     guard case .versionMismatch = error else { return XCTFail("\(error)") }
-    XCTAssertTrue(error.description.contains("trac-sweep/2"), error.description)
     XCTAssertTrue(error.description.contains("trac-sweep/1"), error.description)
+    XCTAssertTrue(error.description.contains("trac-sweep/2"), error.description)
   }
 
   // MARK: - Graceful stop

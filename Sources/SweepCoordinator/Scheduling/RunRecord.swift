@@ -15,11 +15,15 @@ public struct RunRecord: Equatable, Sendable {
   public var failureCount: Int
   /// Results that arrived after this run's result was recorded, discarded.
   public var duplicateResults: Int
+  /// The newest checkpoint an attempt shipped: the next attempt resumes from it. Dropped when the run
+  /// is done (its file is deleted) or an attempt fails (the next one starts from step 0).
+  public var checkpoint: RunCheckpoint?
 
   public init(
     id: RunID, spec: RunSpec, datasetPath: String?, queueOrder: Int, state: RunState = .pending,
-    attemptCount: Int = 0, failureCount: Int = 0, duplicateResults: Int = 0
+    attemptCount: Int = 0, failureCount: Int = 0, duplicateResults: Int = 0, checkpoint: RunCheckpoint? = nil
   ) {
+    self.checkpoint = checkpoint
     self.id = id
     self.spec = spec
     self.datasetPath = datasetPath

@@ -64,6 +64,7 @@ extension Scheduler {
       finished.outcome = .succeeded
       update(attempt: finished)
       run.state = .done
+      dropCheckpoint(of: &run, commands: &commands)
       update(run: run)
       newResults.append(ResultRecord(attempt: attempt, worker: workerID, payload: payload))
       if var worker = workers[workerID], worker.consecutiveFailures != 0 {
@@ -86,6 +87,8 @@ extension Scheduler {
       let isInputError: Bool
       if case .inputError = outcome { isInputError = true } else { isInputError = false }
       run.failureCount += 1
+      // The failure may come from resuming: the next attempt starts from step 0.
+      dropCheckpoint(of: &run, commands: &commands)
       let giveUp = isInputError || run.failureCount >= configuration.maxAttempts
       let recorded: AttemptOutcome =
         isInputError

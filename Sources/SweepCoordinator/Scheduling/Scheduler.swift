@@ -71,6 +71,8 @@ public struct Scheduler: Sendable {
       heartbeat(worker, running: running, now: now, commands: &commands)
     case .result(let worker, let attempt, let outcome):
       result(worker, attempt: attempt, outcome: outcome, now: now, commands: &commands)
+    case .checkpointShipped(let worker, let attempt, let checkpoint):
+      checkpointShipped(checkpoint, of: attempt, from: worker, now: now, commands: &commands)
     case .workerGoodbye(let worker, let released):
       workerGoodbye(worker, released: released, commands: &commands)
     case .tick:
@@ -279,7 +281,8 @@ public struct Scheduler: Sendable {
       .assign(
         RunAssignment(
           worker: worker, attempt: attempt, leaseDeadline: deadline, spec: run.spec,
-          datasetPath: run.datasetPath, sweep: owner?.sweep, pointID: owner?.pointID ?? "")))
+          datasetPath: run.datasetPath, sweep: owner?.sweep, pointID: owner?.pointID ?? "",
+          checkpoint: run.checkpoint)))
   }
 
   /// The oldest sweep containing `run` that is not cancelled (or the oldest of all), with the run's point.

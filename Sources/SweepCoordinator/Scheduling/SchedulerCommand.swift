@@ -12,6 +12,8 @@ public enum SchedulerCommand: Equatable, Sendable {
   case cancelRun(worker: WorkerID, attempt: AttemptID)
   /// A worker the scheduler does not know sent a heartbeat: ask it to say hello (with its slots) again.
   case requestHello(worker: WorkerID)
+  /// No run refers to this checkpoint file any more: delete it (after the commit that dropped it).
+  case deleteCheckpoint(SHA256Digest)
   /// Something an operator should be able to read in the coordinator's log.
   case log(level: Logger.Level, message: String)
 }
@@ -27,11 +29,14 @@ public struct RunAssignment: Equatable, Sendable {
   /// The oldest live sweep that contains the run, and the run's point in it: for logs and artifact names.
   public var sweep: SweepID?
   public var pointID: String
+  /// The run's newest shipped checkpoint, to resume from (nil: from step 0).
+  public var checkpoint: RunCheckpoint?
 
   public init(
     worker: WorkerID, attempt: AttemptID, leaseDeadline: SchedulerInstant, spec: RunSpec,
-    datasetPath: String?, sweep: SweepID?, pointID: String
+    datasetPath: String?, sweep: SweepID?, pointID: String, checkpoint: RunCheckpoint? = nil
   ) {
+    self.checkpoint = checkpoint
     self.worker = worker
     self.attempt = attempt
     self.leaseDeadline = leaseDeadline

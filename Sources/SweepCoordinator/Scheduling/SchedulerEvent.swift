@@ -14,6 +14,9 @@ public enum SchedulerEvent: Equatable, Sendable {
   case heartbeat(worker: WorkerID, running: [AttemptID])
   /// A worker reports how an attempt ended. The first result for a run wins.
   case result(worker: WorkerID, attempt: AttemptID, outcome: ReportedOutcome)
+  /// A running attempt's newest checkpoint arrived and is stored: the run's next attempt resumes from it.
+  /// Ignored unless the attempt is the run's current one on that worker and the checkpoint is newer.
+  case checkpointShipped(worker: WorkerID, attempt: AttemptID, checkpoint: RunCheckpoint)
   /// A worker stops gracefully, handing back the attempts it did not finish.
   case workerGoodbye(worker: WorkerID, released: [AttemptID])
   /// Time passed: leases of silent workers lapse.

@@ -36,6 +36,7 @@ extension CoordinatorService {
         }
         try schedule(.workerGoodbye(worker: goodbye.workerID, released: goodbye.released))
       case .fetch: try fetch(route, try message.decodeBody(Fetch.self))
+      case .checkpoint: try checkpoint(route, message)
       case .request:
         try request(route, try message.decodeBody(ClientRequest.self), attachments: message.attachments)
       case .error:
@@ -179,10 +180,46 @@ extension CoordinatorService {
     }
   }
 
+  /// A running attempt's newest checkpoint. Checked (size, hash, a checkpoint of this run) and kept only
+  /// if the scheduler will keep it: the attempt is the run's current one on this worker and the
+  /// checkpoint is newer than the one kept. The file is written before the commit that refers to it.
+  private func checkpoint(_ route: Data, _ message: WireMessage) throws {
+    let body = try message.decodeBody(CheckpointMessage.self)
+    let worker = body.workerID
+    try bind(worker, to: route)
+    routes[worker] = route
+    let attempt = body.attempt
+    let reference = body.checkpoint
+    guard message.attachments.count == 1, let data = message.attachments.first else {
+      throw WireError.malformed("a checkpoint carries its bytes as exactly one attachment")
+    }
+    guard data.count == reference.size, SHA256Digest(of: data) == reference.sha256 else {
+      throw WireError.malformed("checkpoint of \(attempt) does not match its size or sha256")
+    }
+    guard let header = CheckpointHeader(data), header.format == "trac-checkpoint/1",
+      header.runID == attempt.run.rawValue, header.step == reference.step
+    else {
+      throw WireError.refused(
+        code: .invalidInput,
+        message: "checkpoint of \(attempt) is not a trac-checkpoint/1 file of run \(attempt.run) at step "
+          + "\(reference.step)", subject: attempt.run.rawValue)
+    }
+    let accepted = scheduler.read {
+      $0.acceptsCheckpoint(from: worker, attempt: attempt, step: reference.step)
+    }
+    if accepted { try checkpoints.store(data, sha256: reference.sha256) }
+    try schedule(
+      .checkpointShipped(
+        worker: worker, attempt: attempt,
+        checkpoint: RunCheckpoint(sha256: reference.sha256, size: reference.size, step: reference.step)))
+  }
+
   private func fetch(_ route: Data, _ fetch: Fetch) throws {
     let piece: (data: Data, total: Int)?
     do {
-      piece = try datasets.chunk(sha256: fetch.sha256, offset: fetch.offset, length: fetch.length)
+      piece =
+        try datasets.chunk(sha256: fetch.sha256, offset: fetch.offset, length: fetch.length)
+        ?? checkpoints.chunk(sha256: fetch.sha256, offset: fetch.offset, length: fetch.length)
     } catch {
       throw WireError.refused(code: .invalidInput, message: "\(error)", subject: fetch.sha256.rawValue)
     }

@@ -61,6 +61,7 @@ public final class CoordinatorService: StoppableService, @unchecked Sendable {
   let datasets: DatasetStore
   let uploads: DatasetUploads
   let artifacts: ArtifactStore
+  let checkpoints: CheckpointStore
   /// The directories datasets may be read from (those of `datasetDirectories` that exist).
   let datasetSources: [ContainedDirectory]
   var logger: Logger
@@ -117,6 +118,10 @@ public final class CoordinatorService: StoppableService, @unchecked Sendable {
     }
     let store = try SweepStore(directory: state)
     scheduler = try DurableScheduler(store: store, configuration: configuration.scheduler, now: .zero)
+    checkpoints = try CheckpointStore(directory: artifactsDirectory.appendingPathComponent("checkpoints"))
+    // Files a commit stopped referring to before the coordinator could delete them.
+    checkpoints.removeAll(
+      except: scheduler.read { Set($0.runs.values.compactMap { $0.checkpoint?.sha256 }) })
     socket = try ZMQSocket(context: context, kind: .router, maxMessageSize: configuration.maxMessageSize)
     var zap: ZAPAuthenticator?
     if let curve = configuration.curve {
@@ -275,7 +280,8 @@ public final class CoordinatorService: StoppableService, @unchecked Sendable {
         let message = Assign(
           attempt: assignment.attempt, spec: assignment.spec, dataset: dataset,
           leaseMilliseconds: Int(
-            lease.components.seconds * 1000 + lease.components.attoseconds / 1_000_000_000_000_000))
+            lease.components.seconds * 1000 + lease.components.attoseconds / 1_000_000_000_000_000),
+          checkpoint: assignment.checkpoint.map { CheckpointRef(sha256: $0.sha256, size: $0.size, step: $0.step) })
         var runLogger = logger
         runLogger[metadataKey: "run"] = "\(assignment.attempt.run)"
         runLogger[metadataKey: "worker"] = "\(assignment.worker)"
@@ -305,6 +311,8 @@ public final class CoordinatorService: StoppableService, @unchecked Sendable {
       case .requestHello(let worker):
         guard let route = routes[worker] else { continue }
         reply(route, WireMessage(.pong, Pong(known: false)))
+      case .deleteCheckpoint(let sha256):
+        checkpoints.remove(sha256)
       case .log(let level, let message):
         logger.log(level: level, "\(loggable(message, limit: 2000))")
       }

@@ -85,6 +85,14 @@ enum StoreSchema {
           );
           """)
     }
+    migrator.registerMigration("v2: a run's newest checkpoint") { db in
+      try db.execute(
+        sql: """
+          ALTER TABLE runs ADD COLUMN checkpoint_sha256 TEXT;
+          ALTER TABLE runs ADD COLUMN checkpoint_size INTEGER;
+          ALTER TABLE runs ADD COLUMN checkpoint_step INTEGER;
+          """)
+    }
     return migrator
   }
 }

@@ -71,12 +71,14 @@ public final class SweepStore: Sendable {
     let upsertRun = try db.cachedStatement(
       sql: """
         INSERT INTO runs (id, spec_json, dataset_path, queue_order, state, current_attempt, current_worker,
-          attempt_count, failure_count, duplicate_results, created_at, updated_at)
-        VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+          attempt_count, failure_count, duplicate_results, checkpoint_sha256, checkpoint_size, checkpoint_step,
+          created_at, updated_at)
+        VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
         ON CONFLICT (id) DO UPDATE SET state = excluded.state, current_attempt = excluded.current_attempt,
           current_worker = excluded.current_worker, attempt_count = excluded.attempt_count,
           failure_count = excluded.failure_count, duplicate_results = excluded.duplicate_results,
-          updated_at = excluded.updated_at
+          checkpoint_sha256 = excluded.checkpoint_sha256, checkpoint_size = excluded.checkpoint_size,
+          checkpoint_step = excluded.checkpoint_step, updated_at = excluded.updated_at
         """)
     let insertMember = try db.cachedStatement(
       sql: "INSERT OR IGNORE INTO sweep_runs (sweep_id, run_id, position, point_id) VALUES (?, ?, ?, ?)")
@@ -117,7 +119,8 @@ public final class SweepStore: Sendable {
       try upsertRun.execute(
         arguments: [
           run.id.rawValue, spec, run.datasetPath, run.queueOrder, run.state.name, lease?.attempt,
-          lease?.worker.rawValue, run.attemptCount, run.failureCount, run.duplicateResults, now, now,
+          lease?.worker.rawValue, run.attemptCount, run.failureCount, run.duplicateResults,
+          run.checkpoint?.sha256.rawValue, run.checkpoint?.size, run.checkpoint?.step, now, now,
         ])
     }
     for sweep in changes.sweeps {
@@ -201,7 +204,7 @@ public final class SweepStore: Sendable {
       db,
       sql: """
         SELECT id, spec_json, dataset_path, queue_order, state, current_attempt, current_worker, attempt_count,
-          failure_count, duplicate_results
+          failure_count, duplicate_results, checkpoint_sha256, checkpoint_size, checkpoint_step
         FROM runs ORDER BY queue_order
         """)
     {
@@ -227,11 +230,18 @@ public final class SweepStore: Sendable {
       case "cancelled": state = .cancelled
       default: throw CoordinatorError.corruptState("run \(id) has the unknown state \(stateName)")
       }
+      var checkpoint: RunCheckpoint?
+      if let sha: String = row["checkpoint_sha256"] {
+        guard let digest = SHA256Digest(rawValue: sha), let size: Int = row["checkpoint_size"],
+          let step: Int = row["checkpoint_step"]
+        else { throw CoordinatorError.corruptState("run \(id): its checkpoint row cannot be read") }
+        checkpoint = RunCheckpoint(sha256: digest, size: size, step: step)
+      }
       records.runs.append(
         RunRecord(
           id: id, spec: spec, datasetPath: row["dataset_path"], queueOrder: row["queue_order"], state: state,
           attemptCount: row["attempt_count"], failureCount: row["failure_count"],
-          duplicateResults: row["duplicate_results"]))
+          duplicateResults: row["duplicate_results"], checkpoint: checkpoint))
     }
 
     for row in try Row.fetchAll(

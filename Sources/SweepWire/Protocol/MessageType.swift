@@ -8,6 +8,7 @@ public enum MessageType: String, Codable, Sendable, CaseIterable {
   case result
   case goodbye
   case fetch
+  case checkpoint
   // coordinator -> worker
   case welcome
   case pong

@@ -93,17 +93,58 @@ public struct Assign: Codable, Equatable, Sendable {
   public var spec: RunSpec
   public var dataset: DatasetRef
   public var leaseMilliseconds: Int
+  /// The run's newest checkpoint (shipped by an earlier attempt): the worker fetches it by hash and
+  /// the trainer resumes from it. Absent: the run starts from step 0.
+  public var checkpoint: CheckpointRef?
 
-  public init(attempt: AttemptID, spec: RunSpec, dataset: DatasetRef, leaseMilliseconds: Int) {
+  public init(
+    attempt: AttemptID, spec: RunSpec, dataset: DatasetRef, leaseMilliseconds: Int,
+    checkpoint: CheckpointRef? = nil
+  ) {
     self.attempt = attempt
     self.spec = spec
     self.dataset = dataset
     self.leaseMilliseconds = leaseMilliseconds
+    self.checkpoint = checkpoint
   }
 
   enum CodingKeys: String, CodingKey {
     case attempt, spec, dataset
     case leaseMilliseconds = "lease_ms"
+    case checkpoint
+  }
+}
+
+/// A trainer checkpoint (docs/CHECKPOINTS.md) as it travels: by content hash, like a dataset.
+public struct CheckpointRef: Codable, Hashable, Sendable {
+  public var sha256: SHA256Digest
+  public var size: Int
+  /// The updates the checkpoint holds (BC included): the trainer resumes at this step.
+  public var step: Int
+
+  public init(sha256: SHA256Digest, size: Int, step: Int) {
+    self.sha256 = sha256
+    self.size = size
+    self.step = step
+  }
+}
+
+/// `checkpoint`: a running attempt's newest checkpoint, one attachment with its bytes. Sent every
+/// shipping interval while the attempt trains and when the worker hands the attempt back.
+public struct CheckpointMessage: Codable, Equatable, Sendable {
+  public var workerID: WorkerID
+  public var attempt: AttemptID
+  public var checkpoint: CheckpointRef
+
+  public init(workerID: WorkerID, attempt: AttemptID, checkpoint: CheckpointRef) {
+    self.workerID = workerID
+    self.attempt = attempt
+    self.checkpoint = checkpoint
+  }
+
+  enum CodingKeys: String, CodingKey {
+    case workerID = "worker_id"
+    case attempt, checkpoint
   }
 }
 

@@ -124,19 +124,38 @@ public struct StatusReply: Codable, Equatable, Sendable {
     }
   }
 
+  /// The checkpoints the coordinator keeps for unfinished runs (docs/CHECKPOINTS.md).
+  public struct Checkpoints: Codable, Equatable, Sendable {
+    /// Runs with a checkpoint kept.
+    public var runs: Int
+    /// Their bytes on the coordinator's disk.
+    public var bytes: Int
+
+    public init(runs: Int, bytes: Int) {
+      self.runs = runs
+      self.bytes = bytes
+    }
+  }
+
   public var sweeps: [Sweep]
   public var workers: [Worker]
   public var recentFailures: [Failure]
+  public var checkpoints: Checkpoints
 
-  public init(sweeps: [Sweep], workers: [Worker], recentFailures: [Failure]) {
+  public init(
+    sweeps: [Sweep], workers: [Worker], recentFailures: [Failure],
+    checkpoints: Checkpoints = Checkpoints(runs: 0, bytes: 0)
+  ) {
     self.sweeps = sweeps
     self.workers = workers
     self.recentFailures = recentFailures
+    self.checkpoints = checkpoints
   }
 
   enum CodingKeys: String, CodingKey {
     case sweeps, workers
     case recentFailures = "recent_failures"
+    case checkpoints
   }
 }
 

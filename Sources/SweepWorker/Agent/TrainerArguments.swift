@@ -5,7 +5,12 @@ import TracCore
 public enum TrainerArguments {
   /// Arguments after the program name: `train --dataset PATH --task ... --out DIR`. `--evaluate` is
   /// left out only when `evaluate` is false (tests and demos without the simulator).
-  public static func make(spec: RunSpec, dataset: URL, outputDirectory: URL, evaluate: Bool) -> [String] {
+  /// With `checkpointDirectory` the trainer writes checkpoints there (every `checkpointEvery` steps,
+  /// its own default when nil) and resumes from the one it finds there.
+  public static func make(
+    spec: RunSpec, dataset: URL, outputDirectory: URL, evaluate: Bool, checkpointDirectory: URL? = nil,
+    checkpointEvery: Int? = nil
+  ) -> [String] {
     let values = spec.hyperparameters
     var arguments = ["train"]
     func option(_ name: String, _ value: String) {
@@ -42,6 +47,10 @@ public enum TrainerArguments {
     option("--eval-episodes", "\(spec.evalEpisodes)")
     option("--eval-seed", "\(spec.evalSeed)")
     option("--out", outputDirectory.path)
+    if let checkpointDirectory {
+      option("--checkpoint-dir", checkpointDirectory.path)
+      if let checkpointEvery { option("--checkpoint-every", "\(checkpointEvery)") }
+    }
     return arguments
   }
 

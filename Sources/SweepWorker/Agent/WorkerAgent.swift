@@ -52,6 +52,11 @@ public final class WorkerAgent: StoppableService, @unchecked Sendable {
     public var maxMessageSize: Int64
     /// CURVE keys for a secured coordinator; nil: plaintext.
     public var curve: CurveClientKeys?
+    /// How often a training attempt's newest checkpoint goes to the coordinator, which gives it to the
+    /// run's next attempt if this one is lost. Nil: the trainer writes no checkpoints.
+    public var checkpointShipInterval: Duration? = .seconds(300)
+    /// The trainer's `--checkpoint-every` (nil: its default, 1,000 steps).
+    public var checkpointEvery: Int?
 
     public init(
       endpoint: String, workDirectory: URL, slots: Int = ProcessInfo.processInfo.activeProcessorCount,
@@ -124,6 +129,8 @@ public final class WorkerAgent: StoppableService, @unchecked Sendable {
   private var context: ZMQContext?
   private var socket: ZMQSocket?
   private var children: [WorkerStateMachine.ChildID: TrainerProcess] = [:]
+  /// The checkpoint last sent (or started from) per attempt.
+  private var shippedCheckpoints: [AttemptID: SHA256Digest] = [:]
   private var stopSeen: StopUrgency?
   private var finished = false
   private var failure: WorkerAgentError?
@@ -317,7 +324,11 @@ public final class WorkerAgent: StoppableService, @unchecked Sendable {
         return machine.spoolDeleteFailed(key, now: now)
       }
       return []
+    case .shipCheckpoint(let key):
+      shipCheckpoint(key)
+      return []
     case .removeAttemptDirectory(let key):
+      shippedCheckpoints[key] = nil
       do { try runs.remove(key) } catch {
         logger.warning("cannot remove the directory of \(key): \(error)", metadata: ["run": "\(key.run)"])
       }
@@ -401,14 +412,45 @@ public final class WorkerAgent: StoppableService, @unchecked Sendable {
     return send(WireMessage(.result, message, attachments: attachments))
   }
 
-  /// Starts the attempt's trainer on the cached dataset.
+  /// Sends the attempt's newest checkpoint, unless it is the one last sent (or the one it started
+  /// from). The trainer replaces the file by rename, so what is read is always one whole checkpoint.
+  private func shipCheckpoint(_ key: AttemptID) {
+    guard let file = try? runs.directory(for: key).checkpointFile, let data = try? Data(contentsOf: file)
+    else { return }
+    let sha256 = SHA256Digest(of: data)
+    guard shippedCheckpoints[key] != sha256 else { return }
+    guard let header = CheckpointHeader(data), header.runID == key.run.rawValue else {
+      logger.warning("the checkpoint in \(file.path) does not read as this run's; not sent", metadata: ["run": "\(key.run)"])
+      return
+    }
+    let message = CheckpointMessage(
+      workerID: workerID, attempt: key, checkpoint: CheckpointRef(sha256: sha256, size: data.count, step: header.step))
+    if send(WireMessage(.checkpoint, message, attachments: [data])) {
+      shippedCheckpoints[key] = sha256
+      logger.info(
+        "checkpoint sent", metadata: ["run": "\(key.run)", "attempt": "\(key.number)", "step": "\(header.step)"])
+    }
+  }
+
+  /// Starts the attempt's trainer on the cached dataset, from the run's checkpoint when it came with one.
   private func spawn(_ child: WorkerStateMachine.ChildID, _ assign: Assign) -> [WorkerStateMachine.Action] {
     let key = assign.attempt
     do {
       let directory = try runs.directory(for: key)
+      if let checkpoint = assign.checkpoint {
+        // Used once: moved out of the cache, not copied.
+        try FileManager.default.createDirectory(at: directory.checkpointDirectory, withIntermediateDirectories: true)
+        try FileManager.default.moveItem(at: try datasets.url(for: checkpoint.sha256), to: directory.checkpointFile)
+        shippedCheckpoints[key] = checkpoint.sha256
+        logger.info(
+          "resuming from the run's checkpoint at step \(checkpoint.step)",
+          metadata: ["run": "\(key.run)", "attempt": "\(key.number)"])
+      }
       let arguments = TrainerArguments.make(
         spec: assign.spec, dataset: try datasets.url(for: assign.dataset.sha256),
-        outputDirectory: directory.outputDirectory, evaluate: configuration.evaluate)
+        outputDirectory: directory.outputDirectory, evaluate: configuration.evaluate,
+        checkpointDirectory: configuration.checkpointShipInterval == nil ? nil : directory.checkpointDirectory,
+        checkpointEvery: configuration.checkpointEvery)
       let launch = TrainerLaunch(
         executable: configuration.trainer, arguments: arguments,
         environment: configuration.trainerEnvironment, in: directory)
@@ -429,7 +471,8 @@ extension WorkerAgent.Configuration {
       workerID: workerID, host: host, slots: slots, trainerVersion: trainerVersion, grace: grace,
       terminationGrace: terminationGrace, acknowledgementWait: acknowledgementWait,
       heartbeatInterval: heartbeatInterval, liveness: liveness, reconnectDelay: reconnectDelay,
-      maxReconnectDelay: maxReconnectDelay, usesCurve: curve != nil, endpoint: endpoint)
+      maxReconnectDelay: maxReconnectDelay, usesCurve: curve != nil, endpoint: endpoint,
+      checkpointShipInterval: checkpointShipInterval)
   }
 }
 

@@ -46,14 +46,19 @@ public struct WorkerStateMachine: Sendable {
     public var usesCurve: Bool
     /// The coordinator's address, for messages.
     public var endpoint: String
+    /// How often a training attempt's newest checkpoint is sent to the coordinator (also when the
+    /// attempt is handed back). Nil: never.
+    public var checkpointShipInterval: Duration?
 
     public init(
       workerID: WorkerID, host: String, slots: Int, trainerVersion: String, grace: Duration = .seconds(10),
       terminationGrace: Duration = .seconds(5), acknowledgementWait: Duration = .seconds(2),
       predecessorWait: Duration = .seconds(2), heartbeatInterval: Duration = .seconds(1), liveness: Int = 3,
       reconnectDelay: Duration = .milliseconds(100), maxReconnectDelay: Duration = .seconds(10),
-      usesCurve: Bool = false, endpoint: String = "the coordinator's address"
+      usesCurve: Bool = false, endpoint: String = "the coordinator's address",
+      checkpointShipInterval: Duration? = .seconds(300)
     ) {
+      self.checkpointShipInterval = checkpointShipInterval
       self.endpoint = endpoint
       self.workerID = workerID
       self.host = host
@@ -127,6 +132,8 @@ public struct WorkerStateMachine: Sendable {
     /// Delete the acknowledged result from the spool.
     case deleteSpooled(AttemptID, duplicate: Bool)
     case removeAttemptDirectory(AttemptID)
+    /// Send the attempt's newest checkpoint (if its trainer wrote one since the last sent).
+    case shipCheckpoint(AttemptID)
     /// Append the chunk to the dataset cache; report `chunkWritten` or `chunkFailed`.
     case writeChunk(Chunk, Data)
     case log(Logger.Level, String, run: RunID?)
@@ -173,9 +180,20 @@ public struct WorkerStateMachine: Sendable {
   }
 
   private struct Attempt: Equatable {
-    let assign: Assign
+    var isTraining: Bool { if case .training = state { true } else { false } }
+    var assign: Assign
     var state: AttemptState
     var sha256: SHA256Digest { assign.dataset.sha256 }
+    /// What must be in the cache before the trainer starts: the dataset, and the checkpoint to resume from.
+    var blobs: [DatasetRef] {
+      [assign.dataset]
+        + (assign.checkpoint.map {
+          [
+            DatasetRef(
+              sha256: $0.sha256, size: $0.size, name: "checkpoint of run \(assign.attempt.run) at step \($0.step)")
+          ]
+        } ?? [])
+    }
   }
 
   /// A trainer asked to stop (cancelled or released): reaped and cleaned up, never reported.
@@ -183,6 +201,8 @@ public struct WorkerStateMachine: Sendable {
     let key: AttemptID
     let killAt: WorkerInstant
     var killed = false
+    /// Handed back (not cancelled): its newest checkpoint goes to the coordinator once it has exited.
+    var handedBack = false
   }
 
   /// A dataset being fetched, one chunk request in flight.
@@ -213,6 +233,8 @@ public struct WorkerStateMachine: Sendable {
   /// Attempts handed back, for `goodbye`.
   public private(set) var released: [AttemptID] = []
   private var nextChild = 0
+  /// When the training attempts' checkpoints are sent next.
+  private var nextCheckpointShipment: WorkerInstant?
 
   /// `spooled`: the results the spool holds at startup (announced in `hello`, sent after `welcome`).
   public init(configuration: Configuration, spooled: [AttemptID]) {
@@ -249,6 +271,9 @@ public struct WorkerStateMachine: Sendable {
       deadlines.append(link.lastHeard + silenceLimit)
     }
     for child in stopping.values where !child.killed { deadlines.append(child.killAt) }
+    if let shipment = nextCheckpointShipment, attempts.values.contains(where: \.isTraining) {
+      deadlines.append(shipment)
+    }
     for attempt in attempts.values {
       if case .waitingForPredecessor(let until) = attempt.state { deadlines.append(until) }
     }
@@ -266,6 +291,7 @@ public struct WorkerStateMachine: Sendable {
   /// The loop starts: connect.
   public mutating func start(now: WorkerInstant) -> [Action] {
     connection = .disconnected(reconnectAt: nil)
+    nextCheckpointShipment = configuration.checkpointShipInterval.map { now + $0 }
     return [.connect]
   }
 
@@ -517,23 +543,27 @@ public struct WorkerStateMachine: Sendable {
 
   public mutating func directoryPrepared(_ key: AttemptID, now: WorkerInstant) -> [Action] {
     guard var attempt = attempts[key], attempt.state == .preparing else { return [] }
-    let sha256 = attempt.sha256
-    if cachedDatasets.contains(sha256) {
+    let missing = attempt.blobs.filter { !cachedDatasets.contains($0.sha256) }
+    if missing.isEmpty {
       return spawn(key)
     }
     attempt.state = .fetching
     attempts[key] = attempt
-    guard fetches[sha256] == nil else { return [] }
-    fetches[sha256] = DatasetFetch(
-      dataset: attempt.assign.dataset, received: partialBytes.removeValue(forKey: sha256) ?? 0,
-      requestedAt: now)
-    return [
-      .log(
-        .info,
-        "fetching dataset \(attempt.assign.dataset.name) (sha256 \(sha256), \(attempt.assign.dataset.size) bytes)",
-        run: key.run),
-      requestChunk(sha256, now: now),
-    ]
+    var actions: [Action] = []
+    for blob in missing where fetches[blob.sha256] == nil {
+      let sha256 = blob.sha256
+      fetches[sha256] = DatasetFetch(
+        dataset: blob, received: partialBytes.removeValue(forKey: sha256) ?? 0, requestedAt: now)
+      actions.append(
+        .log(.info, "fetching \(blob.name) (sha256 \(sha256), \(blob.size) bytes)", run: key.run))
+      actions.append(requestChunk(sha256, now: now))
+    }
+    return actions
+  }
+
+  /// Whether everything the attempt needs is in the cache.
+  private func isReady(_ attempt: Attempt) -> Bool {
+    attempt.blobs.allSatisfy { cachedDatasets.contains($0.sha256) }
   }
 
   /// The attempt could not start (no directory, no trainer): it fails, with `reason` as its stderr.
@@ -556,10 +586,9 @@ public struct WorkerStateMachine: Sendable {
     fetches[sha256] = nil
     cachedDatasets.insert(sha256)
     var actions: [Action] = [
-      .log(.info, "dataset \(fetch.dataset.name) received and verified (sha256 \(sha256))", run: nil)
+      .log(.info, "\(fetch.dataset.name) received and verified (sha256 \(sha256))", run: nil)
     ]
-    for key in attempts.keys.sorted()
-    where attempts[key]!.state == .fetching && attempts[key]!.sha256 == sha256 {
+    for key in attempts.keys.sorted() where attempts[key]!.state == .fetching && isReady(attempts[key]!) {
       actions += spawn(key)
     }
     return actions
@@ -604,6 +633,7 @@ public struct WorkerStateMachine: Sendable {
     if let stopped = stopping.removeValue(forKey: child) {
       var actions: [Action] = []
       let key = stopped.key
+      if stopped.handedBack { actions.append(.shipCheckpoint(key)) }
       if attempts[key] == nil, !spooled.contains(key) { actions.append(.removeAttemptDirectory(key)) }
       // A newer attempt of the run waiting for this one to go takes the directory now.
       for other in attempts.keys.sorted() where other.run == key.run {
@@ -623,6 +653,7 @@ public struct WorkerStateMachine: Sendable {
       released.append(key)
       return [
         .log(.notice, "trainer of attempt \(key.number) was stopped on request; not reported", run: run),
+        .shipCheckpoint(key),
         .removeAttemptDirectory(key),
       ]
     }
@@ -636,6 +667,7 @@ public struct WorkerStateMachine: Sendable {
           "trainer of attempt \(key.number) was stopped by signal \(exit.signal ?? 0) from outside the worker;"
             + " handed back (the job is being stopped? not reported as a trainer failure)",
           run: run),
+        .shipCheckpoint(key),
         .removeAttemptDirectory(key),
       ]
     }
@@ -687,6 +719,10 @@ public struct WorkerStateMachine: Sendable {
         connection = .connected(link)
         actions.append(.send(.heartbeat(Heartbeat(workerID: configuration.workerID, running: running))))
       }
+    }
+    if let interval = configuration.checkpointShipInterval, let due = nextCheckpointShipment, now >= due {
+      nextCheckpointShipment = now + interval
+      for key in attempts.keys.sorted() where attempts[key]!.isTraining { actions.append(.shipCheckpoint(key)) }
     }
     for child in stopping.keys.sorted() {
       guard let stopped = stopping[child], !stopped.killed, now >= stopped.killAt else { continue }
@@ -781,7 +817,7 @@ public struct WorkerStateMachine: Sendable {
     guard let attempt = attempts.removeValue(forKey: key) else { return [] }
     released.append(key)
     return [.log(.notice, "releasing attempt \(key.number): \(reason)", run: key.run)]
-      + stopTrainer(key, attempt, now: now)
+      + stopTrainer(key, attempt, handedBack: true, now: now)
   }
 
   private mutating func cancel(_ key: AttemptID, reason: String, now: WorkerInstant) -> [Action] {
@@ -796,16 +832,21 @@ public struct WorkerStateMachine: Sendable {
 
   /// Asks the attempt's trainer to stop (SIGTERM, SIGKILL after the termination grace); an attempt
   /// that never started just loses its directory. The caller has removed it from `attempts`.
-  private mutating func stopTrainer(_ key: AttemptID, _ attempt: Attempt, now: WorkerInstant) -> [Action] {
-    let sha256 = attempt.sha256
-    if let fetch = fetches[sha256], !attempts.values.contains(where: { $0.sha256 == sha256 }) {
+  private mutating func stopTrainer(
+    _ key: AttemptID, _ attempt: Attempt, handedBack: Bool = false, now: WorkerInstant
+  ) -> [Action] {
+    for sha256 in attempt.blobs.map(\.sha256) {
+      guard let fetch = fetches[sha256],
+        !attempts.values.contains(where: { $0.blobs.contains { $0.sha256 == sha256 } })
+      else { continue }
       // Nobody waits for it any more; a later fetch resumes where this one stopped.
       fetches[sha256] = nil
       partialBytes[sha256] = fetch.received
     }
     switch attempt.state {
     case .training(let child):
-      stopping[child] = StoppingChild(key: key, killAt: now + configuration.terminationGrace)
+      stopping[child] = StoppingChild(
+        key: key, killAt: now + configuration.terminationGrace, handedBack: handedBack)
       return [.signal(child, SIGTERM)]
     case .waitingForPredecessor:
       return []
@@ -840,8 +881,16 @@ public struct WorkerStateMachine: Sendable {
     guard let fetch = fetches.removeValue(forKey: sha256) else { return [] }
     let text = "trac-sweep worker: cannot get dataset \(fetch.dataset.name) (sha256 \(sha256)): \(reason)"
     var actions: [Action] = []
-    for key in attempts.keys.sorted()
-    where attempts[key]!.state == .fetching && attempts[key]!.sha256 == sha256 {
+    for key in attempts.keys.sorted() where attempts[key]!.state == .fetching {
+      if attempts[key]!.assign.checkpoint?.sha256 == sha256 {
+        // Without its checkpoint the run trains from step 0: slower, never wrong.
+        attempts[key]!.assign.checkpoint = nil
+        actions.append(
+          .log(.warning, "cannot get \(fetch.dataset.name) (\(reason)); training from step 0", run: key.run))
+        if isReady(attempts[key]!) { actions += spawn(key) }
+        continue
+      }
+      guard attempts[key]!.sha256 == sha256 else { continue }
       attempts[key] = nil
       actions.append(.log(.error, "attempt \(key.number) failed: \(text)", run: key.run))
       actions += spoolFailure(key, stderrTail: text)
@@ -853,6 +902,8 @@ public struct WorkerStateMachine: Sendable {
     let child = ChildID(nextChild)
     nextChild += 1
     attempts[key]!.state = .training(child)
+    // The shell moves a run's checkpoint out of the cache into the attempt's checkpoint directory.
+    if let checkpoint = attempts[key]!.assign.checkpoint { cachedDatasets.remove(checkpoint.sha256) }
     return [.spawn(child, attempts[key]!.assign)]
   }
 

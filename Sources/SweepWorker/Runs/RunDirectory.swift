@@ -104,6 +104,10 @@ public struct AttemptDirectory: Sendable, Equatable {
   public var outputDirectory: URL { url }
   public var stdoutLog: URL { url.appendingPathComponent("stdout.log") }
   public var stderrLog: URL { url.appendingPathComponent("stderr.log") }
+  /// The trainer's `--checkpoint-dir`: it writes `checkpoint.safetensors` there, and resumes from one
+  /// the worker put there (the run's newest, fetched from the coordinator).
+  public var checkpointDirectory: URL { url.appendingPathComponent("checkpoints") }
+  public var checkpointFile: URL { checkpointDirectory.appendingPathComponent("checkpoint.safetensors") }
 
   /// The artifacts the trainer left, in `artifactNames` order (a failed run may have left none).
   public func existingArtifacts() -> [URL] {

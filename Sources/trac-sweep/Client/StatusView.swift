@@ -32,6 +32,12 @@ enum StatusView {
           [20, 14, 6, 12, 24]))
     }
     if status.workers.isEmpty { lines.append("(no workers)") }
+    if status.checkpoints.runs > 0 {
+      let megabytes = String(format: "%.1f", Double(status.checkpoints.bytes) / 1_000_000)
+      lines.append("")
+      lines.append(
+        "checkpoints: \(status.checkpoints.runs) unfinished runs can resume (\(megabytes) MB held)")
+    }
     let quarantined = status.workers.filter(\.quarantined)
     if !quarantined.isEmpty {
       lines.append("")
