@@ -65,7 +65,8 @@ struct WorkerCommand: ParsableCommand {
 
   func validate() throws {
     guard shipCheckpoints.isFinite, shipCheckpoints >= 0 else {
-      throw ValidationError("--ship-checkpoints must be a number of seconds, at least 0, got \(shipCheckpoints)")
+      throw ValidationError(
+        "--ship-checkpoints must be a number of seconds, at least 0, got \(shipCheckpoints)")
     }
     if let checkpointEvery, checkpointEvery < 1 {
       throw ValidationError("--checkpoint-every must be at least 1, got \(checkpointEvery)")

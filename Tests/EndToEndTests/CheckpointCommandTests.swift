@@ -1,4 +1,5 @@
 import Foundation
+import SweepWire
 import TracCore
 import TracTrainer
 import XCTest
@@ -125,6 +126,49 @@ final class CheckpointCommandTests: XCTestCase {
     XCTAssertEqual(process.terminationReason, .uncaughtSignal, "the run finished before it was killed")
     let resumed = try CLI.run(
       Self.binary, arguments(dataset, out: out, checkpoints: checkpoints, steps: 1000, extra: extra))
+    XCTAssertEqual(resumed.status, 0, resumed.stderr)
+    XCTAssertTrue(resumed.stderr.contains("resuming run"), resumed.stderr)
+    XCTAssertEqual(
+      try Data(contentsOf: out.appendingPathComponent(Self.policy)),
+      try Data(contentsOf: reference.appendingPathComponent(Self.policy)))
+    XCTAssertTrue(try logLines(out) == logLines(reference), "train.jsonl differs")
+  }
+
+  /// SIGTERM (a worker handing the run back, Slurm's warning): the trainer checkpoints the step in hand
+  /// and dies of the signal as before; the restart resumes exactly there and ends with the same policy.
+  func testSIGTERMCheckpointsTheStepInHandThenEndsTheProcessBySignal() throws {
+    let dataset = try CLI.datasetFile()
+    let extra = ["--log-every", "1"]
+    let reference = temporaryDirectory("ckpt-term-reference")
+    XCTAssertEqual(
+      try CLI.run(Self.binary, arguments(dataset, out: reference, steps: 1000, extra: extra)).status, 0)
+    let out = temporaryDirectory("ckpt-term")
+    let checkpoints = temporaryDirectory("ckpt-term-dir")
+    // No periodic checkpoint before the signal: the one written is the signal's.
+    let rare = extra + ["--checkpoint-every", "100000"]
+    let process = Process()
+    process.executableURL = Self.binary
+    process.arguments = arguments(dataset, out: out, checkpoints: checkpoints, steps: 1000, extra: rare)
+    process.environment = ProcessInfo.processInfo.environment.merging(["OPENBLAS_NUM_THREADS": "1"]) { $1 }
+    process.standardError = FileHandle.nullDevice
+    try process.run()
+    let log = out.appendingPathComponent("train.jsonl")
+    while process.isRunning {
+      let text = (try? String(contentsOf: log, encoding: .utf8)) ?? ""
+      if text.components(separatedBy: "\n").count > 150 { break }
+      usleep(200)
+    }
+    kill(process.processIdentifier, SIGTERM)
+    process.waitUntilExit()
+    XCTAssertEqual(process.terminationReason, .uncaughtSignal, "the run finished before the signal")
+    XCTAssertEqual(process.terminationStatus, SIGTERM, "it dies of the SIGTERM, as without checkpoints")
+    let logged = try logLines(out).count
+    let checkpoint = try Data(contentsOf: checkpoints.appendingPathComponent("checkpoint.safetensors"))
+    let step = try XCTUnwrap(CheckpointHeader(checkpoint)?.step)
+    XCTAssertGreaterThan(step, 100, "the checkpoint is the signal's, past the end of BC")
+    XCTAssertEqual(step, logged, "nothing trained after the checkpoint was lost: it is the last logged step")
+    let resumed = try CLI.run(
+      Self.binary, arguments(dataset, out: out, checkpoints: checkpoints, steps: 1000, extra: rare))
     XCTAssertEqual(resumed.status, 0, resumed.stderr)
     XCTAssertTrue(resumed.stderr.contains("resuming run"), resumed.stderr)
     XCTAssertEqual(

@@ -73,6 +73,8 @@ final class WorkerAgentTests: XCTestCase {
         "--beta", "0.7", "--gamma", "0.99", "--seg-ratio", "1.0", "--bc-steps", "100", "--steps", "300",
         "--batch-size", "96", "--lr", "0.0001", "--reference", "bc", "--evaluate", "--eval-episodes", "5",
         "--eval-seed", "3", "--out", attemptDirectory.path,
+        // Checkpoints go into the attempt's directory, from where the worker ships them.
+        "--checkpoint-dir", attemptDirectory.appendingPathComponent("checkpoints").path,
       ])
 
     // Spooled (and its directory kept) until the coordinator acknowledges it, then deleted.

@@ -289,8 +289,9 @@ final class WorkerStateMachineTests: XCTestCase {
     let exit = TrainerExit(
       exitStatus: nil, signal: SIGTERM, wallTime: .seconds(1), stderrTail: "", terminatedOnRequest: false)
     XCTAssertEqual(
-      worker.effects { $0.childExited(child, exit: exit, now: $1) }, [.removeAttemptDirectory(assign.attempt)]
-    )
+      worker.effects { $0.childExited(child, exit: exit, now: $1) },
+      [.shipCheckpoint(assign.attempt), .removeAttemptDirectory(assign.attempt)],
+      "its newest checkpoint goes to the coordinator before its directory goes")
     XCTAssertEqual(worker.machine.released, [assign.attempt])
     XCTAssertEqual(worker.machine.spooledResults, [])
     // ...and named in the goodbye.
@@ -345,8 +346,8 @@ final class WorkerStateMachineTests: XCTestCase {
     let exit = TrainerExit(
       exitStatus: nil, signal: SIGKILL, wallTime: .seconds(1), stderrTail: "", terminatedOnRequest: true)
     XCTAssertEqual(
-      worker.effects { $0.childExited(child, exit: exit, now: $1) }, [.removeAttemptDirectory(assign.attempt)]
-    )
+      worker.effects { $0.childExited(child, exit: exit, now: $1) },
+      [.removeAttemptDirectory(assign.attempt)], "a cancelled attempt ships no checkpoint")
     XCTAssertEqual(worker.machine.spooledResults, [])
     XCTAssertEqual(worker.machine.released, [], "a cancelled attempt is not handed back")
   }
@@ -434,8 +435,9 @@ final class WorkerStateMachineTests: XCTestCase {
     let exit = TrainerExit(
       exitStatus: nil, signal: SIGKILL, wallTime: .seconds(1), stderrTail: "", terminatedOnRequest: true)
     XCTAssertEqual(
-      worker.effects { $0.childExited(child, exit: exit, now: $1) }, [.removeAttemptDirectory(assign.attempt)]
-    )
+      worker.effects { $0.childExited(child, exit: exit, now: $1) },
+      [.shipCheckpoint(assign.attempt), .removeAttemptDirectory(assign.attempt)],
+      "handed back: its checkpoint goes")
     XCTAssertEqual(
       worker.tick(),
       [
@@ -504,6 +506,72 @@ final class WorkerStateMachineTests: XCTestCase {
   }
 }
 
+// MARK: - Checkpoints
+
+extension WorkerStateMachineTests {
+  func testAnAssignWithACheckpointFetchesItAndTheTrainerStartsWhenDatasetAndCheckpointAreCached() {
+    var worker = Scenario()
+    worker.connect()
+    _ = worker.welcome()
+    let checkpoint = CheckpointRef(sha256: SHA256Digest(of: Data("ckpt".utf8)), size: 3000, step: 180)
+    var assign = Scenario.assign()
+    assign.checkpoint = checkpoint
+    _ = worker.effects { $0.assignReceived(assign, cached: .complete, now: $1) }
+    XCTAssertEqual(
+      worker.effects { $0.directoryPrepared(assign.attempt, now: $1) },
+      [.send(.fetch(Fetch(sha256: checkpoint.sha256, offset: 0, length: 3000)))],
+      "the dataset is cached: only the checkpoint is fetched, by its hash")
+    XCTAssertEqual(
+      worker.effects { $0.chunkWritten(checkpoint.sha256, received: 3000, complete: true, now: $1) },
+      [.spawn(ChildID(0), assign)], "the shell moves the checkpoint in place and the trainer resumes from it")
+  }
+
+  func testACheckpointTheCoordinatorCannotSendMeansTrainingFromStepZeroNotAFailure() {
+    var worker = Scenario()
+    worker.connect()
+    _ = worker.welcome()
+    var assign = Scenario.assign()
+    assign.checkpoint = CheckpointRef(sha256: SHA256Digest(of: Data("gone".utf8)), size: 10, step: 100)
+    _ = worker.effects { $0.assignReceived(assign, cached: .complete, now: $1) }
+    _ = worker.effects { $0.directoryPrepared(assign.attempt, now: $1) }
+    let refusal = ErrorMessage(
+      code: .unknownDataset, message: "not held", subject: assign.checkpoint!.sha256.rawValue)
+    var fromZero = assign
+    fromZero.checkpoint = nil
+    XCTAssertEqual(worker.effects { $0.errorReceived(refusal, now: $1) }, [.spawn(ChildID(0), fromZero)])
+  }
+
+  func testATrainingAttemptShipsItsCheckpointEveryInterval() {
+    var worker = Scenario(checkpointShipInterval: .milliseconds(1000))
+    worker.connect()
+    _ = worker.welcome(heartbeatMilliseconds: 100, liveness: 100)
+    worker.advance(milliseconds: 300)
+    let assign = Scenario.assign()
+    _ = worker.startTraining(assign)
+    let shipped = worker.run(milliseconds: 2500).filter { $0.action == .shipCheckpoint(assign.attempt) }
+    XCTAssertEqual(shipped.map(\.at), [.milliseconds(1000), .milliseconds(2000)])
+  }
+
+  func testAnAttemptHandedBackAtTheEndOfTheGraceShipsItsCheckpointBeforeGoodbye() {
+    var worker = Scenario(grace: .milliseconds(100))
+    worker.connect()
+    _ = worker.welcome()
+    let assign = Scenario.assign()
+    let child = worker.startTraining(assign)
+    _ = worker.effects { $0.stopRequested(immediately: false, now: $1) }
+    XCTAssertEqual(worker.run(until: { $0 == .signal(child, SIGTERM) }).last?.action, .signal(child, SIGTERM))
+    let exit = TrainerExit(
+      exitStatus: nil, signal: SIGTERM, wallTime: .seconds(1), stderrTail: "", terminatedOnRequest: true)
+    let exited = worker.effects { $0.childExited(child, exit: exit, now: $1) }
+    XCTAssertEqual(exited.first, .shipCheckpoint(assign.attempt))
+    XCTAssertFalse(exited.contains { if case .send(.goodbye) = $0 { true } else { false } })
+    let goodbye = worker.run(until: { if case .send(.goodbye) = $0 { true } else { false } })
+    XCTAssertTrue(
+      goodbye.map(\.action).contains(
+        .send(.goodbye(Goodbye(workerID: Scenario.workerID, released: [assign.attempt])))))
+  }
+}
+
 // MARK: - The scenario driver
 
 /// A state machine, a manual clock, and helpers that drop `.log` actions (what the tests check is
@@ -516,13 +584,14 @@ private struct Scenario {
 
   init(
     spooled: [AttemptID] = [], grace: Duration = .seconds(10), terminationGrace: Duration = .seconds(5),
-    acknowledgementWait: Duration = .seconds(2), maxReconnectDelay: Duration = .seconds(10)
+    acknowledgementWait: Duration = .seconds(2), maxReconnectDelay: Duration = .seconds(10),
+    checkpointShipInterval: Duration? = .seconds(300)
   ) {
     machine = WorkerStateMachine(
       configuration: .init(
         workerID: Scenario.workerID, host: "node1", slots: 2, trainerVersion: "test", grace: grace,
         terminationGrace: terminationGrace, acknowledgementWait: acknowledgementWait,
-        maxReconnectDelay: maxReconnectDelay),
+        maxReconnectDelay: maxReconnectDelay, checkpointShipInterval: checkpointShipInterval),
       spooled: spooled)
   }
 

@@ -33,11 +33,14 @@ extension Scheduler {
       commands.append(
         .log(
           level: .info,
-          message: "checkpoint of \(attempt) at step \(checkpoint.step) from \(workerID) not kept: the attempt "
+          message:
+            "checkpoint of \(attempt) at step \(checkpoint.step) from \(workerID) not kept: the attempt "
             + "is not the run's current one there, or a newer checkpoint is kept"))
       return
     }
-    if let old = run.checkpoint, old.sha256 != checkpoint.sha256 { commands.append(.deleteCheckpoint(old.sha256)) }
+    if let old = run.checkpoint, old.sha256 != checkpoint.sha256 {
+      commands.append(.deleteCheckpoint(old.sha256))
+    }
     run.checkpoint = checkpoint
     update(run: run)
   }

@@ -131,7 +131,9 @@ extension CoordinatorService {
           runID: $0.attempt.run.rawValue, attempt: $0.attempt.number, worker: $0.worker.rawValue,
           exitStatus: $0.exitStatus ?? -1, stderrTail: $0.stderrTail, inputError: $0.isInputError)
       },
-      checkpoints: scheduler.read { StatusReply.Checkpoints(runs: $0.checkpointsHeld.runs, bytes: $0.checkpointsHeld.bytes) })
+      checkpoints: scheduler.read {
+        StatusReply.Checkpoints(runs: $0.checkpointsHeld.runs, bytes: $0.checkpointsHeld.bytes)
+      })
   }
 
   /// The columns of `results`: a run's inputs (every hyperparameter, in `HyperparameterName`'s

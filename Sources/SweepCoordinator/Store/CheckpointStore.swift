@@ -24,7 +24,8 @@ public struct CheckpointStore: Sendable {
     let temporary = try root.path(".incoming-\(UUID().uuidString)")
     defer { try? FileManager.default.removeItem(at: temporary) }
     guard FileManager.default.createFile(atPath: temporary.path, contents: nil) else {
-      throw CoordinatorError.storage(operation: "storing a checkpoint", message: "cannot create \(temporary.path)")
+      throw CoordinatorError.storage(
+        operation: "storing a checkpoint", message: "cannot create \(temporary.path)")
     }
     let handle = try FileHandle(forWritingTo: temporary)
     try handle.write(contentsOf: data)

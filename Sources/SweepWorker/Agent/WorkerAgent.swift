@@ -420,15 +420,19 @@ public final class WorkerAgent: StoppableService, @unchecked Sendable {
     let sha256 = SHA256Digest(of: data)
     guard shippedCheckpoints[key] != sha256 else { return }
     guard let header = CheckpointHeader(data), header.runID == key.run.rawValue else {
-      logger.warning("the checkpoint in \(file.path) does not read as this run's; not sent", metadata: ["run": "\(key.run)"])
+      logger.warning(
+        "the checkpoint in \(file.path) does not read as this run's; not sent",
+        metadata: ["run": "\(key.run)"])
       return
     }
     let message = CheckpointMessage(
-      workerID: workerID, attempt: key, checkpoint: CheckpointRef(sha256: sha256, size: data.count, step: header.step))
+      workerID: workerID, attempt: key,
+      checkpoint: CheckpointRef(sha256: sha256, size: data.count, step: header.step))
     if send(WireMessage(.checkpoint, message, attachments: [data])) {
       shippedCheckpoints[key] = sha256
       logger.info(
-        "checkpoint sent", metadata: ["run": "\(key.run)", "attempt": "\(key.number)", "step": "\(header.step)"])
+        "checkpoint sent",
+        metadata: ["run": "\(key.run)", "attempt": "\(key.number)", "step": "\(header.step)"])
     }
   }
 
@@ -439,8 +443,10 @@ public final class WorkerAgent: StoppableService, @unchecked Sendable {
       let directory = try runs.directory(for: key)
       if let checkpoint = assign.checkpoint {
         // Used once: moved out of the cache, not copied.
-        try FileManager.default.createDirectory(at: directory.checkpointDirectory, withIntermediateDirectories: true)
-        try FileManager.default.moveItem(at: try datasets.url(for: checkpoint.sha256), to: directory.checkpointFile)
+        try FileManager.default.createDirectory(
+          at: directory.checkpointDirectory, withIntermediateDirectories: true)
+        try FileManager.default.moveItem(
+          at: try datasets.url(for: checkpoint.sha256), to: directory.checkpointFile)
         shippedCheckpoints[key] = checkpoint.sha256
         logger.info(
           "resuming from the run's checkpoint at step \(checkpoint.step)",
@@ -449,7 +455,8 @@ public final class WorkerAgent: StoppableService, @unchecked Sendable {
       let arguments = TrainerArguments.make(
         spec: assign.spec, dataset: try datasets.url(for: assign.dataset.sha256),
         outputDirectory: directory.outputDirectory, evaluate: configuration.evaluate,
-        checkpointDirectory: configuration.checkpointShipInterval == nil ? nil : directory.checkpointDirectory,
+        checkpointDirectory: configuration.checkpointShipInterval == nil
+          ? nil : directory.checkpointDirectory,
         checkpointEvery: configuration.checkpointEvery)
       let launch = TrainerLaunch(
         executable: configuration.trainer, arguments: arguments,

@@ -190,7 +190,8 @@ public struct WorkerStateMachine: Sendable {
         + (assign.checkpoint.map {
           [
             DatasetRef(
-              sha256: $0.sha256, size: $0.size, name: "checkpoint of run \(assign.attempt.run) at step \($0.step)")
+              sha256: $0.sha256, size: $0.size,
+              name: "checkpoint of run \(assign.attempt.run) at step \($0.step)")
           ]
         } ?? [])
     }
@@ -722,7 +723,9 @@ public struct WorkerStateMachine: Sendable {
     }
     if let interval = configuration.checkpointShipInterval, let due = nextCheckpointShipment, now >= due {
       nextCheckpointShipment = now + interval
-      for key in attempts.keys.sorted() where attempts[key]!.isTraining { actions.append(.shipCheckpoint(key)) }
+      for key in attempts.keys.sorted() where attempts[key]!.isTraining {
+        actions.append(.shipCheckpoint(key))
+      }
     }
     for child in stopping.keys.sorted() {
       guard let stopped = stopping[child], !stopped.killed, now >= stopped.killAt else { continue }

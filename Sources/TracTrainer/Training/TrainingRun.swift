@@ -147,6 +147,8 @@ public struct TrainingRun {
       checkpointSeconds += (clock.now - writeStart).seconds
     }
 
+    // With checkpoints, a SIGTERM costs no training: a checkpoint at the step in hand, then the signal.
+    let termination = checkpointDirectory == nil ? nil : TerminationSignal.install()
     while trainer.completedSteps < trainer.totalSteps {
       let phase = trainer.phase
       let learningRate = trainer.nextLearningRate
@@ -183,14 +185,18 @@ public struct TrainingRun {
         intervalStart = now
       }
       // The end of BC is checkpointed even when it ends the run: that checkpoint is the BC stage.
-      if phaseEnds
+      let checkpointDue =
+        phaseEnds
         || (trainer.completedSteps % checkpointEvery == 0 && trainer.completedSteps < trainer.totalSteps)
-      {
-        try writeCheckpoint(endOfBC: phaseEnds)
+      if checkpointDue { try writeCheckpoint(endOfBC: phaseEnds) }
+      if let termination, termination.isRequested, trainer.completedSteps < trainer.totalSteps {
+        if !checkpointDue { try writeCheckpoint(endOfBC: false) }
+        termination.terminate()
       }
       if faults.killAfterStep == trainer.completedSteps { FaultInjection.killSelf() }
     }
 
+    termination?.uninstall()
     try PolicyFile.write(
       trainer.network.parameters, task: task, runID: spec.runID,
       extraMetadata: ["algorithm": algorithm.rawValue, "trainer_version": TrainerVersion.string],
