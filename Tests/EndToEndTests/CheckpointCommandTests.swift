@@ -24,6 +24,26 @@ final class CheckpointCommandTests: XCTestCase {
   }
 
   /// train.jsonl without its timing fields (steps/s and elapsed time differ from run to run).
+  /// Starts `train` with `arguments`, sends `signal` once train.jsonl (logged every step) is past step
+  /// 150, and waits for the process to end.
+  func signalPastStep150(_ signal: Int32, _ arguments: [String], out: URL) throws -> Process {
+    let process = Process()
+    process.executableURL = Self.binary
+    process.arguments = arguments
+    process.environment = ProcessInfo.processInfo.environment.merging(["OPENBLAS_NUM_THREADS": "1"]) { $1 }
+    process.standardError = FileHandle.nullDevice
+    try process.run()
+    let log = out.appendingPathComponent("train.jsonl")
+    while process.isRunning {
+      let text = (try? String(contentsOf: log, encoding: .utf8)) ?? ""
+      if text.components(separatedBy: "\n").count > 150 { break }
+      usleep(200)
+    }
+    kill(process.processIdentifier, signal)
+    process.waitUntilExit()
+    return process
+  }
+
   func logLines(_ out: URL) throws -> [String] {
     let text = try String(contentsOf: out.appendingPathComponent("train.jsonl"), encoding: .utf8)
     return try text.split(separator: "\n").map { line in
@@ -108,21 +128,9 @@ final class CheckpointCommandTests: XCTestCase {
       try CLI.run(Self.binary, arguments(dataset, out: reference, steps: 1000, extra: extra)).status, 0)
     let out = temporaryDirectory("ckpt-outside")
     let checkpoints = temporaryDirectory("ckpt-outside-dir")
-    let process = Process()
-    process.executableURL = Self.binary
-    process.arguments = arguments(dataset, out: out, checkpoints: checkpoints, steps: 1000, extra: extra)
-    process.environment = ProcessInfo.processInfo.environment.merging(["OPENBLAS_NUM_THREADS": "1"]) { $1 }
-    process.standardError = FileHandle.nullDevice
-    try process.run()
     // Kill it once it has logged past step 150 (wherever it is by the time the signal lands).
-    let log = out.appendingPathComponent("train.jsonl")
-    while process.isRunning {
-      let text = (try? String(contentsOf: log, encoding: .utf8)) ?? ""
-      if text.components(separatedBy: "\n").count > 150 { break }
-      usleep(200)
-    }
-    kill(process.processIdentifier, SIGKILL)
-    process.waitUntilExit()
+    let process = try signalPastStep150(
+      SIGKILL, arguments(dataset, out: out, checkpoints: checkpoints, steps: 1000, extra: extra), out: out)
     XCTAssertEqual(process.terminationReason, .uncaughtSignal, "the run finished before it was killed")
     let resumed = try CLI.run(
       Self.binary, arguments(dataset, out: out, checkpoints: checkpoints, steps: 1000, extra: extra))
@@ -146,20 +154,8 @@ final class CheckpointCommandTests: XCTestCase {
     let checkpoints = temporaryDirectory("ckpt-term-dir")
     // No periodic checkpoint before the signal: the one written is the signal's.
     let rare = extra + ["--checkpoint-every", "100000"]
-    let process = Process()
-    process.executableURL = Self.binary
-    process.arguments = arguments(dataset, out: out, checkpoints: checkpoints, steps: 1000, extra: rare)
-    process.environment = ProcessInfo.processInfo.environment.merging(["OPENBLAS_NUM_THREADS": "1"]) { $1 }
-    process.standardError = FileHandle.nullDevice
-    try process.run()
-    let log = out.appendingPathComponent("train.jsonl")
-    while process.isRunning {
-      let text = (try? String(contentsOf: log, encoding: .utf8)) ?? ""
-      if text.components(separatedBy: "\n").count > 150 { break }
-      usleep(200)
-    }
-    kill(process.processIdentifier, SIGTERM)
-    process.waitUntilExit()
+    let process = try signalPastStep150(
+      SIGTERM, arguments(dataset, out: out, checkpoints: checkpoints, steps: 1000, extra: rare), out: out)
     XCTAssertEqual(process.terminationReason, .uncaughtSignal, "the run finished before the signal")
     XCTAssertEqual(process.terminationStatus, SIGTERM, "it dies of the SIGTERM, as without checkpoints")
     let logged = try logLines(out).count

@@ -55,18 +55,25 @@ public struct DatasetStore: Sendable {
   /// Up to `length` bytes (at most `maximumChunk`) from `offset`, which must lie within the file; nil
   /// when the dataset is not held.
   public func chunk(sha256: SHA256Digest, offset: Int, length: Int) throws -> (data: Data, total: Int)? {
-    guard let handle = try? FileHandle(forReadingFrom: try url(for: sha256)) else { return nil }
+    try Self.chunk(of: try url(for: sha256), named: "dataset \(sha256.short)", offset: offset, length: length)
+  }
+
+  /// Up to `length` bytes (at most `maximumChunk`) of `file` from `offset`, which must lie within it;
+  /// nil when there is no such file.
+  static func chunk(of file: URL, named name: String, offset: Int, length: Int) throws -> (
+    data: Data, total: Int
+  )? {
+    guard let handle = try? FileHandle(forReadingFrom: file) else { return nil }
     defer { try? handle.close() }
     let total = Int(try handle.seekToEnd())
     guard offset >= 0, offset <= total else {
-      throw TracError.invalidInput(
-        "fetch of dataset \(sha256.short): offset \(offset) is outside its \(total) bytes")
+      throw TracError.invalidInput("fetch of \(name): offset \(offset) is outside its \(total) bytes")
     }
     guard length > 0 else {
-      throw TracError.invalidInput("fetch of dataset \(sha256.short): length \(length)")
+      throw TracError.invalidInput("fetch of \(name): length \(length)")
     }
     try handle.seek(toOffset: UInt64(offset))
-    let data = try handle.read(upToCount: min(length, Self.maximumChunk)) ?? Data()
+    let data = try handle.read(upToCount: min(length, maximumChunk)) ?? Data()
     return (data, total)
   }
 }

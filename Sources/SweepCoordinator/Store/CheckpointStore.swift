@@ -51,15 +51,7 @@ public struct CheckpointStore: Sendable {
 
   /// Up to `length` bytes (at most `DatasetStore.maximumChunk`) from `offset`; nil when not held.
   public func chunk(sha256: SHA256Digest, offset: Int, length: Int) throws -> (data: Data, total: Int)? {
-    guard let handle = try? FileHandle(forReadingFrom: try url(for: sha256)) else { return nil }
-    defer { try? handle.close() }
-    let total = Int(try handle.seekToEnd())
-    guard offset >= 0, offset <= total, length > 0 else {
-      throw TracError.invalidInput(
-        "fetch of checkpoint \(sha256.short): offset \(offset), length \(length) outside its \(total) bytes")
-    }
-    try handle.seek(toOffset: UInt64(offset))
-    let data = try handle.read(upToCount: min(length, DatasetStore.maximumChunk)) ?? Data()
-    return (data, total)
+    try DatasetStore.chunk(
+      of: try url(for: sha256), named: "checkpoint \(sha256.short)", offset: offset, length: length)
   }
 }
