@@ -53,7 +53,7 @@ final class CoordinatorProcessTests: XCTestCase {
     try cluster.startCoordinator()
     let socket = try ZMQSocket(context: ZMQContext(), kind: .dealer)
     try socket.connect(cluster.endpoint)
-    try socket.send([Data("trac-sweep/2".utf8), Data("hello".utf8), Data("{}".utf8)])
+    try socket.send([Data("trac-sweep/1".utf8), Data("hello".utf8), Data("{}".utf8)])
     let answer = try WireMessage.decode(try XCTUnwrap(try socket.receive(timeout: .seconds(10))))
     XCTAssertEqual(answer.type, .error)
     XCTAssertTrue(try answer.decodeBody(ErrorMessage.self).message.contains("version mismatch"))

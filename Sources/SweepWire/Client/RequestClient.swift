@@ -1,3 +1,4 @@
+import CZMQ
 import Foundation
 import TracCore
 
@@ -21,6 +22,20 @@ public final class RequestClient {
     secured = curve != nil
     if let curve { try socket.makeCurveClient(curve.pair, server: curve.serverKey) }
     try socket.connect(endpoint)
+  }
+
+  /// Sends within `timeout`; false when the message could not be queued in that time.
+  private func send(_ message: WireMessage, timeout: Duration) throws(ZMQError) -> Bool {
+    let milliseconds =
+      timeout.components.seconds * 1000 + timeout.components.attoseconds / 1_000_000_000_000_000
+    try socket.setOption(ZMQ_SNDTIMEO, Int32(clamping: milliseconds + 1))
+    do {
+      try socket.send(message.frames)
+      return true
+    } catch {
+      if error.isTimeout { return false }
+      throw error
+    }
   }
 
   public enum RequestError: Error, CustomStringConvertible {
@@ -65,7 +80,11 @@ public final class RequestClient {
       }
     }
     do {
-      try socket.send(WireMessage(.request, request, attachments: attachments).frames)
+      // A DEALER whose handshake was refused (CURVE) has nowhere to queue the request, and a plain send
+      // would wait for a peer forever: the send gets the request's timeout too.
+      guard try send(WireMessage(.request, request, attachments: attachments), timeout: timeout) else {
+        throw RequestError.unreachable(endpoint: endpoint, timeout: timeout, secured: secured)
+      }
       guard let frames = try socket.receive(timeout: timeout) else {
         throw RequestError.unreachable(endpoint: endpoint, timeout: timeout, secured: secured)
       }
