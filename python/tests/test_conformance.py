@@ -12,6 +12,7 @@ import hashlib
 import json
 import math
 import os
+import re
 import stat
 import sys
 import time
@@ -46,10 +47,17 @@ JSON_TYPES = {"text": str, "integer": int, "number": float, "boolean": bool}
 FOUR_MIB = 4 << 20
 
 
+PROTOCOL_DOC = (ROOT / "docs" / "PROTOCOL.md").read_text()
+
+
 def assert_shape(value: dict, fields: dict, what: str) -> None:
-    """`value` has exactly `fields`, each of its JSON type (bool is not an int, an int is a number)."""
+    """`value` has every field of `fields`, each of its JSON type (bool is not an int, an int is a
+    number), and no field that docs/PROTOCOL.md does not name (a later version may add fields: the
+    document names them). Never an `ok` field."""
     assert isinstance(value, dict), f"{what}: not an object: {value!r}"
-    assert set(value) == set(fields), f"{what}: fields {sorted(value)} instead of {sorted(fields)}"
+    assert set(fields) <= set(value), f"{what}: fields {sorted(value)} lack {sorted(set(fields) - set(value))}"
+    undocumented = [name for name in set(value) - set(fields) if f"`{name}`" not in PROTOCOL_DOC]
+    assert not undocumented and "ok" not in value, f"{what}: undocumented fields {undocumented}"
     for name, kind in fields.items():
         item = value[name]
         if kind is float:
@@ -167,7 +175,7 @@ def test_results_is_a_typed_dataframe_with_the_documented_columns(plain, client,
 def test_results_reply_is_text_rows_with_types(client, finished):
     _, sweep = finished
     reply = client.request("results", sweep=sweep.id)
-    assert set(reply) == {"columns", "types", "rows"}, "no `ok` field, nothing undocumented"
+    assert_shape(reply, {"columns": list, "types": list, "rows": list}, "results")
     assert reply["columns"] == [name for name, _ in RESULT_COLUMNS]
     assert reply["types"] == [kind for _, kind in RESULT_COLUMNS]
     for row in reply["rows"]:
@@ -220,7 +228,8 @@ def test_report_lists_every_run_with_its_state(client, finished):
     runs = report["runs"]
     assert list(runs["state"]) == ["done"] * 4
     raw = client.request("report", sweep=sweep.id)
-    assert set(raw) == {"sweep_id", "name", "grid", "columns", "types", "rows"}
+    assert_shape(raw, {"sweep_id": str, "name": str, "grid": str, "columns": list, "types": list, "rows": list},
+                 "report")
     assert raw["columns"] == [name for name, _ in RESULT_COLUMNS] + ["state"]
     assert raw["types"] == [kind for _, kind in RESULT_COLUMNS] + ["text"]
 
@@ -228,7 +237,7 @@ def test_report_lists_every_run_with_its_state(client, finished):
 def test_status_reply_shape_and_a_real_age(plain, client, finished):
     _, sweep = finished
     status = client.request("status")
-    assert set(status) == {"sweeps", "workers", "recent_failures"}, "no `ok` field, nothing undocumented"
+    assert_shape(status, {"sweeps": list, "workers": list, "recent_failures": list}, "status")
     for entry in status["sweeps"]:
         assert_shape(entry, SWEEP_FIELDS, "status.sweeps[]")
     for worker in status["workers"]:
@@ -320,7 +329,7 @@ def test_errors_carry_their_code_message_and_subject(plain, client, finished):
     assert unknown_dataset.value.subject == missing
     # The same name for another grid.
     other = json.loads(grid.read_text())
-    other["seeds"] = [42]
+    other.update(seeds=[42], dataset=str(grid.parent / "data" / "small.hdf5"))
     with pytest.raises(Refused) as taken:
         client.submit(other)
     assert "first" in taken.value.message
@@ -448,6 +457,12 @@ def test_frames_that_are_not_a_request_get_the_documented_errors(plain):
         assert reply[:2] == [b"trac-sweep/1", b"reply"], "unknown fields are ignored"
     finally:
         peer.close()
+
+
+def test_the_client_speaks_the_documented_protocol_version():
+    tag = re.search(r"the protocol tag, the 12 ASCII bytes `(trac-sweep/\d+)`", PROTOCOL_DOC)
+    assert tag, "docs/PROTOCOL.md names the protocol tag in section 2"
+    assert trac_sweep.PROTOCOL == tag.group(1), "python/trac_sweep/wire.py's PROTOCOL_VERSION is the document's"
 
 
 def test_nothing_listening_is_named_at_once():

@@ -6,7 +6,7 @@
     c.wait(sweep)                                # a progress bar (tqdm) in a terminal or a notebook
     df = c.results(sweep)                        # a pandas DataFrame (a list of dicts without pandas)
 
-Written from docs/PROTOCOL.md (protocol trac-sweep/1) alone.
+Written from docs/PROTOCOL.md alone; it speaks the protocol version `PROTOCOL` names.
 """
 
 from .client import Coordinator, Sweep, UPLOAD_PIECE_BYTES

@@ -120,13 +120,12 @@ def read_key_pair(source: Union[KeySource, Tuple[str, str]]) -> Tuple[str, str]:
     else:
         path = Path(source).expanduser()
         values = _key_lines(path)
-        mode = path.stat().st_mode
-        if mode & (stat.S_IRWXG | stat.S_IRWXO):
-            raise KeyFileError(f"{path} is readable by group or others: a secret key must be private "
-                               f"(chmod 600 {path})")
         if "secret-key" not in values or "public-key" not in values:
             raise KeyFileError(f"{path}: a key file needs `public-key = ...` and `secret-key = ...` lines "
                                f"(is this the .pub file? give the .key file)")
+        if path.stat().st_mode & (stat.S_IRWXG | stat.S_IRWXO):
+            raise KeyFileError(f"{path} is readable by group or others: a secret key must be private "
+                               f"(chmod 600 {path})")
         public, secret = values["public-key"], values["secret-key"]
         where = str(path)
     if zmq.curve_public(secret.encode()).decode() != public:

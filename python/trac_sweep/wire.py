@@ -1,6 +1,6 @@
-"""Frames of the trac-sweep protocol, version 1 (docs/PROTOCOL.md, sections 1 and 2), on a DEALER socket.
+"""Frames of the trac-sweep protocol (docs/PROTOCOL.md, sections 1 and 2), on a DEALER socket.
 
-A message is [tag, type, body, attachments...]: the tag `trac-sweep/1`, the type (`request` from a
+A message is [tag, type, body, attachments...]: the tag (`TAG`), the type (`request` from a
 client; `reply` or `error` back), a JSON object, then raw bytes. One request is in flight at a time:
 the reply to it is the next message. A request that gets no answer in time closes the socket, so that
 a late answer can never be taken for the answer to the next request.
@@ -20,7 +20,9 @@ import zmq
 from .config import CurveKeys
 from .errors import NoAnswer, ProtocolViolation, VersionMismatch, error_from_reply
 
-TAG = b"trac-sweep/1"
+# The protocol version this client speaks (docs/PROTOCOL.md, section 2): frame 0 of every message.
+PROTOCOL_VERSION = 1
+TAG = f"trac-sweep/{PROTOCOL_VERSION}".encode("ascii")
 # Clients accept messages up to 256 MiB; a larger one closes the connection (nothing is allocated).
 MAX_MESSAGE_BYTES = 256 << 20
 
