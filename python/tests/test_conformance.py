@@ -25,6 +25,7 @@ from conftest import (BINARY, ROOT, Cluster, free_port, generate_keys, make_data
                       write_grid)
 
 import trac_sweep
+from trac_sweep.wire import PROTOCOL_VERSION, TAG
 from trac_sweep import (Coordinator, ConfigurationError, DatasetNotAllowed, InvalidIdentifier, InvalidInput,
                         KeyFileError, Malformed, NoAnswer, Refused, RunsFailed, Sweep, UnknownDataset,
                         UnknownSweep, UnknownWorker)
@@ -385,7 +386,7 @@ class RawPeer:
 
     def error(self, *frames: bytes) -> dict:
         reply = self.send(*frames)
-        assert reply[:2] == [b"trac-sweep/1", b"error"], reply[:2]
+        assert reply[:2] == [TAG, b"error"], reply[:2]
         body = json.loads(reply[2])
         assert set(body) <= {"code", "message", "subject"} and {"code", "message"} <= set(body), body
         return body
@@ -396,7 +397,7 @@ class RawPeer:
 
 
 def fetch(peer: RawPeer, sha256: str, offset: int, length: int) -> list:
-    return peer.send(b"trac-sweep/1", b"fetch",
+    return peer.send(TAG, b"fetch",
                      json.dumps({"sha256": sha256, "offset": offset, "length": length}).encode())
 
 
@@ -407,7 +408,7 @@ def test_fetch_answers_chunks_and_refuses_offsets_outside_the_file(plain, client
     peer = RawPeer(plain.endpoint)
     try:
         tag, kind, body, *attachments = fetch(peer, sha256, 100, 50)
-        assert (tag, kind) == (b"trac-sweep/1", b"chunk")
+        assert (tag, kind) == (TAG, b"chunk")
         assert json.loads(body) == {"sha256": sha256, "offset": 100, "total": len(data)}
         assert attachments == [data[100:150]]
         # A length past the end gives the rest; at the end, an empty chunk.
@@ -416,11 +417,11 @@ def test_fetch_answers_chunks_and_refuses_offsets_outside_the_file(plain, client
         _, kind, body, empty = fetch(peer, sha256, len(data), 10)
         assert kind == b"chunk" and empty == b""
         for offset in (len(data) + 1, -1):
-            error = peer.error(b"trac-sweep/1", b"fetch",
+            error = peer.error(TAG, b"fetch",
                                json.dumps({"sha256": sha256, "offset": offset, "length": 10}).encode())
             assert error["code"] == "invalid_input" and error.get("subject") == sha256, error
         missing = "ef" * 32
-        error = peer.error(b"trac-sweep/1", b"fetch", json.dumps({"sha256": missing, "offset": 0, "length": 10}).encode())
+        error = peer.error(TAG, b"fetch", json.dumps({"sha256": missing, "offset": 0, "length": 10}).encode())
         assert error["code"] == "unknown_dataset" and error["subject"] == missing
     finally:
         peer.close()
@@ -443,18 +444,19 @@ def test_a_fetch_answers_at_most_4_mib(plain, client):
 def test_frames_that_are_not_a_request_get_the_documented_errors(plain):
     peer = RawPeer(plain.endpoint)
     try:
-        error = peer.error(b"trac-sweep/2", b"request", b'{"command": "status"}')
+        other = f"trac-sweep/{PROTOCOL_VERSION + 1}"
+        error = peer.error(other.encode(), b"request", b'{"command": "status"}')
         assert error["code"] == "version_mismatch"
         assert error["message"].startswith(
-            "protocol version mismatch: the peer speaks trac-sweep/2, this side speaks trac-sweep/1")
-        assert peer.error(b"trac-sweep/1", b"frobnicate", b"{}")["code"] == "unknown_type"
-        assert peer.error(b"trac-sweep/1", b"request")["code"] == "malformed"
-        assert peer.error(b"trac-sweep/1", b"request", b"{not json")["code"] == "malformed"
-        bad = peer.error(b"trac-sweep/1", b"request", b'{"command": "status", "sweep": 5}')
+            f"protocol version mismatch: the peer speaks {other}, this side speaks {trac_sweep.PROTOCOL}")
+        assert peer.error(TAG, b"frobnicate", b"{}")["code"] == "unknown_type"
+        assert peer.error(TAG, b"request")["code"] == "malformed"
+        assert peer.error(TAG, b"request", b"{not json")["code"] == "malformed"
+        bad = peer.error(TAG, b"request", b'{"command": "status", "sweep": 5}')
         assert bad["code"] == "malformed" and "sweep" in bad["message"], "names the bad field"
         # ...and the coordinator keeps serving.
-        reply = peer.send(b"trac-sweep/1", b"request", b'{"command": "status", "future_field": 1}')
-        assert reply[:2] == [b"trac-sweep/1", b"reply"], "unknown fields are ignored"
+        reply = peer.send(TAG, b"request", b'{"command": "status", "future_field": 1}')
+        assert reply[:2] == [TAG, b"reply"], "unknown fields are ignored"
     finally:
         peer.close()
 
