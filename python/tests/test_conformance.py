@@ -542,7 +542,7 @@ def test_failed_runs_quarantine_retry_cancel_release(tmp_path, capsys):
 
 # MARK: CURVE
 
-def test_curve_client_with_keys_from_arguments_environment_or_config(tmp_path, monkeypatch):
+def test_curve_client_with_keys_from_arguments_environment_or_config(tmp_path, monkeypatch, capsys):
     keys = tmp_path / "keys"
     authorized = tmp_path / "authorized"
     authorized.mkdir()
@@ -560,7 +560,12 @@ def test_curve_client_with_keys_from_arguments_environment_or_config(tmp_path, m
         make_dataset(tmp_path / "data.hdf5")
         with Coordinator(cluster.endpoint, client_keys=alice_key, server_key=coordinator_pub) as c:
             assert c.keys is not None and "secret='…'" in repr(c.keys)
-            sweep = c.submit(write_grid(tmp_path, "secure", "data.hdf5", seeds=(3,)))
+            grid = write_grid(tmp_path, "secure", "data.hdf5", seeds=(3,))
+            sweep = c.submit(grid)
+            size = (tmp_path / "data.hdf5").stat().st_size
+            assert f"uploaded data.hdf5 ({size} bytes, sha256 " in capsys.readouterr().out
+            assert c.submit(grid).created is False
+            assert "uploaded" not in capsys.readouterr().out, "nothing to send the second time"
             assert c.wait(sweep, progress=False, timeout=60)["done"] == 1
             (row,) = c.results(sweep, as_frame=False)
             assert row["worker"] == worker and row["seed"] == 3

@@ -96,11 +96,12 @@ class Coordinator:
         body.update({key: value for key, value in fields.items() if value is not None})
         return self._connection.call(body, attachments, timeout)
 
-    def submit(self, grid: Union[str, os.PathLike, dict], *, upload: bool = True) -> Sweep:
+    def submit(self, grid: Union[str, os.PathLike, dict], *, upload: bool = True, quiet: bool = False) -> Sweep:
         """Submits a grid (a grid file's path, or the grid as a dict) and returns the sweep. Submitting
         the same grid again gives the same sweep (`created` False). Each dataset file the grid names
-        that exists on this machine is uploaded first (only what the coordinator lacks); relative paths
-        are taken from the grid file's directory (for a dict, the current directory)."""
+        that exists on this machine is uploaded first (only what the coordinator lacks, with a line
+        saying so unless `quiet`); relative paths are taken from the grid file's directory (for a dict,
+        the current directory)."""
         if isinstance(grid, dict):
             text = json.dumps(grid, indent=2)
             directory = Path.cwd()
@@ -111,7 +112,7 @@ class Coordinator:
             except OSError as error:
                 raise TracSweepError(f"cannot read the grid file {path}: {error.strerror or error}") from None
             directory = path.resolve().parent
-        hashes = self._upload_datasets(text, directory) if upload else {}
+        hashes = self._upload_datasets(text, directory, quiet) if upload else {}
         reply = self.request("submit", grid=text, grid_directory=str(directory),
                              dataset_hashes=hashes or None)
         return Sweep(id=reply["sweep_id"], name=reply["name"], runs=reply["runs"],
@@ -190,7 +191,7 @@ class Coordinator:
                     progress(held["received"], size)
         return sha256
 
-    def _upload_datasets(self, text: str, directory: Path) -> Dict[str, str]:
+    def _upload_datasets(self, text: str, directory: Path, quiet: bool) -> Dict[str, str]:
         try:
             parsed = json.loads(text)
         except json.JSONDecodeError:
@@ -206,7 +207,11 @@ class Coordinator:
         for name in sorted(set(given)):
             path = Path(name) if os.path.isabs(name) else directory / name
             if path.is_file() and os.access(path, os.R_OK):
-                hashes[name] = self.upload_dataset(path)
+                sent = []
+                hashes[name] = self.upload_dataset(path, progress=lambda received, total: sent.append(received))
+                if sent and not quiet:
+                    print(f"uploaded {path.name} ({path.stat().st_size} bytes, sha256 {hashes[name][:12]})",
+                          flush=True)
         return hashes
 
     # MARK: waiting
