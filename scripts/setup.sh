@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Installs what a fresh Debian 12 machine lacks for trac-sweep: the C libraries (OpenBLAS, HDF5,
-# ZeroMQ), the Python venv (.venv: Bullet-Safety-Gym, matplotlib) and, when a Python 3.10 interpreter
-# exists, the Safety-Gymnasium evaluator's venv (.venv-safety-gymnasium); with --for-tests also what
+# ZeroMQ), the Python venv (.venv: Bullet-Safety-Gym, matplotlib, and the Python client of python/
+# with pyzmq, pandas and tqdm) and, when a Python 3.10 interpreter exists, the Safety-Gymnasium
+# evaluator's venv (.venv-safety-gymnasium); with --for-tests also what
 # only the tests use: chromium (the report's headless-browser test), iproute2 and iptables (the
 # multi-host test makes hosts of network namespaces), and then a missing Python 3.10 is an error.
 # Idempotent; quiet when there is nothing to do.
@@ -33,6 +34,19 @@ if [ ! -x .venv/bin/python ] || [ "$(cat "$stamp" 2>/dev/null)" != "$wanted" ]; 
   [ -x .venv/bin/python ] || "$python" -m venv .venv
   .venv/bin/pip install -q --disable-pip-version-check -r scripts/requirements.txt
   echo "$wanted" > "$stamp"
+fi
+
+# The Python client (python/, package trac_sweep) in .venv: reinstalled when its files change. Built
+# with the setuptools of scripts/requirements.txt (no build isolation), so a reinstall needs no network.
+client_stamp=".venv/.trac-sweep-client.sha256"
+client_wanted="$(find python -path python/tests -prune -o -type f \( -name '*.py' -o -name '*.toml' -o -name '*.md' \) -print \
+  | LC_ALL=C sort | xargs sha256sum | sha256sum | cut -d' ' -f1)"
+if [ "$(cat "$client_stamp" 2>/dev/null)" != "$client_wanted" ]; then
+  echo "setup: installing the Python client (python/, trac_sweep) into .venv"
+  rm -rf python/build python/*.egg-info
+  .venv/bin/pip install -q --disable-pip-version-check --no-build-isolation --no-deps ./python
+  rm -rf python/build python/*.egg-info
+  echo "$client_wanted" > "$client_stamp"
 fi
 
 # The Safety-Gymnasium evaluator's venv: safety-gymnasium 0.4.0 and its MuJoCo need Python 3.10.

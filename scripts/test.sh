@@ -17,8 +17,8 @@ mkdir -p .build
 swift test -c release --skip-build 2>&1 | tee .build/swift-test.log | grep -E "error:|' failed|Executed [0-9]+ tests" | tail -40
 swift_status=${PIPESTATUS[0]}
 
-echo "== pytest (evaluator, dataset generator, report figures, the HTML report in chromium, the multi-host test)"
-.venv/bin/python -m pytest -q -p no:cacheprovider -rs scripts/tests cluster/tests 2>&1 | tee .build/pytest.log | tail -5
+echo "== pytest (evaluator, dataset generator, report figures, the HTML report in chromium, the multi-host test, the Python client and protocol conformance)"
+.venv/bin/python -m pytest -q -p no:cacheprovider -rs scripts/tests cluster/tests python/tests 2>&1 | tee .build/pytest.log | tail -5
 py_status=${PIPESTATUS[0]}
 
 swift_total=$(grep -oE "Executed [0-9]+ tests, with [0-9]+ failures" .build/swift-test.log | tail -1)

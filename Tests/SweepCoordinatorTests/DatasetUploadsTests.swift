@@ -29,6 +29,25 @@ final class DatasetUploadsTests: XCTestCase {
     XCTAssertEqual(try uploads.status(sha256: sha, total: bytes.count).complete, true)
   }
 
+  func testAPieceAboveFourMiBIsRefusedAndNothingOfItKept() throws {
+    let uploads = DatasetUploads(store: try DatasetStore(directory: directory))
+    let bytes = Data(repeating: 7, count: DatasetUploads.maximumPiece + 1)
+    let sha = SHA256Digest(of: bytes)
+    XCTAssertEqual(DatasetUploads.maximumPiece, 4 << 20, "docs/PROTOCOL.md: pieces of at most 4 MiB")
+    XCTAssertThrowsError(try uploads.receive(sha256: sha, total: bytes.count, offset: 0, data: bytes)) {
+      error in
+      XCTAssertTrue("\(error)".contains("pieces are at most \(4 << 20)"), "\(error)")
+    }
+    XCTAssertEqual(try uploads.status(sha256: sha, total: bytes.count).received, 0)
+    // The same bytes in two pieces of at most 4 MiB are taken.
+    let first = try uploads.receive(
+      sha256: sha, total: bytes.count, offset: 0, data: bytes.prefix(DatasetUploads.maximumPiece))
+    XCTAssertEqual(first.received, DatasetUploads.maximumPiece)
+    let last = try uploads.receive(
+      sha256: sha, total: bytes.count, offset: first.received, data: bytes.suffix(from: first.received))
+    XCTAssertTrue(last.complete)
+  }
+
   func testBytesThatDoNotHashToTheGivenSha256AreRefusedAndDropped() throws {
     let uploads = DatasetUploads(store: try DatasetStore(directory: directory))
     let claimed = SHA256Digest(of: Data("the real dataset".utf8))

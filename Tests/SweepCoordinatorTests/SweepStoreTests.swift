@@ -14,6 +14,23 @@ final class SweepStoreTests: XCTestCase {
     XCTAssertTrue(FileManager.default.fileExists(atPath: harness.store.databaseURL.path))
   }
 
+  /// `status`'s `age_seconds` counts from this date: the first submission, kept through a resubmission
+  /// and a restart.
+  func testASweepsSubmissionTimeIsKeptThroughResubmissionAndRestart() throws {
+    let harness = try SchedulerHarness()
+    let before = Date()
+    try harness.submit(grid)
+    let after = Date()
+    let sweep = SweepID(of: grid)
+    let first = try XCTUnwrap(try harness.store.sweepSubmissionDates()[sweep])
+    XCTAssertGreaterThanOrEqual(first.timeIntervalSince(before), -0.001)
+    XCTAssertLessThanOrEqual(first.timeIntervalSince(after), 0.001)
+    try harness.submit(grid)
+    XCTAssertEqual(try harness.store.sweepSubmissionDates()[sweep], first, "a resubmission does not reset it")
+    try harness.restart()
+    XCTAssertEqual(try harness.store.sweepSubmissionDates(), [sweep: first], "nor does a restart")
+  }
+
   func testAResultCannotBeInsertedTwiceForTheSameRun() throws {
     let harness = try SchedulerHarness()
     try harness.submit(grid)

@@ -38,9 +38,11 @@ extension CoordinatorService {
       heldReplies.append((route, WireMessage(.reply, message)))
     case .retry:
       let sweep = try sweepID(request.sweep)
-      let failed = scheduler.status().sweeps.first { $0.id == sweep }?.runs.failed ?? 0
+      let before = scheduler.status().sweeps.first { $0.id == sweep }?.runs.failed ?? 0
       try schedule(.retryFailed(sweep))
-      let message = ChangeReply(message: "\(failed) failed runs of \(sweep) queued again", affected: failed)
+      let after = scheduler.status().sweeps.first { $0.id == sweep }?.runs.failed ?? 0
+      let message = ChangeReply(
+        message: "\(before - after) failed runs of \(sweep) queued again", affected: before - after)
       heldReplies.append((route, WireMessage(.reply, message)))
     case .release:
       guard let worker = request.worker else { throw WireError.malformed("release needs a worker") }
@@ -102,7 +104,7 @@ extension CoordinatorService {
       code: .unknownSweep,
       message: "no sweep has the id or name \"\(loggable(value, limit: 80))\"; known sweeps: "
         + (sweeps.isEmpty ? "none" : sweeps.map { "\($0.id) (\($0.name))" }.joined(separator: ", ")),
-      subject: nil)
+      subject: loggable(value, limit: 80))
   }
 
   func status(_ sweep: String?) throws -> StatusReply {
@@ -112,6 +114,9 @@ extension CoordinatorService {
       let id = try sweepID(sweep)
       sweeps = sweeps.filter { $0.id == id }
     }
+    // A sweep's age counts from its first submission, as the database recorded it (restarts included).
+    let submitted = try scheduler.store.sweepSubmissionDates()
+    let clock = Date()
     return StatusReply(
       sweeps: sweeps.map {
         StatusReply.Sweep(
@@ -119,7 +124,8 @@ extension CoordinatorService {
           running: $0.runs.running,
           done: $0.runs.done, failed: $0.runs.failed, cancelled: $0.runs.cancelled,
           duplicates: $0.duplicatesDiscarded,
-          lostAttempts: $0.lostAttempts, ageSeconds: 0)
+          lostAttempts: $0.lostAttempts,
+          ageSeconds: submitted[$0.id].map { max(0, clock.timeIntervalSince($0)) } ?? 0)
       },
       workers: status.workers.map {
         StatusReply.Worker(
@@ -136,20 +142,14 @@ extension CoordinatorService {
       })
   }
 
-  /// The columns of `results`: a run's inputs (every hyperparameter, in `HyperparameterName`'s
-  /// order), and the evaluation from its run.json.
-  public static let resultColumns: [String] =
-    ["sweep", "run_id", "point", "task", "algorithm"] + HyperparameterName.allCases.map(\.rawValue) + [
-      "cost_threshold", "seed", "normalized_reward",
-      "normalized_reward_std", "normalized_cost", "normalized_cost_std", "safe", "reward_return",
-      "cost_return", "eval_episodes", "attempt", "worker", "train_seconds", "policy",
-    ]
+  /// The columns of `results` (`ResultColumns`).
+  public static var resultColumns: [String] { ResultColumns.names }
 
   /// One tidy row per recorded run.
   func results(_ sweep: SweepID) throws -> ResultsReply {
     let rows = try scheduler.store.results(sweep: sweep)
     return ResultsReply(
-      columns: Self.resultColumns,
+      columns: Self.resultColumns, types: ResultColumns.kinds.map(\.rawValue),
       rows: rows.map {
         Self.resultRow(sweep: sweep, run: $0.run, pointID: $0.pointID, spec: $0.spec, result: $0)
       })
@@ -176,7 +176,7 @@ extension CoordinatorService {
     }
     return ReportDataReply(
       sweepID: sweep.rawValue, name: record.name, grid: record.gridJSON,
-      columns: Self.resultColumns + ["state"],
+      columns: Self.resultColumns + ["state"], types: ResultColumns.kinds.map(\.rawValue) + ["text"],
       rows: rows)
   }
 

@@ -302,6 +302,21 @@ public final class SweepStore: Sendable {
     }
   }
 
+  /// When each sweep was first submitted (`sweeps.created_at`), for `status`'s `age_seconds`.
+  public func sweepSubmissionDates() throws(CoordinatorError) -> [SweepID: Date] {
+    try Self.attempt("reading the sweeps' submission times") {
+      try pool.read { db in
+        var dates: [SweepID: Date] = [:]
+        for row in try Row.fetchAll(db, sql: "SELECT id, created_at FROM sweeps") {
+          if let id = SweepID(rawValue: row["id"]), let date = Self.date(row["created_at"]) {
+            dates[id] = date
+          }
+        }
+        return dates
+      }
+    }
+  }
+
   /// How many results are recorded for `run`: 0 or 1.
   public func resultCount(run: RunID) throws(CoordinatorError) -> Int {
     try Self.attempt("counting the results of run \(run)") {

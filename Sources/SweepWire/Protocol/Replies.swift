@@ -39,7 +39,7 @@ public struct StatusReply: Codable, Equatable, Sendable {
     public var cancelled: Int
     public var duplicates: Int
     public var lostAttempts: Int
-    /// Seconds since submission, for the ETA.
+    /// Seconds since the sweep was first submitted (a resubmission does not reset it).
     public var ageSeconds: Double
 
     public init(
@@ -159,13 +159,17 @@ public struct StatusReply: Codable, Equatable, Sendable {
   }
 }
 
-/// `reply` to `results`: one tidy row per run (pandas loads the CSV as is).
+/// `reply` to `results`: one tidy row per run (pandas loads the CSV as is). Every field is text (`""`
+/// when missing); `types` gives each column's kind (`ResultColumnKind`: text, integer, number, boolean).
 public struct ResultsReply: Codable, Equatable, Sendable {
   public var columns: [String]
+  /// One kind per column; absent from coordinators before it was added (optional, as the protocol allows).
+  public var types: [String]?
   public var rows: [[String]]
 
-  public init(columns: [String], rows: [[String]]) {
+  public init(columns: [String], types: [String]? = nil, rows: [[String]]) {
     self.columns = columns
+    self.types = types
     self.rows = rows
   }
 }
@@ -178,19 +182,24 @@ public struct ReportDataReply: Codable, Equatable, Sendable {
   public var name: String
   public var grid: String
   public var columns: [String]
+  /// One kind per column, as in `ResultsReply`.
+  public var types: [String]?
   public var rows: [[String]]
 
-  public init(sweepID: String, name: String, grid: String, columns: [String], rows: [[String]]) {
+  public init(
+    sweepID: String, name: String, grid: String, columns: [String], types: [String]? = nil, rows: [[String]]
+  ) {
     self.sweepID = sweepID
     self.name = name
     self.grid = grid
     self.columns = columns
+    self.types = types
     self.rows = rows
   }
 
   enum CodingKeys: String, CodingKey {
     case sweepID = "sweep_id"
-    case name, grid, columns, rows
+    case name, grid, columns, types, rows
   }
 }
 

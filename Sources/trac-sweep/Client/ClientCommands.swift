@@ -211,8 +211,8 @@ struct ResultsCommand: ParsableCommand {
       print(CSV.line(reply.columns))
       for row in reply.rows { print(CSV.line(row)) }
     case .json:
-      let objects = reply.rows.map { Dictionary(uniqueKeysWithValues: zip(reply.columns, $0)) }
-      print(String(decoding: try JSONCodec.prettyEncoder.encode(objects), as: UTF8.self))
+      // Numbers, integers and booleans as JSON numbers and booleans; a missing value null.
+      print(reply.typedJSON())
     }
   }
 }
