@@ -441,22 +441,30 @@ public final class WorkerAgent: StoppableService, @unchecked Sendable {
     let key = assign.attempt
     do {
       let directory = try runs.directory(for: key)
+      var resumes = false
       if let checkpoint = assign.checkpoint {
-        // Used once: moved out of the cache, not copied.
-        try FileManager.default.createDirectory(
-          at: directory.checkpointDirectory, withIntermediateDirectories: true)
-        try FileManager.default.moveItem(
-          at: try datasets.url(for: checkpoint.sha256), to: directory.checkpointFile)
-        shippedCheckpoints[key] = checkpoint.sha256
-        logger.info(
-          "resuming from the run's checkpoint at step \(checkpoint.step)",
-          metadata: ["run": "\(key.run)", "attempt": "\(key.number)"])
+        // Used once: moved out of the cache, not copied. Without it the run trains from step 0.
+        do {
+          try FileManager.default.createDirectory(
+            at: directory.checkpointDirectory, withIntermediateDirectories: true)
+          try FileManager.default.moveItem(
+            at: try datasets.url(for: checkpoint.sha256), to: directory.checkpointFile)
+          shippedCheckpoints[key] = checkpoint.sha256
+          resumes = true
+          logger.info(
+            "resuming from the run's checkpoint at step \(checkpoint.step)",
+            metadata: ["run": "\(key.run)", "attempt": "\(key.number)"])
+        } catch {
+          logger.warning(
+            "cannot use the run's checkpoint (\(error)); training from step 0",
+            metadata: ["run": "\(key.run)"])
+        }
       }
+      let checkpoints = resumes || configuration.checkpointShipInterval != nil
       let arguments = TrainerArguments.make(
         spec: assign.spec, dataset: try datasets.url(for: assign.dataset.sha256),
         outputDirectory: directory.outputDirectory, evaluate: configuration.evaluate,
-        checkpointDirectory: configuration.checkpointShipInterval == nil
-          ? nil : directory.checkpointDirectory,
+        checkpointDirectory: checkpoints ? directory.checkpointDirectory : nil,
         checkpointEvery: configuration.checkpointEvery)
       let launch = TrainerLaunch(
         executable: configuration.trainer, arguments: arguments,
