@@ -52,6 +52,17 @@ public final class WorkerAgent: StoppableService, @unchecked Sendable {
     public var maxMessageSize: Int64
     /// CURVE keys for a secured coordinator; nil: plaintext.
     public var curve: CurveClientKeys?
+    /// The task families announced in `hello` as evaluated here. Nil: none when `evaluate` is false,
+    /// else those whose evaluator this machine has (`EvaluatorEnvironment.availableFamilies()`).
+    public var evaluates: [TaskFamily]?
+
+    /// What `hello` announces.
+    var announcedFamilies: [TaskFamily] {
+      if let evaluates { return evaluates }
+      guard evaluate else { return [] }
+      let available = EvaluatorEnvironment.availableFamilies()
+      return TaskFamily.allCases.filter { available.contains($0) }
+    }
 
     public init(
       endpoint: String, workDirectory: URL, slots: Int = ProcessInfo.processInfo.activeProcessorCount,
@@ -171,7 +182,13 @@ public final class WorkerAgent: StoppableService, @unchecked Sendable {
         "coordinator": "\(configuration.endpoint)", "slots": "\(configuration.slots)",
         "trainer": "\(configuration.trainer.path)", "spooled": "\(machine.spooledResults.count)",
         "evaluate": "\(configuration.evaluate)",
+        "evaluates": "\(machine.configuration.evaluates?.map(\.rawValue).joined(separator: ",") ?? "")",
       ])
+    if configuration.evaluate, machine.configuration.evaluates?.isEmpty == true {
+      logger.warning(
+        "no evaluator found on this machine (\(EvaluatorEnvironment(family: .bulletGym).missingHint)): "
+          + "this worker is given only runs without evaluation episodes")
+    }
     epoch = clock.now
     perform(machine.start(now: now))
     while !finished { step() }
@@ -425,11 +442,13 @@ public final class WorkerAgent: StoppableService, @unchecked Sendable {
 
 extension WorkerAgent.Configuration {
   func stateMachine(workerID: WorkerID) -> WorkerStateMachine.Configuration {
-    WorkerStateMachine.Configuration(
+    var configuration = WorkerStateMachine.Configuration(
       workerID: workerID, host: host, slots: slots, trainerVersion: trainerVersion, grace: grace,
       terminationGrace: terminationGrace, acknowledgementWait: acknowledgementWait,
       heartbeatInterval: heartbeatInterval, liveness: liveness, reconnectDelay: reconnectDelay,
       maxReconnectDelay: maxReconnectDelay, usesCurve: curve != nil, endpoint: endpoint)
+    configuration.evaluates = announcedFamilies
+    return configuration
   }
 }
 

@@ -46,6 +46,9 @@ public struct WorkerStateMachine: Sendable {
     public var usesCurve: Bool
     /// The coordinator's address, for messages.
     public var endpoint: String
+    /// The task families this worker evaluates, announced in `hello` (`[]`: train-only runs); nil
+    /// announces nothing (the coordinator then assumes BulletGym).
+    public var evaluates: [TaskFamily]? = nil
 
     public init(
       workerID: WorkerID, host: String, slots: Int, trainerVersion: String, grace: Duration = .seconds(10),
@@ -309,7 +312,8 @@ public struct WorkerStateMachine: Sendable {
       .hello(
         Hello(
           workerID: configuration.workerID, host: configuration.host, slots: configuration.slots,
-          trainerVersion: configuration.trainerVersion, running: running, spooled: spooled.sorted())))
+          trainerVersion: configuration.trainerVersion, running: running, spooled: spooled.sorted(),
+          evaluates: configuration.evaluates)))
   }
 
   /// Any message from the coordinator, even one refused: it is alive.
@@ -490,6 +494,10 @@ public struct WorkerStateMachine: Sendable {
     ]
     if error.code == .versionMismatch {
       return actions + fail(.versionMismatch(error.message))
+    }
+    // With CURVE, this worker id belongs to another key: nothing this worker says will be accepted.
+    if error.code == .keyMismatch, error.subject == configuration.workerID.rawValue {
+      return actions + fail(.identityRefused(error.message))
     }
     // A fetch of a dataset the coordinator does not have (or will not send): its attempts cannot run.
     if error.code == .unknownDataset || error.code == .invalidInput,
