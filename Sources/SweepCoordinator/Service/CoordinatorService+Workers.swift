@@ -177,7 +177,9 @@ extension CoordinatorService {
   /// A worker speaks for itself only: its DEALER's routing id is its worker id, so a message naming
   /// another worker's id arrived on another connection and is refused. With CURVE, a worker id belongs
   /// to the key that first registered it (saved with the worker's row): a connection authenticated with
-  /// another key may not speak for it, whether it says hello or reports on the id's attempts.
+  /// another key may not speak for it, whether it says hello or reports on the id's attempts. The
+  /// refusal's `subject` is the refused key: the worker holding it stops, and an honest worker that
+  /// receives it by mistake (ZeroMQ hands the routing id to the newest connection) ignores it.
   private func bind(_ worker: WorkerID, to route: Data) throws {
     guard route == Data(worker.rawValue.utf8) else {
       throw WireError.refused(
@@ -196,7 +198,7 @@ extension CoordinatorService {
         "worker id \(worker) belongs to another CURVE key (the one that first registered it), not to this "
         + "connection's key \(key); a key speaks only for the worker ids it registered: start this worker "
         + "with a work directory of its own (a new worker id), or with the key of that worker",
-      subject: worker.rawValue)
+      subject: key)
   }
 
   private func fetch(_ route: Data, _ fetch: Fetch) throws {

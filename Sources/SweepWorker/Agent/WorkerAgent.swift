@@ -448,6 +448,7 @@ extension WorkerAgent.Configuration {
       heartbeatInterval: heartbeatInterval, liveness: liveness, reconnectDelay: reconnectDelay,
       maxReconnectDelay: maxReconnectDelay, usesCurve: curve != nil, endpoint: endpoint)
     configuration.evaluates = announcedFamilies
+    configuration.publicKey = curve?.pair.publicKey.z85
     return configuration
   }
 }

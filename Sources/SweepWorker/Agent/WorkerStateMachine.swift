@@ -49,6 +49,8 @@ public struct WorkerStateMachine: Sendable {
     /// The task families this worker evaluates, announced in `hello` (`[]`: train-only runs); nil
     /// announces nothing (the coordinator then assumes BulletGym).
     public var evaluates: [TaskFamily]? = nil
+    /// With CURVE, this worker's public key (Z85): a `key_mismatch` naming it stops the worker.
+    public var publicKey: String? = nil
 
     public init(
       workerID: WorkerID, host: String, slots: Int, trainerVersion: String, grace: Duration = .seconds(10),
@@ -496,7 +498,7 @@ public struct WorkerStateMachine: Sendable {
       return actions + fail(.versionMismatch(error.message))
     }
     // With CURVE, this worker id belongs to another key: nothing this worker says will be accepted.
-    if error.code == .keyMismatch, error.subject == configuration.workerID.rawValue {
+    if error.code == .keyMismatch, let key = configuration.publicKey, error.subject == key {
       return actions + fail(.identityRefused(error.message))
     }
     // A fetch of a dataset the coordinator does not have (or will not send): its attempts cannot run.
