@@ -24,7 +24,9 @@ final class WorkerIdentityTests: XCTestCase {
     try cluster.startCoordinator()
     let trainer = try FakeTrainer.make(in: cluster.root, behaviour: .succeeds())
     try cluster.startWorker("train-only", trainer: trainer, slots: 2, extra: ["--no-evaluate"])
-    let evaluated = try cluster.client(["submit", try Self.writeGrid(cluster, name: "evaluated", episodes: 2, seeds: 3).path])
+    let evaluated = try cluster.client([
+      "submit", try Self.writeGrid(cluster, name: "evaluated", episodes: 2, seeds: 3).path,
+    ])
     XCTAssertEqual(evaluated.status, 0, evaluated.stderr)
 
     let waiting = try cluster.waitFor("the worker to be online and the runs to wait") {
@@ -40,17 +42,21 @@ final class WorkerIdentityTests: XCTestCase {
       ])
     let table = try cluster.client(["status"])
     XCTAssertTrue(
-      table.stdout.contains("3 runs need a worker that evaluates bullet_gym; no online worker does"), table.stdout)
+      table.stdout.contains("3 runs need a worker that evaluates bullet_gym; no online worker does"),
+      table.stdout)
 
     // Train-only runs submitted after them run at once on it.
-    let trainOnly = try cluster.client(["submit", try Self.writeGrid(cluster, name: "train-only", episodes: 0, seeds: 2).path, "--wait"])
+    let trainOnly = try cluster.client([
+      "submit", try Self.writeGrid(cluster, name: "train-only", episodes: 0, seeds: 2).path, "--wait",
+    ])
     XCTAssertEqual(trainOnly.status, 0, trainOnly.stderr + cluster.logs())
     let after = try cluster.status()
     XCTAssertEqual(after.sweeps.first { $0.name == "train-only" }?.done, 2)
     let stillWaiting = try XCTUnwrap(after.sweeps.first { $0.name == "evaluated" })
     XCTAssertEqual(stillWaiting.pending, 3)
     XCTAssertEqual(stillWaiting.running, 0)
-    XCTAssertEqual(FakeTrainer.invocations(of: trainer).count, 2, "only the train-only runs were assigned to it")
+    XCTAssertEqual(
+      FakeTrainer.invocations(of: trainer).count, 2, "only the train-only runs were assigned to it")
     XCTAssertEqual(after.waitingFor.first?.runs, 3)
 
     // A worker with the BulletGym evaluator (this checkout's .venv) takes the evaluated runs.
@@ -86,7 +92,8 @@ final class WorkerIdentityTests: XCTestCase {
       WireMessage(
         .result,
         ResultMessage(
-          workerID: worker, attempt: attempt, outcome: .failed, exitStatus: 1, stderrTail: "forged", files: [])))
+          workerID: worker, attempt: attempt, outcome: .failed, exitStatus: 1, stderrTail: "forged", files: []
+        )))
     XCTAssertEqual(result.code, .refused, result.message)
     let status = try cluster.status()
     XCTAssertEqual(status.workers.map(\.id), [worker.rawValue], "no second worker under that id")
@@ -108,7 +115,8 @@ final class WorkerIdentityTests: XCTestCase {
     }
     let secret = { (name: String) in authorized.appendingPathComponent("\(name).key") }
     let serverKeyFile = keys.appendingPathComponent("coordinator.pub")
-    let curve = { (name: String) in ["--curve-secret", secret(name).path, "--server-key", serverKeyFile.path] }
+    let curve = { (name: String) in ["--curve-secret", secret(name).path, "--server-key", serverKeyFile.path]
+    }
     // Leases of 6 s: the honest worker is stopped (SIGSTOP) while the impostor speaks, and keeps its run.
     let coordinatorArguments = [
       "--heartbeat-interval", "2", "--curve-secret", keys.appendingPathComponent("coordinator.key").path,
@@ -133,14 +141,17 @@ final class WorkerIdentityTests: XCTestCase {
     let impostor = try Peer(
       endpoint: cluster.endpoint, routingID: worker.rawValue,
       curve: CurveClientKeys(
-        pair: try CurveKeyFile.readSecret(secret("node2")), serverKey: try CurveKeyFile.readPublic(serverKeyFile)))
+        pair: try CurveKeyFile.readSecret(secret("node2")),
+        serverKey: try CurveKeyFile.readPublic(serverKeyFile)))
     let result = try impostor.exchange(
       WireMessage(
         .result,
         ResultMessage(
-          workerID: worker, attempt: attempt, outcome: .failed, exitStatus: 1, stderrTail: "forged", files: [])))
+          workerID: worker, attempt: attempt, outcome: .failed, exitStatus: 1, stderrTail: "forged", files: []
+        )))
     XCTAssertEqual(result.code, .keyMismatch, result.message)
-    XCTAssertEqual(result.subject, try CurveKeyFile.readSecret(secret("node2")).publicKey.z85, "the refused key")
+    XCTAssertEqual(
+      result.subject, try CurveKeyFile.readSecret(secret("node2")).publicKey.z85, "the refused key")
     XCTAssertTrue(result.message.contains("belongs to another CURVE key"), result.message)
     let hello = try impostor.exchange(
       WireMessage(
@@ -161,10 +172,12 @@ final class WorkerIdentityTests: XCTestCase {
     let copied = cluster.root.appendingPathComponent("worker-copy")
     try FileManager.default.createDirectory(at: copied, withIntermediateDirectories: true)
     try FileManager.default.copyItem(
-      at: cluster.root.appendingPathComponent("worker-a/worker-id"), to: copied.appendingPathComponent("worker-id"))
+      at: cluster.root.appendingPathComponent("worker-a/worker-id"),
+      to: copied.appendingPathComponent("worker-id"))
     let copy = try CLI.run(
       CLI.binary,
-      ["worker", "--connect", cluster.endpoint, "--work-dir", copied.path, "--trainer", slow.path] + curve("node2"))
+      ["worker", "--connect", cluster.endpoint, "--work-dir", copied.path, "--trainer", slow.path]
+        + curve("node2"))
     XCTAssertNotEqual(copy.status, 0)
     XCTAssertTrue(copy.stderr.contains("does not accept this worker's key"), copy.stderr)
     XCTAssertTrue(log().contains("belongs to another CURVE key"), log())
@@ -172,7 +185,9 @@ final class WorkerIdentityTests: XCTestCase {
     // node3's worker fails three times: quarantined.
     let failing = try FakeTrainer.make(in: cluster.root, behaviour: .fails())
     try cluster.startWorker("b", trainer: failing, extra: curve("node3"))
-    _ = try cluster.client(["submit", try Self.writeGrid(cluster, name: "doomed", episodes: 0, seeds: 6).path])
+    _ = try cluster.client([
+      "submit", try Self.writeGrid(cluster, name: "doomed", episodes: 0, seeds: 6).path,
+    ])
     status = try cluster.waitFor("the quarantine") { status in
       status.workers.contains { $0.quarantined }
     }

@@ -8,7 +8,8 @@ import XCTest
 /// (CURVE): scenarios on the manual clock, each committed to a real store and restarted from it.
 final class CapabilityScenarioTests: XCTestCase {
   /// `runs` seeds of one point on `task`, evaluated with `episodes` episodes (0: train only).
-  static func grid(name: String, task: String = "OfflineBallCircle-v0", episodes: Int, seeds: Int) -> GridFile {
+  static func grid(name: String, task: String = "OfflineBallCircle-v0", episodes: Int, seeds: Int) -> GridFile
+  {
     let text = """
       {
         "name": "\(name)", "task": "\(task)", "dataset": "datasets/demo.hdf5", "algorithm": "trac",
@@ -27,7 +28,8 @@ final class CapabilityScenarioTests: XCTestCase {
     XCTAssertEqual(harness.status.sweep(SweepID(of: evaluated))?.runs, RunCounts(pending: 3))
     XCTAssertEqual(harness.status.waiting, [WaitingRuns(family: .bulletGym, runs: 3)])
     XCTAssertEqual(
-      harness.status.waiting.first?.reason, "3 runs need a worker that evaluates bullet_gym; no online worker does")
+      harness.status.waiting.first?.reason,
+      "3 runs need a worker that evaluates bullet_gym; no online worker does")
     XCTAssertEqual(harness.status.worker("no-eval")?.evaluates, [])
 
     // A train-only grid submitted later runs at once on it, past the older runs it cannot take.
@@ -65,7 +67,8 @@ final class CapabilityScenarioTests: XCTestCase {
 
     // A worker with the Safety-Gymnasium evaluator takes them.
     let sg = try harness.hello("sg", slots: 2, evaluates: [.bulletGym, .safetyGymnasium])
-    XCTAssertEqual(sg.assignments.map(\.spec.task), Array(repeating: "OfflinePointCircle1Gymnasium-v0", count: 2))
+    XCTAssertEqual(
+      sg.assignments.map(\.spec.task), Array(repeating: "OfflinePointCircle1Gymnasium-v0", count: 2))
     XCTAssertEqual(harness.status.waiting, [])
     try harness.runUntilIdle(starting: older + sg)
     XCTAssertEqual(harness.status.sweep(SweepID(of: safety))?.runs, RunCounts(done: 2))
@@ -73,7 +76,8 @@ final class CapabilityScenarioTests: XCTestCase {
     // It leaves: new Safety-Gymnasium runs wait again, and say so.
     try harness.send(.workerGoodbye(worker: "sg", released: []))
     let more = Self.grid(name: "point-more", task: "OfflinePointCircle1Gymnasium-v0", episodes: 2, seeds: 3)
-    XCTAssertTrue(try harness.submit(more).assignments.isEmpty, "the older worker's slots are free, but it cannot")
+    XCTAssertTrue(
+      try harness.submit(more).assignments.isEmpty, "the older worker's slots are free, but it cannot")
     XCTAssertEqual(harness.status.waiting, [WaitingRuns(family: .safetyGymnasium, runs: 3)])
     try harness.restart()
     XCTAssertEqual(harness.status.waiting, [WaitingRuns(family: .safetyGymnasium, runs: 3)])
@@ -115,7 +119,8 @@ final class CapabilityScenarioTests: XCTestCase {
     let fresh = try harness.hello("node-fresh", key: "KEY-A")
     XCTAssertTrue(fresh.assignments.isEmpty, "a quarantined key does not start clean under a new id")
     XCTAssertEqual(harness.status.worker("node-fresh")?.quarantined, true)
-    XCTAssertTrue(fresh.logMessages.contains { $0.contains("its CURVE key is that of quarantined worker node-old") })
+    XCTAssertTrue(
+      fresh.logMessages.contains { $0.contains("its CURVE key is that of quarantined worker node-old") })
     // Another key's worker is not touched by it.
     XCTAssertEqual(try harness.hello("other", key: "KEY-B").assignments.count, 1)
     XCTAssertEqual(harness.status.worker("other")?.quarantined, false)

@@ -65,7 +65,9 @@ extension Scheduler {
 
   /// Puts `record` in the free-slot index of every family it evaluates (`candidate`), and out of the
   /// others.
-  mutating func refreshFamilySlots(of record: WorkerRecord?, _ worker: WorkerID, _ candidate: FreeSlotIndex.Candidate?) {
+  mutating func refreshFamilySlots(
+    of record: WorkerRecord?, _ worker: WorkerID, _ candidate: FreeSlotIndex.Candidate?
+  ) {
     for family in TaskFamily.allCases {
       let evaluates = record?.evaluates.contains(family) ?? false
       if !evaluates && freeSlotsByFamily[family] == nil { continue }

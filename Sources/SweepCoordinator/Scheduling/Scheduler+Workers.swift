@@ -42,7 +42,9 @@ extension Scheduler {
     var message =
       "worker \(workerID) on \(host) \(known == nil ? "joined" : "reconnected") with \(slots) slots"
     let families = worker.evaluates.map(\.rawValue).sorted()
-    message += families.isEmpty ? ", evaluating nothing (train-only runs)" : ", evaluating \(families.joined(separator: ", "))"
+    message +=
+      families.isEmpty
+      ? ", evaluating nothing (train-only runs)" : ", evaluating \(families.joined(separator: ", "))"
     if evaluates == nil { message += " (assumed: it does not say)" }
     if !running.isEmpty { message += ", running \(running.count)" }
     if worker.quarantined { message += "; it is quarantined and gets no new work until released" }
@@ -150,7 +152,9 @@ extension Scheduler {
       other.consecutiveFailures = 0
       update(worker: other)
       commands.append(
-        .log(level: .info, message: "worker \(sibling) released from quarantine with \(workerID) (the same key)"))
+        .log(
+          level: .info, message: "worker \(sibling) released from quarantine with \(workerID) (the same key)")
+      )
     }
   }
 

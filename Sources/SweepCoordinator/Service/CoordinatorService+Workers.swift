@@ -94,7 +94,8 @@ extension CoordinatorService {
       "worker connected",
       metadata: [
         "host": "\(hello.host)", "slots": "\(hello.slots)",
-        "evaluates": "\(hello.evaluates.map { $0.map(\.rawValue).joined(separator: ",") } ?? "(not announced)")",
+        "evaluates":
+          "\(hello.evaluates.map { $0.map(\.rawValue).joined(separator: ",") } ?? "(not announced)")",
       ])
     let commands = try scheduler.handle(
       .workerHello(

@@ -85,7 +85,8 @@ enum StoreSchema {
           );
           """)
     }
-    migrator.registerMigration("workers.public_key: a worker id bound to the CURVE key that registered it") { db in
+    migrator.registerMigration("workers.public_key: a worker id bound to the CURVE key that registered it") {
+      db in
       try db.execute(sql: "ALTER TABLE workers ADD COLUMN public_key TEXT")
     }
     return migrator

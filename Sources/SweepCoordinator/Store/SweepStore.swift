@@ -237,8 +237,9 @@ public final class SweepStore: Sendable {
 
     for row in try Row.fetchAll(
       db,
-      sql: "SELECT id, host, slots, state, quarantined, consecutive_failures, public_key FROM workers ORDER BY id")
-    {
+      sql:
+        "SELECT id, host, slots, state, quarantined, consecutive_failures, public_key FROM workers ORDER BY id"
+    ) {
       let id = try WorkerID(row["id"] as String)
       let stateName: String = row["state"]
       guard let state = WorkerState(rawValue: stateName) else {
