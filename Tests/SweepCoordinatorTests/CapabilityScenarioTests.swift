@@ -34,10 +34,11 @@ final class CapabilityScenarioTests: XCTestCase {
 
     // A train-only grid submitted later runs at once on it, past the older runs it cannot take.
     let trainOnly = Self.grid(name: "train-only", episodes: 0, seeds: 2)
-    let assigned = try harness.submit(trainOnly).assignments
+    let submitted = try harness.submit(trainOnly)
+    let assigned = submitted.assignments
     XCTAssertEqual(assigned.count, 2)
     XCTAssertTrue(assigned.allSatisfy { $0.worker == "no-eval" && $0.spec.evalEpisodes == 0 })
-    try harness.runUntilIdle(starting: assigned)
+    try harness.runUntilIdle(starting: submitted)
     XCTAssertEqual(harness.status.sweep(SweepID(of: trainOnly))?.runs, RunCounts(done: 2))
     XCTAssertEqual(harness.status.sweep(SweepID(of: evaluated))?.runs, RunCounts(pending: 3))
 
@@ -78,9 +79,14 @@ final class CapabilityScenarioTests: XCTestCase {
     let more = Self.grid(name: "point-more", task: "OfflinePointCircle1Gymnasium-v0", episodes: 2, seeds: 3)
     XCTAssertTrue(
       try harness.submit(more).assignments.isEmpty, "the older worker's slots are free, but it cannot")
-    XCTAssertEqual(harness.status.waiting, [WaitingRuns(family: .safetyGymnasium, runs: 3)])
+    // Seeds 0 and 1 are the runs done above (cached): one run is new.
+    XCTAssertEqual(harness.status.sweep(SweepID(of: more))?.runs, RunCounts(pending: 1, done: 2))
+    XCTAssertEqual(harness.status.waiting, [WaitingRuns(family: .safetyGymnasium, runs: 1)])
+    XCTAssertEqual(
+      harness.status.waiting.first?.reason,
+      "1 run needs a worker that evaluates safety_gymnasium; no online worker does")
     try harness.restart()
-    XCTAssertEqual(harness.status.waiting, [WaitingRuns(family: .safetyGymnasium, runs: 3)])
+    XCTAssertEqual(harness.status.waiting, [WaitingRuns(family: .safetyGymnasium, runs: 1)])
   }
 
   func testAWorkerThatEvaluatesEveryFamilyTakesTheOldestRunFirst() throws {

@@ -185,9 +185,9 @@ public final class WorkerAgent: StoppableService, @unchecked Sendable {
         "evaluates": "\(machine.configuration.evaluates?.map(\.rawValue).joined(separator: ",") ?? "")",
       ])
     if configuration.evaluate, machine.configuration.evaluates?.isEmpty == true {
+      let hint = EvaluatorEnvironment(family: .bulletGym).missingHint
       logger.warning(
-        "no evaluator found on this machine (\(EvaluatorEnvironment(family: .bulletGym).missingHint)): "
-          + "this worker is given only runs without evaluation episodes")
+        "no evaluator found on this machine (\(hint)): this worker is given only runs without evaluation episodes")
     }
     epoch = clock.now
     perform(machine.start(now: now))
