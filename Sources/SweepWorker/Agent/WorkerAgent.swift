@@ -187,7 +187,8 @@ public final class WorkerAgent: StoppableService, @unchecked Sendable {
     if configuration.evaluate, machine.configuration.evaluates?.isEmpty == true {
       let hint = EvaluatorEnvironment(family: .bulletGym).missingHint
       logger.warning(
-        "no evaluator found on this machine (\(hint)): this worker is given only runs without evaluation episodes")
+        "no evaluator found on this machine (\(hint)): this worker is given only runs without evaluation episodes"
+      )
     }
     epoch = clock.now
     perform(machine.start(now: now))
