@@ -89,6 +89,20 @@ final class CapabilityScenarioTests: XCTestCase {
     XCTAssertEqual(harness.status.waiting, [WaitingRuns(family: .safetyGymnasium, runs: 1)])
   }
 
+  func testStatusSaysWhenTheOnlyWorkersThatCouldTakeTheRunsAreQuarantined() throws {
+    let harness = try SchedulerHarness()
+    try harness.submit(
+      Self.grid(name: "point", task: "OfflinePointCircle1Gymnasium-v0", episodes: 2, seeds: 2))
+    var commands = try harness.hello("sg", evaluates: [.safetyGymnasium])
+    for _ in 0..<3 { commands = try harness.fail(try XCTUnwrap(commands.assignments.first)) }
+    XCTAssertEqual(harness.status.worker("sg")?.quarantined, true)
+    XCTAssertEqual(
+      harness.status.waiting, [WaitingRuns(family: .safetyGymnasium, runs: 1, onlyQuarantinedCan: true)])
+    XCTAssertEqual(
+      harness.status.waiting.first?.reason,
+      "1 run needs a worker that evaluates safety_gymnasium; the online workers that do are quarantined")
+  }
+
   func testAWorkerThatEvaluatesEveryFamilyTakesTheOldestRunFirst() throws {
     let harness = try SchedulerHarness()
     // Submitted in this order, each waiting in the queue of what it needs.

@@ -87,12 +87,17 @@ extension Scheduler {
       if let family = Self.evaluationNeed(of: run.spec) { needing[family, default: 0] += 1 }
     }
     var available: Set<TaskFamily> = []
-    for worker in workers.values where worker.state == .online && !worker.quarantined && worker.slots > 0 {
-      available.formUnion(worker.evaluates)
+    var quarantined: Set<TaskFamily> = []
+    for worker in workers.values where worker.state == .online && worker.slots > 0 {
+      if worker.quarantined {
+        quarantined.formUnion(worker.evaluates)
+      } else {
+        available.formUnion(worker.evaluates)
+      }
     }
     return TaskFamily.allCases.compactMap { family in
       guard let count = needing[family], count > 0, !available.contains(family) else { return nil }
-      return WaitingRuns(family: family, runs: count)
+      return WaitingRuns(family: family, runs: count, onlyQuarantinedCan: quarantined.contains(family))
     }
   }
 
@@ -147,15 +152,18 @@ extension Scheduler {
 public struct WaitingRuns: Equatable, Sendable {
   public var family: TaskFamily
   public var runs: Int
+  /// Some online worker evaluates the family, but every such worker is quarantined.
+  public var onlyQuarantinedCan: Bool
 
-  public init(family: TaskFamily, runs: Int) {
+  public init(family: TaskFamily, runs: Int, onlyQuarantinedCan: Bool = false) {
     self.family = family
     self.runs = runs
+    self.onlyQuarantinedCan = onlyQuarantinedCan
   }
 
   /// "3 runs need a worker that evaluates safety_gymnasium; no online worker does"
   public var reason: String {
     "\(runs) run\(runs == 1 ? "" : "s") need\(runs == 1 ? "s" : "") a worker that evaluates \(family.rawValue); "
-      + "no online worker does"
+      + (onlyQuarantinedCan ? "the online workers that do are quarantined" : "no online worker does")
   }
 }
