@@ -22,11 +22,6 @@ extension Scheduler {
     return families
   }()
 
-  /// Whether `worker` can take `spec`'s run (its evaluation, if any).
-  static func worker(_ worker: WorkerRecord, canTake spec: RunSpec) -> Bool {
-    evaluationNeed(of: spec).map { worker.evaluates.contains($0) } ?? true
-  }
-
   /// Queues a pending run in the queue of what it needs.
   mutating func enqueue(_ run: RunRecord) {
     if let family = Self.evaluationNeed(of: run.spec) {
