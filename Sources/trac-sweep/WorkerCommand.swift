@@ -38,7 +38,10 @@ struct WorkerCommand: ParsableCommand {
   var trainer: String?
   @Flag(
     name: .customLong("no-evaluate"),
-    help: "Do not evaluate policies in the simulator (tests and demos without Bullet-Safety-Gym).")
+    help: ArgumentHelp(
+      "Do not evaluate policies in the simulator: the worker announces that it evaluates nothing and is given "
+        + "only runs without evaluation episodes (default: it evaluates the task families whose evaluator it finds)."
+    ))
   var noEvaluate = false
   @Option(
     name: .customLong("curve-secret"),

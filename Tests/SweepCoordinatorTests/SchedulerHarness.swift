@@ -77,10 +77,13 @@ final class SchedulerHarness {
 
   @discardableResult
   func hello(
-    _ worker: WorkerID, slots: Int = 1, running: [AttemptID] = [], spooled: [AttemptID] = []
+    _ worker: WorkerID, slots: Int = 1, running: [AttemptID] = [], spooled: [AttemptID] = [],
+    evaluates: Set<TaskFamily>? = nil, key: String? = nil
   ) throws -> [SchedulerCommand] {
     try send(
-      .workerHello(worker: worker, host: "node-\(worker)", slots: slots, running: running, spooled: spooled))
+      .workerHello(
+        worker: worker, host: "node-\(worker)", slots: slots, running: running, spooled: spooled,
+        evaluates: evaluates, publicKey: key))
   }
 
   @discardableResult
@@ -166,6 +169,7 @@ final class SchedulerHarness {
     records.workers = records.workers.map { worker in
       var worker = worker
       worker.lastSeen = .zero
+      worker.evaluates = WorkerRecord.assumedEvaluates  // announced again by every hello, not saved
       if worker.state == .online { worker.state = .offline }
       return worker
     }

@@ -133,8 +133,11 @@ final class SecurityTests: XCTestCase {
     let plaintext = try dealer(nil)
     let accepted = try dealer(friend)
 
-    let frames = try XCTUnwrap(try router.receive(timeout: .seconds(10)), "the authorized peer gets through")
+    let received = try XCTUnwrap(
+      try router.receiveWithUserID(timeout: .seconds(10)), "the authorized peer gets through")
+    let frames = received.frames
     XCTAssertEqual(frames.last, Data("ping".utf8))
+    XCTAssertEqual(received.userID, friend.publicKey.z85, "every message names its connection's key")
     try router.send([frames[0], Data("pong".utf8)])
     XCTAssertEqual(try accepted.receive(timeout: .seconds(10)), [Data("pong".utf8)])
     // The stranger's handshake is refused by ZAP, logged with its key; wait for that line.

@@ -40,6 +40,36 @@ final class WireTests: XCTestCase {
     XCTAssertEqual(try reply.decodeBody(Welcome.self).liveness, 3)
   }
 
+  func testHelloSaysWhatTheWorkerEvaluatesAndAnOlderHelloDoesNot() throws {
+    func decode(_ body: String) throws -> Hello {
+      try WireMessage(type: .hello, body: Data(body.utf8)).decodeBody(Hello.self)
+    }
+    let base =
+      #""worker_id": "w-1", "host": "n", "slots": 1, "trainer_version": "v", "running": [], "spooled": []"#
+    XCTAssertNil(try decode("{\(base)}").evaluates, "an older worker says nothing")
+    XCTAssertEqual(try decode(#"{\#(base), "evaluates": []}"#).evaluates, [])
+    XCTAssertEqual(
+      try decode(#"{\#(base), "evaluates": ["safety_gymnasium", "metadrive", "bullet_gym"]}"#).evaluates,
+      [.safetyGymnasium, .bulletGym], "a family this side does not know is dropped")
+    let many = Array(repeating: #""bullet_gym""#, count: 65).joined(separator: ",")
+    XCTAssertThrowsError(try decode(#"{\#(base), "evaluates": [\#(many)]}"#)) { error in
+      XCTAssertTrue("\(error)".contains("at most 64"), "\(error)")
+    }
+    XCTAssertThrowsError(try decode(#"{\#(base), "evaluates": "bullet_gym"}"#))
+    let announced = Hello(
+      workerID: "w-1", host: "n", slots: 1, trainerVersion: "v", running: [], spooled: [],
+      evaluates: [.bulletGym])
+    let body = String(decoding: WireMessage(.hello, announced).body, as: UTF8.self)
+    XCTAssertTrue(body.contains(#""evaluates":["bullet_gym"]"#), body)
+    XCTAssertFalse(
+      String(
+        decoding: WireMessage(
+          .hello, Hello(workerID: "w-1", host: "n", slots: 1, trainerVersion: "v", running: [], spooled: [])
+        ).body, as: UTF8.self
+      )
+      .contains("evaluates"), "not announced: no field")
+  }
+
   func testAnotherProtocolVersionIsRefusedByName() {
     let frames = [Data("trac-sweep/1".utf8), Data("hello".utf8), Data("{}".utf8)]
     XCTAssertThrowsError(try WireMessage.decode(frames)) { error in

@@ -26,6 +26,16 @@ struct PendingQueue: Sendable {
     }
   }
 
+  /// The order of the first queued run for which `isValid` holds; the runs before it (no longer
+  /// pending) are dropped.
+  mutating func firstOrder(where isValid: (RunID) -> Bool) -> Int? {
+    while let first = heap.first {
+      if isValid(first.run) { return first.queueOrder }
+      _ = pop()
+    }
+    return nil
+  }
+
   /// The queued run with the smallest order, removed.
   mutating func pop() -> RunID? {
     guard let first = heap.first else { return nil }

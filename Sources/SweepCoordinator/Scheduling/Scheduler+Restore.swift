@@ -28,6 +28,7 @@ extension Scheduler {
       }
       worker.lastSeen = now
       workers[worker.id] = worker
+      if let key = worker.publicKey { workersByKey[key, default: []].insert(worker.id) }
     }
     for var run in records.runs.sorted(by: { $0.queueOrder < $1.queueOrder }) {
       if let lease = run.state.lease {
@@ -41,7 +42,7 @@ extension Scheduler {
             attempt: lease.attempt, worker: lease.worker, leaseDeadline: now + configuration.leaseDuration))
         runningByWorker[lease.worker, default: []].insert(run.id)
       }
-      if run.state == .pending { pending.push(run.id, queueOrder: run.queueOrder) }
+      if run.state == .pending { enqueue(run) }
       runs[run.id] = run
       nextQueueOrder = max(nextQueueOrder, run.queueOrder + 1)
     }

@@ -120,6 +120,7 @@ extension Scheduler {
               message:
                 "worker \(workerID) quarantined after \(worker.consecutiveFailures) failures in a row: "
                 + "it gets no new work until released"))
+          quarantineSiblings(of: worker, commands: &commands)
         }
         update(worker: worker)
       }

@@ -4,17 +4,24 @@ import TracCore
 extension Scheduler {
   mutating func workerHello(
     _ workerID: WorkerID, host: String, slots: Int, running: [AttemptID], spooled: [AttemptID],
-    now: SchedulerInstant, commands: inout [SchedulerCommand]
+    evaluates: Set<TaskFamily>? = nil, publicKey: String? = nil, now: SchedulerInstant,
+    commands: inout [SchedulerCommand]
   ) throws(CoordinatorError) {
     guard slots >= 1 else {
       throw .refused("worker \(workerID) offers \(slots) slots; a worker needs at least 1")
     }
     let known = workers[workerID]
+    if let bound = known?.publicKey, let publicKey, bound != publicKey {
+      // The I/O layer refuses this before (`key_mismatch`); the state machine never rebinds an id.
+      throw .refused("worker id \(workerID) is bound to another CURVE key")
+    }
     var worker = known ?? WorkerRecord(id: workerID, host: host, slots: slots, state: .online)
     worker.host = host
     worker.slots = slots
     worker.state = .online
     worker.lastSeen = now
+    worker.evaluates = evaluates ?? WorkerRecord.assumedEvaluates
+    bindKey(&worker, to: publicKey, commands: &commands)
     update(worker: worker)
 
     // An attempt the worker does not announce is not running there any more (it restarted, or the
@@ -34,6 +41,11 @@ extension Scheduler {
     }
     var message =
       "worker \(workerID) on \(host) \(known == nil ? "joined" : "reconnected") with \(slots) slots"
+    let families = worker.evaluates.map(\.rawValue).sorted()
+    message +=
+      families.isEmpty
+      ? ", evaluating nothing (train-only runs)" : ", evaluating \(families.joined(separator: ", "))"
+    if evaluates == nil { message += " (assumed: it does not say)" }
     if !running.isEmpty { message += ", running \(running.count)" }
     if worker.quarantined { message += "; it is quarantined and gets no new work until released" }
     commands.append(.log(level: .info, message: message))
@@ -133,6 +145,17 @@ extension Scheduler {
     worker.consecutiveFailures = 0
     update(worker: worker)
     commands.append(.log(level: .info, message: "worker \(workerID) released from quarantine"))
+    // Quarantine follows the CURVE key: the key's other worker ids are released with it.
+    for sibling in siblings(of: worker) {
+      guard var other = workers[sibling], other.quarantined else { continue }
+      other.quarantined = false
+      other.consecutiveFailures = 0
+      update(worker: other)
+      commands.append(
+        .log(
+          level: .info, message: "worker \(sibling) released from quarantine with \(workerID) (the same key)")
+      )
+    }
   }
 
   /// Takes `attempt` as running on `workerID` if the scheduler agrees: it is the run's current attempt

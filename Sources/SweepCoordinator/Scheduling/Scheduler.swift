@@ -29,7 +29,10 @@ public struct Scheduler: Sendable {
   var sweepsOfRun: [RunID: [(sweep: SweepID, pointID: String)]] = [:]
   /// The runs each worker holds a lease on.
   var runningByWorker: [WorkerID: Set<RunID>] = [:]
+  /// The pending runs that evaluate nothing (any worker can take them); those that evaluate wait in
+  /// `pendingByFamily`, by the family whose evaluator they need.
   var pending = PendingQueue()
+  var pendingByFamily: [TaskFamily: PendingQueue] = [:]
   var nextQueueOrder = 0
   var nextSubmitOrder = 0
   /// The latest trainer failures, oldest first, at most `configuration.recentFailureLimit`.
@@ -39,6 +42,10 @@ public struct Scheduler: Sendable {
   var assignmentCount = 0
   /// The workers that can take a run now, least loaded first; kept in step by `refreshSlots(of:)`.
   var freeSlots = FreeSlotIndex()
+  /// The same, per task family, of the workers that evaluate it.
+  var freeSlotsByFamily: [TaskFamily: FreeSlotIndex] = [:]
+  /// With CURVE: the worker ids each public key registered (they share its quarantine).
+  var workersByKey: [String: Set<WorkerID>] = [:]
 
   // What changed since the last `takeChanges()`.
   var changedSweeps: Set<SweepID> = []
@@ -64,9 +71,10 @@ public struct Scheduler: Sendable {
     switch event {
     case .submit(let submission):
       try submit(submission, commands: &commands)
-    case .workerHello(let worker, let host, let slots, let running, let spooled):
+    case .workerHello(let worker, let host, let slots, let running, let spooled, let evaluates, let key):
       try workerHello(
-        worker, host: host, slots: slots, running: running, spooled: spooled, now: now, commands: &commands)
+        worker, host: host, slots: slots, running: running, spooled: spooled, evaluates: evaluates,
+        publicKey: key, now: now, commands: &commands)
     case .heartbeat(let worker, let running):
       heartbeat(worker, running: running, now: now, commands: &commands)
     case .result(let worker, let attempt, let outcome):
@@ -200,7 +208,7 @@ public struct Scheduler: Sendable {
     if let lease = run.state.lease, runningByWorker[lease.worker, default: []].insert(run.id).inserted {
       refreshSlots(of: lease.worker)
     }
-    if run.state == .pending { pending.push(run.id, queueOrder: run.queueOrder) }
+    if run.state == .pending { enqueue(run) }
     runs[run.id] = run
     changedRuns.insert(run.id)
   }
@@ -227,10 +235,10 @@ public struct Scheduler: Sendable {
 
   // MARK: Assignment
 
-  /// Pushes pending runs to workers with free slots until one or the other runs out.
+  /// Pushes pending runs to workers with free slots until one or the other runs out; a run goes only
+  /// to a worker that can evaluate it (`nextAssignment()`).
   mutating func assignPendingRuns(now: SchedulerInstant, commands: inout [SchedulerCommand]) {
-    while !pending.isEmpty, let worker = leastLoadedWorker() {
-      guard let runID = nextPendingRun() else { return }
+    while let (runID, worker) = nextAssignment() {
       startAttempt(of: runID, on: worker, now: now, commands: &commands)
     }
   }
@@ -245,22 +253,16 @@ public struct Scheduler: Sendable {
     guard let record = workers[worker], record.state == .online, !record.quarantined, record.slots > 0
     else {
       freeSlots.set(worker, nil)
+      refreshFamilySlots(of: nil, worker, nil)
       return
     }
     let running = runningByWorker[worker]?.count ?? 0
-    freeSlots.set(
-      worker,
+    let candidate =
       running < record.slots
-        ? FreeSlotIndex.Candidate(
-          running: running, slots: record.slots, lastAssignment: lastAssignment[worker] ?? -1) : nil)
-  }
-
-  /// Pops the oldest run that is still pending.
-  mutating func nextPendingRun() -> RunID? {
-    while let runID = pending.pop() {
-      if runs[runID]?.state == .pending { return runID }
-    }
-    return nil
+      ? FreeSlotIndex.Candidate(
+        running: running, slots: record.slots, lastAssignment: lastAssignment[worker] ?? -1) : nil
+    freeSlots.set(worker, candidate)
+    refreshFamilySlots(of: record, worker, candidate)
   }
 
   mutating func startAttempt(

@@ -6,8 +6,12 @@ public enum SchedulerEvent: Equatable, Sendable {
   /// already known (done, pending or running for another sweep) are shared, not repeated.
   case submit(SweepSubmission)
   /// A worker (re)connects with `slots` slots and announces the attempts it is still running and those it
-  /// holds finished but unacknowledged in its spool.
-  case workerHello(worker: WorkerID, host: String, slots: Int, running: [AttemptID], spooled: [AttemptID])
+  /// holds finished but unacknowledged in its spool, and the task families it evaluates (nil: not
+  /// announced, BulletGym assumed). `publicKey`: its connection's CURVE key (nil without CURVE), bound
+  /// to the worker id by its first hello; a worker id shares the quarantine of its key.
+  case workerHello(
+    worker: WorkerID, host: String, slots: Int, running: [AttemptID], spooled: [AttemptID],
+    evaluates: Set<TaskFamily>? = nil, publicKey: String? = nil)
   /// A worker is alive and still running these attempts: their leases are extended. An attempt of the
   /// worker it does not name keeps its deadline, so that an assignment lost on the way lapses. A named
   /// attempt that is no longer the run's is cancelled; a lapsed one nobody took since is re-adopted.

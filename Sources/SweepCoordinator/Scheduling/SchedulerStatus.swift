@@ -10,6 +10,8 @@ public struct SchedulerStatus: Equatable, Sendable {
   public var recentFailures: [FailureReport]
   /// Results discarded because their run's result was already recorded, over all sweeps.
   public var duplicatesDiscarded: Int
+  /// Pending runs no online worker can take (their evaluator), by family.
+  public var waiting: [WaitingRuns] = []
 
   public func sweep(_ id: SweepID) -> SweepStatus? { sweeps.first { $0.id == id } }
   public func worker(_ id: WorkerID) -> WorkerStatus? { workers.first { $0.id == id } }
@@ -61,6 +63,8 @@ public struct WorkerStatus: Equatable, Sendable {
   public var consecutiveFailures: Int
   /// The attempts it holds a lease on.
   public var running: [AttemptID]
+  /// The task families it evaluates.
+  public var evaluates: Set<TaskFamily> = []
 }
 
 /// A failed attempt, with what the user needs to see at once: where it ran and the tail of its stderr.
@@ -117,7 +121,8 @@ extension Scheduler {
       WorkerStatus(
         id: worker.id, host: worker.host, slots: worker.slots, state: worker.state,
         quarantined: worker.quarantined,
-        consecutiveFailures: worker.consecutiveFailures, running: runningAttempts(of: worker.id))
+        consecutiveFailures: worker.consecutiveFailures, running: runningAttempts(of: worker.id),
+        evaluates: worker.evaluates)
     }
     let failures = recentFailures.compactMap { id -> FailureReport? in
       guard let attempt = attempts[id], let outcome = attempt.outcome, let run = runs[id.run] else {
@@ -130,6 +135,6 @@ extension Scheduler {
     }
     return SchedulerStatus(
       sweeps: sweepStatuses, workers: workerStatuses, recentFailures: failures,
-      duplicatesDiscarded: duplicatesDiscarded)
+      duplicatesDiscarded: duplicatesDiscarded, waiting: waitingRuns())
   }
 }

@@ -12,10 +12,20 @@ public struct WorkerRecord: Equatable, Sendable {
   public var consecutiveFailures: Int
   /// When the worker was last heard from; not saved (a restarted coordinator has not heard from anyone).
   public var lastSeen: SchedulerInstant
+  /// The task families whose evaluation it runs, as its last `hello` announced; not saved (every
+  /// `hello` announces it again). A worker that does not announce it evaluates BulletGym only.
+  public var evaluates: Set<TaskFamily>
+  /// With CURVE: the public key (Z85) that first registered this worker id; only that key may speak
+  /// for it. Nil for a worker registered without CURVE.
+  public var publicKey: String?
+
+  /// What a worker that does not say what it evaluates (an older one) is taken to evaluate.
+  public static let assumedEvaluates: Set<TaskFamily> = [.bulletGym]
 
   public init(
     id: WorkerID, host: String, slots: Int, state: WorkerState, quarantined: Bool = false,
-    consecutiveFailures: Int = 0, lastSeen: SchedulerInstant = .zero
+    consecutiveFailures: Int = 0, lastSeen: SchedulerInstant = .zero,
+    evaluates: Set<TaskFamily> = WorkerRecord.assumedEvaluates, publicKey: String? = nil
   ) {
     self.id = id
     self.host = host
@@ -24,6 +34,8 @@ public struct WorkerRecord: Equatable, Sendable {
     self.quarantined = quarantined
     self.consecutiveFailures = consecutiveFailures
     self.lastSeen = lastSeen
+    self.evaluates = evaluates
+    self.publicKey = publicKey
   }
 }
 

@@ -130,12 +130,16 @@ extension CoordinatorService {
       workers: status.workers.map {
         StatusReply.Worker(
           id: $0.id.rawValue, host: $0.host, slots: $0.slots, running: $0.running.map(\.run.rawValue),
-          state: "\($0.state)", quarantined: $0.quarantined, consecutiveFailures: $0.consecutiveFailures)
+          state: "\($0.state)", quarantined: $0.quarantined, consecutiveFailures: $0.consecutiveFailures,
+          evaluates: $0.evaluates.map(\.rawValue).sorted())
       },
       recentFailures: status.recentFailures.map {
         StatusReply.Failure(
           runID: $0.attempt.run.rawValue, attempt: $0.attempt.number, worker: $0.worker.rawValue,
           exitStatus: $0.exitStatus ?? -1, stderrTail: $0.stderrTail, inputError: $0.isInputError)
+      },
+      waitingFor: status.waiting.map {
+        StatusReply.Waiting(evaluates: $0.family.rawValue, runs: $0.runs, reason: $0.reason)
       },
       checkpoints: scheduler.read {
         StatusReply.Checkpoints(runs: $0.checkpointsHeld.runs, bytes: $0.checkpointsHeld.bytes)

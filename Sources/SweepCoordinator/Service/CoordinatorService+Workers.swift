@@ -7,8 +7,9 @@ import TracCore
 extension CoordinatorService {
   /// Decodes one message and hands it to its handler; a refused message gets an `error` reply with a
   /// code, and the loop goes on.
-  func handle(_ frames: [Data]) {
+  func handle(_ frames: [Data], peerKey: String? = nil) {
     guard let route = frames.first, frames.count > 1 else { return }
+    self.peerKey = peerKey
     let message: WireMessage
     do {
       message = try WireMessage.decode(Array(frames.dropFirst()))
@@ -84,15 +85,23 @@ extension CoordinatorService {
     guard (0...Self.maxSlots).contains(hello.slots) else {
       throw WireError.malformed("\(hello.slots) slots; a worker may offer 0 to \(Self.maxSlots)")
     }
+    let evaluates = hello.evaluates.map(Set.init)
     let worker = hello.workerID
     try bind(worker, to: route)
     routes[worker] = route
     var workerLogger = logger
     workerLogger[metadataKey: "worker"] = "\(worker)"
-    workerLogger.info("worker connected", metadata: ["host": "\(hello.host)", "slots": "\(hello.slots)"])
+    workerLogger.info(
+      "worker connected",
+      metadata: [
+        "host": "\(hello.host)", "slots": "\(hello.slots)",
+        "evaluates":
+          "\(hello.evaluates.map { $0.map(\.rawValue).joined(separator: ",") } ?? "(not announced)")",
+      ])
     let commands = try scheduler.handle(
       .workerHello(
-        worker: worker, host: hello.host, slots: hello.slots, running: hello.running, spooled: hello.spooled),
+        worker: worker, host: hello.host, slots: hello.slots, running: hello.running, spooled: hello.spooled,
+        evaluates: evaluates, publicKey: peerKey),
       now: now, commit: false)
     let interval = configuration.scheduler.heartbeatInterval
     let welcome = Welcome(
@@ -168,7 +177,11 @@ extension CoordinatorService {
   }
 
   /// A worker speaks for itself only: its DEALER's routing id is its worker id, so a message naming
-  /// another worker's id arrived on another connection and is refused.
+  /// another worker's id arrived on another connection and is refused. With CURVE, a worker id belongs
+  /// to the key that first registered it (saved with the worker's row): a connection authenticated with
+  /// another key may not speak for it, whether it says hello or reports on the id's attempts. The
+  /// refusal's `subject` is the refused key: the worker holding it stops, and an honest worker that
+  /// receives it by mistake (ZeroMQ hands the routing id to the newest connection) ignores it.
   private func bind(_ worker: WorkerID, to route: Data) throws {
     guard route == Data(worker.rawValue.utf8) else {
       throw WireError.refused(
@@ -178,6 +191,16 @@ extension CoordinatorService {
           + "as routing id and speaks only for itself",
         subject: worker.rawValue)
     }
+    guard let key = peerKey, let bound = scheduler.read({ $0.worker(worker)?.publicKey }), bound != key else {
+      return
+    }
+    throw WireError.refused(
+      code: .keyMismatch,
+      message:
+        "worker id \(worker) belongs to another CURVE key (the one that first registered it), not to this "
+        + "connection's key \(key); a key speaks only for the worker ids it registered: start this worker "
+        + "with a work directory of its own (a new worker id), or with the key of that worker",
+      subject: key)
   }
 
   /// A running attempt's newest checkpoint. Checked (size, hash, a checkpoint of this run) and kept only

@@ -69,6 +69,8 @@ public final class CoordinatorService: StoppableService, @unchecked Sendable {
   private let epoch: ContinuousClock.Instant
   /// Routing ids of workers, as last seen (a worker's DEALER uses its worker id).
   var routes: [WorkerID: Data] = [:]
+  /// With CURVE, the public key (Z85) of the connection the message in hand came on; nil without.
+  var peerKey: String?
   /// Set it (from any thread) to stop the loop after the message in hand.
   public let stopRequest = StopRequest()
   /// Dataset sizes by sha256, for `assign` (a dataset's file never changes once stored).
@@ -187,12 +189,12 @@ public final class CoordinatorService: StoppableService, @unchecked Sendable {
     while !stopRequest.isRequested {
       do {
         let wait = max(min(nextTick - clock.now, .milliseconds(100)), .zero)
-        var next = try socket.receive(timeout: wait)
+        var next = try socket.receiveWithUserID(timeout: wait)
         var handled = 0
-        while let frames = next {
-          handle(frames)
+        while let received = next {
+          handle(received.frames, peerKey: received.userID)
           handled += 1
-          next = handled < Self.batchLimit ? try socket.receive(timeout: .zero) : nil
+          next = handled < Self.batchLimit ? try socket.receiveWithUserID(timeout: .zero) : nil
         }
         // Leases lapse on a tick. While messages are still waiting (a full batch), their heartbeats may
         // extend the very leases the tick would end: the tick waits for them, up to one more interval.

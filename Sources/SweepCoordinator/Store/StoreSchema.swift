@@ -93,6 +93,10 @@ enum StoreSchema {
           ALTER TABLE runs ADD COLUMN checkpoint_step INTEGER;
           """)
     }
+    migrator.registerMigration("workers.public_key: a worker id bound to the CURVE key that registered it") {
+      db in
+      try db.execute(sql: "ALTER TABLE workers ADD COLUMN public_key TEXT")
+    }
     return migrator
   }
 }

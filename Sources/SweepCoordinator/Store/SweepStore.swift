@@ -84,11 +84,12 @@ public final class SweepStore: Sendable {
       sql: "INSERT OR IGNORE INTO sweep_runs (sweep_id, run_id, position, point_id) VALUES (?, ?, ?, ?)")
     let upsertWorker = try db.cachedStatement(
       sql: """
-        INSERT INTO workers (id, host, slots, state, quarantined, consecutive_failures, first_seen_at, updated_at)
-        VALUES (?, ?, ?, ?, ?, ?, ?, ?)
+        INSERT INTO workers (id, host, slots, state, quarantined, consecutive_failures, first_seen_at, updated_at,
+          public_key)
+        VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)
         ON CONFLICT (id) DO UPDATE SET host = excluded.host, slots = excluded.slots, state = excluded.state,
           quarantined = excluded.quarantined, consecutive_failures = excluded.consecutive_failures,
-          updated_at = excluded.updated_at
+          updated_at = excluded.updated_at, public_key = COALESCE(workers.public_key, excluded.public_key)
         """)
     let upsertAttempt = try db.cachedStatement(
       sql: """
@@ -134,7 +135,7 @@ public final class SweepStore: Sendable {
       try upsertWorker.execute(
         arguments: [
           worker.id.rawValue, worker.host, worker.slots, worker.state.rawValue, worker.quarantined,
-          worker.consecutiveFailures, now, now,
+          worker.consecutiveFailures, now, now, worker.publicKey,
         ])
     }
     for attempt in changes.attempts {
@@ -245,8 +246,10 @@ public final class SweepStore: Sendable {
     }
 
     for row in try Row.fetchAll(
-      db, sql: "SELECT id, host, slots, state, quarantined, consecutive_failures FROM workers ORDER BY id")
-    {
+      db,
+      sql:
+        "SELECT id, host, slots, state, quarantined, consecutive_failures, public_key FROM workers ORDER BY id"
+    ) {
       let id = try WorkerID(row["id"] as String)
       let stateName: String = row["state"]
       guard let state = WorkerState(rawValue: stateName) else {
@@ -255,7 +258,7 @@ public final class SweepStore: Sendable {
       records.workers.append(
         WorkerRecord(
           id: id, host: row["host"], slots: row["slots"], state: state, quarantined: row["quarantined"],
-          consecutiveFailures: row["consecutive_failures"]))
+          consecutiveFailures: row["consecutive_failures"], publicKey: row["public_key"]))
     }
 
     // Ended attempts in the order they ended (so that recent failures come back in order), running ones last.

@@ -9,10 +9,17 @@ public struct Hello: Codable, Equatable, Sendable {
   public var trainerVersion: String
   public var running: [AttemptID]
   public var spooled: [AttemptID]
+  /// The task families whose evaluation this worker can run (`bullet_gym`, `safety_gymnasium`); `[]`
+  /// for a worker started with `--no-evaluate`. Nil: not announced (an older worker), which the
+  /// coordinator takes as `["bullet_gym"]`. Names this version does not know are dropped on decoding.
+  public var evaluates: [TaskFamily]?
+
+  /// The most entries `evaluates` may have (a longer list is refused as malformed).
+  public static let maxEvaluates = 64
 
   public init(
     workerID: WorkerID, host: String, slots: Int, trainerVersion: String, running: [AttemptID],
-    spooled: [AttemptID]
+    spooled: [AttemptID], evaluates: [TaskFamily]? = nil
   ) {
     self.workerID = workerID
     self.host = host
@@ -20,13 +27,39 @@ public struct Hello: Codable, Equatable, Sendable {
     self.trainerVersion = trainerVersion
     self.running = running
     self.spooled = spooled
+    self.evaluates = evaluates
+  }
+
+  public init(from decoder: any Decoder) throws {
+    let container = try decoder.container(keyedBy: CodingKeys.self)
+    workerID = try container.decode(WorkerID.self, forKey: .workerID)
+    host = try container.decode(String.self, forKey: .host)
+    slots = try container.decode(Int.self, forKey: .slots)
+    trainerVersion = try container.decode(String.self, forKey: .trainerVersion)
+    running = try container.decode([AttemptID].self, forKey: .running)
+    spooled = try container.decode([AttemptID].self, forKey: .spooled)
+    if let names = try container.decodeIfPresent([String].self, forKey: .evaluates) {
+      guard names.count <= Self.maxEvaluates else {
+        throw DecodingError.dataCorruptedError(
+          forKey: .evaluates, in: container,
+          debugDescription: "\(names.count) entries; at most \(Self.maxEvaluates)")
+      }
+      // A family a newer worker knows and this coordinator does not: it cannot be scheduled anyway.
+      var families: [TaskFamily] = []
+      for name in names {
+        if let family = TaskFamily(rawValue: name), !families.contains(family) { families.append(family) }
+      }
+      evaluates = families
+    } else {
+      evaluates = nil
+    }
   }
 
   enum CodingKeys: String, CodingKey {
     case workerID = "worker_id"
     case host, slots
     case trainerVersion = "trainer_version"
-    case running, spooled
+    case running, spooled, evaluates
   }
 }
 

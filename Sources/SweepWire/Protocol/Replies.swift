@@ -76,10 +76,12 @@ public struct StatusReply: Codable, Equatable, Sendable {
     public var state: String
     public var quarantined: Bool
     public var consecutiveFailures: Int
+    /// The task families it evaluates, as it announced them (`[]`: train-only runs).
+    public var evaluates: [String]
 
     public init(
       id: String, host: String, slots: Int, running: [String], state: String, quarantined: Bool,
-      consecutiveFailures: Int
+      consecutiveFailures: Int, evaluates: [String] = []
     ) {
       self.id = id
       self.host = host
@@ -88,11 +90,41 @@ public struct StatusReply: Codable, Equatable, Sendable {
       self.state = state
       self.quarantined = quarantined
       self.consecutiveFailures = consecutiveFailures
+      self.evaluates = evaluates
+    }
+
+    public init(from decoder: any Decoder) throws {
+      let container = try decoder.container(keyedBy: CodingKeys.self)
+      id = try container.decode(String.self, forKey: .id)
+      host = try container.decode(String.self, forKey: .host)
+      slots = try container.decode(Int.self, forKey: .slots)
+      running = try container.decode([String].self, forKey: .running)
+      state = try container.decode(String.self, forKey: .state)
+      quarantined = try container.decode(Bool.self, forKey: .quarantined)
+      consecutiveFailures = try container.decode(Int.self, forKey: .consecutiveFailures)
+      evaluates = try container.decodeIfPresent([String].self, forKey: .evaluates) ?? []
     }
 
     enum CodingKeys: String, CodingKey {
       case id, host, slots, running, state, quarantined
       case consecutiveFailures = "consecutive_failures"
+      case evaluates
+    }
+  }
+
+  /// Pending runs that no online worker can take, and why: their evaluation needs a task family no
+  /// online, unquarantined worker evaluates. They stay queued until such a worker says hello.
+  public struct Waiting: Codable, Equatable, Sendable {
+    /// The task family whose evaluator the runs need (`safety_gymnasium`).
+    public var evaluates: String
+    public var runs: Int
+    /// For people: "3 runs need a worker that evaluates safety_gymnasium; no online worker does".
+    public var reason: String
+
+    public init(evaluates: String, runs: Int, reason: String) {
+      self.evaluates = evaluates
+      self.runs = runs
+      self.reason = reason
     }
   }
 
@@ -140,21 +172,36 @@ public struct StatusReply: Codable, Equatable, Sendable {
   public var sweeps: [Sweep]
   public var workers: [Worker]
   public var recentFailures: [Failure]
+  /// Pending runs no online worker can take, by the evaluator they need (empty when every pending
+  /// run has a worker that could take it).
+  public var waitingFor: [Waiting]
   public var checkpoints: Checkpoints
 
   public init(
-    sweeps: [Sweep], workers: [Worker], recentFailures: [Failure],
+    sweeps: [Sweep], workers: [Worker], recentFailures: [Failure], waitingFor: [Waiting] = [],
     checkpoints: Checkpoints = Checkpoints(runs: 0, bytes: 0)
   ) {
     self.sweeps = sweeps
     self.workers = workers
     self.recentFailures = recentFailures
+    self.waitingFor = waitingFor
     self.checkpoints = checkpoints
+  }
+
+  public init(from decoder: any Decoder) throws {
+    let container = try decoder.container(keyedBy: CodingKeys.self)
+    sweeps = try container.decode([Sweep].self, forKey: .sweeps)
+    workers = try container.decode([Worker].self, forKey: .workers)
+    recentFailures = try container.decode([Failure].self, forKey: .recentFailures)
+    waitingFor = try container.decodeIfPresent([Waiting].self, forKey: .waitingFor) ?? []
+    checkpoints =
+      try container.decodeIfPresent(Checkpoints.self, forKey: .checkpoints) ?? Checkpoints(runs: 0, bytes: 0)
   }
 
   enum CodingKeys: String, CodingKey {
     case sweeps, workers
     case recentFailures = "recent_failures"
+    case waitingFor = "waiting_for"
     case checkpoints
   }
 }

@@ -189,6 +189,9 @@ public struct ErrorCode: RawRepresentable, Codable, Hashable, Sendable, CustomSt
   /// Well-formed, but not possible now: a sweep name taken by another grid, a result that does not match
   /// its attempt, a worker id held by another connection.
   public static let refused = ErrorCode(rawValue: "refused")
+  /// With CURVE: the worker id is bound to another public key (the one that first registered it), so
+  /// this connection may not speak for it. A worker stops: it needs its own key or another work directory.
+  public static let keyMismatch = ErrorCode(rawValue: "key_mismatch")
   /// The coordinator could not commit (its disk): nothing was changed, try again.
   public static let unavailable = ErrorCode(rawValue: "unavailable")
 }

@@ -144,7 +144,9 @@ public final class ZAPAuthenticator: @unchecked Sendable {
       return reply(requestID, "400", "key not authorized")
     }
     logger.debug("accepted a connection", metadata: ["address": "\(address)", "key": "\(name)"])
-    return reply(requestID, "200", "OK", user: name)
+    // The user id is the key itself (Z85): every message of the connection carries it as `User-Id`,
+    // and the coordinator binds worker ids to it. A key file may be renamed; the key stays the key.
+    return reply(requestID, "200", "OK", user: key.z85)
   }
 
   /// A monitor event of the server socket: a handshake that failed before ZAP could see a key.

@@ -154,6 +154,27 @@ public final class ZMQSocket {
 
   /// Receives every frame of the next message, which must be ready.
   public func receiveNow() throws(ZMQError) -> [Data] {
+    var userID: String?
+    return try receiveFrames(userID: &userID, capture: false)
+  }
+
+  /// A message and who sent it, as authentication established it.
+  public struct Received {
+    public var frames: [Data]
+    /// The user id the ZAP handler gave the sender's connection (the message's `User-Id` property);
+    /// nil when the connection was not authenticated (no CURVE).
+    public var userID: String?
+  }
+
+  /// Like `receive(timeout:)`, with the sender's ZAP user id.
+  public func receiveWithUserID(timeout: Duration) throws(ZMQError) -> Received? {
+    guard try poll(timeout: timeout) else { return nil }
+    var userID: String?
+    let frames = try receiveFrames(userID: &userID, capture: true)
+    return Received(frames: frames, userID: userID)
+  }
+
+  private func receiveFrames(userID: inout String?, capture: Bool) throws(ZMQError) -> [Data] {
     var frames: [Data] = []
     while true {
       var message = zmq_msg_t()
@@ -162,7 +183,13 @@ public final class ZMQSocket {
       guard zmq_msg_recv(&message, handle, 0) >= 0 else { throw ZMQError(call: "zmq_msg_recv") }
       let size = zmq_msg_size(&message)
       frames.append(size == 0 ? Data() : Data(bytes: zmq_msg_data(&message), count: size))
-      if zmq_msg_more(&message) == 0 { return frames }
+      // Every frame of a message carries its connection's metadata; the last one is enough.
+      let more = zmq_msg_more(&message) != 0
+      if capture && !more, let value = zmq_msg_gets(&message, "User-Id") {
+        let text = String(cString: value)
+        userID = text.isEmpty ? nil : text
+      }
+      if !more { return frames }
     }
   }
 }

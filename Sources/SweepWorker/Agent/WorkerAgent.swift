@@ -57,6 +57,17 @@ public final class WorkerAgent: StoppableService, @unchecked Sendable {
     public var checkpointShipInterval: Duration? = .seconds(300)
     /// The trainer's `--checkpoint-every` (nil: its default, 1,000 steps).
     public var checkpointEvery: Int?
+    /// The task families announced in `hello` as evaluated here. Nil: none when `evaluate` is false,
+    /// else those whose evaluator this machine has (`EvaluatorEnvironment.availableFamilies()`).
+    public var evaluates: [TaskFamily]?
+
+    /// What `hello` announces.
+    var announcedFamilies: [TaskFamily] {
+      if let evaluates { return evaluates }
+      guard evaluate else { return [] }
+      let available = EvaluatorEnvironment.availableFamilies()
+      return TaskFamily.allCases.filter { available.contains($0) }
+    }
 
     public init(
       endpoint: String, workDirectory: URL, slots: Int = ProcessInfo.processInfo.activeProcessorCount,
@@ -178,7 +189,14 @@ public final class WorkerAgent: StoppableService, @unchecked Sendable {
         "coordinator": "\(configuration.endpoint)", "slots": "\(configuration.slots)",
         "trainer": "\(configuration.trainer.path)", "spooled": "\(machine.spooledResults.count)",
         "evaluate": "\(configuration.evaluate)",
+        "evaluates": "\(machine.configuration.evaluates?.map(\.rawValue).joined(separator: ",") ?? "")",
       ])
+    if configuration.evaluate, machine.configuration.evaluates?.isEmpty == true {
+      let hint = EvaluatorEnvironment(family: .bulletGym).missingHint
+      logger.warning(
+        "no evaluator found on this machine (\(hint)): this worker is given only runs without evaluation episodes"
+      )
+    }
     epoch = clock.now
     perform(machine.start(now: now))
     while !finished { step() }
@@ -482,12 +500,15 @@ public final class WorkerAgent: StoppableService, @unchecked Sendable {
 
 extension WorkerAgent.Configuration {
   func stateMachine(workerID: WorkerID) -> WorkerStateMachine.Configuration {
-    WorkerStateMachine.Configuration(
+    var configuration = WorkerStateMachine.Configuration(
       workerID: workerID, host: host, slots: slots, trainerVersion: trainerVersion, grace: grace,
       terminationGrace: terminationGrace, acknowledgementWait: acknowledgementWait,
       heartbeatInterval: heartbeatInterval, liveness: liveness, reconnectDelay: reconnectDelay,
       maxReconnectDelay: maxReconnectDelay, usesCurve: curve != nil, endpoint: endpoint,
       checkpointShipInterval: checkpointShipInterval)
+    configuration.evaluates = announcedFamilies
+    configuration.publicKey = curve?.pair.publicKey.z85
+    return configuration
   }
 }
 

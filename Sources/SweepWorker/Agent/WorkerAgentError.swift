@@ -8,6 +8,8 @@ public enum WorkerAgentError: Error, Equatable, Sendable, CustomStringConvertibl
   case versionMismatch(String)
   /// A configuration value out of range.
   case invalidConfiguration(String)
+  /// With CURVE, the coordinator binds this worker id to another key (`key_mismatch`).
+  case identityRefused(String)
 
   public var description: String {
     switch self {
@@ -18,6 +20,8 @@ public enum WorkerAgentError: Error, Equatable, Sendable, CustomStringConvertibl
     case .versionMismatch(let message):
       return "cannot work with this coordinator: \(message)"
     case .invalidConfiguration(let message): return "invalid worker configuration: \(message)"
+    case .identityRefused(let message):
+      return "the coordinator does not accept this worker's key for its worker id: \(message)"
     }
   }
 }

@@ -49,6 +49,11 @@ public struct WorkerStateMachine: Sendable {
     /// How often a training attempt's newest checkpoint is sent to the coordinator (also when the
     /// attempt is handed back). Nil: never.
     public var checkpointShipInterval: Duration?
+    /// The task families this worker evaluates, announced in `hello` (`[]`: train-only runs); nil
+    /// announces nothing (the coordinator then assumes BulletGym).
+    public var evaluates: [TaskFamily]? = nil
+    /// With CURVE, this worker's public key (Z85): a `key_mismatch` naming it stops the worker.
+    public var publicKey: String? = nil
 
     public init(
       workerID: WorkerID, host: String, slots: Int, trainerVersion: String, grace: Duration = .seconds(10),
@@ -336,7 +341,8 @@ public struct WorkerStateMachine: Sendable {
       .hello(
         Hello(
           workerID: configuration.workerID, host: configuration.host, slots: configuration.slots,
-          trainerVersion: configuration.trainerVersion, running: running, spooled: spooled.sorted())))
+          trainerVersion: configuration.trainerVersion, running: running, spooled: spooled.sorted(),
+          evaluates: configuration.evaluates)))
   }
 
   /// Any message from the coordinator, even one refused: it is alive.
@@ -517,6 +523,10 @@ public struct WorkerStateMachine: Sendable {
     ]
     if error.code == .versionMismatch {
       return actions + fail(.versionMismatch(error.message))
+    }
+    // With CURVE, this worker id belongs to another key: nothing this worker says will be accepted.
+    if error.code == .keyMismatch, let key = configuration.publicKey, error.subject == key {
+      return actions + fail(.identityRefused(error.message))
     }
     // A fetch of a dataset the coordinator does not have (or will not send): its attempts cannot run.
     if error.code == .unknownDataset || error.code == .invalidInput,

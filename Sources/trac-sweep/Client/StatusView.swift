@@ -32,6 +32,11 @@ enum StatusView {
           [20, 14, 6, 12, 24]))
     }
     if status.workers.isEmpty { lines.append("(no workers)") }
+    if !status.waitingFor.isEmpty {
+      lines.append("")
+      lines.append("WAITING (queued until a worker that can take them says hello)")
+      for waiting in status.waitingFor { lines.append("  " + waiting.reason) }
+    }
     if status.checkpoints.runs > 0 {
       let megabytes = String(format: "%.1f", Double(status.checkpoints.bytes) / 1_000_000)
       lines.append("")
