@@ -67,7 +67,7 @@ let package = Package(
     .target(
       name: "TracSweepTesting",
       dependencies: [
-        "SweepCoordinator", "SweepWorker", "SweepWire", "TracCore",
+        "SweepBenchmarks", "SweepCoordinator", "SweepWorker", "SweepWire", "TracCore",
         .product(name: "Logging", package: "swift-log"),
       ]),
     .executableTarget(

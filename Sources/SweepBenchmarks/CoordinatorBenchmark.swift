@@ -54,7 +54,9 @@ public enum CoordinatorBenchmark {
     let service = try CoordinatorService(
       configuration: .init(
         bind: "tcp://127.0.0.1:*", stateDirectory: state,
-        scheduler: try SchedulerConfiguration(heartbeatInterval: heartbeat, liveness: 3)),
+        scheduler: try SchedulerConfiguration(heartbeatInterval: heartbeat, liveness: 3),
+        // The stand-in dataset is written into the state directory.
+        datasetDirectories: [state]),
       logger: .init(label: "bench", factory: { _ in SwiftLogNoOpLogHandler() }))
     let thread = Thread { service.run() }
     thread.stackSize = 8 << 20
@@ -69,6 +71,7 @@ public enum CoordinatorBenchmark {
     let grid: [String: Any] = [
       "name": "bench-\(runs)", "task": "OfflineBallCircle-v0", "dataset": dataset.path, "algorithm": "trac",
       "base": ["bc_steps": 1, "steps": 2], "cost_thresholds": [10], "seeds": Array(0..<runs),
+      "eval": ["episodes": 0],
     ]
     let text = String(decoding: try JSONSerialization.data(withJSONObject: grid), as: UTF8.self)
     let client = try RequestClient(endpoint: endpoint)
@@ -212,7 +215,10 @@ public enum CoordinatorBenchmark {
     let clock = ContinuousClock()
     let submitStart = clock.now
     let before = (service.counters, ownCPUSeconds(), simulators.cpuSeconds)
-    _ = try submit(runs: runs, endpoint: service.endpoint, directory: harness.state)
+    do { _ = try submit(runs: runs, endpoint: service.endpoint, directory: harness.state) } catch {
+      _ = simulators.stop()
+      throw error
+    }
     let start = clock.now
     let finished = wait(upTo: .seconds(600)) { service.counters.acknowledged >= runs }
     let elapsed = seconds(clock.now - start)
@@ -260,7 +266,10 @@ public enum CoordinatorBenchmark {
       throw BenchmarkError("only \(service.counters.hellos) of \(count) simulated workers said hello")
     }
     let connected = clock.now
-    _ = try submit(runs: count, endpoint: service.endpoint, directory: harness.state)
+    do { _ = try submit(runs: count, endpoint: service.endpoint, directory: harness.state) } catch {
+      _ = simulators.stop()
+      throw error
+    }
     let allAssigned = wait(upTo: .seconds(300)) { service.counters.assigned >= count }
     let assigned = clock.now
     let before = (service.counters, ownCPUSeconds(), simulators.cpuSeconds)
@@ -306,6 +315,7 @@ public enum CoordinatorBenchmark {
     // coordinator starved of CPU by its own test harness does not pass for a slow one.
     _ = setpriority(__priority_which_t(PRIO_PROCESS.rawValue), 0, 19)
     let answer = mode == "throughput"
+    let policy = StubArtifacts.policyFile(observationDim: 8, actionDim: 2)
     let context = ZMQContext(maxSockets: Int32(count + 64))
     var sockets: [ZMQSocket] = []
     var ids: [WorkerID] = []
@@ -363,13 +373,15 @@ public enum CoordinatorBenchmark {
             report.assigns += 1
             let attempt = try message.attemptReference()
             if answer {
+              // What the coordinator checks before recording: run.json of the run, a BallCircle policy.
+              let (files, attachments) = StubArtifacts.result(run: attempt.run, policy: policy)
               try socket.send(
                 WireMessage(
                   .result,
                   ResultMessage(
                     workerID: ids[index], attempt: attempt, outcome: .succeeded, exitStatus: 0,
-                    stderrTail: "",
-                    files: [])
+                    stderrTail: "", files: files),
+                  attachments: attachments
                 ).frames)
             } else {
               running[index] = Array((running[index] + [attempt]).suffix(slots))

@@ -1,4 +1,5 @@
 import Foundation
+import SweepBenchmarks
 
 /// A stand-in for `trac-sweep train` in tests of workers and the coordinator: a `/bin/sh` script
 /// that takes the trainer's arguments, finds `--out DIR`, optionally waits, writes stub
@@ -135,28 +136,9 @@ public enum FakeTrainer {
 
     """
 
-  /// A policy.safetensors of zeros with the shapes of a task (`observationDim` -> 256 -> 256 ->
-  /// `actionDim`, PyTorch `nn.Linear` layout), as the coordinator checks them.
+  /// A policy.safetensors of zeros with the shapes of a task, as the coordinator checks them.
   public static func policyFile(observationDim: Int, actionDim: Int) -> Data {
-    let tensors: [(String, [Int])] = [
-      ("layers.0.weight", [256, observationDim]), ("layers.0.bias", [256]), ("layers.1.weight", [256, 256]),
-      ("layers.1.bias", [256]), ("layers.2.weight", [actionDim, 256]), ("layers.2.bias", [actionDim]),
-    ]
-    var entries: [String] = []
-    var offset = 0
-    for (name, shape) in tensors {
-      let bytes = 4 * shape.reduce(1, *)
-      let shapeText = shape.map(String.init).joined(separator: ",")
-      entries.append(
-        #""\#(name)":{"dtype":"F32","shape":[\#(shapeText)],"data_offsets":[\#(offset),\#(offset + bytes)]}"#)
-      offset += bytes
-    }
-    var header = Array("{\(entries.joined(separator: ","))}".utf8)
-    while header.count % 8 != 0 { header.append(0x20) }
-    var data = Data((0..<8).map { UInt8(truncatingIfNeeded: UInt64(header.count) >> (8 * $0)) })
-    data.append(contentsOf: header)
-    data.append(Data(count: offset))
-    return data
+    StubArtifacts.policyFile(observationDim: observationDim, actionDim: actionDim)
   }
 
   /// Single-quotes a string for /bin/sh.
