@@ -90,6 +90,9 @@ public final class CoordinatorService: StoppableService, @unchecked Sendable {
   }
 
   var counting = Counters()
+  /// How long busy passes of the loop and their commits take (`metrics`).
+  var timings = LoopTimings()
+  var directorySizes = DirectorySizeCache()
   private let countersLock = NSLock()
   private var published = Counters()
 
@@ -155,6 +158,9 @@ public final class CoordinatorService: StoppableService, @unchecked Sendable {
 
   /// The endpoint actually bound (the port chosen for `tcp://127.0.0.1:*`).
   public let endpoint: String
+  /// When the loop started serving (`metrics`' uptime).
+  var started: ContinuousClock.Instant { epoch }
+  var clockNow: ContinuousClock.Instant { clock.now }
 
   /// Asks the loop to stop after the message in hand; safe from any thread or signal handler queue.
   public func requestStop() { stopRequest.request() }
@@ -183,6 +189,8 @@ public final class CoordinatorService: StoppableService, @unchecked Sendable {
       do {
         let wait = max(min(nextTick - clock.now, .milliseconds(100)), .zero)
         var next = try socket.receive(timeout: wait)
+        let passStart = clock.now
+        var ticked = false
         var handled = 0
         while let frames = next {
           handle(frames)
@@ -197,8 +205,11 @@ public final class CoordinatorService: StoppableService, @unchecked Sendable {
         {
           heldCommands += try scheduler.handle(.tick, now: now, commit: false)
           nextTick = clock.now + tickInterval
+          ticked = true
         }
+        let commitStart = clock.now
         try scheduler.commit(now: now)
+        if handled > 0 || ticked { timings.commit.observe(clock.now - commitStart) }
         let commands = heldCommands
         let replies = heldReplies
         let reads = heldReads
@@ -214,6 +225,7 @@ public final class CoordinatorService: StoppableService, @unchecked Sendable {
             reply(route, WireMessage(.error, Self.errorMessage(for: error)))
           }
         }
+        if handled > 0 || ticked { timings.pass.observe(clock.now - passStart) }
         if handled > 0 {
           counting.messages += handled
           counting.batches += 1
