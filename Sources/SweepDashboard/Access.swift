@@ -70,8 +70,8 @@ struct AccessMiddleware<Context: RequestContext>: RouterMiddleware {
     response.headers[.contentSecurityPolicy] =
       "default-src 'none'; script-src 'self'; style-src 'unsafe-inline'; img-src 'self' data:; "
       + "connect-src 'self'; base-uri 'none'; form-action 'none'; frame-ancestors 'none'"
-    response.headers[HTTPField.Name("Referrer-Policy")!] = "no-referrer"
-    response.headers[HTTPField.Name("X-Content-Type-Options")!] = "nosniff"
+    response.headers[.init("Referrer-Policy")!] = "no-referrer"
+    response.headers[.xContentTypeOptions] = "nosniff"
     return response
   }
 

@@ -134,13 +134,16 @@ public final class CoordinatorFeed: @unchecked Sendable {
     lock.unlock()
     var metricsSupported = true
     if askMetrics {
+      let ask: () throws -> MetricsReply = {
+        try client.call(ClientRequest(command: .metrics), expecting: MetricsReply.self, timeout: self.timeout)
+      }
       do {
-        metrics = try client.call(
-          ClientRequest(command: .metrics), expecting: MetricsReply.self, timeout: timeout)
-      } catch .refused(let error) {
+        metrics = try ask()
+      } catch {
         // An older coordinator does not know the request: the status-based metrics still work.
+        guard case .refused(let refusal)? = error as? RequestClient.RequestError else { throw error }
         metricsSupported = false
-        logger.debug("the coordinator does not answer metrics: \(error.message)")
+        logger.debug("the coordinator does not answer metrics: \(refusal.message)")
       }
     }
     lock.lock()
@@ -161,7 +164,7 @@ public final class CoordinatorFeed: @unchecked Sendable {
         samples[samples.count - 1] = (now, finished)
       }
       // An hour of history is enough for a rate, and bounds the memory.
-      samples.removeAll { now.timeIntervalSince($0.0) > 3600 && samples.count > 2 }
+      while samples.count > 2, now.timeIntervalSince(samples[0].0) > 3600 { samples.removeFirst() }
       current.progress[sweep.id] = samples
     }
     var seen: Set<String> = []

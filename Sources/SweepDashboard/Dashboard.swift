@@ -53,15 +53,15 @@ public final class Dashboard: Sendable {
     feed = CoordinatorFeed(options: configuration.feed, logger: logger)
   }
 
-  /// Serves until cancelled (or, with `signals`, until one of them arrives). `onListening` gets the
+  /// Serves until cancelled (or, with `handleSignals`, until SIGTERM or SIGINT). `onListening` gets the
   /// port bound (the one chosen for port 0).
   public func run(
-    signals: [UnixSignal] = [], onListening: @escaping @Sendable (Int) async -> Void = { _ in }
+    handleSignals: Bool = false, onListening: @escaping @Sendable (Int) async -> Void = { _ in }
   ) async throws {
     feed.start()
     defer { feed.stop() }
     let router = Router()
-    router.add(middleware: AccessMiddleware(token: configuration.token))
+    router.add(middleware: AccessMiddleware<BasicRequestContext>(token: configuration.token))
     routes(router)
     let listen = configuration.listen
     let app = Application(
@@ -71,7 +71,11 @@ public final class Dashboard: Sendable {
         await onListening(channel.localAddress?.port ?? listen.port)
       },
       logger: logger)
-    try await app.runService(gracefulShutdownSignals: signals)
+    if handleSignals {
+      try await app.runService(gracefulShutdownSignals: [.sigterm, .sigint])
+    } else {
+      try await app.runService(gracefulShutdownSignals: [])
+    }
   }
 
   // MARK: - Routes
@@ -217,7 +221,7 @@ public final class Dashboard: Sendable {
       if found == nil || (found?.state != "done" && row.state == "done") { found = row }
       if label == nil { label = reports.report(rows, roots: configuration.artifacts).labels[runID] }
     }
-    guard let found, RunID(rawValue: runID) != nil else { return (nil, [], nil, nil) }
+    guard let found, RunID.isValid(runID) else { return (nil, [], nil, nil) }
     let folder =
       found.state == "done"
       ? RunFolders.read(policyPath: found.policy, runID: runID, roots: configuration.artifacts) : nil

@@ -78,7 +78,7 @@ struct DashboardCommand: ParsableCommand {
     let done = DispatchSemaphore(value: 0)
     Task {
       do {
-        try await dashboard.run(signals: [.sigterm, .sigint]) { port in
+        try await dashboard.run(handleSignals: true) { port in
           FileHandle.standardError.write(
             Data(
               "dashboard listening on http://\(display):\(port)/ (coordinator \(dashboard.feed.options.endpoint))\n"
