@@ -14,8 +14,12 @@ enum Pages {
       guard let token else { return path }
       let separator = path.contains("?") ? "&" : "?"
       return path + separator + "token="
-        + (token.addingPercentEncoding(withAllowedCharacters: .alphanumerics) ?? "")
+        + (token.addingPercentEncoding(withAllowedCharacters: Self.unreserved) ?? "")
     }
+
+    /// What a query value keeps as it is: RFC 3986's unreserved characters.
+    static let unreserved = CharacterSet(
+      charactersIn: "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789-._~")
   }
 
   static func escape(_ text: String) -> String { HTMLReport.escape(text) }
