@@ -185,9 +185,10 @@ public final class CoordinatorFeed: @unchecked Sendable {
       let last = rows[sweep.id]
       let age = last.map { now.timeIntervalSince($0.fetchedAt) } ?? .infinity
       let watched = viewed[sweep.id].map { now.timeIntervalSince($0) < 30 } ?? false
+      // A large sweep's rows cost the coordinator more: read them less often unless a page shows them.
+      let spacing = watched ? options.interval : max(2 * options.interval, Double(sweep.total) / 2000)
       let due =
-        last == nil || (last!.counts != counts && age >= (watched ? options.interval : 5))
-        || (watched && age >= 10) || age >= 300
+        last == nil || (last!.counts != counts && age >= spacing) || (watched && age >= 10) || age >= 300
       guard due else { continue }
       let reply = try client.call(
         ClientRequest(command: .report, sweep: sweep.id), expecting: ReportDataReply.self, timeout: timeout)

@@ -71,7 +71,7 @@ enum Pages {
             + "<td data-field=\"failed\" class=\"\(sweep.failed > 0 ? "bad" : "")\">\(sweep.failed)</td>"
             + "<td data-field=\"cancelled\">\(sweep.cancelled)</td><td data-field=\"total\">\(sweep.total)</td>"
             + "<td data-field=\"eta\" title=\"\(escape(sweep.etaBasis))\">\(eta(sweep))</td>"
-            + "<td data-field=\"cpu_hours\">\(sweep.cpuHours.map { String(format: "%.2f", $0) } ?? "…")</td>"
+            + "<td data-field=\"cpu_hours\">\(sweep.cpuHours.map(cpuHours) ?? "…")</td>"
             + "<td data-field=\"lost\">\(sweep.lostAttempts) / \(sweep.duplicates)</td></tr>")
       }
       html.append("</tbody></table>")
@@ -109,6 +109,11 @@ enum Pages {
       + part(sweep.done, "done") + part(sweep.failed, "failed") + part(sweep.cancelled, "cancelled")
       + part(sweep.running, "running")
       + "</div><span class=\"percent\" data-field=\"percent\">\(percent)%</span>"
+  }
+
+  /// Hours with two decimals, or three significant digits below one hour (a tiny sweep is not 0.00).
+  static func cpuHours(_ hours: Double) -> String {
+    hours >= 1 || hours == 0 ? String(format: "%.2f", hours) : String(format: "%.3g", hours)
   }
 
   static func eta(_ sweep: Overview.Sweep) -> String {
@@ -190,7 +195,7 @@ enum Pages {
         + "\(sweep.failed)</span> failed, <span data-field=\"cancelled\">\(sweep.cancelled)</span> cancelled of "
         + "<span data-field=\"total\">\(sweep.total)</span>. ETA <span data-field=\"eta\" title=\"\(escape(sweep.etaBasis))\">"
         + "\(eta(sweep))</span>; CPU-hours <span data-field=\"cpu_hours\">"
-        + "\(sweep.cpuHours.map { String(format: "%.2f", $0) } ?? "…")</span>; \(sweep.lostAttempts) lost attempts, "
+        + "\(sweep.cpuHours.map(cpuHours) ?? "…")</span>; \(sweep.lostAttempts) lost attempts, "
         + "\(sweep.duplicates) duplicate results.</p></div>")
     let running = rows.filter { $0.state == "running" }
     html.append("<h2>Running (\(running.count))</h2>")
