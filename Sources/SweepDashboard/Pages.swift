@@ -146,8 +146,8 @@ enum Pages {
       }.joined(separator: " ")
       html.append(
         "<tr data-worker=\"\(escape(worker.id))\" class=\"\(worker.quarantined ? "bad" : worker.state == "online" ? "" : "muted")\">"
-          + "<th scope=\"row\">\(escape(worker.id))</th><td>\(escape(worker.host))</td>"
-          + "<td data-field=\"state\">\(escape(state))</td><td>\(worker.running.count)/\(worker.slots)</td>"
+          + "<th scope=\"row\">\(escape(worker.id))</th><td class=\"left\">\(escape(worker.host))</td>"
+          + "<td data-field=\"state\" class=\"left\">\(escape(state))</td><td>\(worker.running.count)/\(worker.slots)</td>"
           + "<td class=\"left\">\(running)</td><td>\(worker.consecutiveFailures)</td></tr>")
     }
     html.append("</tbody></table>")

@@ -63,7 +63,7 @@ extension CoordinatorService {
   }
 
   /// The loop's counters and timings (`metrics`): read-only, answered from memory (the artifact
-  /// folders' sizes are recounted at most once a minute).
+  /// folders' sizes are recounted at most every 5 seconds).
   func metrics() -> MetricsReply {
     let (recorded, queued, failed, lost) = scheduler.read { current in
       var done = 0
@@ -90,9 +90,9 @@ extension CoordinatorService {
       commits: counting.batches, resultsRecorded: recorded,
       duplicates: scheduler.read { $0.duplicatesDiscarded }, failedAttempts: failed, lostAttempts: lost,
       queueDepth: queued,
-      datasetBytes: directorySizes.bytes(under: datasets.directory, now: now),
+      datasetBytes: directorySizes.bytes(under: datasets.directory, version: counting.messages, now: now),
       artifactBytes: directorySizes.bytes(
-        under: artifactsDirectory.appendingPathComponent("runs"), now: now),
+        under: artifactsDirectory.appendingPathComponent("runs"), version: recorded, now: now),
       loopPassSeconds: timings.pass.reply, commitSeconds: timings.commit.reply)
   }
 

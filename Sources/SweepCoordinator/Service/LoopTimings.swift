@@ -35,13 +35,18 @@ struct LoopTimings {
   var commit = Histogram()
 }
 
-/// Bytes under a directory, recounted at most once a minute: walking the artifacts of every run on
-/// each scrape would take the loop's time.
+/// Bytes under a directory, recounted when `version` (what was stored: results, datasets) changed, at
+/// most once every 5 seconds, and else once a minute: walking the artifacts of every run on each scrape
+/// would take the loop's time.
 struct DirectorySizeCache {
-  private var values: [String: (bytes: Int, at: ContinuousClock.Instant)] = [:]
+  private var values: [String: (bytes: Int, at: ContinuousClock.Instant, version: Int)] = [:]
 
-  mutating func bytes(under directory: URL, now: ContinuousClock.Instant) -> Int {
-    if let cached = values[directory.path], now - cached.at < .seconds(60) { return cached.bytes }
+  mutating func bytes(under directory: URL, version: Int, now: ContinuousClock.Instant) -> Int {
+    if let cached = values[directory.path], now - cached.at < .seconds(60),
+      cached.version == version || now - cached.at < .seconds(5)
+    {
+      return cached.bytes
+    }
     var total = 0
     let keys: [URLResourceKey] = [.fileSizeKey, .isRegularFileKey]
     if let walker = FileManager.default.enumerator(at: directory, includingPropertiesForKeys: keys) {
@@ -52,7 +57,7 @@ struct DirectorySizeCache {
         total += values.fileSize ?? 0
       }
     }
-    values[directory.path] = (total, now)
+    values[directory.path] = (total, now, version)
     return total
   }
 }
