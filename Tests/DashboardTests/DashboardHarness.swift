@@ -143,7 +143,7 @@ final class DashboardHarness: @unchecked Sendable {
   }
 }
 
-private final class PortBox: @unchecked Sendable {
+final class PortBox: @unchecked Sendable {
   private let lock = NSLock()
   private var port = 0
   func set(_ value: Int) {

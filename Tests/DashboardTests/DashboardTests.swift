@@ -1,9 +1,14 @@
 import Foundation
+import Logging
 import SweepDashboard
 import SweepWire
 import TracCore
 import TracSweepTesting
 import XCTest
+
+#if canImport(Glibc)
+  import Glibc
+#endif
 
 /// The dashboard against a real coordinator on tcp://127.0.0.1, served on an ephemeral port of
 /// 127.0.0.1 and read over plain HTTP.
@@ -122,6 +127,43 @@ final class DashboardTests: XCTestCase {
     let file = try HTTP.get(port: cluster.port, "/runs/\(runID)/files/run.json")
     XCTAssertTrue(file.body.contains("\"run_id\": \"\(runID)\""), file.body)
     XCTAssertEqual(try HTTP.get(port: cluster.port, "/runs/\(runID)/files/..%2Fsecret").status, 404)
+  }
+
+  func testACoordinatorThatDoesNotAnswerIsSaidSoAndMetricsSayDown() throws {
+    // A port nothing listens on: the dashboard keeps serving and says what is wrong.
+    let probe = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
+    var address = sockaddr_in()
+    address.sin_family = sa_family_t(AF_INET)
+    address.sin_addr.s_addr = inet_addr("127.0.0.1")
+    var length = socklen_t(MemoryLayout<sockaddr_in>.size)
+    _ = withUnsafeMutablePointer(to: &address) {
+      $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { pointer in
+        bind(probe, pointer, length) == 0 && getsockname(probe, pointer, &length) == 0
+      }
+    }
+    let port = Int(UInt16(bigEndian: address.sin_port))
+    close(probe)
+    let dashboard = Dashboard(
+      configuration: try Dashboard.Configuration(
+        listen: ListenAddress(host: "127.0.0.1", port: 0), token: nil,
+        feed: .init(endpoint: "tcp://127.0.0.1:\(port)", interval: 0.2, timeout: 1)),
+      logger: Logger(label: "test", factory: { _ in SwiftLogNoOpLogHandler() }))
+    let bound = PortBox()
+    let task = Task { try await dashboard.run { bound.set($0) } }
+    defer { task.cancel() }
+    let deadline = Date().addingTimeInterval(20)
+    while bound.get() == 0 && Date() < deadline { usleep(10_000) }
+    var page = ""
+    while Date() < deadline {
+      page = try HTTP.get(port: bound.get(), "/").body
+      if page.contains("does not answer") { break }
+      usleep(50_000)
+    }
+    XCTAssertTrue(
+      page.contains("<b>The coordinator at tcp://127.0.0.1:\(port) does not answer:</b> nothing listens"),
+      page)
+    let metrics = try PrometheusExposition(parsing: try HTTP.get(port: bound.get(), "/metrics").body)
+    XCTAssertEqual(metrics.value("trac_sweep_coordinator_up"), 0)
   }
 
   // MARK: - Access
