@@ -91,7 +91,8 @@ struct DashboardCommand: ParsableCommand {
     }
     done.wait()
     if let message = failure.message {
-      FileHandle.standardError.write(Data("error: the dashboard stopped: \(message)\n".utf8))
+      FileHandle.standardError.write(
+        Data("error: the dashboard on \(dashboard.configuration.listen) stopped: \(message)\n".utf8))
       throw ExitCode.failure
     }
   }
