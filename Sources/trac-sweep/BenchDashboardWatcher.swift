@@ -23,7 +23,7 @@ final class BenchDashboardWatcher: @unchecked Sendable {
   private func launch(executable: String, endpoint: String) throws {
     let log = FileManager.default.temporaryDirectory.appendingPathComponent(
       "bench-dashboard-\(UUID().uuidString).log")
-    FileManager.default.createFile(atPath: log.path, contents: nil)
+    _ = FileManager.default.createFile(atPath: log.path, contents: nil)
     let handle = try FileHandle(forWritingTo: log)
     process.executableURL = URL(fileURLWithPath: executable)
     process.arguments = [
