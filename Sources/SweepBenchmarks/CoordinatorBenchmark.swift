@@ -214,7 +214,12 @@ public enum CoordinatorBenchmark {
     let clock = ContinuousClock()
     let submitStart = clock.now
     let before = (service.counters, ownCPUSeconds(), simulators.cpuSeconds)
-    _ = try submit(runs: runs, endpoint: service.endpoint, directory: harness.state)
+    do {
+      _ = try submit(runs: runs, endpoint: service.endpoint, directory: harness.state)
+    } catch {
+      _ = simulators.stop()  // no simulator outlives a failed benchmark
+      throw error
+    }
     let start = clock.now
     let finished = wait(upTo: .seconds(600)) { service.counters.acknowledged >= runs }
     let elapsed = seconds(clock.now - start)
@@ -267,7 +272,12 @@ public enum CoordinatorBenchmark {
       throw BenchmarkError("only \(service.counters.hellos) of \(count) simulated workers said hello")
     }
     let connected = clock.now
-    _ = try submit(runs: count, endpoint: service.endpoint, directory: harness.state)
+    do {
+      _ = try submit(runs: count, endpoint: service.endpoint, directory: harness.state)
+    } catch {
+      _ = simulators.stop()  // no simulator outlives a failed benchmark
+      throw error
+    }
     let allAssigned = wait(upTo: .seconds(300)) { service.counters.assigned >= count }
     let assigned = clock.now
     let stopWatching = try watch?(service.endpoint)
