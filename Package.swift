@@ -19,6 +19,7 @@ let package = Package(
     .package(url: "https://github.com/apple/swift-crypto", from: "3.12.3"),
     .package(url: "https://github.com/apple/swift-log", from: "1.16.2"),
     .package(url: "https://github.com/groue/GRDB.swift", from: "7.10.0"),
+    .package(url: "https://github.com/hummingbird-project/hummingbird", from: "2.28.1"),
   ],
   targets: [
     // C libraries: headers and links only.
@@ -57,6 +58,13 @@ let package = Package(
       name: "SweepWorker",
       dependencies: ["SweepWire", "TracCore", "CProcess", .product(name: "Logging", package: "swift-log")]),
     .target(name: "SweepReport", dependencies: ["TracCore"]),
+    // The read-only web dashboard (`trac-sweep dashboard`): a client of the coordinator over HTTP.
+    .target(
+      name: "SweepDashboard",
+      dependencies: [
+        "SweepWire", "SweepReport", "TracCore", .product(name: "Logging", package: "swift-log"),
+        .product(name: "Hummingbird", package: "hummingbird"),
+      ]),
     // The coordinator benchmark (`trac-sweep bench-coordinator`): simulated workers, real coordinator.
     .target(
       name: "SweepBenchmarks",
@@ -75,6 +83,7 @@ let package = Package(
       dependencies: [
         "TracCore", "TracTrainer", "SweepWire", "SweepCoordinator", "SweepWorker", "SweepReport",
         "SweepBenchmarks", .product(name: "Logging", package: "swift-log"),
+        "SweepDashboard",
         .product(name: "ArgumentParser", package: "swift-argument-parser"),
       ]),
 
@@ -90,6 +99,12 @@ let package = Package(
     .testTarget(
       name: "SweepWorkerTests", dependencies: ["SweepWorker", "SweepWire", "TracSweepTesting", "TracCore"]),
     .testTarget(name: "SweepReportTests", dependencies: ["SweepReport", "TracCore"]),
+    .testTarget(
+      name: "DashboardTests",
+      dependencies: [
+        "SweepDashboard", "SweepWire", "SweepCoordinator", "SweepWorker", "TracCore", "TracSweepTesting",
+        .product(name: "Logging", package: "swift-log"),
+      ]),
     .testTarget(
       name: "EndToEndTests",
       dependencies: ["TracTrainer", "TracCore", "SweepWire", "SweepReport", "TracSweepTesting", "trac-sweep"]),

@@ -55,7 +55,7 @@ public enum CoordinatorBenchmark {
       configuration: .init(
         bind: "tcp://127.0.0.1:*", stateDirectory: state,
         scheduler: try SchedulerConfiguration(heartbeatInterval: heartbeat, liveness: 3),
-        // The stand-in dataset is written into the state directory.
+        // `submit` writes the stand-in dataset into the state directory.
         datasetDirectories: [state]),
       logger: .init(label: "bench", factory: { _ in SwiftLogNoOpLogHandler() }))
     let thread = Thread { service.run() }
@@ -215,8 +215,10 @@ public enum CoordinatorBenchmark {
     let clock = ContinuousClock()
     let submitStart = clock.now
     let before = (service.counters, ownCPUSeconds(), simulators.cpuSeconds)
-    do { _ = try submit(runs: runs, endpoint: service.endpoint, directory: harness.state) } catch {
-      _ = simulators.stop()
+    do {
+      _ = try submit(runs: runs, endpoint: service.endpoint, directory: harness.state)
+    } catch {
+      _ = simulators.stop()  // no simulator outlives a failed benchmark
       throw error
     }
     let start = clock.now
@@ -250,7 +252,12 @@ public enum CoordinatorBenchmark {
 
   /// Whether `workers` simulated workers, each holding a lease and heartbeating every second (each at
   /// its own phase, as independent machines do), keep every lease for `seconds`.
-  public static func capacity(workers count: Int, seconds hold: Double, executable: String, processes: Int?)
+  /// `watch`, given the coordinator's endpoint once every lease is handed out, starts something that
+  /// watches it (a dashboard) and returns how to stop it; the report then says so.
+  public static func capacity(
+    workers count: Int, seconds hold: Double, executable: String, processes: Int?,
+    watch: ((String) throws -> () -> String)? = nil
+  )
     throws -> String
   {
     let harness = try startCoordinator(heartbeat: .seconds(1))
@@ -266,12 +273,15 @@ public enum CoordinatorBenchmark {
       throw BenchmarkError("only \(service.counters.hellos) of \(count) simulated workers said hello")
     }
     let connected = clock.now
-    do { _ = try submit(runs: count, endpoint: service.endpoint, directory: harness.state) } catch {
-      _ = simulators.stop()
+    do {
+      _ = try submit(runs: count, endpoint: service.endpoint, directory: harness.state)
+    } catch {
+      _ = simulators.stop()  // no simulator outlives a failed benchmark
       throw error
     }
     let allAssigned = wait(upTo: .seconds(300)) { service.counters.assigned >= count }
     let assigned = clock.now
+    let stopWatching = try watch?(service.endpoint)
     let before = (service.counters, ownCPUSeconds(), simulators.cpuSeconds)
     let start = clock.now
     usleep(UInt32(hold * 1_000_000))
@@ -279,6 +289,7 @@ public enum CoordinatorBenchmark {
     let after = (service.counters, ownCPUSeconds(), simulators.cpuSeconds)
     let alive = simulators.allRunning
     let status = try status(service.endpoint)
+    let watched = stopWatching.map { "; watched by \($0())" } ?? ""
     let report = simulators.stop()
     let sweep = status.sweeps.first
     let lost = sweep?.lostAttempts ?? -1
@@ -289,12 +300,12 @@ public enum CoordinatorBenchmark {
         "capacity: %d simulated workers (%d processes) at 1 s heartbeats held %.1f s: %d running, %d lost "
         + "attempts%@; hello from all in %.1f s, all assigned in %.1f s; %.0f heartbeats/s handled; "
         + "CPU s: coordinator %.2f (%.0f%% of one core), simulators %.2f; simulators sent %d heartbeats, "
-        + "got %d pongs, %d errors; longest gap between a worker's heartbeats %d ms",
+        + "got %d pongs, %d errors; longest gap between a worker's heartbeats %d ms%@",
       count, simulators.processes.count, elapsed, running, lost, held ? " (held)" : " (NOT held)",
       seconds(connected - connectStart), seconds(assigned - connected),
       Double(after.0.heartbeats - before.0.heartbeats) / elapsed, after.1 - before.1,
       100 * (after.1 - before.1) / elapsed, after.2 - before.2, report.heartbeatsSent, report.pongs,
-      report.errors, report.longestGapMilliseconds)
+      report.errors, report.longestGapMilliseconds, watched)
   }
 
   struct BenchmarkError: Error, CustomStringConvertible {

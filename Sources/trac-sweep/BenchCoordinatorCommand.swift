@@ -21,6 +21,8 @@ struct BenchCoordinatorCommand: ParsableCommand {
   @Option(parsing: .upToNextOption, help: "Worker counts to hold at 1 s heartbeats.") var capacity: [Int] = []
   @Option(help: "Seconds each capacity count is held.") var hold: Double = 10
   @Option(help: "Simulator processes (default: one per 2,000 workers, at most 8).") var processes: Int?
+  @Flag(help: "Hold each --capacity count twice: alone, then watched by a dashboard read every second.")
+  var withDashboard = false
 
   func validate() throws {
     guard workers >= 1, slots >= 1, runs >= 0, capacity.allSatisfy({ $0 >= 1 }), hold > 3 else {
@@ -45,6 +47,12 @@ struct BenchCoordinatorCommand: ParsableCommand {
       print(
         try CoordinatorBenchmark.capacity(
           workers: count, seconds: hold, executable: executable, processes: processes))
+      if withDashboard {
+        print(
+          try CoordinatorBenchmark.capacity(
+            workers: count, seconds: hold, executable: executable, processes: processes,
+            watch: { try BenchDashboardWatcher.start(executable: executable, endpoint: $0) }))
+      }
     }
   }
 }

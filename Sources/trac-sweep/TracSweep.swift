@@ -14,6 +14,7 @@ struct TracSweep: ParsableCommand {
 
         cluster:   coordinator, worker, keys
         sweeps:    submit, status, watch, cancel, retry, results, report, release
+        watching:  dashboard (web pages and Prometheus metrics)
         one run:   train, evaluate
         speed:     bench, bench-coordinator
 
@@ -32,5 +33,6 @@ struct TracSweep: ParsableCommand {
       RetryCommand.self,
       ResultsCommand.self, ReportCommand.self, ReleaseCommand.self, TrainCommand.self, EvaluateCommand.self,
       BenchCommand.self, BenchCoordinatorCommand.self, BenchSimulateWorkersCommand.self, KeysCommand.self,
+      DashboardCommand.self,
     ])
 }

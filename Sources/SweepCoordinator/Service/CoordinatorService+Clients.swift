@@ -59,7 +59,43 @@ extension CoordinatorService {
     case .report:
       let sweep = try sweepID(request.sweep)
       heldReads.append((route, { try self.reportData(sweep) }))
+    case .metrics:
+      heldReads.append((route, { self.metrics() }))
     }
+  }
+
+  /// The loop's counters and timings (`metrics`): read-only, answered from memory (the artifact
+  /// folders' sizes are recounted at most every 5 seconds).
+  func metrics() -> MetricsReply {
+    let (recorded, queued, failed, lost) = scheduler.read { current in
+      var done = 0
+      var pending = 0
+      for run in current.runs.values {
+        if run.state == .done { done += 1 }
+        if run.state == .pending { pending += 1 }
+      }
+      var failed = 0
+      var lost = 0
+      for attempt in current.attempts.values {
+        if attempt.outcome == .lost { lost += 1 }
+        if attempt.outcome?.isTrainerFailure == true { failed += 1 }
+      }
+      return (done, pending, failed, lost)
+    }
+    let artifactsDirectory = configuration.stateDirectory.appendingPathComponent("artifacts")
+    let now = clockNow
+    let uptime = now - started
+    return MetricsReply(
+      uptimeSeconds: Double(uptime.components.seconds) + Double(uptime.components.attoseconds) * 1e-18,
+      messages: counting.messages, hellos: counting.hellos, heartbeats: counting.heartbeats,
+      results: counting.results, assignments: counting.assigned, acknowledgements: counting.acknowledged,
+      commits: counting.batches, resultsRecorded: recorded,
+      duplicates: scheduler.read { $0.duplicatesDiscarded }, failedAttempts: failed, lostAttempts: lost,
+      queueDepth: queued,
+      datasetBytes: directorySizes.bytes(under: datasets.directory, version: counting.messages, now: now),
+      artifactBytes: directorySizes.bytes(
+        under: artifactsDirectory.appendingPathComponent("runs"), version: recorded, now: now),
+      loopPassSeconds: timings.pass.reply, commitSeconds: timings.commit.reply)
   }
 
   func submit(_ request: ClientRequest) throws -> SubmitReply {

@@ -93,6 +93,9 @@ public final class CoordinatorService: StoppableService, @unchecked Sendable {
   }
 
   var counting = Counters()
+  /// How long busy passes of the loop and their commits take (`metrics`).
+  var timings = LoopTimings()
+  var directorySizes = DirectorySizeCache()
   private let countersLock = NSLock()
   private var published = Counters()
 
@@ -162,6 +165,9 @@ public final class CoordinatorService: StoppableService, @unchecked Sendable {
 
   /// The endpoint actually bound (the port chosen for `tcp://127.0.0.1:*`).
   public let endpoint: String
+  /// When the loop started serving (`metrics`' uptime).
+  var started: ContinuousClock.Instant { epoch }
+  var clockNow: ContinuousClock.Instant { clock.now }
 
   /// Asks the loop to stop after the message in hand; safe from any thread or signal handler queue.
   public func requestStop() { stopRequest.request() }
@@ -190,6 +196,8 @@ public final class CoordinatorService: StoppableService, @unchecked Sendable {
       do {
         let wait = max(min(nextTick - clock.now, .milliseconds(100)), .zero)
         var next = try socket.receiveWithUserID(timeout: wait)
+        let passStart = clock.now
+        var ticked = false
         var handled = 0
         while let received = next {
           handle(received.frames, peerKey: received.userID)
@@ -204,8 +212,11 @@ public final class CoordinatorService: StoppableService, @unchecked Sendable {
         {
           heldCommands += try scheduler.handle(.tick, now: now, commit: false)
           nextTick = clock.now + tickInterval
+          ticked = true
         }
+        let commitStart = clock.now
         try scheduler.commit(now: now)
+        if handled > 0 || ticked { timings.commit.observe(clock.now - commitStart) }
         let commands = heldCommands
         let replies = heldReplies
         let reads = heldReads
@@ -221,6 +232,7 @@ public final class CoordinatorService: StoppableService, @unchecked Sendable {
             reply(route, WireMessage(.error, Self.errorMessage(for: error)))
           }
         }
+        if handled > 0 || ticked { timings.pass.observe(clock.now - passStart) }
         if handled > 0 {
           counting.messages += handled
           counting.batches += 1

@@ -7,6 +7,8 @@ public struct ClientRequest: Codable, Equatable, Sendable {
     case submit, status, cancel, retry, results, release, report
     /// How much of a dataset (by sha256) the coordinator holds; `upload` sends the rest.
     case dataset, upload
+    /// The coordinator's own counters and loop timings, for monitoring (`MetricsReply`). Read-only.
+    case metrics
   }
 
   public var command: Command

@@ -1,0 +1,244 @@
+import Foundation
+import Logging
+import SweepCoordinator
+import SweepDashboard
+import SweepWire
+import SweepWorker
+import TracCore
+import TracSweepTesting
+import XCTest
+
+#if canImport(Glibc)
+  import Glibc
+#endif
+
+/// A real coordinator (in this process, on tcp://127.0.0.1), optional in-process workers running the
+/// fake trainer, and the dashboard on an ephemeral port of 127.0.0.1.
+final class DashboardHarness: @unchecked Sendable {
+  let root: URL
+  let service: CoordinatorService
+  private let coordinatorThread: Thread
+  private var workers: [(WorkerAgent, Thread)] = []
+  private(set) var dashboardTask: Task<Void, Error>?
+  private(set) var port = 0
+  let dataset: URL
+
+  init() throws {
+    root = FileManager.default.temporaryDirectory.appendingPathComponent("dashboard-\(UUID().uuidString)")
+    try FileManager.default.createDirectory(at: root, withIntermediateDirectories: true)
+    dataset = root.appendingPathComponent("data/tiny.hdf5")
+    try FileManager.default.createDirectory(
+      at: dataset.deletingLastPathComponent(), withIntermediateDirectories: true)
+    try Data((0..<2048).map { UInt8(truncatingIfNeeded: $0 * 7) }).write(to: dataset)
+    service = try CoordinatorService(
+      configuration: .init(
+        bind: "tcp://127.0.0.1:*", stateDirectory: root.appendingPathComponent("state"),
+        scheduler: try SchedulerConfiguration(heartbeatInterval: .milliseconds(100), liveness: 5),
+        datasetDirectories: [dataset.deletingLastPathComponent()]),
+      logger: Logger(label: "test", factory: { _ in SwiftLogNoOpLogHandler() }))
+    let service = self.service
+    coordinatorThread = Thread { service.run() }
+    coordinatorThread.start()
+  }
+
+  var endpoint: String { service.endpoint }
+
+  func client() throws -> RequestClient { try RequestClient(endpoint: endpoint) }
+
+  /// Submits a grid of `seeds.count` runs; returns the sweep id.
+  func submit(name: String, seeds: [Int]) throws -> String {
+    let grid: [String: Any] = [
+      "name": name, "task": "OfflineBallCircle-v0", "dataset": dataset.path, "algorithm": "trac",
+      "base": ["bc_steps": 1, "steps": 2], "cost_thresholds": [5], "seeds": seeds,
+    ]
+    let text = String(decoding: try JSONSerialization.data(withJSONObject: grid), as: UTF8.self)
+    return try client().call(
+      ClientRequest(command: .submit, grid: text), expecting: SubmitReply.self, timeout: .seconds(30)
+    ).sweepID
+  }
+
+  func status() throws -> StatusReply {
+    try client().call(ClientRequest(command: .status), expecting: StatusReply.self)
+  }
+
+  func waitForStatus(_ what: String, timeout: TimeInterval = 30, _ condition: (StatusReply) -> Bool) throws
+    -> StatusReply
+  {
+    let deadline = Date().addingTimeInterval(timeout)
+    var last: StatusReply?
+    while Date() < deadline {
+      last = try status()
+      if condition(last!) { return last! }
+      Thread.sleep(forTimeInterval: 0.05)
+    }
+    XCTFail("timed out waiting for \(what): \(String(describing: last))")
+    throw CancellationError()
+  }
+
+  /// A worker running the fake trainer in this process.
+  func startWorker(_ name: String, behaviour: FakeTrainer.Behaviour, slots: Int = 2) throws -> WorkerAgent {
+    let directory = root.appendingPathComponent("worker-\(name)")
+    let trainer = try FakeTrainer.make(in: directory, behaviour: behaviour)
+    let agent = try WorkerAgent(
+      configuration: .init(
+        endpoint: endpoint, workDirectory: directory.appendingPathComponent("work"), slots: slots,
+        trainer: trainer, evaluate: false, grace: .seconds(1), terminationGrace: .seconds(1),
+        acknowledgementWait: .milliseconds(200), heartbeatInterval: .milliseconds(100), liveness: 5,
+        host: name, trainerVersion: "test"),
+      logger: Logger(label: "test", factory: { _ in SwiftLogNoOpLogHandler() }))
+    let thread = Thread { try? agent.run() }
+    thread.start()
+    workers.append((agent, thread))
+    return agent
+  }
+
+  func stopWorkers() {
+    for (agent, thread) in workers {
+      agent.stop(immediately: true)
+      let deadline = Date().addingTimeInterval(10)
+      while !thread.isFinished && Date() < deadline { usleep(10_000) }
+    }
+    workers = []
+  }
+
+  /// Starts the dashboard on 127.0.0.1 (port chosen by the system) and waits until it listens.
+  func startDashboard(token: String? = nil, listen: ListenAddress = ListenAddress(host: "127.0.0.1", port: 0))
+    throws
+  {
+    let dashboard = Dashboard(
+      configuration: try Dashboard.Configuration(
+        listen: listen, token: token, feed: .init(endpoint: endpoint, interval: 0.2, timeout: 5)),
+      logger: Logger(label: "test", factory: { _ in SwiftLogNoOpLogHandler() }))
+    let bound = PortBox()
+    dashboardTask = Task { try await dashboard.run { port in bound.set(port) } }
+    let deadline = Date().addingTimeInterval(20)
+    while bound.get() == 0 && Date() < deadline { usleep(10_000) }
+    port = bound.get()
+    XCTAssertNotEqual(port, 0, "the dashboard did not start listening")
+  }
+
+  func stop() {
+    dashboardTask?.cancel()
+    stopWorkers()
+    service.requestStop()
+    let deadline = Date().addingTimeInterval(10)
+    while !coordinatorThread.isFinished && Date() < deadline { usleep(10_000) }
+    try? FileManager.default.removeItem(at: root)
+  }
+
+  /// Polls `path` until `condition` holds for its body.
+  func waitForPage(
+    _ path: String, headers: [String: String] = [:], timeout: TimeInterval = 20, _ condition: (String) -> Bool
+  ) throws -> String {
+    let deadline = Date().addingTimeInterval(timeout)
+    var last = ""
+    while Date() < deadline {
+      let response = try HTTP.get(port: port, path, headers: headers)
+      last = response.body
+      if response.status == 200 && condition(last) { return last }
+      Thread.sleep(forTimeInterval: 0.1)
+    }
+    XCTFail("timed out waiting for \(path); last body:\n\(last.prefix(3000))")
+    throw CancellationError()
+  }
+}
+
+final class PortBox: @unchecked Sendable {
+  private let lock = NSLock()
+  private var port = 0
+  func set(_ value: Int) {
+    lock.lock()
+    port = value
+    lock.unlock()
+  }
+  func get() -> Int {
+    lock.lock()
+    defer { lock.unlock() }
+    return port
+  }
+}
+
+/// A tiny HTTP/1.1 client over a TCP socket to 127.0.0.1: the tests need to send any `Host` and to
+/// see every byte of the answer.
+enum HTTP {
+  struct Response {
+    var status: Int
+    var headers: [String: String]
+    var body: String
+  }
+
+  static func get(
+    port: Int, _ path: String, method: String = "GET", headers: [String: String] = [:], host: String? = nil
+  ) throws -> Response {
+    var request =
+      "\(method) \(path) HTTP/1.1\r\nHost: \(host ?? "127.0.0.1:\(port)")\r\nConnection: close\r\n"
+    for (name, value) in headers { request += "\(name): \(value)\r\n" }
+    request += "\r\n"
+    let raw = try exchange(port: port, Data(request.utf8))
+    guard let split = raw.range(of: Data("\r\n\r\n".utf8)) else {
+      throw HTTPError("no header end: \(raw.count) bytes")
+    }
+    let head = String(decoding: raw[..<split.lowerBound], as: UTF8.self).components(separatedBy: "\r\n")
+    let statusLine = head[0].split(separator: " ")
+    guard statusLine.count >= 2, let status = Int(statusLine[1]) else {
+      throw HTTPError("bad status line \(head[0])")
+    }
+    var fields: [String: String] = [:]
+    for line in head.dropFirst() {
+      guard let colon = line.firstIndex(of: ":") else { continue }
+      fields[line[..<colon].lowercased()] = line[line.index(after: colon)...].trimmingCharacters(
+        in: .whitespaces)
+    }
+    var body = Data(raw[split.upperBound...])
+    if fields["transfer-encoding"]?.lowercased() == "chunked" { body = try dechunk(body) }
+    return Response(status: status, headers: fields, body: String(decoding: body, as: UTF8.self))
+  }
+
+  static func dechunk(_ data: Data) throws -> Data {
+    var out = Data()
+    var rest = data[...]
+    while let lineEnd = rest.range(of: Data("\r\n".utf8)) {
+      let sizeText = String(decoding: rest[..<lineEnd.lowerBound], as: UTF8.self)
+      guard let size = Int(sizeText.split(separator: ";")[0], radix: 16) else {
+        throw HTTPError("bad chunk size")
+      }
+      if size == 0 { return out }
+      let start = lineEnd.upperBound
+      out.append(rest[start..<start + size])
+      rest = rest[(start + size + 2)...]
+    }
+    return out
+  }
+
+  static func exchange(port: Int, _ request: Data) throws -> Data {
+    let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
+    guard fd >= 0 else { throw HTTPError("socket") }
+    defer { close(fd) }
+    var timeout = timeval(tv_sec: 10, tv_usec: 0)
+    setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &timeout, socklen_t(MemoryLayout<timeval>.size))
+    var address = sockaddr_in()
+    address.sin_family = sa_family_t(AF_INET)
+    address.sin_port = in_port_t(UInt16(port).bigEndian)
+    address.sin_addr.s_addr = inet_addr("127.0.0.1")
+    let connected = withUnsafePointer(to: &address) {
+      $0.withMemoryRebound(to: sockaddr.self, capacity: 1) {
+        connect(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size))
+      }
+    }
+    guard connected == 0 else { throw HTTPError("cannot connect to 127.0.0.1:\(port): errno \(errno)") }
+    _ = request.withUnsafeBytes { send(fd, $0.baseAddress, request.count, 0) }
+    var response = Data()
+    var buffer = [UInt8](repeating: 0, count: 65_536)
+    while true {
+      let count = recv(fd, &buffer, buffer.count, 0)
+      if count <= 0 { break }
+      response.append(contentsOf: buffer[0..<count])
+    }
+    return response
+  }
+
+  struct HTTPError: Error, CustomStringConvertible {
+    let description: String
+    init(_ description: String) { self.description = description }
+  }
+}
