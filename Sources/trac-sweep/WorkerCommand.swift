@@ -40,21 +40,9 @@ struct WorkerCommand: ParsableCommand {
     name: .customLong("no-evaluate"),
     help: "Do not evaluate policies in the simulator (tests and demos without Bullet-Safety-Gym).")
   var noEvaluate = false
-  @Option(
-    name: .customLong("curve-secret"),
-    help:
-      "This worker's CURVE key file, for a secured coordinator (default: $TRAC_SWEEP_CURVE_SECRET, config.json)."
-  )
-  var curveSecret: String?
-  @Option(
-    name: .customLong("server-key"),
-    help: "The coordinator's public key file (default: $TRAC_SWEEP_SERVER_KEY, config.json).")
-  var serverKey: String?
+  @OptionGroup var curve: CurveClientOptions
 
   func validate() throws {
-    do { _ = try CurveClientKeys.resolve(secret: curveSecret, serverKey: serverKey) } catch {
-      throw ValidationError("\(error)")
-    }
     do { _ = try CoordinatorAddress.validated(connect, source: "--connect") } catch {
       throw ValidationError("\(error)")
     }
@@ -77,7 +65,7 @@ struct WorkerCommand: ParsableCommand {
   func run() throws {
     LoggingSystem.bootstrap { StreamLogHandler.standardError(label: $0) }
     let curve: CurveClientKeys?
-    do { curve = try CurveClientKeys.resolve(secret: curveSecret, serverKey: serverKey) } catch {
+    do { curve = try self.curve.keys() } catch {
       FileHandle.standardError.write(Data("error: \(error)\n".utf8))
       throw ExitCode.failure
     }
