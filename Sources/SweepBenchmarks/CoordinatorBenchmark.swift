@@ -5,12 +5,12 @@ import SweepCoordinator
 import SweepWire
 import TracCore
 
-/// `trac-sweep bench-coordinator`: a real coordinator (in this process, over tcp://127.0.0.1) and
+/// `trac-sweep bench coordinator`: a real coordinator (in this process, over tcp://127.0.0.1) and
 /// many simulated workers whose "trainer" answers at once, to measure what the coordinator itself
 /// can do: runs dispatched and recorded per second, and how many workers it holds at 1 s heartbeats
 /// without a lease lapsing falsely.
 ///
-/// The simulated workers live in child processes (`trac-sweep bench-simulate-workers`), each with its
+/// The simulated workers live in child processes (`trac-sweep bench simulate-workers`), each with its
 /// own poller, so that the coordinator's process does nothing but coordinate and the CPU time of each
 /// side can be read apart.
 public enum CoordinatorBenchmark {
@@ -117,7 +117,7 @@ public enum CoordinatorBenchmark {
         let process = Process()
         process.executableURL = URL(fileURLWithPath: executable)
         process.arguments = [
-          "bench-simulate-workers", "--endpoint", endpoint, "--mode", mode, "--first", "\(first)",
+          "bench", "simulate-workers", "--endpoint", endpoint, "--mode", mode, "--first", "\(first)",
           "--count", "\(size)", "--slots", "\(slots)",
         ]
         let pipe = Pipe()

@@ -1,10 +1,25 @@
 import ArgumentParser
 import Foundation
+import SweepBenchmarks
 import TracTrainer
 
+/// `bench trainer|coordinator`: the speed measurements.
 struct BenchCommand: ParsableCommand {
   static let configuration = CommandConfiguration(
     commandName: "bench",
+    abstract: "Measure the trainer's steps (the default) or the coordinator's throughput and capacity.",
+    discussion: """
+      Example:
+        trac-sweep bench trainer --steps 20
+        trac-sweep bench coordinator --workers 100 --runs 5000
+      """,
+    subcommands: [BenchTrainerCommand.self, BenchCoordinatorCommand.self, BenchSimulateWorkersCommand.self],
+    defaultSubcommand: BenchTrainerCommand.self)
+}
+
+struct BenchTrainerCommand: ParsableCommand {
+  static let configuration = CommandConfiguration(
+    commandName: "trainer",
     abstract: "Measure BC and TraC steps against this machine's sgemm peak.",
     discussion: """
       Prints, for BallCircle (obs 8, act 2, L 200) and AntCircle (obs 34, act 8, L 500) shapes at \
@@ -12,7 +27,7 @@ struct BenchCommand: ParsableCommand {
       measured in the same run.
 
       Example:
-        trac-sweep bench --steps 20
+        trac-sweep bench trainer --steps 20
       """)
 
   @Option(help: "Timed steps per measurement.") var steps: Int = 20

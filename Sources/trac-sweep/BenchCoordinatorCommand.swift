@@ -4,7 +4,7 @@ import SweepBenchmarks
 
 struct BenchCoordinatorCommand: ParsableCommand {
   static let configuration = CommandConfiguration(
-    commandName: "bench-coordinator",
+    commandName: "coordinator",
     abstract: "Measure the coordinator with simulated workers whose trainer answers at once.",
     discussion: """
       Prints runs dispatched and recorded per second with --workers simulated workers, and for each \
@@ -12,7 +12,7 @@ struct BenchCoordinatorCommand: ParsableCommand {
       workers run in child processes, so the CPU time printed for the coordinator is its own.
 
       Example:
-        trac-sweep bench-coordinator --workers 100 --runs 5000 --capacity 1000 5000
+        trac-sweep bench coordinator --workers 100 --runs 5000 --capacity 1000 5000
       """)
 
   @Option(help: "Simulated workers for the throughput measurement.") var workers: Int = 100
@@ -57,11 +57,11 @@ struct BenchCoordinatorCommand: ParsableCommand {
   }
 }
 
-/// A child of `bench-coordinator`: simulated workers in a process of their own.
+/// A child of `bench coordinator`: simulated workers in a process of their own.
 struct BenchSimulateWorkersCommand: ParsableCommand {
   static let configuration = CommandConfiguration(
-    commandName: "bench-simulate-workers",
-    abstract: "Simulated workers for bench-coordinator (started by it).",
+    commandName: "simulate-workers",
+    abstract: "Simulated workers for bench coordinator (started by it).",
     shouldDisplay: false)
 
   @Option var endpoint: String

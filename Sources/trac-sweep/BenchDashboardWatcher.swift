@@ -4,7 +4,7 @@ import Foundation
   import FoundationNetworking
 #endif
 
-/// For `bench-coordinator --with-dashboard`: a `trac-sweep dashboard` child process pointed at the
+/// For `bench coordinator --with-dashboard`: a `trac-sweep dashboard` child process pointed at the
 /// benchmark's coordinator, and a thread that reads its overview, a sweep page and /metrics every second,
 /// as an open browser tab and a Prometheus scrape would.
 final class BenchDashboardWatcher: @unchecked Sendable {

@@ -62,7 +62,7 @@ struct DashboardCommand: ParsableCommand {
       listen: try ListenAddress(parsing: listen), token: secret,
       feed: .init(
         endpoint: try CoordinatorAddress.resolve(client.coordinator),
-        curve: try CurveClientKeys.resolve(secret: client.curveSecret, serverKey: client.serverKey),
+        curve: try client.curve.keys(),
         interval: interval, timeout: client.timeout),
       artifacts: artifacts.map { URL(fileURLWithPath: $0) })
   }

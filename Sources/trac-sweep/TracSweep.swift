@@ -1,8 +1,8 @@
 import ArgumentParser
 
 @main
-struct TracSweep: ParsableCommand {
-  static let configuration = CommandConfiguration(
+public struct TracSweep: ParsableCommand {
+  public static let configuration = CommandConfiguration(
     commandName: "trac-sweep",
     abstract: "Hyperparameter sweeps of the TraC offline safe-RL trainer.",
     discussion: """
@@ -16,7 +16,7 @@ struct TracSweep: ParsableCommand {
         sweeps:    submit, status, watch, cancel, retry, results, report, release
         watching:  dashboard (web pages and Prometheus metrics)
         one run:   train, evaluate
-        speed:     bench, bench-coordinator
+        speed:     bench trainer, bench coordinator
 
       Example, on one machine:
         trac-sweep coordinator --bind tcp://127.0.0.1:5555 --state state &
@@ -32,7 +32,8 @@ struct TracSweep: ParsableCommand {
       CancelCommand.self,
       RetryCommand.self,
       ResultsCommand.self, ReportCommand.self, ReleaseCommand.self, TrainCommand.self, EvaluateCommand.self,
-      BenchCommand.self, BenchCoordinatorCommand.self, BenchSimulateWorkersCommand.self, KeysCommand.self,
-      DashboardCommand.self,
+      BenchCommand.self, KeysCommand.self, DashboardCommand.self,
     ])
+
+  public init() {}
 }

@@ -43,16 +43,7 @@ struct WorkerCommand: ParsableCommand {
         + "only runs without evaluation episodes (default: it evaluates the task families whose evaluator it finds)."
     ))
   var noEvaluate = false
-  @Option(
-    name: .customLong("curve-secret"),
-    help:
-      "This worker's CURVE key file, for a secured coordinator (default: $TRAC_SWEEP_CURVE_SECRET, config.json)."
-  )
-  var curveSecret: String?
-  @Option(
-    name: .customLong("server-key"),
-    help: "The coordinator's public key file (default: $TRAC_SWEEP_SERVER_KEY, config.json).")
-  var serverKey: String?
+  @OptionGroup var curve: CurveClientOptions
   @Option(
     name: .customLong("ship-checkpoints"),
     help: ArgumentHelp(
@@ -73,9 +64,6 @@ struct WorkerCommand: ParsableCommand {
     }
     if let checkpointEvery, checkpointEvery < 1 {
       throw ValidationError("--checkpoint-every must be at least 1, got \(checkpointEvery)")
-    }
-    do { _ = try CurveClientKeys.resolve(secret: curveSecret, serverKey: serverKey) } catch {
-      throw ValidationError("\(error)")
     }
     do { _ = try CoordinatorAddress.validated(connect, source: "--connect") } catch {
       throw ValidationError("\(error)")
@@ -99,7 +87,7 @@ struct WorkerCommand: ParsableCommand {
   func run() throws {
     LoggingSystem.bootstrap { StreamLogHandler.standardError(label: $0) }
     let curve: CurveClientKeys?
-    do { curve = try CurveClientKeys.resolve(secret: curveSecret, serverKey: serverKey) } catch {
+    do { curve = try self.curve.keys() } catch {
       FileHandle.standardError.write(Data("error: \(error)\n".utf8))
       throw ExitCode.failure
     }

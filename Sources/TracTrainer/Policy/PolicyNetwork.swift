@@ -1,9 +1,15 @@
 import Foundation
 import TracCore
 
-/// The TraC policy, `tanh(W2 relu(W1 relu(W0 s + b0) + b1) + b2)` with dropout after each hidden
-/// linear layer in training, written as explicit forward and backward passes over buffers that are
-/// allocated once (llm.c style). Shapes: M rows (transitions), O = obs, H = 256, A = act.
+/// The TraC policy (docs/ALGORITHM.md section 4), written as explicit forward and backward passes
+/// over buffers that are allocated once, one pair of kernels per layer (llm.c style):
+///
+///     layer 0:  h0  = relu(dropout(inp W0^T + b0))     inp (M,O), W0 (H,O), b0 (H) -> h0 (M,H)
+///     layer 1:  h1  = relu(dropout(h0 W1^T + b1))      h0 (M,H),  W1 (H,H), b1 (H) -> h1 (M,H)
+///     layer 2:  out = tanh(h1 W2^T + b2)               h1 (M,H),  W2 (A,H), b2 (A) -> out (M,A)
+///
+/// M rows (transitions), O = observation width, H = 256, A = action width; weights in PyTorch's
+/// `nn.Linear` layout. Dropout is on only in training.
 public final class PolicyNetwork {
   public static let dropoutProbability: Float = 0.25
 
@@ -13,21 +19,21 @@ public final class PolicyNetwork {
   /// Rows the buffers hold: batch size x segment length.
   public let capacity: Int
 
-  /// [M, O] observations in.
+  /// inp (M,O): observations in.
   public let input: UnsafeMutablePointer<Float>
-  /// [M, H] hidden activations after bias, dropout and ReLU.
+  /// h0, h1 (M,H): hidden activations after bias, dropout and ReLU.
   let hidden0: UnsafeMutablePointer<Float>
   let hidden1: UnsafeMutablePointer<Float>
-  /// [M, A] actions out (tanh).
+  /// out (M,A): actions (tanh).
   public let output: UnsafeMutablePointer<Float>
-  /// [M, A] dLoss/dOutput in, set by the loss before `backward`.
+  /// dout (M,A): dLoss/dout in, set by the loss before `backward`.
   public let outputGradient: UnsafeMutablePointer<Float>
-  /// [M, H] gradient scratch.
+  /// dh0, dh1 (M,H): gradient scratch.
   let hiddenGradient0: UnsafeMutablePointer<Float>
   let hiddenGradient1: UnsafeMutablePointer<Float>
-  /// [O, H] W0 transposed, refreshed at every forward pass.
-  private let firstLayerTransposed: UnsafeMutablePointer<Float>
-  /// [A] per-action partial sums of the output layer.
+  /// W0^T (O,H), refreshed by every `layer0Forward`.
+  private let w0Transposed: UnsafeMutablePointer<Float>
+  /// (A) per-action partial sums of layer 2.
   private let outputScratch: UnsafeMutablePointer<Lanes>
 
   /// The stream of dropout masks; settable so a gradient check can replay the same masks.
@@ -53,7 +59,7 @@ public final class PolicyNetwork {
     outputGradient = buffer(shape.actionDim)
     hiddenGradient0 = buffer(shape.hidden)
     hiddenGradient1 = buffer(shape.hidden)
-    firstLayerTransposed = .allocate(capacity: shape.observationDim * shape.hidden)
+    w0Transposed = .allocate(capacity: shape.observationDim * shape.hidden)
     outputScratch = .allocate(capacity: shape.actionDim)
   }
 
@@ -61,76 +67,52 @@ public final class PolicyNetwork {
     for pointer in [input, hidden0, hidden1, output, outputGradient, hiddenGradient0, hiddenGradient1] {
       pointer.deallocate()
     }
-    firstLayerTransposed.deallocate()
+    w0Transposed.deallocate()
     outputScratch.deallocate()
   }
 
   /// Forward pass over the first `rows` rows of `input` into `output`. Dropout only when training.
-  ///
-  /// Only the 256 x 256 product goes through sgemm; the narrow layers (obs -> 256, 256 -> act) are
-  /// fused with the bias, dropout and ReLU passes, so each activation row is written once.
   public func forward(rows: Int, dropout: Bool) {
     precondition(rows <= capacity, "rows \(rows) exceed the buffers' capacity \(capacity)")
-    let hidden = shape.hidden
     lastForwardDropout = dropout
-    transposeFirstLayer()
-    // hidden0[M, H] = dropout-ReLU(input[M, O] W0[H, O]^T + b0).
-    firstLayerForward(rows: rows, dropout: dropout)
-    // hidden1[M, H] = hidden0[M, H] W1[H, H]^T; bias, dropout, ReLU and the output layer follow.
-    BLAS.gemm(
-      transposeA: false, transposeB: true, m: rows, n: hidden, k: hidden,
-      a: hidden0, lda: hidden, b: parameters.w1, ldb: hidden, c: hidden1, ldc: hidden)
-    // output[M, A] = tanh(dropout-ReLU(hidden1 + b1) W2[A, H]^T + b2).
-    secondLayerAndOutputForward(rows: rows, dropout: dropout)
+    layer0Forward(rows: rows, dropout: dropout)
+    layer1Forward(rows: rows, dropout: dropout)
+    layer2Forward(rows: rows)
   }
 
-  /// Backward pass of the last `forward` (same rows): reads `outputGradient` = dLoss/dOutput and
+  /// Backward pass of the last `forward` (same rows): reads `outputGradient` = dLoss/dout and
   /// writes every parameter's gradient into `gradients`, or adds to them when `accumulate` (a batch
   /// processed in chunks of rows).
   public func backward(rows: Int, accumulate: Bool = false) {
-    let (observationDim, hidden) = (shape.observationDim, shape.hidden)
-    let scale: Float = lastForwardDropout ? 1 / (1 - Self.dropoutProbability) : 1
-    // Output layer and layer 1's ReLU: dW2, db2, dZ1 = dHidden1 * relu'(..) * scale, db1.
-    outputAndSecondLayerBackward(rows: rows, scale: scale, accumulate: accumulate)
-    let gradientScale: Float = accumulate ? 1 : 0
-    // dW1[H, H] = dZ1[M, H]^T hidden0[M, H];  dHidden0[M, H] = dZ1[M, H] W1[H, H].
-    BLAS.gemm(
-      transposeA: true, transposeB: false, m: hidden, n: hidden, k: rows,
-      a: hiddenGradient1, lda: hidden, b: hidden0, ldb: hidden, beta: gradientScale, c: gradients.w1,
-      ldc: hidden)
-    BLAS.gemm(
-      transposeA: false, transposeB: false, m: rows, n: hidden, k: hidden,
-      a: hiddenGradient1, lda: hidden, b: parameters.w1, ldb: hidden, c: hiddenGradient0, ldc: hidden)
-    // dZ0 = dHidden0 * relu'(..) * scale in place, db0; then dW0[H, O] = dZ0[M, H]^T input[M, O].
-    reluDropoutBackward(
-      hiddenGradient0, activations: hidden0, biasGradient: gradients.b0, rows: rows, scale: scale,
-      accumulate: accumulate)
-    BLAS.gemm(
-      transposeA: true, transposeB: false, m: hidden, n: observationDim, k: rows,
-      a: hiddenGradient0, lda: hidden, b: input, ldb: observationDim, beta: gradientScale, c: gradients.w0,
-      ldc: observationDim)
+    layer2Backward(rows: rows, accumulate: accumulate)
+    layer1Backward(rows: rows, accumulate: accumulate)
+    layer0Backward(rows: rows, accumulate: accumulate)
   }
 
-  /// W0 [H, O] -> W0^T [O, H], so the first layer's pass reads a row of weights per input.
-  private func transposeFirstLayer() {
+  /// Inverted dropout's scale of kept units in the last forward pass: 1 / (1 - p), or 1 without dropout.
+  private var dropoutScale: Float { lastForwardDropout ? 1 / (1 - Self.dropoutProbability) : 1 }
+
+  // MARK: Layer 0
+
+  /// inp (M,O), W0 (H,O), b0 (H) -> h0 (M,H) = relu(dropout(inp W0^T + b0)).
+  ///
+  /// The input is narrow, so the product is not an sgemm: each row's 256 sums stay in registers,
+  /// 32 units at a time, and get their bias, dropout and ReLU before the one write.
+  private func layer0Forward(rows: Int, dropout: Bool) {
     let (observationDim, hidden) = (shape.observationDim, shape.hidden)
+    // W0 (H,O) -> W0^T (O,H), so the pass reads one row of weights per input feature.
     let w0 = parameters.w0
     for unit in 0..<hidden {
       for feature in 0..<observationDim {
-        firstLayerTransposed[feature * hidden + unit] = w0[unit * observationDim + feature]
+        w0Transposed[feature * hidden + unit] = w0[unit * observationDim + feature]
       }
     }
-  }
-
-  /// hidden0[m, :] = dropout-ReLU(b0 + sum_k input[m, k] W0^T[k, :]), 8 units at a time.
-  private func firstLayerForward(rows: Int, dropout: Bool) {
-    let (observationDim, hidden) = (shape.observationDim, shape.hidden)
     let scale = Lanes(repeating: dropout ? 1 / (1 - Self.dropoutProbability) : 1)
-    let (bias, weights) = (parameters.b0, firstLayerTransposed)
+    let (bias, weights) = (parameters.b0, w0Transposed)
     for row in 0..<rows {
       let x = input + row * observationDim
       let out = hidden0 + row * hidden
-      // 32 units at a time in four registers: one broadcast of x[k] feeds four FMAs.
+      // One broadcast of x[k] feeds four FMAs.
       for group in 0..<(hidden / 32) {
         let unit = 32 * group
         var sum0 = bias.lanes(at: unit)
@@ -158,24 +140,74 @@ public final class PolicyNetwork {
     }
   }
 
-  /// In place on hidden1: `dropout-ReLU(hidden1 + b1)`, and while each row is in cache,
-  /// `output[m, j] = tanh(b2[j] + hidden1[m, :] . W2[j, :])`.
-  private func secondLayerAndOutputForward(rows: Int, dropout: Bool) {
-    let (hidden, actionDim) = (shape.hidden, shape.actionDim)
+  /// dh0 (M,H) -> dW0 (H,O), db0 (H); dh0 becomes dz0 in place. The observations need no gradient.
+  private func layer0Backward(rows: Int, accumulate: Bool) {
+    let (observationDim, hidden) = (shape.observationDim, shape.hidden)
+    // dz0 = dh0 * relu'(..) * dropout scale; db0 = column sums of dz0.
+    dropoutReLUBackward(
+      hiddenGradient0, activations: hidden0, biasGradient: gradients.b0, rows: rows, accumulate: accumulate)
+    // dW0 (H,O) = dz0 (M,H)^T inp (M,O).
+    BLAS.gemm(
+      transposeA: true, transposeB: false, m: hidden, n: observationDim, k: rows,
+      a: hiddenGradient0, lda: hidden, b: input, ldb: observationDim, beta: accumulate ? 1 : 0,
+      c: gradients.w0, ldc: observationDim)
+  }
+
+  // MARK: Layer 1
+
+  /// h0 (M,H), W1 (H,H), b1 (H) -> h1 (M,H) = relu(dropout(h0 W1^T + b1)).
+  private func layer1Forward(rows: Int, dropout: Bool) {
+    let hidden = shape.hidden
+    // h1 (M,H) = h0 (M,H) W1 (H,H)^T.
+    BLAS.gemm(
+      transposeA: false, transposeB: true, m: rows, n: hidden, k: hidden,
+      a: hidden0, lda: hidden, b: parameters.w1, ldb: hidden, c: hidden1, ldc: hidden)
+    // In place: h1 = relu(dropout(h1 + b1)).
     let scale = Lanes(repeating: dropout ? 1 / (1 - Self.dropoutProbability) : 1)
-    let (bias, w2, b2) = (parameters.b1, parameters.w2, parameters.b2)
-    let sums = outputScratch
+    let bias = parameters.b1
     for row in 0..<rows {
       let h = hidden1 + row * hidden
-      for action in 0..<actionDim { sums[action] = Lanes() }
       var keep: UInt64 = 0
       for block in 0..<(hidden / 8) {
         if dropout, block % 4 == 0 { keep = DropoutBits.keepBits(dropoutGenerator.next()) }
         let sum = h.lanes(at: 8 * block) + bias.lanes(at: 8 * block)
         let keepMask =
           dropout ? sum.positiveMask & DropoutBits.mask(keep, block: block % 4) : sum.positiveMask
-        let value = (sum * scale).masked(keepMask)
-        h.store(value, at: 8 * block)
+        h.store((sum * scale).masked(keepMask), at: 8 * block)
+      }
+    }
+  }
+
+  /// dh1 (M,H) -> dW1 (H,H), db1 (H), dh0 (M,H); dh1 becomes dz1 in place.
+  private func layer1Backward(rows: Int, accumulate: Bool) {
+    let hidden = shape.hidden
+    // dz1 = dh1 * relu'(..) * dropout scale; db1 = column sums of dz1.
+    dropoutReLUBackward(
+      hiddenGradient1, activations: hidden1, biasGradient: gradients.b1, rows: rows, accumulate: accumulate)
+    // dW1 (H,H) = dz1 (M,H)^T h0 (M,H).
+    BLAS.gemm(
+      transposeA: true, transposeB: false, m: hidden, n: hidden, k: rows,
+      a: hiddenGradient1, lda: hidden, b: hidden0, ldb: hidden, beta: accumulate ? 1 : 0, c: gradients.w1,
+      ldc: hidden)
+    // dh0 (M,H) = dz1 (M,H) W1 (H,H).
+    BLAS.gemm(
+      transposeA: false, transposeB: false, m: rows, n: hidden, k: hidden,
+      a: hiddenGradient1, lda: hidden, b: parameters.w1, ldb: hidden, c: hiddenGradient0, ldc: hidden)
+  }
+
+  // MARK: Layer 2
+
+  /// h1 (M,H), W2 (A,H), b2 (A) -> out (M,A) = tanh(h1 W2^T + b2). A is small: one pass over h1,
+  /// 8 units at a time into one partial sum per action.
+  private func layer2Forward(rows: Int) {
+    let (hidden, actionDim) = (shape.hidden, shape.actionDim)
+    let (w2, b2) = (parameters.w2, parameters.b2)
+    let sums = outputScratch
+    for row in 0..<rows {
+      let h = hidden1 + row * hidden
+      for action in 0..<actionDim { sums[action] = Lanes() }
+      for block in 0..<(hidden / 8) {
+        let value = h.lanes(at: 8 * block)
         for action in 0..<actionDim {
           sums[action] += value * w2.lanes(at: action * hidden + 8 * block)
         }
@@ -185,18 +217,16 @@ public final class PolicyNetwork {
     }
   }
 
-  /// From dLoss/dOutput: through tanh (db2), the output layer (dW2) and layer 1's dropout-ReLU
-  /// (dZ1 into hiddenGradient1, db1), one pass over the rows.
-  private func outputAndSecondLayerBackward(rows: Int, scale: Float, accumulate: Bool) {
+  /// dout (M,A) -> dW2 (A,H), db2 (A), dh1 (M,H); dout becomes dLoss/d(pre-tanh) in place.
+  private func layer2Backward(rows: Int, accumulate: Bool) {
     let (hidden, actionDim) = (shape.hidden, shape.actionDim)
-    let (w2, dW2, db1, db2) = (parameters.w2, gradients.w2, gradients.b1, gradients.b2)
+    let (w2, dW2, db2) = (parameters.w2, gradients.w2, gradients.b2)
     if !accumulate {
       dW2.update(repeating: 0, count: actionDim * hidden)
-      db1.update(repeating: 0, count: hidden)
       db2.update(repeating: 0, count: actionDim)
     }
-    let scaleLanes = Lanes(repeating: scale)
     for row in 0..<rows {
+      // Through tanh: d(pre) = dout * (1 - out^2); db2 += d(pre).
       let gradient = outputGradient + row * actionDim
       let out = output + row * actionDim
       for action in 0..<actionDim {
@@ -204,8 +234,9 @@ public final class PolicyNetwork {
         gradient[action] = value
         db2[action] += value
       }
+      // dh1[m, :] = sum_j d(pre)[m, j] W2[j, :];  dW2[j, :] += d(pre)[m, j] h1[m, :].
       let h = hidden1 + row * hidden
-      let dz = hiddenGradient1 + row * hidden
+      let dh = hiddenGradient1 + row * hidden
       for block in 0..<(hidden / 8) {
         let activation = h.lanes(at: 8 * block)
         var upstream = Lanes()
@@ -216,22 +247,23 @@ public final class PolicyNetwork {
             dW2.lanes(at: action * hidden + 8 * block) + outputGradientLanes * activation,
             at: action * hidden + 8 * block)
         }
-        let value = (upstream * scaleLanes).masked(activation.positiveMask)
-        dz.store(value, at: 8 * block)
-        db1.store(db1.lanes(at: 8 * block) + value, at: 8 * block)
+        dh.store(upstream, at: 8 * block)
       }
     }
   }
 
-  /// In place on [rows, H]: `dZ = activation > 0 ? dA * scale : 0`, and `biasGradient` = column
-  /// sums of dZ. The post-ReLU activation alone tells which units passed (dropout's kept units with
-  /// a positive input), so no mask is stored.
-  private func reluDropoutBackward(
+  // MARK: Shared by layers 0 and 1
+
+  /// The backward of `relu(dropout(z))` and the bias before it, in place on (M,H):
+  /// `dz = h > 0 ? dh * scale : 0`, and `biasGradient` (H) = column sums of dz. The post-ReLU
+  /// activation alone tells which units passed (dropout's kept units with a positive input), so no
+  /// mask is stored.
+  private func dropoutReLUBackward(
     _ gradient: UnsafeMutablePointer<Float>, activations: UnsafeMutablePointer<Float>,
-    biasGradient: UnsafeMutablePointer<Float>, rows: Int, scale: Float, accumulate: Bool
+    biasGradient: UnsafeMutablePointer<Float>, rows: Int, accumulate: Bool
   ) {
     let hidden = shape.hidden
-    let scaleLanes = Lanes(repeating: scale)
+    let scaleLanes = Lanes(repeating: dropoutScale)
     if !accumulate { biasGradient.update(repeating: 0, count: hidden) }
     for row in 0..<rows {
       let g = gradient + row * hidden

@@ -31,10 +31,13 @@ public final class Trainer {
   private let targetActions: UnsafeMutablePointer<Float>
   /// Per labelled segment: `sum_t gamma^t log pi_ref(a_t|s_t)`, fixed at the switch.
   private var referenceTerms: [Double]
-  /// `gamma^t`, t < L.
-  private let discounts: [Double]
+  /// TraC's segment score, `alpha * (sum_t gamma^t log pi(a_t|s_t) - ref)`.
+  private let score: SegmentScore
+  /// (B) the batch's labels and weights, and in TraC its scores and dLoss/dscore.
   private let batchLabels: UnsafeMutableBufferPointer<UInt8>
   private let batchWeights: UnsafeMutableBufferPointer<Float>
+  private let batchScores: UnsafeMutableBufferPointer<Double>
+  private let batchScoreGradients: UnsafeMutableBufferPointer<Double>
 
   public private(set) var completedSteps = 0
   /// TraC updates made so far (k of the warm-up).
@@ -102,13 +105,13 @@ public final class Trainer {
     batch = .allocate(capacity: batchSize)
     targetActions = .allocate(capacity: segmentsPerChunk * segmentLength * shape.actionDim)
     referenceTerms = [Double](repeating: 0, count: labels.count)
-    var discount = 1.0
-    discounts = (0..<segmentLength).map { _ in
-      defer { discount *= hyperparameters.gamma }
-      return discount
-    }
+    score = SegmentScore(
+      alpha: hyperparameters.alpha, gamma: hyperparameters.gamma, length: segmentLength,
+      actionDim: shape.actionDim)
     batchLabels = .allocate(capacity: batchSize)
     batchWeights = .allocate(capacity: batchSize)
+    batchScores = .allocate(capacity: batchSize)
+    batchScoreGradients = .allocate(capacity: batchSize)
   }
 
   deinit {
@@ -116,6 +119,8 @@ public final class Trainer {
     targetActions.deallocate()
     batchLabels.deallocate()
     batchWeights.deallocate()
+    batchScores.deallocate()
+    batchScoreGradients.deallocate()
   }
 
   /// Whether the switch to TraC has happened (it happens in the first TraC step).
@@ -155,18 +160,29 @@ public final class Trainer {
     if algorithm == .trac, completedSteps == hyperparameters.bcSteps, tracUpdates == 0 {
       switchToTraC()
     }
-    let result: (loss: Double, accuracy: Double?)
     let learningRate = nextLearningRate
-    if phase == .bc {
-      result = (behaviourCloningStep(), nil)
-    } else {
-      let (loss, accuracy) = tracStep()
-      result = (loss, accuracy)
-      tracUpdates += 1
-    }
+    drawNextBatch()
+    let result = computeLossAndGradients()
+    if phase == .trac { tracUpdates += 1 }
     optimizer.step(parameters: network.parameters, gradients: network.gradients, learningRate: learningRate)
     completedSteps += 1
     return result
+  }
+
+  /// The loss of the batch the last `step` drew, in the current phase, and its gradient with respect
+  /// to every parameter (into `network.gradients`): what a step computes before the optimizer moves.
+  /// Dropout draws its masks from `network.dropoutGenerator`, so a caller that resets the generator
+  /// evaluates the same function again, as a finite-difference check of the gradient does.
+  public func lossAndGradients() -> (loss: Double, accuracy: Double?) {
+    precondition(completedSteps > 0, "no batch drawn yet")
+    precondition(phase == .bc || hasSwitched, "the switch to TraC happens in the first TraC step")
+    return computeLossAndGradients()
+  }
+
+  private func computeLossAndGradients() -> (loss: Double, accuracy: Double?) {
+    if phase == .bc { return (behaviourCloningLossAndGradients(), nil) }
+    let (loss, accuracy) = tracLossAndGradients()
+    return (loss, accuracy)
   }
 
   public var totalSteps: Int { hyperparameters.steps }
@@ -201,9 +217,8 @@ public final class Trainer {
   /// The batch's slots in chunks of `segmentsPerChunk`.
   private var chunks: StrideTo<Int> { stride(from: 0, to: batchSize, by: segmentsPerChunk) }
 
-  /// `mean over the batch's transitions of ||mu(s) - a||^2`, a chunk at a time.
-  private func behaviourCloningStep() -> Double {
-    drawNextBatch()
+  /// BC: `mean over the batch's transitions of ||mu(s) - a||^2`, a chunk at a time.
+  private func behaviourCloningLossAndGradients() -> Double {
     let totalRows = batchSize * segmentLength
     var loss = 0.0
     for first in chunks {
@@ -211,62 +226,46 @@ public final class Trainer {
       let rows = slots.count * segmentLength
       gather(slots)
       network.forward(rows: rows, dropout: true)
-      loss += Losses.behaviourCloning(
-        actions: network.output, targets: targetActions, rows: rows, actionDim: shape.actionDim,
-        meanOver: totalRows, gradient: network.outputGradient)
+      loss += BehaviourCloningLoss.forwardBackward(
+        mu: network.output, actions: targetActions, rows: rows, actionDim: shape.actionDim,
+        meanOver: totalRows, muGradient: network.outputGradient)
       network.backward(rows: rows, accumulate: first > 0)
     }
     return loss
   }
 
-  /// `score_i = alpha * sum_t gamma^t (log pi(a_t|s_t) - log pi_ref(a_t|s_t))`, with
-  /// `log pi(a|s) = -||mu(s) - a||^2`; then the loss and its gradient back to the actions, a chunk
-  /// of segments at a time (the loss is a sum over segments given the batch's lambda_0).
-  private func tracStep() -> (Double, Double) {
-    drawNextBatch()
+  /// TraC, a chunk of segments at a time: parameters -> mu -> segment scores -> loss, and back.
+  /// A segment's dLoss/dscore depends on the rest of the batch only through lambda_0, so each
+  /// chunk goes backward while its activations are still in the network's buffers.
+  private func tracLossAndGradients() -> (Double, Double) {
     let (actionDim, length) = (shape.actionDim, segmentLength)
-    let alpha = hyperparameters.alpha
-    let undesirableLambda = Losses.undesirableLambda(
+    let loss = TracLoss(
       labels: batchLabels.baseAddress!, count: batchSize, eta: hyperparameters.eta,
       selection: hyperparameters.segments)
-    var loss = 0.0
-    var correct = 0
     for first in chunks {
       let slots = first..<min(first + segmentsPerChunk, batchSize)
       gather(slots)
       network.forward(rows: slots.count * length, dropout: true)
-      let output = network.output
-      let gradient = network.outputGradient
       for (row, slot) in slots.enumerated() {
-        var policyTerm = 0.0
-        for t in 0..<length {
-          let base = (row * length + t) * actionDim
-          var squaredError: Float = 0
-          for column in 0..<actionDim {
-            let difference = output[base + column] - targetActions[base + column]
-            squaredError += difference * difference
-          }
-          policyTerm -= discounts[t] * Double(squaredError)
-        }
-        let score = alpha * (policyTerm - referenceTerms[Int(batch[slot])])
-        let term = Losses.tracTerm(
-          score: score, isDesirable: batchLabels[slot] == 1, weight: batchWeights[slot],
-          undesirableLambda: undesirableLambda, batchSize: batchSize)
-        loss += term.loss
-        if term.correct { correct += 1 }
-        // dLoss/dmu_t = dLoss/dscore * alpha * gamma^t * (-2) (mu_t - a_t).
-        let scale = term.gradient * alpha * -2
-        for t in 0..<length {
-          let rowScale = Float(scale * discounts[t])
-          let base = (row * length + t) * actionDim
-          for column in 0..<actionDim {
-            gradient[base + column] = rowScale * (output[base + column] - targetActions[base + column])
-          }
-        }
+        let offset = row * length * actionDim
+        batchScores[slot] = score.forward(
+          mu: network.output + offset, actions: targetActions + offset,
+          reference: referenceTerms[Int(batch[slot])])
+      }
+      loss.backward(
+        scores: batchScores.baseAddress! + first, labels: batchLabels.baseAddress! + first,
+        weights: batchWeights.baseAddress! + first, count: slots.count,
+        scoreGradients: batchScoreGradients.baseAddress! + first)
+      for (row, slot) in slots.enumerated() {
+        let offset = row * length * actionDim
+        score.backward(
+          scoreGradient: batchScoreGradients[slot], mu: network.output + offset,
+          actions: targetActions + offset, muGradient: network.outputGradient + offset)
       }
       network.backward(rows: slots.count * length, accumulate: first > 0)
     }
-    return (loss, Double(correct) / Double(batchSize))
+    return loss.forward(
+      scores: batchScores.baseAddress!, labels: batchLabels.baseAddress!, weights: batchWeights.baseAddress!)
   }
 
   /// The switch (docs/ALGORITHM.md section 6): the current policy becomes the frozen reference. Its
@@ -287,20 +286,12 @@ public final class Trainer {
         }
       }
       network.forward(rows: chunk * length, dropout: false)
-      for slot in 0..<chunk {
-        let start = Int(segments.starts[Int(labels.segments[first + slot])])
-        var term = 0.0
-        for t in 0..<length {
-          var squaredError: Float = 0
-          for column in 0..<actionDim {
-            let difference =
-              network.output[(slot * length + t) * actionDim + column]
-              - dataset.actions[(start + t) * actionDim + column]
-            squaredError += difference * difference
-          }
-          term -= discounts[t] * Double(squaredError)
+      dataset.actions.withUnsafeBufferPointer { actions in
+        for slot in 0..<chunk {
+          let start = Int(segments.starts[Int(labels.segments[first + slot])])
+          referenceTerms[first + slot] = score.logLikelihood(
+            mu: network.output + slot * length * actionDim, actions: actions.baseAddress! + start * actionDim)
         }
-        referenceTerms[first + slot] = term
       }
       first += chunk
     }

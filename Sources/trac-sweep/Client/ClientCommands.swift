@@ -41,48 +41,15 @@ struct SubmitCommand: ParsableCommand {
     FileHandle.standardError.write(
       Data("\(note): \(reply.name), \(reply.runs) runs (\(reply.alreadyDone) already done)\n".utf8))
     guard wait else { return }
-    let terminal = isatty(STDERR_FILENO) != 0
-    var shownFailures = Set<String>()
-    var lastCounts: [Int] = []
-    var watchStart: (Date, Int)?
-    while true {
-      let status = try client.call(
-        ClientRequest(command: .status, sweep: reply.sweepID), expecting: StatusReply.self)
-      guard let sweep = status.sweeps.first(where: { $0.id == reply.sweepID }) else { throw ExitCode.failure }
-      let finished = sweep.done + sweep.failed + sweep.cancelled
-      let counts = [sweep.done, sweep.running, sweep.failed, sweep.cancelled]
-      let started = watchStart ?? (Date(), finished)
-      watchStart = started
-      let line = StatusView.progress(
-        sweep, elapsedSeconds: Date().timeIntervalSince(started.0), finishedSinceStart: finished - started.1)
-      if terminal {
-        FileHandle.standardError.write(Data("\r\u{1B}[K\(line)".utf8))
-      } else if counts != lastCounts {
-        // Without a terminal, a line only when the counts change.
-        FileHandle.standardError.write(Data("\(line)\n".utf8))
-      }
-      lastCounts = counts
-      // A failed attempt is shown at once, with its error, not only at the end.
-      for failure in status.recentFailures
-      where !shownFailures.contains("\(failure.runID)/\(failure.attempt)") {
-        shownFailures.insert("\(failure.runID)/\(failure.attempt)")
-        let tail = failure.stderrTail.split(separator: "\n").suffix(2).joined(separator: " | ")
-        FileHandle.standardError.write(
-          Data(
-            "\n\(failure.inputError ? "input error" : "failed"): run \(failure.runID.prefix(8)) attempt \(failure.attempt): \(tail)\n"
-              .utf8))
-      }
-      if sweep.pending + sweep.running == 0 {
-        if terminal { FileHandle.standardError.write(Data("\n".utf8)) }
-        if sweep.failed > 0 {
-          FileHandle.standardError.write(
-            Data("\(sweep.failed) runs failed; see trac-sweep status \(sweep.id)\n".utf8))
-          throw ExitCode.failure
-        }
-        return
-      }
-      Thread.sleep(forTimeInterval: 1)
-    }
+    let outcome = try SweepWait(
+      sweepID: reply.sweepID, terminal: isatty(STDERR_FILENO) != 0,
+      status: {
+        try client.call(ClientRequest(command: .status, sweep: reply.sweepID), expecting: StatusReply.self)
+      },
+      write: { FileHandle.standardError.write(Data($0.utf8)) },
+      pause: { Thread.sleep(forTimeInterval: 1) }
+    ).run()
+    guard outcome == .finished else { throw ExitCode.failure }
   }
 }
 

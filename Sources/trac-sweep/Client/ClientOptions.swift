@@ -2,8 +2,8 @@ import ArgumentParser
 import Foundation
 import SweepWire
 
-/// `--coordinator URL`, shared by every client command; defaults from `$TRAC_SWEEP_COORDINATOR`
-/// or `~/.config/trac-sweep/config.json`.
+/// `--coordinator URL` and the CURVE options, shared by every client command. The address defaults
+/// from `$TRAC_SWEEP_COORDINATOR` or `~/.config/trac-sweep/config.json`.
 struct ClientOptions: ParsableArguments {
   @Option(
     help:
@@ -13,23 +13,11 @@ struct ClientOptions: ParsableArguments {
 
   @Option(help: "Seconds to wait for the coordinator's answer.") var timeout: Double = 10
 
-  @Option(
-    name: .customLong("curve-secret"),
-    help:
-      "This client's CURVE key file, for a secured coordinator (default: $TRAC_SWEEP_CURVE_SECRET, config.json)."
-  )
-  var curveSecret: String?
-  @Option(
-    name: .customLong("server-key"),
-    help: "The coordinator's public key file (default: $TRAC_SWEEP_SERVER_KEY, config.json).")
-  var serverKey: String?
+  @OptionGroup var curve: CurveClientOptions
 
   func validate() throws {
     do { _ = try CoordinatorAddress.resolve(coordinator) } catch { throw ValidationError("\(error)") }
     guard timeout > 0 else { throw ValidationError("--timeout must be positive") }
-    do { _ = try CurveClientKeys.resolve(secret: curveSecret, serverKey: serverKey) } catch {
-      throw ValidationError("\(error)")
-    }
   }
 
   /// Sends one request; a refusal or an unreachable coordinator ends the command with its words.
@@ -38,7 +26,7 @@ struct ClientOptions: ParsableArguments {
   ) throws -> Reply {
     let client = try RequestClient(
       endpoint: try CoordinatorAddress.resolve(coordinator),
-      curve: try CurveClientKeys.resolve(secret: curveSecret, serverKey: serverKey))
+      curve: try curve.keys())
     do {
       return try client.call(
         request, attachments: attachments, expecting: Reply.self, timeout: .milliseconds(Int(timeout * 1000)))

@@ -1,0 +1,92 @@
+import Foundation
+import SweepWire
+import XCTest
+import trac_sweep
+
+/// `submit --wait`'s loop, driven by scripted status replies: what it prints, when it stops, and
+/// the outcome that sets the exit status.
+final class SweepWaitTests: XCTestCase {
+  func sweep(done: Int, running: Int, pending: Int, failed: Int = 0, total: Int = 4) -> StatusReply.Sweep {
+    StatusReply.Sweep(
+      id: "ab12cd34ef", name: "demo", total: total, pending: pending, running: running, done: done,
+      failed: failed, cancelled: 0, duplicates: 0, lostAttempts: 0, ageSeconds: 5)
+  }
+
+  func failure(_ run: String, attempt: Int, inputError: Bool = false) -> StatusReply.Failure {
+    StatusReply.Failure(
+      runID: run, attempt: attempt, worker: "node1-aaaa", exitStatus: 1,
+      stderrTail: "loading\nerror: out of memory", inputError: inputError)
+  }
+
+  /// Runs the wait over `replies`, one per poll; returns the outcome, the text written and the pauses.
+  func wait(_ replies: [StatusReply], terminal: Bool = false) throws -> (SweepWait.Outcome, String, Int) {
+    var remaining = replies[...]
+    var output = ""
+    var pauses = 0
+    let clock = Date(timeIntervalSince1970: 1_000_000)
+    let outcome = try SweepWait(
+      sweepID: "ab12cd34ef", terminal: terminal,
+      status: {
+        guard let next = remaining.popFirst() else { throw CocoaError(.featureUnsupported) }
+        return next
+      },
+      write: { output += $0 }, pause: { pauses += 1 }, now: { clock + Double(pauses) }
+    ).run()
+    XCTAssertTrue(remaining.isEmpty, "the wait stopped before the sweep finished")
+    return (outcome, output, pauses)
+  }
+
+  func testWaitsUntilNothingIsPendingOrRunningAndPrintsALineWhenCountsChange() throws {
+    let (outcome, output, pauses) = try wait([
+      StatusReply(sweeps: [sweep(done: 0, running: 2, pending: 2)], workers: [], recentFailures: []),
+      StatusReply(sweeps: [sweep(done: 0, running: 2, pending: 2)], workers: [], recentFailures: []),
+      StatusReply(sweeps: [sweep(done: 2, running: 2, pending: 0)], workers: [], recentFailures: []),
+      StatusReply(sweeps: [sweep(done: 4, running: 0, pending: 0)], workers: [], recentFailures: []),
+    ])
+    XCTAssertEqual(outcome, .finished)
+    XCTAssertEqual(pauses, 3, "one pause between polls, none after the last")
+    let lines = output.split(separator: "\n")
+    // Without a terminal, a line only when the counts change: 3 of the 4 polls.
+    XCTAssertEqual(lines.count, 3, output)
+    XCTAssertTrue(lines[0].contains("0/4 done  2 running  0 failed"), output)
+    XCTAssertTrue(lines[2].contains("4/4 done  0 running  0 failed  ETA 0s"), output)
+  }
+
+  func testShowsEachFailedAttemptOnceAndEndsWithTheFailedCount() throws {
+    let first = failure("1111aaaa2222", attempt: 1)
+    let second = failure("3333bbbb4444", attempt: 1, inputError: true)
+    let (outcome, output, _) = try wait([
+      StatusReply(sweeps: [sweep(done: 0, running: 2, pending: 2)], workers: [], recentFailures: [first]),
+      StatusReply(
+        sweeps: [sweep(done: 1, running: 1, pending: 1, failed: 1)], workers: [],
+        recentFailures: [first, second]),
+      StatusReply(
+        sweeps: [sweep(done: 2, running: 0, pending: 0, failed: 2)], workers: [],
+        recentFailures: [first, second]),
+    ])
+    XCTAssertEqual(outcome, .failed(runs: 2))
+    XCTAssertEqual(
+      output.components(separatedBy: "failed: run 1111aaaa attempt 1: loading | error: out of memory").count,
+      2, output)
+    XCTAssertEqual(output.components(separatedBy: "input error: run 3333bbbb attempt 1").count, 2, output)
+    XCTAssertTrue(output.hasSuffix("2 runs failed; see trac-sweep status ab12cd34ef\n"), output)
+  }
+
+  func testOnATerminalTheLineIsRedrawnInPlace() throws {
+    let (outcome, output, _) = try wait(
+      [
+        StatusReply(sweeps: [sweep(done: 2, running: 2, pending: 0)], workers: [], recentFailures: []),
+        StatusReply(sweeps: [sweep(done: 2, running: 2, pending: 0)], workers: [], recentFailures: []),
+        StatusReply(sweeps: [sweep(done: 4, running: 0, pending: 0)], workers: [], recentFailures: []),
+      ], terminal: true)
+    XCTAssertEqual(outcome, .finished)
+    XCTAssertEqual(output.components(separatedBy: "\r\u{1B}[K").count - 1, 3, "every poll redraws")
+    XCTAssertTrue(output.hasSuffix("\n"))
+  }
+
+  func testASweepTheCoordinatorNoLongerListsEndsTheWait() throws {
+    let (outcome, output, _) = try wait([StatusReply(sweeps: [], workers: [], recentFailures: [])])
+    XCTAssertEqual(outcome, .vanished)
+    XCTAssertEqual(output, "")
+  }
+}
