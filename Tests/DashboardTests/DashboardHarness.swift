@@ -79,13 +79,15 @@ final class DashboardHarness: @unchecked Sendable {
   func startWorker(_ name: String, behaviour: FakeTrainer.Behaviour, slots: Int = 2) throws -> WorkerAgent {
     let directory = root.appendingPathComponent("worker-\(name)")
     let trainer = try FakeTrainer.make(in: directory, behaviour: behaviour)
+    var configuration = WorkerAgent.Configuration(
+      endpoint: endpoint, workDirectory: directory.appendingPathComponent("work"), slots: slots,
+      trainer: trainer, evaluate: false, grace: .seconds(1), terminationGrace: .seconds(1),
+      acknowledgementWait: .milliseconds(200), heartbeatInterval: .milliseconds(100), liveness: 5,
+      host: name, trainerVersion: "test")
+    // The fake trainer's run.json carries an evaluation: announced as a BulletGym evaluator.
+    configuration.evaluates = [.bulletGym]
     let agent = try WorkerAgent(
-      configuration: .init(
-        endpoint: endpoint, workDirectory: directory.appendingPathComponent("work"), slots: slots,
-        trainer: trainer, evaluate: false, grace: .seconds(1), terminationGrace: .seconds(1),
-        acknowledgementWait: .milliseconds(200), heartbeatInterval: .milliseconds(100), liveness: 5,
-        host: name, trainerVersion: "test"),
-      logger: Logger(label: "test", factory: { _ in SwiftLogNoOpLogHandler() }))
+      configuration: configuration, logger: Logger(label: "test", factory: { _ in SwiftLogNoOpLogHandler() }))
     let thread = Thread { try? agent.run() }
     thread.start()
     workers.append((agent, thread))
