@@ -202,7 +202,10 @@ public final class Dashboard: Sendable {
     let labels = rows.map { reports.report($0, roots: configuration.artifacts).labels } ?? [:]
     let html = Pages.sweepLive(
       sweep, overview: overview, rows: rows.map { RunRow.rows(of: $0.reply) } ?? [], labels: labels,
-      version: rows?.version ?? 0, runningSince: snapshot.runningSince, links: links)
+      version: rows?.version ?? 0, runningSince: snapshot.runningSince,
+      progress: Dictionary(
+        (snapshot.status?.progress ?? []).map { ($0.runID, $0) }, uniquingKeysWith: { first, _ in first }),
+      links: links)
     return (sweep, html)
   }
 

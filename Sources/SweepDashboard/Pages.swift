@@ -183,7 +183,8 @@ enum Pages {
 
   static func sweepLive(
     _ sweep: Overview.Sweep, overview: Overview, rows: [RunRow], labels: [String: String], version: Int,
-    runningSince: [String: Date], links: Links, now: Date = Date()
+    runningSince: [String: Date], progress: [String: StatusReply.RunProgress] = [:], links: Links,
+    now: Date = Date()
   ) -> String {
     var html: [String] = []
     html.append(coordinatorLine(overview))
@@ -204,7 +205,8 @@ enum Pages {
     } else {
       html.append(
         "<table class=\"running\"><thead><tr><th>run</th><th>setting</th><th>cost threshold</th><th>seed</th>"
-          + "<th>worker</th><th title=\"since this dashboard first saw it running\">running for</th></tr></thead><tbody>"
+          + "<th>worker</th><th title=\"the worker's last report from the trainer's train.jsonl\">progress</th>"
+          + "<th>loss</th><th title=\"since this dashboard first saw it running\">running for</th></tr></thead><tbody>"
       )
       for row in running {
         let holders = overview.workerList.filter { $0.running.contains(row.runID) }
@@ -214,6 +216,8 @@ enum Pages {
             + "<code>\(escape(row.runID))</code></a></th><td class=\"left\">\(escape(labels[row.runID] ?? row.point))</td>"
             + "<td>\(escape(row.costThreshold))</td><td>\(escape(row.seed))</td>"
             + "<td>\(escape(holders.map(\.id).joined(separator: ", ")))</td>"
+            + "<td data-field=\"progress\">\(progress[row.runID].map(progressText) ?? "")</td>"
+            + "<td>\(progress[row.runID]?.loss.map { String(format: "%.4f", $0) } ?? "")</td>"
             + "<td>\(since.map { "≥ " + formatDuration(now.timeIntervalSince($0)) } ?? "")</td></tr>")
       }
       html.append("</tbody></table>")
@@ -221,6 +225,12 @@ enum Pages {
     html.append(runsTable(rows, labels: labels, links: links))
     html.append("<span id=\"report-version\" data-version=\"\(version)\" hidden></span>")
     return html.joined(separator: "\n")
+  }
+
+  /// `trac 41000/100000 (41%)`: a running run's phase and steps, as its worker last reported them.
+  static func progressText(_ progress: StatusReply.RunProgress) -> String {
+    let share = progress.totalSteps > 0 ? 100 * progress.step / progress.totalSteps : 0
+    return escape("\(progress.phase) \(progress.step)/\(progress.totalSteps) (\(share)%)")
   }
 
   static func runsTable(_ rows: [RunRow], labels: [String: String], links: Links) -> String {

@@ -47,14 +47,29 @@ final class CheckpointShippingTests: XCTestCase {
 
     // Wait until a checkpoint at 60% or more has been shipped, then SIGKILL the worker (its trainer
     // dies with it).
+    // Meanwhile `status` shows how far the run is, from the worker's heartbeats (train.jsonl logs
+    // every 1,000 steps by default and at the end of BC, step 500).
     let deadline = Date().addingTimeInterval(120)
+    var reported: StatusReply.RunProgress?
     while (shippedSteps(cluster, worker: "doomed").max() ?? 0) < Self.steps * 6 / 10 {
       XCTAssertLessThan(Date(), deadline, "no checkpoint at 60% shipped:\n\(cluster.logs())")
       if Date() > deadline { return }
+      if reported == nil, let progress = try? cluster.status().progress.first {
+        reported = progress
+        // The text view shows it too: run, worker, phase, step/total.
+        let text = try cluster.client(["status"]).stdout
+        XCTAssertTrue(text.contains("RUNNING") && text.contains("/\(Self.steps)"), text)
+      }
       Thread.sleep(forTimeInterval: 0.02)
     }
     cluster.signal(worker: "doomed", SIGKILL)
     let shippedBeforeKill = shippedSteps(cluster, worker: "doomed").max() ?? 0
+    if reported == nil { reported = try cluster.status().progress.first }
+    let progress = try XCTUnwrap(reported, "status never showed the run's progress")
+    XCTAssertEqual(progress.totalSteps, Self.steps)
+    XCTAssertGreaterThanOrEqual(progress.step, Self.bcSteps)
+    XCTAssertTrue(["bc", "trac"].contains(progress.phase), progress.phase)
+    XCTAssertEqual(progress.sweeps, [sweep])
     let held = try cluster.status().checkpoints
     XCTAssertEqual(held.runs, 1, "the coordinator holds the run's checkpoint")
     XCTAssertGreaterThan(held.bytes, 0)

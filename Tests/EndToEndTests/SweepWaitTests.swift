@@ -52,6 +52,30 @@ final class SweepWaitTests: XCTestCase {
     XCTAssertTrue(lines[2].contains("4/4 done  0 running  0 failed  ETA 0s"), output)
   }
 
+  /// With the workers' progress reports the ETA moves before any run finishes: two runs went from a
+  /// quarter to half of their steps in a second (half a run's worth), 3 runs' worth is left: 6 s.
+  func testTheETACountsTheStepsOfRunningRunsBeforeAnyFinishes() throws {
+    func progress(_ run: String, step: Int) -> StatusReply.RunProgress {
+      StatusReply.RunProgress(
+        runID: run, attempt: 1, worker: "node1-aaaa", sweeps: ["ab12cd34ef"], phase: "trac", step: step,
+        totalSteps: 1000, loss: 0.5)
+    }
+    let running = [sweep(done: 0, running: 2, pending: 2)]
+    let (outcome, output, _) = try wait(
+      [
+        StatusReply(
+          sweeps: running, workers: [], recentFailures: [],
+          progress: [progress("1111aaaa2222", step: 250), progress("3333bbbb4444", step: 250)]),
+        StatusReply(
+          sweeps: running, workers: [], recentFailures: [],
+          progress: [progress("1111aaaa2222", step: 500), progress("3333bbbb4444", step: 500)]),
+        StatusReply(sweeps: [sweep(done: 4, running: 0, pending: 0)], workers: [], recentFailures: []),
+      ], terminal: true)
+    XCTAssertEqual(outcome, .finished)
+    XCTAssertTrue(output.contains("0/4 done  2 running  0 failed  ETA ?"), output)
+    XCTAssertTrue(output.contains("0/4 done  2 running  0 failed  ETA 6s"), output)
+  }
+
   func testShowsEachFailedAttemptOnceAndEndsWithTheFailedCount() throws {
     let first = failure("1111aaaa2222", attempt: 1)
     let second = failure("3333bbbb4444", attempt: 1, inputError: true)

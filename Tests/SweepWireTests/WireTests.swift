@@ -70,6 +70,22 @@ final class WireTests: XCTestCase {
       .contains("evaluates"), "not announced: no field")
   }
 
+  func testAHeartbeatCarriesProgressOnlyWhenThereIsSome() throws {
+    let attempt = AttemptID(run: try RunID("0123456789abcdef"), counted: 2)
+    let plain = Heartbeat(workerID: "w-1", running: [attempt])
+    let plainBody = String(decoding: WireMessage(.heartbeat, plain).body, as: UTF8.self)
+    XCTAssertFalse(plainBody.contains("progress"), "no progress, no field: \(plainBody)")
+    let report = AttemptProgress(
+      attempt: attempt, phase: "trac", step: 41_000, totalSteps: 100_000, loss: 0.5125)
+    let message = WireMessage(.heartbeat, Heartbeat(workerID: "w-1", running: [attempt], progress: [report]))
+    let body = String(decoding: message.body, as: UTF8.self)
+    XCTAssertTrue(body.contains(#""total_steps":100000"#), body)
+    let decoded = try WireMessage.decode(message.frames).decodeBody(Heartbeat.self)
+    XCTAssertEqual(decoded.progress, [report])
+    XCTAssertEqual(
+      try WireMessage.decode(WireMessage(.heartbeat, plain).frames).decodeBody(Heartbeat.self), plain)
+  }
+
   func testAnotherProtocolVersionIsRefusedByName() {
     let frames = [Data("trac-sweep/1".utf8), Data("hello".utf8), Data("{}".utf8)]
     XCTAssertThrowsError(try WireMessage.decode(frames)) { error in

@@ -153,6 +153,7 @@ extension CoordinatorService {
     // A sweep's age counts from its first submission, as the database recorded it (restarts included).
     let submitted = try scheduler.store.sweepSubmissionDates()
     let clock = Date()
+    let shown = Set(sweeps.map(\.id))
     return StatusReply(
       sweeps: sweeps.map {
         StatusReply.Sweep(
@@ -179,7 +180,37 @@ extension CoordinatorService {
       },
       checkpoints: scheduler.read {
         StatusReply.Checkpoints(runs: $0.checkpointsHeld.runs, bytes: $0.checkpointsHeld.bytes)
-      })
+      },
+      progress: runningProgress(in: shown))
+  }
+
+  /// The progress of the runs running now in these sweeps, by run id; reports of attempts that ended
+  /// are forgotten here.
+  func runningProgress(in sweeps: Set<SweepID>) -> [StatusReply.RunProgress] {
+    var shown: [StatusReply.RunProgress] = []
+    for (run, entry) in progress.sorted(by: { $0.key < $1.key }) {
+      let (current, owners) = scheduler.read { scheduler in
+        (
+          scheduler.run(run)?.state.lease.map {
+            $0.attempt == entry.progress.attempt.number && $0.worker == entry.worker
+          } ?? false,
+          scheduler.sweeps(containing: run)
+        )
+      }
+      guard current else {
+        progress[run] = nil
+        continue
+      }
+      guard owners.contains(where: sweeps.contains) else { continue }
+      let report = entry.progress
+      shown.append(
+        StatusReply.RunProgress(
+          runID: run.rawValue, attempt: report.attempt.number, worker: entry.worker.rawValue,
+          sweeps: owners.map(\.rawValue), phase: report.phase, step: report.step,
+          totalSteps: report.totalSteps,
+          loss: report.loss))
+    }
+    return shown
   }
 
   /// The columns of `results` (`ResultColumns`).

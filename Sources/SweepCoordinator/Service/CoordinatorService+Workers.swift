@@ -123,6 +123,15 @@ extension CoordinatorService {
     }
     reply(route, WireMessage(.pong, Pong(known: known)))
     heldCommands += commands.filter { if case .requestHello = $0 { return false } else { return true } }
+    // Progress is kept only for attempts this worker holds now (memory only, for `status`).
+    for report in heartbeat.progress ?? [] {
+      let held = scheduler.read { scheduler in
+        scheduler.run(report.attempt.run)?.state.lease.map {
+          $0.attempt == report.attempt.number && $0.worker == worker
+        } ?? false
+      }
+      if held { progress[report.attempt.run] = (worker, report) }
+    }
   }
 
   /// A finished attempt. Its files are checked against their sizes and hashes; then the scheduler says

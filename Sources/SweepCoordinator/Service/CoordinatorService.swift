@@ -73,6 +73,9 @@ public final class CoordinatorService: StoppableService, @unchecked Sendable {
   var peerKey: String?
   /// Set it (from any thread) to stop the loop after the message in hand.
   public let stopRequest = StopRequest()
+  /// The latest progress each running run's worker reported (memory only: a restarted coordinator
+  /// learns it again from the next heartbeats).
+  var progress: [RunID: (worker: WorkerID, progress: AttemptProgress)] = [:]
   /// Dataset sizes by sha256, for `assign` (a dataset's file never changes once stored).
   var datasetSizes: [SHA256Digest: Int] = [:]
 

@@ -278,6 +278,8 @@ protocol FastDecodable {
 
 extension Heartbeat: FastEncodable, FastDecodable {
   func fastJSON() -> Data? {
+    // The rare heartbeat with progress goes the Codable way (and so is read back that way too).
+    guard progress == nil else { return nil }
     var writer = FastJSON.Writer()
     writer.raw(#"{"running":"#)
     guard writer.attempts(running) else { return nil }

@@ -86,15 +86,45 @@ public struct Welcome: Codable, Equatable, Sendable {
 public struct Heartbeat: Codable, Equatable, Sendable {
   public var workerID: WorkerID
   public var running: [AttemptID]
+  /// How far the running attempts' trainers are (from their train.jsonl), when it changed; absent
+  /// from most heartbeats.
+  public var progress: [AttemptProgress]?
 
-  public init(workerID: WorkerID, running: [AttemptID]) {
+  public init(workerID: WorkerID, running: [AttemptID], progress: [AttemptProgress]? = nil) {
     self.workerID = workerID
     self.running = running
+    self.progress = progress
   }
 
   enum CodingKeys: String, CodingKey {
     case workerID = "worker_id"
-    case running
+    case running, progress
+  }
+}
+
+/// Where a running attempt's trainer is: the last line of its train.jsonl (a few bytes).
+public struct AttemptProgress: Codable, Equatable, Sendable {
+  public var attempt: AttemptID
+  /// `bc` or `trac`: the phase of the steps last logged.
+  public var phase: String
+  /// Updates made (BC included) and the run's total.
+  public var step: Int
+  public var totalSteps: Int
+  /// The mean loss of the steps last logged.
+  public var loss: Double?
+
+  public init(attempt: AttemptID, phase: String, step: Int, totalSteps: Int, loss: Double?) {
+    self.attempt = attempt
+    self.phase = phase
+    self.step = step
+    self.totalSteps = totalSteps
+    self.loss = loss
+  }
+
+  enum CodingKeys: String, CodingKey {
+    case attempt, phase, step
+    case totalSteps = "total_steps"
+    case loss
   }
 }
 

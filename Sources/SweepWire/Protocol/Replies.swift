@@ -176,16 +176,54 @@ public struct StatusReply: Codable, Equatable, Sendable {
   /// run has a worker that could take it).
   public var waitingFor: [Waiting]
   public var checkpoints: Checkpoints
+  /// How far each running run's trainer is, as its worker last reported (runs not reported yet are
+  /// missing).
+  public var progress: [RunProgress]
+
+  /// A running run's progress (`heartbeat.progress`), with the sweeps that contain it.
+  public struct RunProgress: Codable, Equatable, Sendable {
+    public var runID: String
+    public var attempt: Int
+    public var worker: String
+    public var sweeps: [String]
+    public var phase: String
+    public var step: Int
+    public var totalSteps: Int
+    public var loss: Double?
+
+    public init(
+      runID: String, attempt: Int, worker: String, sweeps: [String], phase: String, step: Int,
+      totalSteps: Int,
+      loss: Double?
+    ) {
+      self.runID = runID
+      self.attempt = attempt
+      self.worker = worker
+      self.sweeps = sweeps
+      self.phase = phase
+      self.step = step
+      self.totalSteps = totalSteps
+      self.loss = loss
+    }
+
+    enum CodingKeys: String, CodingKey {
+      case runID = "run_id"
+      case attempt, worker, sweeps, phase, step
+      case totalSteps = "total_steps"
+      case loss
+    }
+  }
 
   public init(
     sweeps: [Sweep], workers: [Worker], recentFailures: [Failure], waitingFor: [Waiting] = [],
-    checkpoints: Checkpoints = Checkpoints(runs: 0, bytes: 0)
+    checkpoints: Checkpoints = Checkpoints(runs: 0, bytes: 0), progress: [RunProgress] = []
   ) {
     self.sweeps = sweeps
     self.workers = workers
     self.recentFailures = recentFailures
     self.waitingFor = waitingFor
     self.checkpoints = checkpoints
+    self.progress = progress
   }
 
   public init(from decoder: any Decoder) throws {
@@ -196,13 +234,14 @@ public struct StatusReply: Codable, Equatable, Sendable {
     waitingFor = try container.decodeIfPresent([Waiting].self, forKey: .waitingFor) ?? []
     checkpoints =
       try container.decodeIfPresent(Checkpoints.self, forKey: .checkpoints) ?? Checkpoints(runs: 0, bytes: 0)
+    progress = try container.decodeIfPresent([RunProgress].self, forKey: .progress) ?? []
   }
 
   enum CodingKeys: String, CodingKey {
     case sweeps, workers
     case recentFailures = "recent_failures"
     case waitingFor = "waiting_for"
-    case checkpoints
+    case checkpoints, progress
   }
 }
 

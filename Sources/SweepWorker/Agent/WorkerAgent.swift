@@ -142,6 +142,9 @@ public final class WorkerAgent: StoppableService, @unchecked Sendable {
   private var children: [WorkerStateMachine.ChildID: TrainerProcess] = [:]
   /// The checkpoint last sent (or started from) per attempt.
   private var shippedCheckpoints: [AttemptID: SHA256Digest] = [:]
+  /// The progress last sent per attempt, and when progress last went out with a heartbeat.
+  private var reportedProgress: [AttemptID: AttemptProgress] = [:]
+  private var progressSentAt: ContinuousClock.Instant?
   private var stopSeen: StopUrgency?
   private var finished = false
   private var failure: WorkerAgentError?
@@ -390,12 +393,57 @@ public final class WorkerAgent: StoppableService, @unchecked Sendable {
 
   private func wireMessage(_ outbound: WorkerStateMachine.Outbound) -> WireMessage {
     switch outbound {
-    case .hello(let hello): WireMessage(.hello, hello)
-    case .heartbeat(let heartbeat): WireMessage(.heartbeat, heartbeat)
-    case .fetch(let fetch): WireMessage(.fetch, fetch)
-    case .goodbye(let goodbye): WireMessage(.goodbye, goodbye)
-    case .error(let error): WireMessage(.error, error)
+    case .hello(let hello): return WireMessage(.hello, hello)
+    case .heartbeat(var heartbeat):
+      heartbeat.progress = progressReport(heartbeat.running)
+      return WireMessage(.heartbeat, heartbeat)
+    case .fetch(let fetch): return WireMessage(.fetch, fetch)
+    case .goodbye(let goodbye): return WireMessage(.goodbye, goodbye)
+    case .error(let error): return WireMessage(.error, error)
     }
+  }
+
+  /// The progress of the running attempts that changed since last sent (from the last line of each
+  /// one's train.jsonl), at most once a second; nil when there is nothing new.
+  private func progressReport(_ running: [AttemptID]) -> [AttemptProgress]? {
+    reportedProgress = reportedProgress.filter { running.contains($0.key) }
+    let now = clock.now
+    if let sent = progressSentAt, now - sent < .seconds(1) { return nil }
+    var changed: [AttemptProgress] = []
+    for key in running {
+      guard let log = try? runs.directory(for: key).outputDirectory.appendingPathComponent("train.jsonl"),
+        let progress = Self.lastProgress(in: log, of: key), reportedProgress[key] != progress
+      else { continue }
+      reportedProgress[key] = progress
+      changed.append(progress)
+    }
+    guard !changed.isEmpty else { return nil }
+    progressSentAt = now
+    return changed
+  }
+
+  /// The last whole line of a train.jsonl, as progress; nil when there is none yet.
+  static func lastProgress(in log: URL, of key: AttemptID) -> AttemptProgress? {
+    struct Line: Decodable {
+      var step: Int
+      var total_steps: Int
+      var phase: String
+      var loss: Double?
+    }
+    guard let handle = try? FileHandle(forReadingFrom: log) else { return nil }
+    defer { try? handle.close() }
+    guard let size = try? handle.seekToEnd(), size > 0 else { return nil }
+    try? handle.seek(toOffset: size > 4096 ? size - 4096 : 0)
+    guard let tail = try? handle.readToEnd() else { return nil }
+    // Only whole lines: the trainer may be writing the last one.
+    let lines = tail.split(separator: UInt8(ascii: "\n"), omittingEmptySubsequences: true)
+    let complete = tail.last == UInt8(ascii: "\n") ? lines.last : lines.dropLast().last
+    guard let line = complete, let parsed = try? JSONDecoder().decode(Line.self, from: Data(line)) else {
+      return nil
+    }
+    return AttemptProgress(
+      attempt: key, phase: parsed.phase, step: parsed.step, totalSteps: parsed.total_steps,
+      loss: parsed.loss.flatMap { $0.isFinite ? $0 : nil })
   }
 
   /// Sends without blocking; false when the message could not be queued (no socket, or a full

@@ -32,6 +32,22 @@ enum StatusView {
           [20, 14, 6, 12, 24]))
     }
     if status.workers.isEmpty { lines.append("(no workers)") }
+    if !status.progress.isEmpty {
+      lines.append("")
+      lines.append(
+        columns(["RUNNING", "WORKER", "PHASE", "STEP", "PROGRESS", "LOSS"], [10, 20, 6, 18, 10, 10]))
+      for run in status.progress.prefix(8) {
+        let share = run.totalSteps > 0 ? 100 * run.step / run.totalSteps : 0
+        lines.append(
+          columns(
+            [
+              String(run.runID.prefix(8)), run.worker, run.phase, "\(run.step)/\(run.totalSteps)",
+              "\(share)%",
+              run.loss.map { String(format: "%.4f", $0) } ?? "",
+            ], [10, 20, 6, 18, 10, 10]))
+      }
+      if status.progress.count > 8 { lines.append("  ... and \(status.progress.count - 8) more") }
+    }
     if !status.waitingFor.isEmpty {
       lines.append("")
       lines.append("WAITING (queued until a worker that can take them says hello)")
@@ -65,16 +81,22 @@ enum StatusView {
 
   /// `[#####-----] 40/63 done  4 running  0 failed  ETA 12m`
   /// The ETA extrapolates the rate seen since the client started watching.
+  /// `partial`: the fractions of their steps the running runs have made (workers' progress reports),
+  /// now; `doneSinceStart`: the runs' worth of work done since the client started watching, partial
+  /// runs included. With progress reports the ETA moves before the first run finishes.
   static func progress(
-    _ sweep: StatusReply.Sweep, elapsedSeconds: Double, finishedSinceStart: Int, width: Int = 80
+    _ sweep: StatusReply.Sweep, elapsedSeconds: Double, finishedSinceStart: Int, partial: Double = 0,
+    doneSinceStart: Double? = nil, width: Int = 80
   ) -> String {
     let finished = sweep.done + sweep.failed + sweep.cancelled
     let barWidth = 24
     let filled = sweep.total == 0 ? barWidth : barWidth * finished / sweep.total
     let bar = String(repeating: "#", count: filled) + String(repeating: "-", count: barWidth - filled)
     var eta = "?"
-    if finishedSinceStart > 0, finished < sweep.total {
-      eta = formatDuration(elapsedSeconds / Double(finishedSinceStart) * Double(sweep.total - finished))
+    let worked = doneSinceStart ?? Double(finishedSinceStart)
+    if worked > 0, finished < sweep.total, elapsedSeconds > 0 {
+      let remaining = max(Double(sweep.total - finished) - partial, 0)
+      eta = formatDuration(elapsedSeconds / worked * remaining)
     } else if finished == sweep.total {
       eta = "0s"
     }

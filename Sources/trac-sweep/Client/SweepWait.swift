@@ -40,16 +40,20 @@ public struct SweepWait {
   public func run() throws -> Outcome {
     var shownFailures = Set<String>()
     var lastCounts: [Int] = []
-    var watchStart: (Date, Int)?
+    var watchStart: (Date, Int, Double)?
     while true {
       let status = try status()
       guard let sweep = status.sweeps.first(where: { $0.id == sweepID }) else { return .vanished }
       let finished = sweep.done + sweep.failed + sweep.cancelled
       let counts = [sweep.done, sweep.running, sweep.failed, sweep.cancelled]
-      let started = watchStart ?? (now(), finished)
+      // The running runs' share of their steps, as their workers last reported it.
+      let partial = status.progress.filter { $0.sweeps.contains(sweepID) && $0.totalSteps > 0 }
+        .map { Double($0.step) / Double($0.totalSteps) }.reduce(0, +)
+      let started = watchStart ?? (now(), finished, partial)
       watchStart = started
       let line = StatusView.progress(
-        sweep, elapsedSeconds: now().timeIntervalSince(started.0), finishedSinceStart: finished - started.1)
+        sweep, elapsedSeconds: now().timeIntervalSince(started.0), finishedSinceStart: finished - started.1,
+        partial: partial, doneSinceStart: Double(finished - started.1) + partial - started.2)
       if terminal {
         write("\r\u{1B}[K\(line)")
       } else if counts != lastCounts {
