@@ -310,6 +310,7 @@ public final class CoordinatorService: StoppableService, @unchecked Sendable {
         counting.assigned += 1
       case .acknowledge(let worker, let attempt, let disposition):
         let rejected = rejections.removeValue(forKey: attempt)
+        if progress[attempt.run]?.progress.attempt == attempt { progress[attempt.run] = nil }
         guard let route = routes[worker] else { continue }
         if disposition == .duplicate {
           logger.notice(
