@@ -4,8 +4,9 @@ overview while the sweep runs and again after it finished: the numbers on the pa
 script updated it from the server, a screenshot is not blank, and the browser's network log shows no
 request to anything but 127.0.0.1.
 
-The binary is $TRAC_SWEEP_BIN or .build/release/trac-sweep. Skipped, with the reason, when it has no
-`dashboard` command or chromium is not installed (scripts/setup.sh --for-tests installs it).
+The binary is $TRAC_SWEEP_BIN or .build/release/trac-sweep. Skipped, with the reason, when it is not
+built or chromium is not installed (scripts/setup.sh --for-tests installs it); a built binary without
+the `dashboard` command fails.
 """
 
 from __future__ import annotations
@@ -13,7 +14,6 @@ from __future__ import annotations
 import json
 import os
 import re
-import shutil
 import signal
 import subprocess
 import sys
@@ -24,36 +24,15 @@ from html.parser import HTMLParser
 from pathlib import Path
 
 import pytest
+from browser_tools import ROOT, offline_flags, require_tools
 
-ROOT = Path(__file__).resolve().parents[2]
-# never let the browser reach the network: no DNS, every proxied request to a closed local port
-OFFLINE = ["--host-resolver-rules=MAP * ~NOTFOUND, EXCLUDE 127.0.0.1", "--proxy-server=http://127.0.0.1:9",
-           "--disable-background-networking", "--disable-component-update", "--disable-sync",
-           "--disable-default-apps", "--disable-domain-reliability", "--disable-client-side-phishing-detection",
-           "--no-first-run", "--no-default-browser-check", "--disable-extensions"]
+OFFLINE = offline_flags(loopback=True)
 RUNS = 6
-
-
-def binary() -> Path:
-    return Path(os.environ.get("TRAC_SWEEP_BIN") or ROOT / ".build/release/trac-sweep")
-
-
-def chromium() -> str | None:
-    return shutil.which("chromium") or ("/usr/bin/chromium" if Path("/usr/bin/chromium").exists() else None)
 
 
 @pytest.fixture(scope="module")
 def tools():
-    trac_sweep = binary()
-    if not trac_sweep.exists():
-        pytest.skip(f"{trac_sweep} is not built (swift build -c release)")
-    probe = subprocess.run([str(trac_sweep), "dashboard", "--help"], capture_output=True, text=True, timeout=60)
-    if probe.returncode != 0 or "--token-file" not in probe.stdout:
-        pytest.skip(f"{trac_sweep} has no `dashboard` command yet")
-    browser = chromium()
-    if browser is None:
-        pytest.skip("chromium is not installed (apt-get install chromium; scripts/setup.sh installs it)")
-    return trac_sweep, browser
+    return require_tools("dashboard", "--token-file")
 
 
 class Processes:

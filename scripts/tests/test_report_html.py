@@ -4,7 +4,8 @@ and the numbers of its settings table equal those computed here from the report'
 Runs `trac-sweep report --grid GRID --results CSV --out DIR` (the binary is $TRAC_SWEEP_BIN or
 .build/release/trac-sweep) on a synthetic grid and synthetic results, then
 `chromium --headless=new --dump-dom` and `--screenshot`. Skipped, with the reason, when the binary
-has no `report` command or chromium is not installed (scripts/setup.sh installs it).
+is not built or chromium is not installed (scripts/setup.sh installs it); a built binary without the
+`report` command fails.
 """
 
 from __future__ import annotations
@@ -13,8 +14,6 @@ import base64
 import csv
 import json
 import math
-import os
-import shutil
 import statistics
 import subprocess
 import urllib.parse
@@ -24,8 +23,8 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from browser_tools import ROOT, offline_flags, require_tools
 
-ROOT = Path(__file__).resolve().parents[2]
 TASK = "OfflineBallCircle-v0"
 BASE = {"x": 0.5, "y": 0.0, "alpha": 0.2, "eta": 0.25, "beta": 0.7, "gamma": 0.99, "seg_ratio": 1.0,
         "batch_size": 32, "lr": 1e-4, "bc_steps": 600, "steps": 1500}
@@ -37,33 +36,12 @@ COLUMNS = ["run_id", "task", "algorithm", *HYPERPARAMETERS, "reference", "cost_t
 TOLERANCE = 0.0015  # the table prints 3 decimals
 SHARE_TOLERANCE = 0.0051  # and safe shares as whole percentages
 FIELDS = ("runs", "reward_mean", "reward_std", "cost_mean", "cost_std", "safe_share")
-# never let the browser reach the network: no DNS, every proxied request to a closed local port
-OFFLINE = ["--host-resolver-rules=MAP * ~NOTFOUND", "--proxy-server=http://127.0.0.1:9",
-           "--disable-background-networking", "--disable-component-update", "--disable-sync",
-           "--disable-default-apps", "--disable-domain-reliability", "--disable-client-side-phishing-detection",
-           "--no-first-run", "--no-default-browser-check", "--disable-extensions"]
-
-
-def binary() -> Path:
-    return Path(os.environ.get("TRAC_SWEEP_BIN") or ROOT / ".build/release/trac-sweep")
-
-
-def chromium() -> str | None:
-    return shutil.which("chromium") or (("/usr/bin/chromium") if Path("/usr/bin/chromium").exists() else None)
+OFFLINE = offline_flags(loopback=False)
 
 
 @pytest.fixture(scope="module")
 def tools():
-    trac_sweep = binary()
-    if not trac_sweep.exists():
-        pytest.skip(f"{trac_sweep} is not built (swift build -c release)")
-    probe = subprocess.run([str(trac_sweep), "report", "--help"], capture_output=True, text=True, timeout=60)
-    if probe.returncode != 0 or "--results" not in probe.stdout:
-        pytest.skip(f"{trac_sweep} has no `report` command (with --grid, --results) yet")
-    browser = chromium()
-    if browser is None:
-        pytest.skip("chromium is not installed (apt-get install chromium; scripts/setup.sh installs it)")
-    return trac_sweep, browser
+    return require_tools("report", "--results")
 
 
 # ---------------------------------------------------------------------------------------------

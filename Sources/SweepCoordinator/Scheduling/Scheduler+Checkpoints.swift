@@ -6,10 +6,7 @@ extension Scheduler {
   /// I/O layer asks before it writes the file. Only the run's current attempt, on the worker that holds
   /// it, and only a checkpoint newer than the one kept.
   public func acceptsCheckpoint(from workerID: WorkerID, attempt: AttemptID, step: Int) -> Bool {
-    guard let run = runs[attempt.run], let lease = run.state.lease, lease.attempt == attempt.number,
-      lease.worker == workerID
-    else { return false }
-    return step > (run.checkpoint?.step ?? 0)
+    holds(attempt, on: workerID) && step > (runs[attempt.run]?.checkpoint?.step ?? 0)
   }
 
   /// The bytes of every checkpoint kept, and how many runs have one.

@@ -11,8 +11,7 @@ extension Scheduler {
       return .discarded
     }
     if succeeded { return run.state == .done ? .duplicate : .recorded }
-    let current = run.state.lease.map { $0.attempt == attempt.number && $0.worker == workerID } ?? false
-    return current ? .recorded : .discarded
+    return holds(attempt, on: workerID) ? .recorded : .discarded
   }
 
   mutating func result(
@@ -35,7 +34,7 @@ extension Scheduler {
       acknowledge(.discarded)
       return
     }
-    let current = run.state.lease.map { $0.attempt == attempt.number && $0.worker == workerID } ?? false
+    let current = holds(attempt, on: workerID)
 
     switch outcome {
     case .succeeded(let payload):

@@ -114,6 +114,11 @@ public struct Scheduler: Sendable {
     sweepsOfRun[run]?.map(\.sweep) ?? []
   }
 
+  /// Whether `attempt` is its run's current attempt, leased to `worker`.
+  public func holds(_ attempt: AttemptID, on worker: WorkerID) -> Bool {
+    runs[attempt.run]?.state.lease.map { $0.attempt == attempt.number && $0.worker == worker } ?? false
+  }
+
   /// The runs `worker` holds a lease on.
   public func runningAttempts(of worker: WorkerID) -> [AttemptID] {
     (runningByWorker[worker] ?? []).sorted().compactMap { run in

@@ -86,7 +86,7 @@ extension CoordinatorService {
     let now = clockNow
     let uptime = now - started
     return MetricsReply(
-      uptimeSeconds: Double(uptime.components.seconds) + Double(uptime.components.attoseconds) * 1e-18,
+      uptimeSeconds: uptime.seconds,
       messages: counting.messages, hellos: counting.hellos, heartbeats: counting.heartbeats,
       results: counting.results, assignments: counting.assigned, acknowledgements: counting.acknowledged,
       commits: counting.batches, resultsRecorded: recorded,
@@ -178,8 +178,9 @@ extension CoordinatorService {
       waitingFor: status.waiting.map {
         StatusReply.Waiting(evaluates: $0.family.rawValue, runs: $0.runs, reason: $0.reason)
       },
-      checkpoints: scheduler.read {
-        StatusReply.Checkpoints(runs: $0.checkpointsHeld.runs, bytes: $0.checkpointsHeld.bytes)
+      checkpoints: scheduler.read { scheduler in
+        let held = scheduler.checkpointsHeld
+        return StatusReply.Checkpoints(runs: held.runs, bytes: held.bytes)
       },
       progress: runningProgress(in: shown))
   }
@@ -190,12 +191,7 @@ extension CoordinatorService {
     var shown: [StatusReply.RunProgress] = []
     for (run, entry) in progress.sorted(by: { $0.key < $1.key }) {
       let (current, owners) = scheduler.read { scheduler in
-        (
-          scheduler.run(run)?.state.lease.map {
-            $0.attempt == entry.progress.attempt.number && $0.worker == entry.worker
-          } ?? false,
-          scheduler.sweeps(containing: run)
-        )
+        (scheduler.holds(entry.progress.attempt, on: entry.worker), scheduler.sweeps(containing: run))
       }
       guard current else {
         progress[run] = nil

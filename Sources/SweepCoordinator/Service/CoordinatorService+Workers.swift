@@ -124,13 +124,9 @@ extension CoordinatorService {
     reply(route, WireMessage(.pong, Pong(known: known)))
     heldCommands += commands.filter { if case .requestHello = $0 { return false } else { return true } }
     // Progress is kept only for attempts this worker holds now (memory only, for `status`).
-    for report in heartbeat.progress ?? [] {
-      let held = scheduler.read { scheduler in
-        scheduler.run(report.attempt.run)?.state.lease.map {
-          $0.attempt == report.attempt.number && $0.worker == worker
-        } ?? false
-      }
-      if held { progress[report.attempt.run] = (worker, report) }
+    if let reports = heartbeat.progress {
+      let held = scheduler.read { scheduler in reports.filter { scheduler.holds($0.attempt, on: worker) } }
+      for report in held { progress[report.attempt.run] = (worker, report) }
     }
   }
 
@@ -228,12 +224,13 @@ extension CoordinatorService {
     guard data.count == reference.size, SHA256Digest(of: data) == reference.sha256 else {
       throw WireError.malformed("checkpoint of \(attempt) does not match its size or sha256")
     }
-    guard let header = CheckpointHeader(data), header.format == "trac-checkpoint/1",
+    guard let header = CheckpointHeader(data), header.format == CheckpointFormat.current,
       header.runID == attempt.run.rawValue, header.step == reference.step
     else {
       throw WireError.refused(
         code: .invalidInput,
-        message: "checkpoint of \(attempt) is not a trac-checkpoint/1 file of run \(attempt.run) at step "
+        message:
+          "checkpoint of \(attempt) is not a \(CheckpointFormat.current) file of run \(attempt.run) at step "
           + "\(reference.step)", subject: attempt.run.rawValue)
     }
     let accepted = scheduler.read {

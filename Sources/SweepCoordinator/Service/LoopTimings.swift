@@ -1,5 +1,6 @@
 import Foundation
 import SweepWire
+import TracCore
 
 /// Cumulative histograms of the coordinator loop's timings, for the `metrics` request. Only the loop's
 /// thread writes them; `metrics` is answered on that thread too.
@@ -15,7 +16,7 @@ struct LoopTimings {
     var sum = 0.0
 
     mutating func observe(_ duration: Duration) {
-      let seconds = Double(duration.components.seconds) + Double(duration.components.attoseconds) * 1e-18
+      let seconds = duration.seconds
       count += 1
       sum += seconds
       if let index = LoopTimings.bounds.firstIndex(where: { seconds <= $0 }) { buckets[index] += 1 }

@@ -26,9 +26,7 @@ public final class RequestClient {
 
   /// Sends within `timeout`; false when the message could not be queued in that time.
   private func send(_ message: WireMessage, timeout: Duration) throws(ZMQError) -> Bool {
-    let milliseconds =
-      timeout.components.seconds * 1000 + timeout.components.attoseconds / 1_000_000_000_000_000
-    try socket.setOption(ZMQ_SNDTIMEO, Int32(clamping: milliseconds + 1))
+    try socket.setOption(ZMQ_SNDTIMEO, Int32(clamping: timeout.wholeMilliseconds + 1))
     do {
       try socket.send(message.frames)
       return true

@@ -31,7 +31,7 @@ public struct LogState: Codable, Equatable, Sendable {
 /// another machine) continues the run: the resumed run writes the same policy, byte for byte, as
 /// a run that never stopped.
 public struct Checkpoint: Sendable {
-  public static let format = "trac-checkpoint/1"
+  public static let format = CheckpointFormat.current
   /// The newest checkpoint of a run, in its checkpoint directory.
   public static let fileName = "checkpoint.safetensors"
   /// The checkpoint at the end of the BC phase (step = bc_steps, before the switch), kept: it can

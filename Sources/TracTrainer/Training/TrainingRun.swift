@@ -347,11 +347,3 @@ struct FaultInjection {
     fatalError("SIGKILL did not stop the process")
   }
 }
-
-extension Duration {
-  /// The duration in seconds as a Double.
-  public var seconds: Double {
-    let (whole, attoseconds) = components
-    return Double(whole) + Double(attoseconds) * 1e-18
-  }
-}

@@ -81,22 +81,21 @@ enum StatusView {
 
   /// `[#####-----] 40/63 done  4 running  0 failed  ETA 12m`
   /// The ETA extrapolates the rate seen since the client started watching.
-  /// `partial`: the fractions of their steps the running runs have made (workers' progress reports),
-  /// now; `doneSinceStart`: the runs' worth of work done since the client started watching, partial
-  /// runs included. With progress reports the ETA moves before the first run finishes.
+  /// `workedSinceStart`: the runs' worth of work done since the client started watching (finished runs,
+  /// plus the change in `partial`); `partial`: the fractions of their steps the running runs have
+  /// made now (workers' progress reports). With progress reports the ETA moves before any run finishes.
   static func progress(
-    _ sweep: StatusReply.Sweep, elapsedSeconds: Double, finishedSinceStart: Int, partial: Double = 0,
-    doneSinceStart: Double? = nil, width: Int = 80
+    _ sweep: StatusReply.Sweep, elapsedSeconds: Double, workedSinceStart: Double, partial: Double = 0,
+    width: Int = 80
   ) -> String {
     let finished = sweep.done + sweep.failed + sweep.cancelled
     let barWidth = 24
     let filled = sweep.total == 0 ? barWidth : barWidth * finished / sweep.total
     let bar = String(repeating: "#", count: filled) + String(repeating: "-", count: barWidth - filled)
     var eta = "?"
-    let worked = doneSinceStart ?? Double(finishedSinceStart)
-    if worked > 0, finished < sweep.total, elapsedSeconds > 0 {
+    if workedSinceStart > 0, finished < sweep.total, elapsedSeconds > 0 {
       let remaining = max(Double(sweep.total - finished) - partial, 0)
-      eta = formatDuration(elapsedSeconds / worked * remaining)
+      eta = formatDuration(elapsedSeconds / workedSinceStart * remaining)
     } else if finished == sweep.total {
       eta = "0s"
     }

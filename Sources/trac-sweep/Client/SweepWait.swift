@@ -52,8 +52,8 @@ public struct SweepWait {
       let started = watchStart ?? (now(), finished, partial)
       watchStart = started
       let line = StatusView.progress(
-        sweep, elapsedSeconds: now().timeIntervalSince(started.0), finishedSinceStart: finished - started.1,
-        partial: partial, doneSinceStart: Double(finished - started.1) + partial - started.2)
+        sweep, elapsedSeconds: now().timeIntervalSince(started.0),
+        workedSinceStart: Double(finished - started.1) + partial - started.2, partial: partial)
       if terminal {
         write("\r\u{1B}[K\(line)")
       } else if counts != lastCounts {
