@@ -57,6 +57,19 @@ struct CoordinatorCommand: ParsableCommand {
         the coordinator by upload, which `trac-sweep submit` does for files on the client's machine.
         """))
   var datasets: [String] = []
+  @Flag(
+    name: .customLong("share-bc-stages"), inversion: .prefixedNo,
+    help: ArgumentHelp(
+      "Train each distinct BC stage once and start its runs' TraC phase from it.",
+      discussion: """
+        A TraC run's BC phase reads only some of its inputs (dataset, task, threshold, seed, x, y, \
+        segments, seg_ratio, batch size, lr, bc_steps): runs that differ only in alpha, eta, beta, \
+        gamma, the reference or the total steps train the same BC phase. With sharing (the default) \
+        the coordinator trains it once, as a unit of its own, and each such run starts from its \
+        checkpoint; the policies are the same bytes (docs/CHECKPOINTS.md). Applies to runs submitted \
+        from now on.
+        """))
+  var shareBCStages = true
 
   func validate() throws {
     guard (curveSecret == nil) == (authorizedKeys == nil) else {
@@ -82,7 +95,7 @@ struct CoordinatorCommand: ParsableCommand {
   func schedulerConfiguration() throws -> SchedulerConfiguration {
     try SchedulerConfiguration(
       heartbeatInterval: .milliseconds(Int((heartbeatInterval * 1000).rounded())), liveness: liveness,
-      maxAttempts: maxAttempts, quarantineAfter: quarantineAfter)
+      maxAttempts: maxAttempts, quarantineAfter: quarantineAfter, shareBCStages: shareBCStages)
   }
 
   func run() throws {

@@ -22,6 +22,7 @@ public enum ResultColumns {
       ("normalized_reward_std", .number), ("normalized_cost", .number), ("normalized_cost_std", .number),
       ("safe", .boolean), ("reward_return", .number), ("cost_return", .number), ("eval_episodes", .integer),
       ("attempt", .integer), ("worker", .text), ("train_seconds", .number), ("policy", .text),
+      ("bc_stage", .text), ("steps_trained", .integer),
     ]
 
   public static let names: [String] = all.map(\.name)

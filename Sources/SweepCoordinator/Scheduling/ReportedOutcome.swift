@@ -23,9 +23,17 @@ public enum ReportedOutcome: Equatable, Sendable {
 public struct RunResultPayload: Equatable, Sendable {
   public var runJSON: String
   public var artifactPaths: [String]
+  /// For a stage unit: its end-of-BC checkpoint (checked and stored by the caller) and the seconds its
+  /// BC phase took.
+  public var stageOutput: RunCheckpoint?
+  public var stageSeconds: Double?
 
-  public init(runJSON: String, artifactPaths: [String] = []) {
+  public init(
+    runJSON: String, artifactPaths: [String] = [], stageOutput: RunCheckpoint? = nil, stageSeconds: Double? = nil
+  ) {
     self.runJSON = runJSON
     self.artifactPaths = artifactPaths
+    self.stageOutput = stageOutput
+    self.stageSeconds = stageSeconds
   }
 }

@@ -16,14 +16,27 @@ public struct RunRecord: Equatable, Sendable {
   /// Results that arrived after this run's result was recorded, discarded.
   public var duplicateResults: Int
   /// The newest checkpoint an attempt shipped: the next attempt resumes from it. Dropped when the run
-  /// is done (its file is deleted) or an attempt fails (the next one starts from step 0).
+  /// is done (its file is deleted) or an attempt fails (the next one starts from step 0). For a stage unit (`spec.isStageUnit`) that is done: its end-of-BC checkpoint, kept for as long as
+  /// the coordinator's state (dependents submitted later start from it too).
   public var checkpoint: RunCheckpoint?
+  /// The stage unit whose end-of-BC checkpoint this run's TraC phase starts from (a shared BC stage,
+  /// docs/CHECKPOINTS.md); nil when the run trains its own BC phase. Set when the run is first submitted.
+  public var stage: RunID?
+  /// For a stage unit that is done: the seconds its trainer spent in the BC phase (its run.json), what
+  /// each further run that starts from it does not spend.
+  public var stageSeconds: Double?
+
+  /// Whether the run trains only a BC stage for other runs to start from.
+  public var isStageUnit: Bool { spec.isStageUnit }
 
   public init(
     id: RunID, spec: RunSpec, datasetPath: String?, queueOrder: Int, state: RunState = .pending,
-    attemptCount: Int = 0, failureCount: Int = 0, duplicateResults: Int = 0, checkpoint: RunCheckpoint? = nil
+    attemptCount: Int = 0, failureCount: Int = 0, duplicateResults: Int = 0, checkpoint: RunCheckpoint? = nil,
+    stage: RunID? = nil, stageSeconds: Double? = nil
   ) {
     self.checkpoint = checkpoint
+    self.stage = stage
+    self.stageSeconds = stageSeconds
     self.id = id
     self.spec = spec
     self.datasetPath = datasetPath

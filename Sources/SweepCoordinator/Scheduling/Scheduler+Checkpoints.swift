@@ -9,10 +9,11 @@ extension Scheduler {
     holds(attempt, on: workerID) && step > (runs[attempt.run]?.checkpoint?.step ?? 0)
   }
 
-  /// The bytes of every checkpoint kept, and how many runs have one.
+  /// The bytes of every checkpoint kept for an unfinished run, and how many runs have one (a done stage
+  /// unit's end-of-BC checkpoint is counted in `stageCounts()`).
   public var checkpointsHeld: (runs: Int, bytes: Int) {
     runs.values.reduce(into: (0, 0)) { total, run in
-      if let checkpoint = run.checkpoint {
+      if let checkpoint = run.checkpoint, run.state != .done {
         total.0 += 1
         total.1 += checkpoint.size
       }

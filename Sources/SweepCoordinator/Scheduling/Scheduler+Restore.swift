@@ -42,9 +42,13 @@ extension Scheduler {
             attempt: lease.attempt, worker: lease.worker, leaseDeadline: now + configuration.leaseDuration))
         runningByWorker[lease.worker, default: []].insert(run.id)
       }
-      if run.state == .pending { enqueue(run) }
       runs[run.id] = run
+      if let stage = run.stage { dependentsOfStage[stage, default: []].insert(run.id) }
       nextQueueOrder = max(nextQueueOrder, run.queueOrder + 1)
+    }
+    // Queued once every run is known: a run waits while its stage unit is not done.
+    for run in runs.values.sorted(by: { $0.queueOrder < $1.queueOrder }) where run.state == .pending {
+      queue(run, revivingStage: false)
     }
     for (run, owners) in sweepsOfRun where runs[run] == nil {
       throw .corruptState("sweep \(owners[0].sweep) contains run \(run), which has no row")

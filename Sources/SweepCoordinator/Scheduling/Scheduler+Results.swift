@@ -63,7 +63,11 @@ extension Scheduler {
       finished.outcome = .succeeded
       update(attempt: finished)
       run.state = .done
-      dropCheckpoint(of: &run, commands: &commands)
+      if run.isStageUnit {
+        stageDone(&run, output: payload.stageOutput, seconds: payload.stageSeconds, commands: &commands)
+      } else {
+        dropCheckpoint(of: &run, commands: &commands)
+      }
       update(run: run)
       newResults.append(ResultRecord(attempt: attempt, worker: workerID, payload: payload))
       if var worker = workers[workerID], worker.consecutiveFailures != 0 {
@@ -108,6 +112,9 @@ extension Scheduler {
           level: .error,
           message: "run \(attempt.run) attempt \(attempt.number) failed on \(workerID) with exit status "
             + "\(exitStatus), \(verdict): \(lastLine)"))
+      if giveUp && run.isStageUnit {
+        stageFailed(attempt.run, error: "exit status \(exitStatus): \(lastLine)", commands: &commands)
+      }
 
       if !isInputError, var worker = workers[workerID] {
         worker.consecutiveFailures += 1

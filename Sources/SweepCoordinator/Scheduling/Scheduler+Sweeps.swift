@@ -57,9 +57,12 @@ extension Scheduler {
           update(run: run)
         }
       } else {
+        let stage = stageForNewRun(input.spec, datasetPath: input.datasetPath)
+        if let stage { dependentsOfStage[stage, default: []].insert(input.runID) }
         update(
           run: RunRecord(
-            id: input.runID, spec: input.spec, datasetPath: input.datasetPath, queueOrder: nextQueueOrder))
+            id: input.runID, spec: input.spec, datasetPath: input.datasetPath, queueOrder: nextQueueOrder,
+            stage: stage))
         nextQueueOrder += 1
       }
     }
@@ -108,8 +111,11 @@ extension Scheduler {
         continue
       }
     }
+    let units = Set(sweep.members.compactMap { runs[$0.run]?.stage })
+    let stagesCancelled = cancelUnwantedStages(units, commands: &commands)
     var message = "sweep \(sweepID) cancelled: \(cancelled) unfinished runs stopped"
     if keptForOthers > 0 { message += ", \(keptForOthers) kept because another sweep contains them" }
+    if stagesCancelled > 0 { message += ", \(stagesCancelled) BC stage units no run needs now" }
     commands.append(.log(level: .info, message: message))
   }
 

@@ -46,6 +46,8 @@ public struct Scheduler: Sendable {
   var freeSlotsByFamily: [TaskFamily: FreeSlotIndex] = [:]
   /// With CURVE: the worker ids each public key registered (they share its quarantine).
   var workersByKey: [String: Set<WorkerID>] = [:]
+  /// The runs that start from each stage unit (`RunRecord.stage`); those pending wait until it is done.
+  var dependentsOfStage: [RunID: Set<RunID>] = [:]
 
   // What changed since the last `takeChanges()`.
   var changedSweeps: Set<SweepID> = []
@@ -213,9 +215,9 @@ public struct Scheduler: Sendable {
     if let lease = run.state.lease, runningByWorker[lease.worker, default: []].insert(run.id).inserted {
       refreshSlots(of: lease.worker)
     }
-    if run.state == .pending { enqueue(run) }
     runs[run.id] = run
     changedRuns.insert(run.id)
+    if run.state == .pending { queue(run, revivingStage: true) }
   }
 
   /// Ends a run's current attempt with `outcome` and moves the run to `state`.
@@ -289,7 +291,7 @@ public struct Scheduler: Sendable {
         RunAssignment(
           worker: worker, attempt: attempt, leaseDeadline: deadline, spec: run.spec,
           datasetPath: run.datasetPath, sweep: owner?.sweep, pointID: owner?.pointID ?? "",
-          checkpoint: run.checkpoint)))
+          checkpoint: run.checkpoint, initFrom: run.checkpoint == nil ? stageOutput(of: run.stage) : nil)))
   }
 
   /// The oldest sweep containing `run` that is not cancelled (or the oldest of all), with the run's point.

@@ -31,12 +31,17 @@ public struct RunAssignment: Equatable, Sendable {
   public var pointID: String
   /// The run's newest shipped checkpoint, to resume from (nil: from step 0).
   public var checkpoint: RunCheckpoint?
+  /// The end of the run's shared BC stage, to start the TraC phase from (nil: the run trains its own
+  /// BC phase, or resumes from `checkpoint`).
+  public var initFrom: RunCheckpoint?
 
   public init(
     worker: WorkerID, attempt: AttemptID, leaseDeadline: SchedulerInstant, spec: RunSpec,
-    datasetPath: String?, sweep: SweepID?, pointID: String, checkpoint: RunCheckpoint? = nil
+    datasetPath: String?, sweep: SweepID?, pointID: String, checkpoint: RunCheckpoint? = nil,
+    initFrom: RunCheckpoint? = nil
   ) {
     self.checkpoint = checkpoint
+    self.initFrom = initFrom
     self.worker = worker
     self.attempt = attempt
     self.leaseDeadline = leaseDeadline

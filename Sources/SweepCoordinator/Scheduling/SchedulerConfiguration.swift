@@ -15,16 +15,19 @@ public struct SchedulerConfiguration: Equatable, Sendable {
   public let quarantineAfter: Int
   /// How many recent failures `status()` keeps.
   public let recentFailureLimit: Int
+  /// Whether a TraC run's BC stage is trained once, as a unit of its own, for every run submitted
+  /// with the same stage (docs/CHECKPOINTS.md). Runs already submitted keep what they were given.
+  public let shareBCStages: Bool
 
   public static let minimumHeartbeatInterval = Duration.milliseconds(10)
   public static let maximumHeartbeatInterval = Duration.seconds(3600)
 
-  /// The defaults: 1 s x 3, 3 attempts, quarantine after 3 failures in a row.
+  /// The defaults: 1 s x 3, 3 attempts, quarantine after 3 failures in a row, BC stages shared.
   public static let `default` = try! SchedulerConfiguration()
 
   public init(
     heartbeatInterval: Duration = .seconds(1), liveness: Int = 3, maxAttempts: Int = 3,
-    quarantineAfter: Int = 3, recentFailureLimit: Int = 20
+    quarantineAfter: Int = 3, recentFailureLimit: Int = 20, shareBCStages: Bool = true
   ) throws(CoordinatorError) {
     func require(_ ok: Bool, _ option: String, _ message: String) throws(CoordinatorError) {
       if !ok { throw .invalidConfiguration(option: option, message: message) }
@@ -54,6 +57,7 @@ public struct SchedulerConfiguration: Equatable, Sendable {
     self.maxAttempts = maxAttempts
     self.quarantineAfter = quarantineAfter
     self.recentFailureLimit = recentFailureLimit
+    self.shareBCStages = shareBCStages
   }
 
   /// How long a lease lasts without a heartbeat: `heartbeatInterval * liveness`.

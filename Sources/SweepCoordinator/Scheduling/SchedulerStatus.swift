@@ -12,6 +12,8 @@ public struct SchedulerStatus: Equatable, Sendable {
   public var duplicatesDiscarded: Int
   /// Pending runs no online worker can take (their evaluator), by family.
   public var waiting: [WaitingRuns] = []
+  /// Shared BC stages: units, the runs that start from them, what sharing saved.
+  public var stages = StageCounts()
 
   public func sweep(_ id: SweepID) -> SweepStatus? { sweeps.first { $0.id == id } }
   public func worker(_ id: WorkerID) -> WorkerStatus? { workers.first { $0.id == id } }
@@ -135,6 +137,6 @@ extension Scheduler {
     }
     return SchedulerStatus(
       sweeps: sweepStatuses, workers: workerStatuses, recentFailures: failures,
-      duplicatesDiscarded: duplicatesDiscarded, waiting: waitingRuns())
+      duplicatesDiscarded: duplicatesDiscarded, waiting: waitingRuns(), stages: stageCounts())
   }
 }

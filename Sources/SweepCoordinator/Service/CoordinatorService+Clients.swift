@@ -182,7 +182,12 @@ extension CoordinatorService {
         let held = scheduler.checkpointsHeld
         return StatusReply.Checkpoints(runs: held.runs, bytes: held.bytes)
       },
-      progress: runningProgress(in: shown))
+      progress: runningProgress(in: shown),
+      stages: StatusReply.Stages(
+        units: status.stages.units.total, done: status.stages.units.done,
+        running: status.stages.units.running, failed: status.stages.units.failed,
+        runs: status.stages.dependents, runsDone: status.stages.dependentsDone, bytes: status.stages.bytes,
+        secondsSaved: status.stages.secondsSaved))
   }
 
   /// The progress of the runs running now in these sweeps, by run id; reports of attempts that ended
@@ -209,16 +214,24 @@ extension CoordinatorService {
     return shown
   }
 
+  /// Those of `runs` that start from a shared BC stage unit.
+  func sharesStage(_ runs: [RunID]) -> Set<RunID> {
+    scheduler.read { scheduler in Set(runs.filter { scheduler.run($0)?.stage != nil }) }
+  }
+
   /// The columns of `results` (`ResultColumns`).
   public static var resultColumns: [String] { ResultColumns.names }
 
   /// One tidy row per recorded run.
   func results(_ sweep: SweepID) throws -> ResultsReply {
     let rows = try scheduler.store.results(sweep: sweep)
+    let sharing = sharesStage(rows.map(\.run))
     return ResultsReply(
       columns: Self.resultColumns, types: ResultColumns.kinds.map(\.rawValue),
       rows: rows.map {
-        Self.resultRow(sweep: sweep, run: $0.run, pointID: $0.pointID, spec: $0.spec, result: $0)
+        Self.resultRow(
+          sweep: sweep, run: $0.run, pointID: $0.pointID, spec: $0.spec, result: $0,
+          sharesStage: sharing.contains($0.run))
       })
   }
 
@@ -226,8 +239,11 @@ extension CoordinatorService {
   func reportData(_ sweep: SweepID) throws -> ReportDataReply {
     guard let record = scheduler.read({ $0.sweep(sweep) }) else { throw CoordinatorError.unknownSweep(sweep) }
     let recorded = try scheduler.store.results(sweep: sweep)
+    let sharing = sharesStage(recorded.map(\.run))
     var rows = recorded.map {
-      Self.resultRow(sweep: sweep, run: $0.run, pointID: $0.pointID, spec: $0.spec, result: $0) + ["done"]
+      Self.resultRow(
+        sweep: sweep, run: $0.run, pointID: $0.pointID, spec: $0.spec, result: $0,
+        sharesStage: sharing.contains($0.run)) + ["done"]
     }
     let done = Set(recorded.map(\.run))
     let others = scheduler.read { current in
@@ -248,9 +264,9 @@ extension CoordinatorService {
   }
 
   /// A run's row of `resultColumns`; the evaluation's fields are empty without a recorded result.
-  static func resultRow(sweep: SweepID, run: RunID, pointID: String, spec: RunSpec, result: ResultRow?)
-    -> [String]
-  {
+  static func resultRow(
+    sweep: SweepID, run: RunID, pointID: String, spec: RunSpec, result: ResultRow?, sharesStage: Bool = false
+  ) -> [String] {
     let h = spec.hyperparameters
     let record =
       result.flatMap { (try? JSONSerialization.jsonObject(with: Data($0.runJSON.utf8))) as? [String: Any] }
@@ -280,7 +296,19 @@ extension CoordinatorService {
       "\(spec.evalEpisodes)", result.map { "\($0.attempt)" } ?? "", result?.worker.rawValue ?? "",
       (timing?["total_seconds"] as? Double).map { formatDecimal($0) } ?? "",
       result?.artifactPaths.first { $0.hasSuffix("policy.safetensors") } ?? "",
+      spec.bcStage?.stageID ?? "",
+      result == nil ? "" : "\(stepsTrained(spec: spec, runJSON: record, sharesStage: sharesStage))",
     ]
     return identity + hyperparameters + outcome
+  }
+
+  /// The steps trained for the run itself, its shared BC stage left out: all of them when its
+  /// recorded attempt started from step 0, the TraC phase when it started from its stage unit's
+  /// checkpoint; after resuming from its own checkpoint, the TraC phase if the run shares a stage.
+  static func stepsTrained(spec: RunSpec, runJSON: [String: Any], sharesStage: Bool) -> Int {
+    let steps = spec.hyperparameters.steps
+    guard let resumedFrom = runJSON["resumed_from_run"] as? String else { return steps }
+    let startedFromStage = resumedFrom == spec.stageUnit?.runID || (resumedFrom == spec.runID && sharesStage)
+    return startedFromStage ? steps - spec.hyperparameters.bcSteps : steps
   }
 }

@@ -162,8 +162,10 @@ extension CoordinatorService {
       let (disposition, spec) = scheduler.read {
         ($0.disposition(ofResultFrom: worker, attempt: attempt, succeeded: true), $0.run(attempt.run)?.spec)
       }
+      let stage = disposition == .recorded && spec?.isStageUnit == true ? StageOutputCheck(files) : nil
       if disposition == .recorded, let spec,
         let problem = ResultCheck.problem(with: files, of: attempt.run, spec: spec)
+          ?? stage?.problem(of: attempt.run, spec: spec)
       {
         // Not recorded and not cached: the attempt fails (retried, counted toward quarantine), and the
         // worker is told why in its ack.
@@ -171,8 +173,18 @@ extension CoordinatorService {
         rejections[attempt] = reason
         outcome = .failed(exitStatus: result.exitStatus ?? 0, stderrTail: reason)
       } else {
-        let paths = disposition == .recorded ? try artifacts.store(run: attempt.run, files: files) : []
-        outcome = .succeeded(RunResultPayload(runJSON: runJSON, artifactPaths: paths))
+        var payload = RunResultPayload(runJSON: runJSON)
+        if disposition == .recorded {
+          // A stage unit's end-of-BC checkpoint is kept with the checkpoints (fetched by hash), not twice.
+          if let stage, let output = stage.file {
+            try checkpoints.store(output.data, sha256: output.reference.sha256)
+            payload.stageOutput = output.reference
+            payload.stageSeconds = stage.bcSeconds(runJSON: files.first { $0.name.rawValue == "run.json" }?.data)
+          }
+          payload.artifactPaths = try artifacts.store(
+            run: attempt.run, files: files.filter { $0.name.rawValue != StageOutputCheck.fileName })
+        }
+        outcome = .succeeded(payload)
       }
     case .failed: outcome = .failed(exitStatus: result.exitStatus ?? -1, stderrTail: result.stderrTail)
     case .inputError:

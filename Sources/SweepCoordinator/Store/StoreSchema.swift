@@ -97,6 +97,13 @@ enum StoreSchema {
       db in
       try db.execute(sql: "ALTER TABLE workers ADD COLUMN public_key TEXT")
     }
+    migrator.registerMigration("v3: shared BC stages") { db in
+      try db.execute(
+        sql: """
+          ALTER TABLE runs ADD COLUMN stage_run_id TEXT;
+          ALTER TABLE runs ADD COLUMN stage_seconds REAL;
+          """)
+    }
     return migrator
   }
 }

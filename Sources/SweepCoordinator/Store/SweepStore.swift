@@ -72,13 +72,14 @@ public final class SweepStore: Sendable {
       sql: """
         INSERT INTO runs (id, spec_json, dataset_path, queue_order, state, current_attempt, current_worker,
           attempt_count, failure_count, duplicate_results, checkpoint_sha256, checkpoint_size, checkpoint_step,
-          created_at, updated_at)
-        VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+          stage_run_id, stage_seconds, created_at, updated_at)
+        VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
         ON CONFLICT (id) DO UPDATE SET state = excluded.state, current_attempt = excluded.current_attempt,
           current_worker = excluded.current_worker, attempt_count = excluded.attempt_count,
           failure_count = excluded.failure_count, duplicate_results = excluded.duplicate_results,
           checkpoint_sha256 = excluded.checkpoint_sha256, checkpoint_size = excluded.checkpoint_size,
-          checkpoint_step = excluded.checkpoint_step, updated_at = excluded.updated_at
+          checkpoint_step = excluded.checkpoint_step, stage_seconds = excluded.stage_seconds,
+          updated_at = excluded.updated_at
         """)
     let insertMember = try db.cachedStatement(
       sql: "INSERT OR IGNORE INTO sweep_runs (sweep_id, run_id, position, point_id) VALUES (?, ?, ?, ?)")
@@ -121,7 +122,8 @@ public final class SweepStore: Sendable {
         arguments: [
           run.id.rawValue, spec, run.datasetPath, run.queueOrder, run.state.name, lease?.attempt,
           lease?.worker.rawValue, run.attemptCount, run.failureCount, run.duplicateResults,
-          run.checkpoint?.sha256.rawValue, run.checkpoint?.size, run.checkpoint?.step, now, now,
+          run.checkpoint?.sha256.rawValue, run.checkpoint?.size, run.checkpoint?.step, run.stage?.rawValue,
+          run.stageSeconds, now, now,
         ])
     }
     for sweep in changes.sweeps {
@@ -205,7 +207,8 @@ public final class SweepStore: Sendable {
       db,
       sql: """
         SELECT id, spec_json, dataset_path, queue_order, state, current_attempt, current_worker, attempt_count,
-          failure_count, duplicate_results, checkpoint_sha256, checkpoint_size, checkpoint_step
+          failure_count, duplicate_results, checkpoint_sha256, checkpoint_size, checkpoint_step, stage_run_id,
+          stage_seconds
         FROM runs ORDER BY queue_order
         """)
     {
@@ -242,7 +245,9 @@ public final class SweepStore: Sendable {
         RunRecord(
           id: id, spec: spec, datasetPath: row["dataset_path"], queueOrder: row["queue_order"], state: state,
           attemptCount: row["attempt_count"], failureCount: row["failure_count"],
-          duplicateResults: row["duplicate_results"], checkpoint: checkpoint))
+          duplicateResults: row["duplicate_results"], checkpoint: checkpoint,
+          stage: try (row["stage_run_id"] as String?).map { try RunID($0) },
+          stageSeconds: row["stage_seconds"]))
     }
 
     for row in try Row.fetchAll(

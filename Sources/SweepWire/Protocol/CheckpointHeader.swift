@@ -7,6 +7,8 @@ public struct CheckpointHeader: Equatable, Sendable {
   public var format: String
   public var runID: String
   public var step: Int
+  /// The BC stage id of the run (`bc_stage`), when it has one.
+  public var bcStage: String?
 
   /// The largest header read: a checkpoint's header is a few kilobytes.
   static let maximumHeader = 1 << 20
@@ -27,5 +29,6 @@ public struct CheckpointHeader: Equatable, Sendable {
     self.format = format
     self.runID = runID
     self.step = step
+    self.bcStage = metadata["bc_stage"]
   }
 }

@@ -159,22 +159,28 @@ public struct Assign: Codable, Equatable, Sendable {
   /// The run's newest checkpoint (shipped by an earlier attempt): the worker fetches it by hash and
   /// the trainer resumes from it. Absent: the run starts from step 0.
   public var checkpoint: CheckpointRef?
+  /// The end-of-BC checkpoint of the run's shared BC stage (docs/CHECKPOINTS.md): the worker fetches it
+  /// by hash and the trainer starts the TraC phase from it (`--init-from-checkpoint`). Absent when the
+  /// run trains its own BC phase, or resumes from `checkpoint`.
+  public var initFrom: CheckpointRef?
 
   public init(
     attempt: AttemptID, spec: RunSpec, dataset: DatasetRef, leaseMilliseconds: Int,
-    checkpoint: CheckpointRef? = nil
+    checkpoint: CheckpointRef? = nil, initFrom: CheckpointRef? = nil
   ) {
     self.attempt = attempt
     self.spec = spec
     self.dataset = dataset
     self.leaseMilliseconds = leaseMilliseconds
     self.checkpoint = checkpoint
+    self.initFrom = initFrom
   }
 
   enum CodingKeys: String, CodingKey {
     case attempt, spec, dataset
     case leaseMilliseconds = "lease_ms"
     case checkpoint
+    case initFrom = "init_from"
   }
 }
 

@@ -169,6 +169,45 @@ public struct StatusReply: Codable, Equatable, Sendable {
     }
   }
 
+  /// Shared BC stages (docs/CHECKPOINTS.md): the stage units, the runs that start their TraC phase
+  /// from one, and the trainer time sharing saved.
+  public struct Stages: Codable, Equatable, Sendable {
+    /// Stage units, and how many are done, running, failed.
+    public var units: Int
+    public var done: Int
+    public var running: Int
+    public var failed: Int
+    /// Runs that start from a unit, and how many of them are done.
+    public var runs: Int
+    public var runsDone: Int
+    /// The end-of-BC checkpoints kept for done units.
+    public var bytes: Int
+    /// For each done unit: the seconds its BC phase took times (its done runs - 1), the BC training
+    /// the runs did not repeat (trainers run with one BLAS thread: CPU seconds).
+    public var secondsSaved: Double
+
+    public init(
+      units: Int = 0, done: Int = 0, running: Int = 0, failed: Int = 0, runs: Int = 0, runsDone: Int = 0,
+      bytes: Int = 0, secondsSaved: Double = 0
+    ) {
+      self.units = units
+      self.done = done
+      self.running = running
+      self.failed = failed
+      self.runs = runs
+      self.runsDone = runsDone
+      self.bytes = bytes
+      self.secondsSaved = secondsSaved
+    }
+
+    enum CodingKeys: String, CodingKey {
+      case units, done, running, failed, runs
+      case runsDone = "runs_done"
+      case bytes
+      case secondsSaved = "seconds_saved"
+    }
+  }
+
   public var sweeps: [Sweep]
   public var workers: [Worker]
   public var recentFailures: [Failure]
@@ -179,6 +218,7 @@ public struct StatusReply: Codable, Equatable, Sendable {
   /// How far each running run's trainer is, as its worker last reported (runs not reported yet are
   /// missing).
   public var progress: [RunProgress]
+  public var stages: Stages
 
   /// A running run's progress (`heartbeat.progress`), with the sweeps that contain it.
   public struct RunProgress: Codable, Equatable, Sendable {
@@ -216,8 +256,10 @@ public struct StatusReply: Codable, Equatable, Sendable {
 
   public init(
     sweeps: [Sweep], workers: [Worker], recentFailures: [Failure], waitingFor: [Waiting] = [],
-    checkpoints: Checkpoints = Checkpoints(runs: 0, bytes: 0), progress: [RunProgress] = []
+    checkpoints: Checkpoints = Checkpoints(runs: 0, bytes: 0), progress: [RunProgress] = [],
+    stages: Stages = Stages()
   ) {
+    self.stages = stages
     self.sweeps = sweeps
     self.workers = workers
     self.recentFailures = recentFailures
@@ -235,13 +277,14 @@ public struct StatusReply: Codable, Equatable, Sendable {
     checkpoints =
       try container.decodeIfPresent(Checkpoints.self, forKey: .checkpoints) ?? Checkpoints(runs: 0, bytes: 0)
     progress = try container.decodeIfPresent([RunProgress].self, forKey: .progress) ?? []
+    stages = try container.decodeIfPresent(Stages.self, forKey: .stages) ?? Stages()
   }
 
   enum CodingKeys: String, CodingKey {
     case sweeps, workers
     case recentFailures = "recent_failures"
     case waitingFor = "waiting_for"
-    case checkpoints, progress
+    case checkpoints, progress, stages
   }
 }
 

@@ -6,10 +6,11 @@ public enum TrainerArguments {
   /// Arguments after the program name: `train --dataset PATH --task ... --out DIR`. `--evaluate` is
   /// left out only when `evaluate` is false (tests and demos without the simulator).
   /// With `checkpointDirectory` the trainer writes checkpoints there (every `checkpointEvery` steps,
-  /// its own default when nil) and resumes from the one it finds there.
+  /// its own default when nil) and resumes from the one it finds there. With `initFrom` (a shared BC
+  /// stage's end-of-BC checkpoint) the TraC phase starts from it.
   public static func make(
     spec: RunSpec, dataset: URL, outputDirectory: URL, evaluate: Bool, checkpointDirectory: URL? = nil,
-    checkpointEvery: Int? = nil
+    checkpointEvery: Int? = nil, initFrom: URL? = nil
   ) -> [String] {
     let values = spec.hyperparameters
     var arguments = ["train"]
@@ -51,6 +52,8 @@ public enum TrainerArguments {
       option("--checkpoint-dir", checkpointDirectory.path)
       if let checkpointEvery { option("--checkpoint-every", "\(checkpointEvery)") }
     }
+    // The shared BC stage's end: the TraC phase starts from it (a checkpoint of the run itself wins).
+    if let initFrom { option("--init-from-checkpoint", initFrom.path) }
     return arguments
   }
 

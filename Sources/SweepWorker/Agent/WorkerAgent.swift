@@ -531,7 +531,8 @@ public final class WorkerAgent: StoppableService, @unchecked Sendable {
         spec: assign.spec, dataset: try datasets.url(for: assign.dataset.sha256),
         outputDirectory: directory.outputDirectory, evaluate: configuration.evaluate,
         checkpointDirectory: checkpoints ? directory.checkpointDirectory : nil,
-        checkpointEvery: configuration.checkpointEvery)
+        checkpointEvery: configuration.checkpointEvery,
+        initFrom: try assign.initFrom.map { try datasets.url(for: $0.sha256) })
       let launch = TrainerLaunch(
         executable: configuration.trainer, arguments: arguments,
         environment: configuration.trainerEnvironment, in: directory)

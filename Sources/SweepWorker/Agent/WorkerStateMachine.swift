@@ -189,16 +189,23 @@ public struct WorkerStateMachine: Sendable {
     var assign: Assign
     var state: AttemptState
     var sha256: SHA256Digest { assign.dataset.sha256 }
-    /// What must be in the cache before the trainer starts: the dataset, and the checkpoint to resume from.
+    /// What must be in the cache before the trainer starts: the dataset, the checkpoint to resume from,
+    /// and the shared BC stage to start from.
     var blobs: [DatasetRef] {
-      [assign.dataset]
-        + (assign.checkpoint.map {
-          [
-            DatasetRef(
-              sha256: $0.sha256, size: $0.size,
-              name: "checkpoint of run \(assign.attempt.run) at step \($0.step)")
-          ]
-        } ?? [])
+      var blobs = [assign.dataset]
+      if let checkpoint = assign.checkpoint {
+        blobs.append(
+          DatasetRef(
+            sha256: checkpoint.sha256, size: checkpoint.size,
+            name: "checkpoint of run \(assign.attempt.run) at step \(checkpoint.step)"))
+      }
+      if let stage = assign.initFrom {
+        blobs.append(
+          DatasetRef(
+            sha256: stage.sha256, size: stage.size,
+            name: "BC stage of run \(assign.attempt.run) (step \(stage.step))"))
+      }
+      return blobs
     }
   }
 
@@ -895,9 +902,10 @@ public struct WorkerStateMachine: Sendable {
     let text = "trac-sweep worker: cannot get dataset \(fetch.dataset.name) (sha256 \(sha256)): \(reason)"
     var actions: [Action] = []
     for key in attempts.keys.sorted() where attempts[key]!.state == .fetching {
-      if attempts[key]!.assign.checkpoint?.sha256 == sha256 {
-        // Without its checkpoint the run trains from step 0: slower, never wrong.
-        attempts[key]!.assign.checkpoint = nil
+      if attempts[key]!.assign.checkpoint?.sha256 == sha256 || attempts[key]!.assign.initFrom?.sha256 == sha256 {
+        // Without its checkpoint or its BC stage the run trains from step 0: slower, never wrong.
+        if attempts[key]!.assign.checkpoint?.sha256 == sha256 { attempts[key]!.assign.checkpoint = nil }
+        if attempts[key]!.assign.initFrom?.sha256 == sha256 { attempts[key]!.assign.initFrom = nil }
         actions.append(
           .log(.warning, "cannot get \(fetch.dataset.name) (\(reason)); training from step 0", run: key.run))
         if isReady(attempts[key]!) { actions += spawn(key) }

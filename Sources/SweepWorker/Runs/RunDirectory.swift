@@ -95,7 +95,8 @@ public struct RunDirectory: Sendable {
 /// One attempt's work directory: the trainer's `--out`, and its stdout and stderr logs.
 public struct AttemptDirectory: Sendable, Equatable {
   /// The files `trac-sweep train` writes into `--out`, in the order a result carries them.
-  public static let artifactNames = ["run.json", "policy.safetensors", "train.jsonl"]
+  /// `bc-stage.safetensors` only for a run that ends with its BC stage (a shared stage's unit).
+  public static let artifactNames = ["run.json", "policy.safetensors", "train.jsonl", "bc-stage.safetensors"]
 
   public let key: AttemptID
   public let url: URL

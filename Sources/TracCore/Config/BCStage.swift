@@ -80,4 +80,35 @@ public struct BCStage: Codable, Hashable, Sendable {
 extension RunSpec {
   /// The run's BC stage, nil when it has none.
   public var bcStage: BCStage? { BCStage(self) }
+
+  /// The run that trains only this run's BC stage, for a TraC run that trains past it: the BC stage's
+  /// inputs as they are, every input BC does not read at its default, `steps = bc_steps` and no
+  /// evaluation. Its end-of-BC checkpoint (written when the run ends) starts this run's TraC phase, and
+  /// that of every run with the same stage. Nil when the run has no stage or ends with it.
+  public var stageUnit: RunSpec? {
+    guard let unit = stageUnitCandidate, unit != self else { return nil }
+    return unit
+  }
+
+  /// Whether this run trains only a BC stage, exactly as `stageUnit` makes it: its result carries the
+  /// stage's end-of-BC checkpoint.
+  public var isStageUnit: Bool { stageUnitCandidate == self }
+
+  private var stageUnitCandidate: RunSpec? {
+    guard let stage = bcStage, hyperparameters.steps >= stage.bcSteps else { return nil }
+    var values = Hyperparameters()
+    values.x = stage.x
+    values.y = stage.y
+    values.segments = stage.segments
+    values.segRatio = stage.segRatio
+    values.batchSize = stage.batchSize
+    values.lr = stage.lr
+    values.bcSteps = stage.bcSteps
+    values.steps = stage.bcSteps
+    var unit = RunSpec(
+      task: task, datasetSHA256: datasetSHA256, algorithm: .trac, hyperparameters: values,
+      costThreshold: costThreshold, seed: seed, evalEpisodes: 0, evalSeed: 0)
+    unit.trainerFormatVersion = trainerFormatVersion
+    return unit
+  }
 }

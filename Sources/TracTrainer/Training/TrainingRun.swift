@@ -127,7 +127,10 @@ public struct TrainingRun {
     let trainStart = clock.now
     let elapsedBefore = logState.elapsedSeconds
     func writeCheckpoint(endOfBC: Bool) throws {
-      guard let directory = checkpointDirectory else { return }
+      // A run that ends with its BC stage (a stage unit) leaves the stage in its output, checkpoints
+      // or not: that file is what the stage's dependents start from.
+      let stageInOutput = endOfBC && trainer.completedSteps == trainer.totalSteps
+      guard checkpointDirectory != nil || stageInOutput else { return }
       let writeStart = clock.now
       logState.elapsedSeconds = elapsedBefore + (writeStart - trainStart).seconds
       var checkpoint = Checkpoint(
@@ -136,6 +139,10 @@ public struct TrainingRun {
       let bytes = checkpoint.encoded()
       // The stage's copy first: were the process killed between the two, the next attempt resumes
       // from an earlier checkpoint and writes both again.
+      if stageInOutput {
+        try AtomicFile.write(bytes, to: outputDirectory.appendingPathComponent(Checkpoint.bcStageFileName))
+      }
+      guard let directory = checkpointDirectory else { return }
       if endOfBC {
         try AtomicFile.write(bytes, to: directory.appendingPathComponent(Checkpoint.bcStageFileName))
       }
