@@ -17,7 +17,9 @@ The chaos stops when the sweep is done (or after --timeout seconds: a failure).
 At the end it prints runs expected, recorded, duplicates discarded, lost and released attempts and
 what was done to whom, and it checks, from `trac-sweep results --format json` and from the
 coordinator's state.sqlite opened read-only: every run of the sweep is done and has exactly one
-result, no result is recorded twice, no run failed. Exit status 0 when every check holds.
+result, no result is recorded twice, no run failed; the BC stage units the runs share (20, one per
+seed: the alphas share them) are done with exactly one result each (the no-op trainer trains them for
+real, 2 steps, so their results carry real end-of-BC checkpoints). Exit status 0 when every check holds.
 Not part of CI's default run (it takes a few minutes).
 """
 
@@ -73,7 +75,7 @@ class Soak:
 
     def start_worker(self, name: str) -> None:
         environment = dict(os.environ, OPENBLAS_NUM_THREADS="1", TRAC_NOOP_DELAY="0.2", TRAC_NOOP_JITTER="0.8",
-                           TRAC_NOOP_LOG=str(self.trainer_log))
+                           TRAC_NOOP_LOG=str(self.trainer_log), TRAC_NOOP_STAGE_TRAINER=str(self.binary))
         with self.log_file(name) as log:
             self.workers[name] = subprocess.Popen(
                 [self.binary, "worker", "--connect", self.endpoint, "--slots", str(self.args.slots),
@@ -307,6 +309,15 @@ def main() -> int:
             discarded = database.execute(
                 "SELECT COALESCE(MAX(value), 0) FROM counters WHERE name = 'duplicates_discarded'").fetchone()[0]
             duplicate_rows = database.execute("SELECT COALESCE(SUM(duplicate_results), 0) FROM runs").fetchone()[0]
+            # Shared BC stages: the units the sweep's runs start from, each done with one result.
+            stage_units = database.execute(
+                "SELECT DISTINCT r.stage_run_id FROM runs r JOIN sweep_runs s ON s.run_id = r.id "
+                "WHERE s.sweep_id = ? AND r.stage_run_id IS NOT NULL", (sweep,)).fetchall()
+            stage_states = dict(database.execute(
+                "SELECT u.state, COUNT(*) FROM runs u WHERE u.id IN (SELECT DISTINCT stage_run_id FROM runs) "
+                "GROUP BY u.state").fetchall())
+            stage_results = Counter(run for (run,) in database.execute(
+                "SELECT run_id FROM results WHERE run_id IN (SELECT DISTINCT stage_run_id FROM runs)"))
         finally:
             database.close()
         starts = len(soak.trainer_log.read_text().splitlines()) if soak.trainer_log.exists() else 0
@@ -323,7 +334,9 @@ def main() -> int:
               f"per-run counts: {duplicate_rows})")
         print(f"  lost attempts            {outcomes.get('lost', 0)} (status: {summary.get('lost_attempts', '?')})")
         print(f"  attempts by outcome      {dict(sorted(outcomes.items()))}")
-        print(f"  trainer starts           {starts} for {expected} runs")
+        print(f"  BC stage units           {len(stage_units)} ({dict(sorted(stage_states.items()))}), "
+              f"{sum(stage_results.values())} results for {len(stage_results)} units")
+        print(f"  trainer starts           {starts} for {expected} runs and {len(stage_units)} stage units")
         print(f"  chaos events             {dict(sorted(soak.events.items()))}")
         print(f"  wall time                {elapsed:.0f} s")
 
@@ -338,6 +351,11 @@ def main() -> int:
             problems.append(f"{without_result} runs have no result")
         if states != {"done": expected}:
             problems.append(f"not every run is done: {states}")
+        if not stage_units:
+            problems.append("no run shared a BC stage unit")
+        if stage_states != {"done": len(stage_units)} or len(stage_results) != len(stage_units) \
+                or any(count != 1 for count in stage_results.values()):
+            problems.append(f"not every BC stage unit is done with exactly one result: {stage_states}")
         if problems:
             print("chaos: FAILED: " + "; ".join(problems))
             return 1

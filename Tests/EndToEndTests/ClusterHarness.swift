@@ -22,12 +22,18 @@ final class ClusterHarness {
 
   var stateDirectory: URL { root.appendingPathComponent("state") }
 
+  /// Whether the coordinator shares BC stages. Off unless a test turns it on: the fake trainer most
+  /// cluster tests use writes no BC stage checkpoint, so a stage unit's result would be refused
+  /// (StageSharingTests use the real trainer with sharing on, the coordinator's default).
+  var sharesBCStages = false
+
   /// Starts the coordinator (on the same port as before when restarting) and waits until it listens.
   func startCoordinator(_ extra: [String] = ["--heartbeat-interval", "0.1"]) throws {
     let bind = coordinatorPort.map { "tcp://127.0.0.1:\($0)" } ?? "tcp://127.0.0.1:*"
     try? FileManager.default.removeItem(at: coordinatorLog)
     coordinator = try launch(
-      ["coordinator", "--bind", bind, "--state", stateDirectory.path] + extra, log: coordinatorLog)
+      ["coordinator", "--bind", bind, "--state", stateDirectory.path] + extra
+        + (sharesBCStages ? [] : ["--no-share-bc-stages"]), log: coordinatorLog)
     let deadline = Date().addingTimeInterval(20)
     while Date() < deadline {
       let text = (try? String(contentsOf: coordinatorLog, encoding: .utf8)) ?? ""

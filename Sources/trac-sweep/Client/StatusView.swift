@@ -59,6 +59,23 @@ enum StatusView {
       lines.append(
         "checkpoints: \(status.checkpoints.runs) unfinished runs can resume (\(megabytes) MB held)")
     }
+    let stages = status.stages
+    if stages.units > 0 {
+      var line =
+        "BC stages: \(stages.units) units (\(stages.done) done"
+        + (stages.running > 0 ? ", \(stages.running) running" : "")
+        + (stages.failed > 0 ? ", \(stages.failed) failed" : "")
+        + "), shared by \(stages.runs) runs (\(stages.runsDone) done)"
+      if stages.secondsSaved > 0 {
+        let saved =
+          stages.secondsSaved >= 360
+          ? String(format: "%.1f CPU-hours", stages.secondsSaved / 3600)
+          : String(format: "%.0f CPU-seconds", stages.secondsSaved)
+        line += "; BC training not repeated: \(saved)"
+      }
+      lines.append("")
+      lines.append(line)
+    }
     let quarantined = status.workers.filter(\.quarantined)
     if !quarantined.isEmpty {
       lines.append("")
