@@ -54,7 +54,9 @@ public enum CoordinatorBenchmark {
     let service = try CoordinatorService(
       configuration: .init(
         bind: "tcp://127.0.0.1:*", stateDirectory: state,
-        scheduler: try SchedulerConfiguration(heartbeatInterval: heartbeat, liveness: 3),
+        // Simulated results carry no BC stage checkpoint: every run is one unit of work here.
+        scheduler: try SchedulerConfiguration(
+          heartbeatInterval: heartbeat, liveness: 3, shareBCStages: false),
         // `submit` writes the stand-in dataset into the state directory.
         datasetDirectories: [state]),
       logger: .init(label: "bench", factory: { _ in SwiftLogNoOpLogHandler() }))

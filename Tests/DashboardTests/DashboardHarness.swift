@@ -33,7 +33,9 @@ final class DashboardHarness: @unchecked Sendable {
     service = try CoordinatorService(
       configuration: .init(
         bind: "tcp://127.0.0.1:*", stateDirectory: root.appendingPathComponent("state"),
-        scheduler: try SchedulerConfiguration(heartbeatInterval: .milliseconds(100), liveness: 5),
+        // The fake trainer writes no BC stage checkpoint: runs train their own BC phase here.
+        scheduler: try SchedulerConfiguration(
+          heartbeatInterval: .milliseconds(100), liveness: 5, shareBCStages: false),
         datasetDirectories: [dataset.deletingLastPathComponent()]),
       logger: Logger(label: "test", factory: { _ in SwiftLogNoOpLogHandler() }))
     let service = self.service

@@ -39,7 +39,8 @@ final class StageSharingTests: XCTestCase {
   /// How many trainers the workers started, from their logs.
   func trainerStarts(_ cluster: ClusterHarness) -> Int {
     ["a", "b"].map { name in
-      ((try? String(contentsOf: cluster.root.appendingPathComponent("worker-\(name).log"), encoding: .utf8)) ?? "")
+      ((try? String(contentsOf: cluster.root.appendingPathComponent("worker-\(name).log"), encoding: .utf8))
+        ?? "")
         .components(separatedBy: "trainer started").count - 1
     }.reduce(0, +)
   }
@@ -94,7 +95,8 @@ final class StageSharingTests: XCTestCase {
       XCTAssertEqual(
         try Data(contentsOf: URL(fileURLWithPath: policy)),
         try Data(contentsOf: alone.appendingPathComponent("policy.safetensors")),
-        "run \(row["run_id"] ?? "?") (alpha \(alpha), eta \(eta), seed \(seed)) differs from the run trained alone")
+        "run \(row["run_id"] ?? "?") (alpha \(alpha), eta \(eta), seed \(seed)) differs from the run trained alone"
+      )
       let soloRecord = try XCTUnwrap(
         try JSONSerialization.jsonObject(with: Data(contentsOf: alone.appendingPathComponent("run.json")))
           as? [String: Any])

@@ -44,7 +44,11 @@ final class SchedulerHarness {
   /// Every command returned so far, in order.
   private(set) var history: [SchedulerCommand] = []
 
-  init(configuration: SchedulerConfiguration = .default) throws {
+  /// The defaults without shared BC stages: these scenarios are about runs, each one unit of work
+  /// (StageSchedulingTests turn sharing on).
+  static let runsOnly = try! SchedulerConfiguration(shareBCStages: false)
+
+  init(configuration: SchedulerConfiguration = SchedulerHarness.runsOnly) throws {
     self.configuration = configuration
     directory = FileManager.default.temporaryDirectory.appendingPathComponent(
       "trac-sweep-coordinator-\(UUID().uuidString)")

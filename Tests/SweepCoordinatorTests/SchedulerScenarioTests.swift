@@ -123,7 +123,7 @@ final class SchedulerScenarioTests: XCTestCase {
 
   func testAFailingTrainerIsRetriedUpToTheLimitThenFailed() throws {
     let harness = try SchedulerHarness(
-      configuration: SchedulerConfiguration(maxAttempts: 3, quarantineAfter: 10))
+      configuration: SchedulerConfiguration(maxAttempts: 3, quarantineAfter: 10, shareBCStages: false))
     try harness.submit(grid)
     var assignment = try XCTUnwrap(try harness.hello("w", slots: 1).assignments.first)
     let run = assignment.attempt.run

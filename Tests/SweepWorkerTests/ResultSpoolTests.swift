@@ -19,7 +19,7 @@ final class ResultSpoolTests: XCTestCase {
     AttemptResult(key: key, outcome: .succeeded, exitStatus: 0, stderrTail: "", wallSeconds: 12.5)
   }
 
-  /// run.json, policy.safetensors and train.jsonl as a trainer leaves them.
+  /// run.json, policy.safetensors, train.jsonl and bc-stage.safetensors as a stage unit's trainer leaves them.
   private func artifacts(_ label: String) throws -> [URL] {
     let directory = work.appendingPathComponent("artifacts-\(label)", isDirectory: true)
     try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
@@ -27,6 +27,7 @@ final class ResultSpoolTests: XCTestCase {
       "run.json": Data(#"{"normalized_cost": 0.8, "label": "\#(label)"}"#.utf8),
       "policy.safetensors": Data((0..<300_000).map { UInt8(truncatingIfNeeded: $0 &* 31) }),
       "train.jsonl": Data(#"{"step":1000,"loss":0.25}"#.utf8 + [10]),
+      "bc-stage.safetensors": Data((0..<1_000).map { UInt8(truncatingIfNeeded: $0 &* 7) }),
     ]
     return try AttemptDirectory.artifactNames.map { name in
       let url = directory.appendingPathComponent(name)
@@ -186,7 +187,8 @@ final class ResultSpoolTests: XCTestCase {
 
     let pending = try ResultSpool(workDirectory: work).pending()
     XCTAssertEqual(pending.map(\.result.outcome), [.succeeded])
-    XCTAssertEqual(pending.first?.files.map(\.name.rawValue), AttemptDirectory.artifactNames)
+    XCTAssertEqual(
+      pending.first?.files.map(\.name.rawValue), ["run.json", "policy.safetensors", "train.jsonl"])
     XCTAssertEqual(runs.attempts(ofRun: key(1).run), [])
     XCTAssertEqual(FakeTrainer.invocations(of: trainer), [attempt.outputDirectory.path])
   }

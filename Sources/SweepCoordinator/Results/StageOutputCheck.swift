@@ -21,7 +21,9 @@ struct StageOutputCheck {
 
   /// Why the stage cannot be recorded, or nil when it can.
   func problem(of run: RunID, spec: RunSpec) -> String? {
-    guard let file else { return "it carries no readable \(Self.fileName), which a BC stage unit's result must" }
+    guard let file else {
+      return "it carries no readable \(Self.fileName), which a BC stage unit's result must"
+    }
     let header = CheckpointHeader(file.data)!
     let stage = spec.bcStage?.stageID ?? "none"
     guard header.format == CheckpointFormat.current, header.runID == run.rawValue,

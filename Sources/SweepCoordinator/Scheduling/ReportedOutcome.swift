@@ -29,7 +29,8 @@ public struct RunResultPayload: Equatable, Sendable {
   public var stageSeconds: Double?
 
   public init(
-    runJSON: String, artifactPaths: [String] = [], stageOutput: RunCheckpoint? = nil, stageSeconds: Double? = nil
+    runJSON: String, artifactPaths: [String] = [], stageOutput: RunCheckpoint? = nil,
+    stageSeconds: Double? = nil
   ) {
     self.runJSON = runJSON
     self.artifactPaths = artifactPaths

@@ -45,7 +45,9 @@ extension Scheduler {
   mutating func stageDone(
     _ unit: inout RunRecord, output: RunCheckpoint?, seconds: Double?, commands: inout [SchedulerCommand]
   ) {
-    if let old = unit.checkpoint, old.sha256 != output?.sha256 { commands.append(.deleteCheckpoint(old.sha256)) }
+    if let old = unit.checkpoint, old.sha256 != output?.sha256 {
+      commands.append(.deleteCheckpoint(old.sha256))
+    }
     unit.checkpoint = output
     unit.stageSeconds = seconds
     let waiting = (dependentsOfStage[unit.id] ?? []).sorted().compactMap { runs[$0] }.filter {
@@ -93,7 +95,8 @@ extension Scheduler {
         unit.state = .cancelled
         update(run: unit)
       case .running(let lease):
-        commands.append(.cancelRun(worker: lease.worker, attempt: AttemptID(run: unitID, counted: lease.attempt)))
+        commands.append(
+          .cancelRun(worker: lease.worker, attempt: AttemptID(run: unitID, counted: lease.attempt)))
         endCurrentAttempt(of: unitID, outcome: .cancelled, then: .cancelled)
       case .done, .failed, .cancelled:
         continue

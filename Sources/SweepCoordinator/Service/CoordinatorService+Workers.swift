@@ -179,7 +179,8 @@ extension CoordinatorService {
           if let stage, let output = stage.file {
             try checkpoints.store(output.data, sha256: output.reference.sha256)
             payload.stageOutput = output.reference
-            payload.stageSeconds = stage.bcSeconds(runJSON: files.first { $0.name.rawValue == "run.json" }?.data)
+            payload.stageSeconds = stage.bcSeconds(
+              runJSON: files.first { $0.name.rawValue == "run.json" }?.data)
           }
           payload.artifactPaths = try artifacts.store(
             run: attempt.run, files: files.filter { $0.name.rawValue != StageOutputCheck.fileName })

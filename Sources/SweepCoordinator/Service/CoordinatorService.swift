@@ -298,8 +298,11 @@ public final class CoordinatorService: StoppableService, @unchecked Sendable {
           attempt: assignment.attempt, spec: assignment.spec, dataset: dataset,
           leaseMilliseconds: Int(
             lease.components.seconds * 1000 + lease.components.attoseconds / 1_000_000_000_000_000),
-          checkpoint: assignment.checkpoint.map { CheckpointRef(sha256: $0.sha256, size: $0.size, step: $0.step) },
-          initFrom: assignment.initFrom.map { CheckpointRef(sha256: $0.sha256, size: $0.size, step: $0.step) })
+          checkpoint: assignment.checkpoint.map {
+            CheckpointRef(sha256: $0.sha256, size: $0.size, step: $0.step)
+          },
+          initFrom: assignment.initFrom.map { CheckpointRef(sha256: $0.sha256, size: $0.size, step: $0.step) }
+        )
         var runLogger = logger
         runLogger[metadataKey: "run"] = "\(assignment.attempt.run)"
         runLogger[metadataKey: "worker"] = "\(assignment.worker)"

@@ -902,7 +902,9 @@ public struct WorkerStateMachine: Sendable {
     let text = "trac-sweep worker: cannot get dataset \(fetch.dataset.name) (sha256 \(sha256)): \(reason)"
     var actions: [Action] = []
     for key in attempts.keys.sorted() where attempts[key]!.state == .fetching {
-      if attempts[key]!.assign.checkpoint?.sha256 == sha256 || attempts[key]!.assign.initFrom?.sha256 == sha256 {
+      if attempts[key]!.assign.checkpoint?.sha256 == sha256
+        || attempts[key]!.assign.initFrom?.sha256 == sha256
+      {
         // Without its checkpoint or its BC stage the run trains from step 0: slower, never wrong.
         if attempts[key]!.assign.checkpoint?.sha256 == sha256 { attempts[key]!.assign.checkpoint = nil }
         if attempts[key]!.assign.initFrom?.sha256 == sha256 { attempts[key]!.assign.initFrom = nil }
