@@ -90,7 +90,7 @@ final class WireTests: XCTestCase {
     let frames = [Data("trac-sweep/1".utf8), Data("hello".utf8), Data("{}".utf8)]
     XCTAssertThrowsError(try WireMessage.decode(frames)) { error in
       XCTAssertEqual(error as? WireError, .versionMismatch(peer: "trac-sweep/1"))
-      XCTAssertTrue("\(error)".contains("trac-sweep/2"))
+      XCTAssertTrue("\(error)".contains("trac-sweep/3"))
     }
   }
 

@@ -201,7 +201,7 @@ final class WorkerAgentTests: XCTestCase {
     let error = try XCTUnwrap(harness.error as? WorkerAgentError)
     guard case .versionMismatch = error else { return XCTFail("\(error)") }
     XCTAssertTrue(error.description.contains("trac-sweep/1"), error.description)
-    XCTAssertTrue(error.description.contains("trac-sweep/2"), error.description)
+    XCTAssertTrue(error.description.contains("trac-sweep/3"), error.description)
   }
 
   // MARK: - Graceful stop

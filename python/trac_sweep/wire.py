@@ -21,7 +21,7 @@ from .config import CurveKeys
 from .errors import NoAnswer, ProtocolViolation, VersionMismatch, error_from_reply
 
 # The protocol version this client speaks (docs/PROTOCOL.md, section 2): frame 0 of every message.
-PROTOCOL_VERSION = 2
+PROTOCOL_VERSION = 3
 TAG = f"trac-sweep/{PROTOCOL_VERSION}".encode("ascii")
 # Clients accept messages up to 256 MiB; a larger one closes the connection (nothing is allocated).
 MAX_MESSAGE_BYTES = 256 << 20

@@ -5,7 +5,7 @@ import TracCore
 /// coordinator's ROUTER socket a routing-id frame comes first; it is not part of the message.
 public struct WireMessage: Equatable, Sendable {
   /// The first frame of every message. A peer of another version is refused by name.
-  public static let protocolTag = "trac-sweep/2"
+  public static let protocolTag = "trac-sweep/3"
   static let protocolFamily = "trac-sweep/"
 
   public var type: MessageType
