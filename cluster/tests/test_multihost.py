@@ -247,9 +247,11 @@ def test_sweep_across_three_hosts_survives_a_cut_link_and_a_lossy_slow_link(host
     first, second = datasets / "first.hdf5", datasets / "second.hdf5"
     make_datasets(first, second)
 
+    # Without shared BC stages: the cut must land on a run of the sweep (not on a stage unit, which
+    # no sweep's results list), so every run here is one unit of work.
     hosts.start("coordinator", "coordinator",
                 [str(BINARY), "coordinator", "--bind", ENDPOINT, "--state", str(tmp_path / "state"),
-                 *HEARTBEAT])
+                 *HEARTBEAT, "--no-share-bc-stages"])
     wait_for(hosts, "the coordinator to answer", lambda s: True, timeout=30)
     for role in ("w1", "w2"):
         hosts.start(role, role,

@@ -43,6 +43,7 @@ RESULT_COLUMNS = [
     ("normalized_cost", "number"), ("normalized_cost_std", "number"), ("safe", "boolean"),
     ("reward_return", "number"), ("cost_return", "number"), ("eval_episodes", "integer"),
     ("attempt", "integer"), ("worker", "text"), ("train_seconds", "number"), ("policy", "text"),
+    ("bc_stage", "text"), ("steps_trained", "integer"),
 ]
 JSON_TYPES = {"text": str, "integer": int, "number": float, "boolean": bool}
 FOUR_MIB = 4 << 20
@@ -75,7 +76,7 @@ SWEEP_FIELDS = {"id": str, "name": str, "total": int, "pending": int, "running":
 WORKER_FIELDS = {"id": str, "host": str, "slots": int, "running": list, "state": str, "quarantined": bool,
                  "consecutive_failures": int}
 FAILURE_FIELDS = {"run_id": str, "attempt": int, "worker": str, "exit_status": int, "stderr_tail": str,
-                  "input_error": bool}
+                  "input_error": bool, "sweeps": list, "stage_unit": bool}
 CHANGE_FIELDS = {"message": str, "affected": int}
 
 
@@ -525,6 +526,8 @@ def test_failed_runs_quarantine_retry_cancel_release(tmp_path, capsys):
                 assert_shape(failure, FAILURE_FIELDS, "status.recent_failures[]")
                 assert failure["exit_status"] == 1 and failure["input_error"] is False
                 assert "boom" in failure["stderr_tail"] and failure["attempt"] == 1
+                # Sharing BC stages (the default): each run's stage unit failed, and the runs with it.
+                assert failure["stage_unit"] is True and failure["sweeps"] == [sweep.id]
             # Retry: both runs queued again; the quarantined worker gets none of them.
             retried = c.retry(sweep, failed_only=True)
             assert_shape(retried, CHANGE_FIELDS, "retry")

@@ -243,13 +243,15 @@ class Coordinator:
                 bar.update(entry)
                 for failure in status.get("recent_failures", []):
                     key = (failure["run_id"], failure["attempt"])
-                    if key in shown or (runs and failure["run_id"] not in runs):
+                    ours = failure["run_id"] in runs or entry["id"] in failure.get("sweeps", [])
+                    if key in shown or (runs and not ours):
                         continue
                     shown.add(key)
                     if show:
                         tail = " | ".join(failure["stderr_tail"].strip().splitlines()[-2:])
                         kind = "input error" if failure.get("input_error") else "failed"
-                        bar.write(f"{kind}: run {failure['run_id'][:8]} attempt {failure['attempt']} "
+                        unit = " (BC stage unit)" if failure.get("stage_unit") else ""
+                        bar.write(f"{kind}: run {failure['run_id'][:8]}{unit} attempt {failure['attempt']} "
                                   f"on {failure['worker']}: {tail}")
                 if entry["pending"] + entry["running"] == 0:
                     break

@@ -14,9 +14,9 @@ KINDS = ("text", "integer", "number", "boolean")
 # The columns of `results` as docs/PROTOCOL.md lists them, for a reply without `types`.
 DOCUMENTED_TYPES: Dict[str, str] = {
     **{name: "text" for name in ("sweep", "run_id", "point", "task", "algorithm", "reference", "segments",
-                                  "worker", "policy", "state")},
+                                  "worker", "policy", "bc_stage", "state")},
     **{name: "integer" for name in ("batch_size", "bc_steps", "steps", "warmup_steps", "seed", "eval_episodes",
-                                     "attempt")},
+                                     "attempt", "steps_trained")},
     **{name: "number" for name in ("x", "y", "alpha", "eta", "beta", "gamma", "seg_ratio", "lr", "trac_lr_scale",
                                     "cost_threshold", "normalized_reward", "normalized_reward_std",
                                     "normalized_cost", "normalized_cost_std", "reward_return", "cost_return",

@@ -81,6 +81,8 @@ public struct FailureReport: Equatable, Sendable {
   public var seed: UInt64
   /// The run's state now: `pending` if it will be retried, `failed` if not.
   public var runState: String
+  /// Whether the run is a BC stage unit; `sweeps` are then those of the runs that start from it.
+  public var isStageUnit = false
 
   public var exitStatus: Int32? { outcome.exitStatus }
   public var stderrTail: String { outcome.stderrTail ?? "" }
@@ -130,10 +132,16 @@ extension Scheduler {
       guard let attempt = attempts[id], let outcome = attempt.outcome, let run = runs[id.run] else {
         return nil
       }
+      var concerned = sweeps(containing: id.run)
+      for dependent in (dependentsOfStage[id.run] ?? []).sorted() {
+        for sweep in sweeps(containing: dependent) where !concerned.contains(sweep) {
+          concerned.append(sweep)
+        }
+      }
       return FailureReport(
-        attempt: id, worker: attempt.worker, outcome: outcome, sweeps: sweeps(containing: id.run),
+        attempt: id, worker: attempt.worker, outcome: outcome, sweeps: concerned,
         pointID: sweepsOfRun[id.run]?.first?.pointID ?? "", costThreshold: run.spec.costThreshold,
-        seed: run.spec.seed, runState: run.state.name)
+        seed: run.spec.seed, runState: run.state.name, isStageUnit: run.isStageUnit)
     }
     return SchedulerStatus(
       sweeps: sweepStatuses, workers: workerStatuses, recentFailures: failures,

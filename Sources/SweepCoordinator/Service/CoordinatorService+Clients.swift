@@ -173,7 +173,8 @@ extension CoordinatorService {
       recentFailures: status.recentFailures.map {
         StatusReply.Failure(
           runID: $0.attempt.run.rawValue, attempt: $0.attempt.number, worker: $0.worker.rawValue,
-          exitStatus: $0.exitStatus ?? -1, stderrTail: $0.stderrTail, inputError: $0.isInputError)
+          exitStatus: $0.exitStatus ?? -1, stderrTail: $0.stderrTail, inputError: $0.isInputError,
+          sweeps: $0.sweeps.map(\.rawValue), stageUnit: $0.isStageUnit)
       },
       waitingFor: status.waiting.map {
         StatusReply.Waiting(evaluates: $0.family.rawValue, runs: $0.runs, reason: $0.reason)

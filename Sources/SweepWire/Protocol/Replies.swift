@@ -135,9 +135,15 @@ public struct StatusReply: Codable, Equatable, Sendable {
     public var exitStatus: Int32
     public var stderrTail: String
     public var inputError: Bool
+    /// The sweeps the failure concerns: those containing the run, or for a BC stage unit, those
+    /// containing the runs that start from it.
+    public var sweeps: [String]
+    /// Whether the failed run is a BC stage unit (docs/PROTOCOL.md, "Shared BC stages").
+    public var stageUnit: Bool
 
     public init(
-      runID: String, attempt: Int, worker: String, exitStatus: Int32, stderrTail: String, inputError: Bool
+      runID: String, attempt: Int, worker: String, exitStatus: Int32, stderrTail: String, inputError: Bool,
+      sweeps: [String] = [], stageUnit: Bool = false
     ) {
       self.runID = runID
       self.attempt = attempt
@@ -145,6 +151,20 @@ public struct StatusReply: Codable, Equatable, Sendable {
       self.exitStatus = exitStatus
       self.stderrTail = stderrTail
       self.inputError = inputError
+      self.sweeps = sweeps
+      self.stageUnit = stageUnit
+    }
+
+    public init(from decoder: any Decoder) throws {
+      let container = try decoder.container(keyedBy: CodingKeys.self)
+      runID = try container.decode(String.self, forKey: .runID)
+      attempt = try container.decode(Int.self, forKey: .attempt)
+      worker = try container.decode(String.self, forKey: .worker)
+      exitStatus = try container.decode(Int32.self, forKey: .exitStatus)
+      stderrTail = try container.decode(String.self, forKey: .stderrTail)
+      inputError = try container.decode(Bool.self, forKey: .inputError)
+      sweeps = try container.decodeIfPresent([String].self, forKey: .sweeps) ?? []
+      stageUnit = try container.decodeIfPresent(Bool.self, forKey: .stageUnit) ?? false
     }
 
     enum CodingKeys: String, CodingKey {
@@ -153,6 +173,8 @@ public struct StatusReply: Codable, Equatable, Sendable {
       case exitStatus = "exit_status"
       case stderrTail = "stderr_tail"
       case inputError = "input_error"
+      case sweeps
+      case stageUnit = "stage_unit"
     }
   }
 

@@ -86,8 +86,9 @@ enum StatusView {
       lines.append("RECENT FAILURES")
       for failure in status.recentFailures.suffix(5) {
         let kind = failure.inputError ? "input error" : "exit \(failure.exitStatus)"
+        let unit = failure.stageUnit ? " (BC stage unit)" : ""
         lines.append(
-          "  run \(failure.runID.prefix(8)) attempt \(failure.attempt) on \(failure.worker): \(kind)")
+          "  run \(failure.runID.prefix(8))\(unit) attempt \(failure.attempt) on \(failure.worker): \(kind)")
         for line in failure.stderrTail.split(separator: "\n").suffix(3) {
           lines.append("    " + String(line.prefix(width - 4)))
         }

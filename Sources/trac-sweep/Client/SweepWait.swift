@@ -65,7 +65,8 @@ public struct SweepWait {
         shownFailures.insert("\(failure.runID)/\(failure.attempt)")
         let tail = failure.stderrTail.split(separator: "\n").suffix(2).joined(separator: " | ")
         write(
-          "\n\(failure.inputError ? "input error" : "failed"): run \(failure.runID.prefix(8)) attempt \(failure.attempt): \(tail)\n"
+          "\n\(failure.inputError ? "input error" : "failed"): run \(failure.runID.prefix(8))"
+            + "\(failure.stageUnit ? " (BC stage unit)" : "") attempt \(failure.attempt): \(tail)\n"
         )
       }
       if sweep.pending + sweep.running == 0 {
