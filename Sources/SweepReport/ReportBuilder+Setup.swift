@@ -49,7 +49,29 @@ extension ReportBuilder {
       trainerFormats: formats.isEmpty ? [RunSpec.trainerFormatVersion] : formats,
       trainerFormatSource: formats.isEmpty ? "this build (no run.json was read)" : "the runs' run.json",
       trainerVersions: distinct(all.map(\.trainerVersion)),
-      recordedRuns: recorded, runFilesRead: all.count, runFilesProblem: all.count < recorded ? problem : nil)
+      recordedRuns: recorded, runFilesRead: all.count, runFilesProblem: all.count < recorded ? problem : nil,
+      stageSharing: Self.stageSharing(settings.flatMap { $0.observed.compactMap { $0?.fields } }))
+  }
+
+  /// The runs (by their result fields) that started from a shared BC stage: `steps_trained` is
+  /// `steps - bc_steps`, with a `bc_stage`. Nil when none did.
+  static func stageSharing(_ runs: [[String: String]]) -> SensitivityReport.StageSharing? {
+    var byStage: [String: (runs: Int, bcSteps: Int)] = [:]
+    var stepsAlone = 0
+    for fields in runs {
+      guard let stage = fields["bc_stage"], !stage.isEmpty,
+        let steps = fields["steps"].flatMap({ Int($0) }),
+        let bcSteps = fields["bc_steps"].flatMap({ Int($0) }),
+        let trained = fields["steps_trained"].flatMap({ Int($0) }), bcSteps > 0, trained == steps - bcSteps
+      else { continue }
+      byStage[stage, default: (0, bcSteps)].runs += 1
+      stepsAlone += steps
+    }
+    guard !byStage.isEmpty else { return nil }
+    return .init(
+      stages: byStage.count, runs: byStage.values.map(\.runs).reduce(0, +),
+      bcStepsNotRepeated: byStage.values.map { ($0.runs - 1) * $0.bcSteps }.reduce(0, +),
+      stepsAlone: stepsAlone)
   }
 
   /// The most points a learning curve keeps: longer logs are thinned to evenly spaced steps.

@@ -163,6 +163,16 @@ enum ReportText {
         "run.json read for \(setup.runFilesRead) of \(setup.recordedRuns) recorded runs"
           + (setup.runFilesProblem.map { " (\($0))" } ?? "")
       ))
+    if let sharing = setup.stageSharing {
+      let share = 100 * Double(sharing.bcStepsNotRepeated) / Double(max(sharing.stepsAlone, 1))
+      lines.append(
+        (
+          "Shared BC stages",
+          "\(sharing.runs) runs started their TraC phase from \(sharing.stages) shared BC stages: "
+            + "\(sharing.bcStepsNotRepeated) BC steps not trained again, "
+            + String(format: "%.1f", share) + " % of the steps these runs would have trained alone"
+        ))
+    }
     return lines
   }
 

@@ -189,6 +189,21 @@ public struct SensitivityReport: Encodable, Sendable {
     public var runFilesRead: Int
     /// Why run.json files were not read (the first such problem), if any was not.
     public var runFilesProblem: String?
+    /// Runs that started their TraC phase from a shared BC stage (their `steps_trained` leaves the
+    /// stage out); nil when none did.
+    public var stageSharing: StageSharing?
+  }
+
+  /// What sharing BC stages saved this sweep's runs (docs/CHECKPOINTS.md), from the result columns
+  /// `bc_stage`, `steps_trained`, `steps` and `bc_steps`.
+  public struct StageSharing: Encodable, Sendable {
+    /// Distinct stages the runs started from, and the runs.
+    public var stages: Int
+    public var runs: Int
+    /// Per stage, bc_steps x (its runs - 1): the BC steps not trained again.
+    public var bcStepsNotRepeated: Int
+    /// The steps those runs would have trained alone (their `steps`).
+    public var stepsAlone: Int
   }
 
   public struct TaskSetup: Encodable, Sendable {

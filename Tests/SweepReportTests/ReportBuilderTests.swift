@@ -212,4 +212,36 @@ final class ReportBuilderTests: XCTestCase {
     let old = try F.build(grid, [F.row(grid, threshold: 20, seed: 0, reward: 0.3, cost: 0.5)])
     XCTAssertEqual(F.setting(old, "trac segments=both")?.runs, 1)
   }
+
+  /// Runs that started from a shared BC stage (steps_trained = steps - bc_steps) are counted per
+  /// stage; the report says how many BC steps they did not train again.
+  func testTheSetupSaysWhatSharedBCStagesSaved() throws {
+    let grid = F.product  // 2 alpha x 2 eta x 2 seeds, 100 steps, 10 BC
+    let columns = F.columns + ["bc_stage", "steps_trained"]
+    var rows: [[String]] = []
+    for (alpha, eta) in [("0.1", "0.25"), ("0.1", "1.0"), ("0.5", "0.25"), ("0.5", "1.0")] {
+      for seed: UInt64 in [0, 1] {
+        // Seed 1's alpha 0.5 runs trained their own BC phase (a fetch refused, say): not shared.
+        let shared = !(seed == 1 && alpha == "0.5")
+        rows.append(
+          F.row(grid, ["alpha": alpha, "eta": eta], threshold: 20, seed: seed, reward: 0.5, cost: 0.5)
+            + ["stage\(seed)", shared ? "90" : "100"])
+      }
+    }
+    let built = try ReportBuilder(grid: grid).build(
+      table: RunTable(columns: columns, rows: rows), source: "results.csv")
+    let sharing = try XCTUnwrap(built.report.setup.stageSharing)
+    XCTAssertEqual(sharing.stages, 2)
+    XCTAssertEqual(sharing.runs, 6)
+    XCTAssertEqual(sharing.bcStepsNotRepeated, 3 * 10 + 1 * 10, "stage 0: 4 runs, stage 1: 2 runs")
+    XCTAssertEqual(sharing.stepsAlone, 600)
+    let markdown = MarkdownReport.render(built.report, figures: [])
+    XCTAssertTrue(
+      markdown.contains(
+        "6 runs started their TraC phase from 2 shared BC stages: 40 BC steps not trained again, 6.7 % of"),
+      markdown)
+    // Without the columns (results from before sharing), nothing is said.
+    let old = F.row(grid, ["alpha": "0.1", "eta": "0.25"], threshold: 20, seed: 0, reward: 0.5, cost: 0.5)
+    XCTAssertNil(try F.build(grid, [old]).report.setup.stageSharing)
+  }
 }
