@@ -180,10 +180,11 @@ def main() -> int:
         # at most one shipping interval plus one checkpoint interval.
         seconds_per_step = alone["cpu"] / (runs * args.steps)
         worst = SHIP_SECONDS + CHECKPOINT_EVERY * seconds_per_step
-        print(f"  one preemption at the defaults (ship every {SHIP_SECONDS} s, checkpoint every "
-              f"{CHECKPOINT_EVERY} steps, {1000 * seconds_per_step:.1f} ms a step here): at most "
-              f"{worst:.0f} s of training lost, vs a whole run ({args.steps * seconds_per_step:.0f} s here) "
-              f"without checkpoints; 0 on a graceful hand-back (SIGTERM checkpoints the step in hand)")
+        print(f"  one preemption at the defaults: at most one shipping interval ({SHIP_SECONDS} s) + one "
+              f"checkpoint interval ({CHECKPOINT_EVERY} steps = {CHECKPOINT_EVERY * seconds_per_step:.0f} s at "
+              f"this grid's {1000 * seconds_per_step:.1f} ms a step) = {worst:.0f} s of one core lost; without "
+              f"checkpoints, everything the run had trained (up to a whole paper-size run, hours); 0 on a "
+              f"graceful hand-back (SIGTERM checkpoints the step in hand)")
         return 0 if same else 1
     finally:
         if not args.keep:

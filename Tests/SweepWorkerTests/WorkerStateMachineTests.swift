@@ -541,6 +541,46 @@ extension WorkerStateMachineTests {
     XCTAssertEqual(worker.effects { $0.errorReceived(refusal, now: $1) }, [.spawn(ChildID(0), fromZero)])
   }
 
+  func testAnAssignWithASharedStageFetchesItOnceAndKeepsItForTheNextRunOfTheStage() {
+    var worker = Scenario()  // 2 slots
+    worker.connect()
+    _ = worker.welcome()
+    let stage = CheckpointRef(sha256: SHA256Digest(of: Data("stage".utf8)), size: 2000, step: 300)
+    var first = Scenario.assign()
+    first.initFrom = stage
+    _ = worker.effects { $0.assignReceived(first, cached: .complete, now: $1) }
+    XCTAssertEqual(
+      worker.effects { $0.directoryPrepared(first.attempt, now: $1) },
+      [.send(.fetch(Fetch(sha256: stage.sha256, offset: 0, length: 2000)))],
+      "the dataset is cached: only the stage's checkpoint is fetched, by its hash")
+    XCTAssertEqual(
+      worker.effects { $0.chunkWritten(stage.sha256, received: 2000, complete: true, now: $1) },
+      [.spawn(ChildID(0), first)], "the trainer starts with the stage (--init-from-checkpoint)")
+    // Another run of the same stage starts at once: the stage stays in the cache (read, not moved).
+    var second = Scenario.assign()
+    second.spec.hyperparameters.alpha = 0.5
+    second.attempt = AttemptID(RunID(stringLiteral: second.spec.runID), 1)
+    second.initFrom = stage
+    _ = worker.effects { $0.assignReceived(second, cached: .complete, now: $1) }
+    XCTAssertEqual(
+      worker.effects { $0.directoryPrepared(second.attempt, now: $1) }, [.spawn(ChildID(1), second)])
+  }
+
+  func testAStageTheCoordinatorCannotSendMeansTrainingTheWholeRunNotAFailure() {
+    var worker = Scenario()
+    worker.connect()
+    _ = worker.welcome()
+    var assign = Scenario.assign()
+    assign.initFrom = CheckpointRef(sha256: SHA256Digest(of: Data("gone".utf8)), size: 10, step: 300)
+    _ = worker.effects { $0.assignReceived(assign, cached: .complete, now: $1) }
+    _ = worker.effects { $0.directoryPrepared(assign.attempt, now: $1) }
+    let refusal = ErrorMessage(
+      code: .unknownDataset, message: "not held", subject: assign.initFrom!.sha256.rawValue)
+    var whole = assign
+    whole.initFrom = nil
+    XCTAssertEqual(worker.effects { $0.errorReceived(refusal, now: $1) }, [.spawn(ChildID(0), whole)])
+  }
+
   func testATrainingAttemptShipsItsCheckpointEveryInterval() {
     var worker = Scenario(checkpointShipInterval: .milliseconds(1000))
     worker.connect()

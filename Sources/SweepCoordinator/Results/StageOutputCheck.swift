@@ -5,13 +5,13 @@ import TracCore
 /// What a stage unit's result must carry besides what every result carries (`ResultCheck`): its
 /// end-of-BC checkpoint, `bc-stage.safetensors`, a checkpoint of the unit's run at step `bc_steps` of
 /// the unit's BC stage. Its dependents start from it, so nothing about it is taken on trust.
-struct StageOutputCheck {
-  static let fileName = "bc-stage.safetensors"
+public struct StageOutputCheck {
+  public static let fileName = "bc-stage.safetensors"
 
   /// The file, with the reference it is kept and fetched by; nil when the result does not carry it.
-  let file: (data: Data, reference: RunCheckpoint)?
+  public let file: (data: Data, reference: RunCheckpoint)?
 
-  init(_ files: [(name: ArtifactName, data: Data)]) {
+  public init(_ files: [(name: ArtifactName, data: Data)]) {
     file = files.first { $0.name.rawValue == Self.fileName }.flatMap { file in
       CheckpointHeader(file.data).map {
         (file.data, RunCheckpoint(sha256: SHA256Digest(of: file.data), size: file.data.count, step: $0.step))
@@ -20,7 +20,7 @@ struct StageOutputCheck {
   }
 
   /// Why the stage cannot be recorded, or nil when it can.
-  func problem(of run: RunID, spec: RunSpec) -> String? {
+  public func problem(of run: RunID, spec: RunSpec) -> String? {
     guard let file else {
       return "it carries no readable \(Self.fileName), which a BC stage unit's result must"
     }
@@ -37,7 +37,7 @@ struct StageOutputCheck {
   }
 
   /// The BC phase's seconds from run.json's `timing.bc_seconds`.
-  func bcSeconds(runJSON: Data?) -> Double? {
+  public func bcSeconds(runJSON: Data?) -> Double? {
     guard let runJSON, let record = (try? JSONSerialization.jsonObject(with: runJSON)) as? [String: Any]
     else { return nil }
     return (record["timing"] as? [String: Any])?["bc_seconds"] as? Double

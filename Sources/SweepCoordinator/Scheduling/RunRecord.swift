@@ -16,8 +16,9 @@ public struct RunRecord: Equatable, Sendable {
   /// Results that arrived after this run's result was recorded, discarded.
   public var duplicateResults: Int
   /// The newest checkpoint an attempt shipped: the next attempt resumes from it. Dropped when the run
-  /// is done (its file is deleted) or an attempt fails (the next one starts from step 0). For a stage unit (`spec.isStageUnit`) that is done: its end-of-BC checkpoint, kept for as long as
-  /// the coordinator's state (dependents submitted later start from it too).
+  /// is done (its file is deleted) or an attempt fails (the next one starts from step 0). For a stage
+  /// unit (`spec.isStageUnit`) that is done: its end-of-BC checkpoint, kept for as long as the
+  /// coordinator's state (runs submitted later with the same stage start from it too).
   public var checkpoint: RunCheckpoint?
   /// The stage unit whose end-of-BC checkpoint this run's TraC phase starts from (a shared BC stage,
   /// docs/CHECKPOINTS.md); nil when the run trains its own BC phase. Set when the run is first submitted.
