@@ -194,7 +194,7 @@ def write_grid(directory: Path, runs: int) -> tuple[Path, int]:
     alphas = -(-runs // seeds)
     dataset = directory / "data.hdf5"
     made = subprocess.run([sys.executable, str(ROOT / "scripts" / "make_dataset.py"), "OfflineBallCircle-v0",
-                           "--episodes", "2", "--seed", "0", "--out", str(dataset)],
+                           "--episodes", "12", "--seed", "0", "--out", str(dataset)],
                           capture_output=True, text=True, timeout=300)
     if made.returncode != 0:
         raise SystemExit(f"chaos: make_dataset.py failed: {made.stderr}")
@@ -202,7 +202,7 @@ def write_grid(directory: Path, runs: int) -> tuple[Path, int]:
         "name": "chaos-soak", "task": "OfflineBallCircle-v0", "dataset": str(dataset), "algorithm": "trac",
         "base": {"bc_steps": 2, "steps": 4, "batch_size": 4},
         "vary": {"alpha": [round(0.05 * (i + 1), 2) for i in range(alphas)]}, "design": "product",
-        "cost_thresholds": [5], "seeds": list(range(seeds)), "eval": {"episodes": 0, "seed": 0},
+        "cost_thresholds": [40], "seeds": list(range(seeds)), "eval": {"episodes": 0, "seed": 0},
     }
     path = directory / "grid.json"
     path.write_text(json.dumps(grid, indent=1))
