@@ -8,23 +8,26 @@ import TracCore
 public struct StageOutputCheck {
   public static let fileName = "bc-stage.safetensors"
 
-  /// The file, with the reference it is kept and fetched by; nil when the result does not carry it.
-  public let file: (data: Data, reference: RunCheckpoint)?
+  /// The file, its header and the reference it is kept and fetched by; nil when the result does not
+  /// carry a readable one.
+  public let file: (data: Data, header: CheckpointHeader, reference: RunCheckpoint)?
 
   public init(_ files: [(name: ArtifactName, data: Data)]) {
     file = files.first { $0.name.rawValue == Self.fileName }.flatMap { file in
       CheckpointHeader(file.data).map {
-        (file.data, RunCheckpoint(sha256: SHA256Digest(of: file.data), size: file.data.count, step: $0.step))
+        (
+          file.data, $0,
+          RunCheckpoint(sha256: SHA256Digest(of: file.data), size: file.data.count, step: $0.step)
+        )
       }
     }
   }
 
   /// Why the stage cannot be recorded, or nil when it can.
   public func problem(of run: RunID, spec: RunSpec) -> String? {
-    guard let file else {
+    guard let header = file?.header else {
       return "it carries no readable \(Self.fileName), which a BC stage unit's result must"
     }
-    let header = CheckpointHeader(file.data)!
     let stage = spec.bcStage?.stageID ?? "none"
     guard header.format == CheckpointFormat.current, header.runID == run.rawValue,
       header.step == spec.hyperparameters.bcSteps, header.bcStage == stage
@@ -37,7 +40,7 @@ public struct StageOutputCheck {
   }
 
   /// The BC phase's seconds from run.json's `timing.bc_seconds`.
-  public func bcSeconds(runJSON: Data?) -> Double? {
+  public static func bcSeconds(runJSON: Data?) -> Double? {
     guard let runJSON, let record = (try? JSONSerialization.jsonObject(with: runJSON)) as? [String: Any]
     else { return nil }
     return (record["timing"] as? [String: Any])?["bc_seconds"] as? Double

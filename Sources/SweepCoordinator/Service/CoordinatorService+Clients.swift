@@ -297,8 +297,9 @@ extension CoordinatorService {
       "\(spec.evalEpisodes)", result.map { "\($0.attempt)" } ?? "", result?.worker.rawValue ?? "",
       (timing?["total_seconds"] as? Double).map { formatDecimal($0) } ?? "",
       result?.artifactPaths.first { $0.hasSuffix("policy.safetensors") } ?? "",
-      spec.bcStage?.stageID ?? "",
-      result == nil ? "" : "\(stepsTrained(spec: spec, runJSON: record, sharesStage: sharesStage))",
+      // As the trainer recorded it; computed (a hash of the spec) only for runs without a run.json.
+      (record["bc_stage"] as? String) ?? spec.bcStage?.stageID ?? "",
+      result == nil ? "" : "\(stepsTrained(run: run, spec: spec, runJSON: record, sharesStage: sharesStage))",
     ]
     return identity + hyperparameters + outcome
   }
@@ -306,10 +307,12 @@ extension CoordinatorService {
   /// The steps trained for the run itself, its shared BC stage left out: all of them when its
   /// recorded attempt started from step 0, the TraC phase when it started from its stage unit's
   /// checkpoint; after resuming from its own checkpoint, the TraC phase if the run shares a stage.
-  static func stepsTrained(spec: RunSpec, runJSON: [String: Any], sharesStage: Bool) -> Int {
+  /// Another run's checkpoint can only be the end of this run's BC stage (the trainer refuses any
+  /// other), so no id needs computing.
+  static func stepsTrained(run: RunID, spec: RunSpec, runJSON: [String: Any], sharesStage: Bool) -> Int {
     let steps = spec.hyperparameters.steps
     guard let resumedFrom = runJSON["resumed_from_run"] as? String else { return steps }
-    let startedFromStage = resumedFrom == spec.stageUnit?.runID || (resumedFrom == spec.runID && sharesStage)
+    let startedFromStage = resumedFrom != run.rawValue || sharesStage
     return startedFromStage ? steps - spec.hyperparameters.bcSteps : steps
   }
 }

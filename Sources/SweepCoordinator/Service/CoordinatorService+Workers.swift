@@ -179,7 +179,7 @@ extension CoordinatorService {
           if let stage, let output = stage.file {
             try checkpoints.store(output.data, sha256: output.reference.sha256)
             payload.stageOutput = output.reference
-            payload.stageSeconds = stage.bcSeconds(
+            payload.stageSeconds = StageOutputCheck.bcSeconds(
               runJSON: files.first { $0.name.rawValue == "run.json" }?.data)
           }
           payload.artifactPaths = try artifacts.store(
@@ -253,7 +253,7 @@ extension CoordinatorService {
     try schedule(
       .checkpointShipped(
         worker: worker, attempt: attempt,
-        checkpoint: RunCheckpoint(sha256: reference.sha256, size: reference.size, step: reference.step)))
+        checkpoint: RunCheckpoint(reference)))
   }
 
   private func fetch(_ route: Data, _ fetch: Fetch) throws {

@@ -298,11 +298,8 @@ public final class CoordinatorService: StoppableService, @unchecked Sendable {
           attempt: assignment.attempt, spec: assignment.spec, dataset: dataset,
           leaseMilliseconds: Int(
             lease.components.seconds * 1000 + lease.components.attoseconds / 1_000_000_000_000_000),
-          checkpoint: assignment.checkpoint.map {
-            CheckpointRef(sha256: $0.sha256, size: $0.size, step: $0.step)
-          },
-          initFrom: assignment.initFrom.map { CheckpointRef(sha256: $0.sha256, size: $0.size, step: $0.step) }
-        )
+          checkpoint: assignment.checkpoint.map(CheckpointRef.init),
+          initFrom: assignment.initFrom.map(CheckpointRef.init))
         var runLogger = logger
         runLogger[metadataKey: "run"] = "\(assignment.attempt.run)"
         runLogger[metadataKey: "worker"] = "\(assignment.worker)"
@@ -363,5 +360,19 @@ public final class CoordinatorService: StoppableService, @unchecked Sendable {
     } catch {
       logger.debug("could not send \(message.type.rawValue): \(error)")
     }
+  }
+}
+
+// The scheduler's checkpoint and the wire's are the same three facts (the scheduler does not import the
+// wire types): converted here, in both directions.
+extension CheckpointRef {
+  init(_ checkpoint: RunCheckpoint) {
+    self.init(sha256: checkpoint.sha256, size: checkpoint.size, step: checkpoint.step)
+  }
+}
+
+extension RunCheckpoint {
+  init(_ reference: CheckpointRef) {
+    self.init(sha256: reference.sha256, size: reference.size, step: reference.step)
   }
 }
