@@ -529,11 +529,14 @@ def sensitivity_figure(task: Task, curve: Curve):
         means = np.array(metric.means, dtype=float)
         stds = np.nan_to_num(np.array(metric.stds, dtype=float), nan=0.0)
         present = np.isfinite(means)
-        lows, highs = list(means[present] - stds[present]), list(means[present] + stds[present])
+        # A normalized cost is never below 0: its bar stops there rather than show impossible values.
+        below = np.minimum(stds, np.maximum(means, 0.0)) if name == "normalized cost" else stds
+        lows, highs = list(means[present] - below[present]), list(means[present] + stds[present])
         if present.any():
             order = np.argsort(x[present], kind="stable")
             ax.errorbar(
-                x[present][order], means[present][order], yerr=stds[present][order], color=color, marker="o",
+                x[present][order], means[present][order],
+                yerr=np.vstack([below[present][order], stds[present][order]]), color=color, marker="o",
                 capsize=4, linewidth=1.5, label="TraC (mean ± std)", zorder=3, clip_on=False,
             )
         for k in np.flatnonzero(~present):
@@ -945,6 +948,7 @@ def render(summary: Summary, out: Path) -> list[dict]:
 
 def write_manifest(out: Path, figures: list[dict]) -> None:
     fd, tmp = tempfile.mkstemp(prefix=".manifest-", suffix=".json", dir=out)
+    os.chmod(tmp, 0o644)  # mkstemp makes it 0600; the figures beside it are 0644
     with os.fdopen(fd, "w") as f:
         json.dump({"figures": figures}, f, indent=2, ensure_ascii=False)
         f.write("\n")

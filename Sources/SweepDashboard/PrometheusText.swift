@@ -112,6 +112,14 @@ public enum PrometheusText {
         "trac_sweep_lost_attempts_total", "Attempts lost: their worker went silent or left.",
         metrics.lostAttempts
       ),
+      (
+        "trac_sweep_replies_dropped_total", "Messages dropped because their peer's queue was full.",
+        metrics.repliesDropped
+      ),
+      (
+        "trac_sweep_busy_answers_total", "Requests and fetches answered busy (flow control).",
+        metrics.busyAnswers
+      ),
     ]
     for (name, help, value) in counters {
       out.family(name, .counter, help)
@@ -123,6 +131,9 @@ public enum PrometheusText {
     out.sample("trac_sweep_dataset_bytes", [:], Double(metrics.datasetBytes))
     out.family("trac_sweep_artifact_bytes", .gauge, "Bytes of the runs' recorded files.")
     out.sample("trac_sweep_artifact_bytes", [:], Double(metrics.artifactBytes))
+    out.family(
+      "trac_sweep_queued_reply_bytes", .gauge, "Bytes of replies queued for peers that have not taken them.")
+    out.sample("trac_sweep_queued_reply_bytes", [:], Double(metrics.queuedReplyBytes))
     out.histogram(
       "trac_sweep_loop_pass_seconds", "Seconds a busy pass of the coordinator loop took.",
       metrics.loopPassSeconds)

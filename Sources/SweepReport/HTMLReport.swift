@@ -204,8 +204,8 @@ public enum HTMLReport {
     if !sensitivity.curves.isEmpty {
       html.append(
         "<h3>Sensitivity (one at a time)</h3><p>Range of the setting means along each hyperparameter (its "
-          + "values, the base point's included), beside the seed-to-seed std (pooled within each value and cost threshold): an effect not clearly above the "
-          + "seed std is within the noise.</p>")
+          + "values, the base point's included), beside the seed-to-seed std (pooled within each value and cost threshold): a range at least 2x the "
+          + "seed std is called an effect, a smaller one is within the noise.</p>")
       html.append(
         "<table class=\"sensitivity\"><thead><tr><th>hyperparameter</th><th>values</th><th>reward range</th>"
           + "<th>reward seed std</th><th>reward</th><th>cost range</th><th>cost seed std</th><th>cost</th></tr>"

@@ -154,7 +154,7 @@ public enum MarkdownReport {
         "", "### Sensitivity (one at a time)", "",
         "Range of the setting means along each hyperparameter (its values, the base point's included), "
           + "beside the seed-to-seed std (pooled within "
-          + "each value and cost threshold): an effect not clearly above the seed std is within the noise.",
+          + "each value and cost threshold): a range at least 2x the seed std is called an effect, a smaller one is within the noise.",
         "",
         "| hyperparameter | values | reward range | reward seed std | reward | cost range | cost seed std | cost |",
         "|---|---|---:|---:|---|---:|---:|---|",

@@ -24,7 +24,10 @@ extension ReportBuilder {
     }
     let tasks = grid.tasks.map { target -> SensitivityReport.TaskSetup in
       let mine = records.filter { $0.task == target.task.dsrlID }.map(\.record)
+      // A worker trains on its cached copy, named by the hash the setup shows anyway: not a name.
+      let hashNames = Set(mine.compactMap(\.datasetSHA256).map { "\($0).hdf5" })
       let recordedName = distinct(mine.map(\.datasetPath)).map { URL(fileURLWithPath: $0).lastPathComponent }
+        .filter { !hashNames.contains($0) }
       return .init(
         task: target.task.dsrlID, datasetPath: target.datasetPath,
         datasetName: recordedName.isEmpty

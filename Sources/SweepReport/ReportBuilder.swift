@@ -246,17 +246,7 @@ public struct ReportBuilder: Sendable {
 
   /// `trac alpha=0.1`, `trac alpha=0.1 eta=0.5`, `trac base`, `bc_all`: unique within a task.
   func label(_ algorithm: Algorithm, _ point: GridPoint) -> String {
-    var parts = [algorithm.rawValue]
-    if !point.settings.isEmpty {
-      parts += point.settings.map(\.description)
-    } else if algorithm == .trac, !grid.vary.isEmpty {
-      if grid.vary.count == 1, let only = grid.vary.first {
-        parts.append("\(only.name.rawValue)=\(only.name.value(in: grid.base))")
-      } else {
-        parts.append("base")
-      }
-    }
-    return parts.joined(separator: " ")
+    grid.settingLabel(algorithm, pointID: point.id)
   }
 
   static func varied(_ point: GridPoint) -> [String: HyperparameterValue] {

@@ -113,4 +113,35 @@ final class SweepWaitTests: XCTestCase {
     XCTAssertEqual(outcome, .vanished)
     XCTAssertEqual(output, "")
   }
+
+  // MARK: - The status text
+
+  func testStatusNeverCutsASentenceAndKeepsToTheWidth() {
+    let status = StatusReply(
+      sweeps: [sweep(done: 8, running: 0, pending: 0, total: 8)],
+      workers: [
+        StatusReply.Worker(
+          id: "node1-aaaa", host: "node1", slots: 2, running: [], state: "online", quarantined: false,
+          consecutiveFailures: 0)
+      ],
+      recentFailures: [],
+      stages: StatusReply.Stages(
+        units: 2, done: 2, running: 0, failed: 0, runs: 8, runsDone: 8, bytes: 1_600_000, secondsSaved: 7200))
+    for width in [80, 200] {
+      let text = StatusView.render(status, width: width)
+      XCTAssertTrue(text.split(separator: "\n").allSatisfy { $0.count <= width }, text)
+      let joined = text.split(separator: "\n").map { $0.trimmingCharacters(in: .whitespaces) }
+        .joined(separator: " ")
+      XCTAssertTrue(
+        joined.contains(
+          "BC stages: 2 units (2 done), shared by 8 runs (8 done); BC training not repeated: 2.0 CPU-hours"),
+        text)
+    }
+  }
+
+  func testWrapBreaksBetweenWordsAndIndentsWhatFollows() {
+    XCTAssertEqual(
+      StatusView.wrap("  alpha beta gamma delta", width: 12), ["  alpha beta", "    gamma", "    delta"])
+    XCTAssertEqual(StatusView.wrap("short", width: 80), ["short"])
+  }
 }

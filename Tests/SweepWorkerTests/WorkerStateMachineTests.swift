@@ -204,6 +204,32 @@ final class WorkerStateMachineTests: XCTestCase {
     XCTAssertEqual(worker.machine.fetchOffsets, [:])
   }
 
+  func testAChunkAnsweredBusyOrNeverAnsweredIsAskedForAgain() {
+    var worker = Scenario()
+    worker.connect()
+    _ = worker.welcome()
+    let assign = Scenario.assign(size: 3000)
+    let sha256 = assign.dataset.sha256
+    let request = WorkerStateMachine.Action.send(.fetch(Fetch(sha256: sha256, offset: 0, length: 3000)))
+    _ = worker.effects { $0.assignReceived(assign, cached: .partial(bytes: 0), now: $1) }
+    XCTAssertEqual(worker.effects { $0.directoryPrepared(assign.attempt, now: $1) }, [request])
+    // Flow control: `busy` names the sha256; the same chunk is asked for 500 ms later, not before.
+    let busy = ErrorMessage(code: .busy, message: "flow control", subject: sha256.rawValue)
+    XCTAssertEqual(worker.effects { $0.errorReceived(busy, now: $1) }, [], "busy fails nothing")
+    let asked = worker.run(until: \.isFetch).filter(\.action.isFetch)
+    XCTAssertEqual(asked.map(\.action), [request])
+    XCTAssertEqual(asked.first?.at, .milliseconds(500))
+    // A chunk the coordinator dropped (its queue for this worker was full) is asked for again after 30 s,
+    // while the link stays up.
+    var again: [(at: Duration, action: WorkerStateMachine.Action)] = []
+    for _ in 0..<31 {
+      _ = worker.effects { $0.pongReceived(Pong(known: true), now: $1) }
+      again += worker.run(milliseconds: 1000).filter(\.action.isFetch)
+    }
+    XCTAssertEqual(again.map(\.action), [request])
+    XCTAssertEqual(again.first?.at, .milliseconds(500) + WorkerStateMachine.chunkRetryInterval)
+  }
+
   func testAFetchResumesWhereThePartialFileEnds() {
     var worker = Scenario()
     worker.connect()
@@ -564,6 +590,31 @@ extension WorkerStateMachineTests {
     _ = worker.effects { $0.assignReceived(second, cached: .complete, now: $1) }
     XCTAssertEqual(
       worker.effects { $0.directoryPrepared(second.attempt, now: $1) }, [.spawn(ChildID(1), second)])
+  }
+
+  func testAWorkerRestartedOnItsFolderUsesTheStageItFetchedBeforeOrResumesItsPartialCopy() {
+    var worker = Scenario()  // a new process: it remembers nothing; the cache on disk does
+    worker.connect()
+    _ = worker.welcome()
+    let stage = CheckpointRef(sha256: SHA256Digest(of: Data("stage".utf8)), size: 2000, step: 300)
+    var first = Scenario.assign()
+    first.initFrom = stage
+    _ = worker.effects {
+      $0.assignReceived(first, cached: .complete, alsoHeld: [stage.sha256: .complete], now: $1)
+    }
+    XCTAssertEqual(
+      worker.effects { $0.directoryPrepared(first.attempt, now: $1) }, [.spawn(ChildID(0), first)],
+      "the stage on disk is used: nothing is fetched, the BC phase is not trained again")
+    var second = Scenario.assign(seed: 9)
+    let other = CheckpointRef(sha256: SHA256Digest(of: Data("other stage".utf8)), size: 2000, step: 300)
+    second.initFrom = other
+    _ = worker.effects {
+      $0.assignReceived(second, cached: .complete, alsoHeld: [other.sha256: .partial(bytes: 1500)], now: $1)
+    }
+    XCTAssertEqual(
+      worker.effects { $0.directoryPrepared(second.attempt, now: $1) },
+      [.send(.fetch(Fetch(sha256: other.sha256, offset: 1500, length: 500)))],
+      "a partial copy is resumed where it ends")
   }
 
   func testAStageTheCoordinatorCannotSendMeansTrainingTheWholeRunNotAFailure() {

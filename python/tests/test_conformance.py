@@ -34,7 +34,8 @@ pytestmark = requires_binary
 
 # docs/PROTOCOL.md, "Result columns": every column of `results`, in order, with its kind.
 RESULT_COLUMNS = [
-    ("sweep", "text"), ("run_id", "text"), ("point", "text"), ("task", "text"), ("algorithm", "text"),
+    ("sweep", "text"), ("run_id", "text"), ("point", "text"), ("setting", "text"), ("task", "text"),
+    ("algorithm", "text"),
     ("x", "number"), ("y", "number"), ("alpha", "number"), ("eta", "number"), ("beta", "number"),
     ("gamma", "number"), ("seg_ratio", "number"), ("batch_size", "integer"), ("lr", "number"),
     ("bc_steps", "integer"), ("steps", "integer"), ("reference", "text"), ("segments", "text"),
@@ -440,6 +441,45 @@ def test_a_fetch_answers_at_most_4_mib(plain, client):
         assert chunk == data[:FOUR_MIB]
     finally:
         peer.close()
+
+
+def test_fetches_past_the_allowance_are_answered_busy_with_the_sha256(plain, client):
+    """docs/PROTOCOL.md section 9: a peer that asks for many chunks without reading them gets `busy`
+    (subject: the sha256) for those past its allowance; the chunks it does get are the file's bytes,
+    and it can fetch again once it has read them."""
+    data = os.urandom(FOUR_MIB)
+    path = plain.directory / "flow.bin"
+    path.write_bytes(data)
+    sha256 = client.upload_dataset(path)
+    context = zmq.Context()
+    greedy = context.socket(zmq.DEALER)
+    greedy.setsockopt(zmq.LINGER, 0)
+    greedy.setsockopt(zmq.RCVHWM, 1)
+    greedy.setsockopt(zmq.RCVBUF, 65536)
+    greedy.connect(plain.endpoint)
+    try:
+        request = json.dumps({"sha256": sha256, "offset": 0, "length": FOUR_MIB}).encode()
+        for _ in range(40):
+            greedy.send_multipart([TAG, b"fetch", request])
+        chunks, busy = 0, []
+        while greedy.poll(3000):
+            tag, kind, body, *attachments = greedy.recv_multipart()
+            if kind == b"chunk":
+                assert attachments == [data], "a chunk is the file's bytes"
+                chunks += 1
+            else:
+                assert kind == b"error", kind
+                busy.append(json.loads(body))
+        assert chunks + len(busy) == 40, f"every fetch is answered once: {chunks} chunks, {len(busy)} busy"
+        assert busy and chunks >= 1, f"{chunks} chunks, {len(busy)} busy"
+        assert all(error["code"] == "busy" and error["subject"] == sha256 for error in busy), busy[:2]
+        # Having read everything, the peer is served again.
+        greedy.send_multipart([TAG, b"fetch", request])
+        assert greedy.poll(10000)
+        assert greedy.recv_multipart()[1] == b"chunk"
+    finally:
+        greedy.close()
+        context.term()
 
 
 def test_frames_that_are_not_a_request_get_the_documented_errors(plain):

@@ -11,7 +11,7 @@ Written from docs/PROTOCOL.md alone; it speaks the protocol version `PROTOCOL` n
 
 from .client import Coordinator, Sweep, UPLOAD_PIECE_BYTES
 from .config import CurveKeys, read_key_pair, read_public_key
-from .errors import (CoordinatorError, ConfigurationError, DatasetNotAllowed, InvalidIdentifier, InvalidInput,
+from .errors import (Busy, CoordinatorError, ConfigurationError, DatasetNotAllowed, InvalidIdentifier, InvalidInput,
                      KeyFileError, Malformed, NoAnswer, ProtocolViolation, Refused, RunsFailed, TracSweepError,
                      Unavailable, UnknownDataset, UnknownSweep, UnknownType, UnknownWorker, VersionMismatch,
                      WaitTimeout)
@@ -25,5 +25,5 @@ __all__ = [
     "TracSweepError", "CoordinatorError", "NoAnswer", "KeyFileError", "ConfigurationError", "ProtocolViolation",
     "WaitTimeout", "RunsFailed", "Malformed", "VersionMismatch", "UnknownType", "InvalidIdentifier",
     "UnknownSweep", "UnknownWorker", "UnknownDataset", "DatasetNotAllowed", "InvalidInput", "Refused",
-    "Unavailable",
+    "Unavailable", "Busy",
 ]

@@ -107,6 +107,12 @@ class Unavailable(CoordinatorError):
     """The coordinator could not commit; nothing changed, send again."""
 
 
+class Busy(CoordinatorError):
+    """Flow control: this connection has replies it has not read, or too many requests at once; nothing
+    was done. The client sends the request again after a pause, so this reaches a caller only when the
+    coordinator stayed busy for the whole timeout."""
+
+
 ERROR_CLASSES = {
     "malformed": Malformed,
     "version_mismatch": VersionMismatch,
@@ -119,6 +125,7 @@ ERROR_CLASSES = {
     "invalid_input": InvalidInput,
     "refused": Refused,
     "unavailable": Unavailable,
+    "busy": Busy,
 }
 
 

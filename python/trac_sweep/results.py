@@ -13,7 +13,7 @@ KINDS = ("text", "integer", "number", "boolean")
 
 # The columns of `results` as docs/PROTOCOL.md lists them, for a reply without `types`.
 DOCUMENTED_TYPES: Dict[str, str] = {
-    **{name: "text" for name in ("sweep", "run_id", "point", "task", "algorithm", "reference", "segments",
+    **{name: "text" for name in ("sweep", "run_id", "point", "setting", "task", "algorithm", "reference", "segments",
                                   "worker", "policy", "bc_stage", "state")},
     **{name: "integer" for name in ("batch_size", "bc_steps", "steps", "warmup_steps", "seed", "eval_episodes",
                                      "attempt", "steps_trained")},

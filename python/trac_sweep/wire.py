@@ -18,13 +18,18 @@ from urllib.parse import urlsplit
 import zmq
 
 from .config import CurveKeys
-from .errors import NoAnswer, ProtocolViolation, VersionMismatch, error_from_reply
+from .errors import Busy, NoAnswer, ProtocolViolation, VersionMismatch, error_from_reply
 
 # The protocol version this client speaks (docs/PROTOCOL.md, section 2): frame 0 of every message.
 PROTOCOL_VERSION = 3
 TAG = f"trac-sweep/{PROTOCOL_VERSION}".encode("ascii")
 # Clients accept messages up to 256 MiB; a larger one closes the connection (nothing is allocated).
 MAX_MESSAGE_BYTES = 256 << 20
+
+
+def busy_pause(answers: int) -> float:
+    """Seconds to wait before asking again after `answers` earlier `busy` answers: 0.1 doubling to 2."""
+    return min(0.1 * (1 << min(answers, 5)), 2.0)
 
 
 class Connection:
@@ -107,6 +112,7 @@ class Connection:
             sock = self._open()
             sock.send_multipart(frames, copy=False)
             deadline = time.monotonic() + limit
+            busy_answers = 0
             while True:
                 left = deadline - time.monotonic()
                 if left <= 0 or not sock.poll(int(left * 1000) + 1, zmq.POLLIN):
@@ -117,7 +123,15 @@ class Connection:
                 if kind == "reply":
                     return body_json
                 if kind == "error":
-                    raise error_from_reply(body_json)
+                    error = error_from_reply(body_json)
+                    # Flow control (docs/PROTOCOL.md): nothing was done; the same request again, a little later.
+                    pause = busy_pause(busy_answers)
+                    if isinstance(error, Busy) and time.monotonic() + pause < deadline:
+                        time.sleep(pause)
+                        busy_answers += 1
+                        sock.send_multipart(frames, copy=False)
+                        continue
+                    raise error
                 # Not an answer to a request (a client gets none of these): ignore it and keep waiting.
 
     @staticmethod

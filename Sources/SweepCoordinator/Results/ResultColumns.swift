@@ -7,7 +7,8 @@ import TracCore
 public enum ResultColumns {
   public static let all: [(name: String, kind: ResultColumnKind)] =
     [
-      ("sweep", .text), ("run_id", .text), ("point", .text), ("task", .text), ("algorithm", .text),
+      ("sweep", .text), ("run_id", .text), ("point", .text), ("setting", .text), ("task", .text),
+      ("algorithm", .text),
     ]
     + HyperparameterName.allCases.map { name in
       let kind: ResultColumnKind

@@ -85,7 +85,7 @@ extension CoordinatorService {
     let artifactsDirectory = configuration.stateDirectory.appendingPathComponent("artifacts")
     let now = clockNow
     let uptime = now - started
-    return MetricsReply(
+    var reply = MetricsReply(
       uptimeSeconds: uptime.seconds,
       messages: counting.messages, hellos: counting.hellos, heartbeats: counting.heartbeats,
       results: counting.results, assignments: counting.assigned, acknowledgements: counting.acknowledged,
@@ -96,6 +96,11 @@ extension CoordinatorService {
       artifactBytes: directorySizes.bytes(
         under: artifactsDirectory.appendingPathComponent("runs"), version: recorded, now: now),
       loopPassSeconds: timings.pass.reply, commitSeconds: timings.commit.reply)
+    reply.repliesDropped = counting.repliesDropped
+    reply.busyAnswers = counting.busy
+    reply.queuedReplyBytes = outbound.total
+    reply.queuedReplyBytesPeak = outbound.highWater
+    return reply
   }
 
   func submit(_ request: ClientRequest) throws -> SubmitReply {
@@ -116,6 +121,11 @@ extension CoordinatorService {
       }
       guard datasetSources.contains(where: { $0.contains(URL(fileURLWithPath: path)) }) else {
         throw CoordinatorError.datasetNotAllowed(path: path, allowed: datasetSources.map(\.url.path))
+      }
+      guard FileManager.default.isReadableFile(atPath: path) else {
+        throw WireError.refused(
+          code: .invalidInput, message: "dataset \(path): no such readable file on the coordinator's machine",
+          subject: nil)
       }
       return try datasets.importFile(at: path).sha256.rawValue
     }
@@ -227,13 +237,19 @@ extension CoordinatorService {
   func results(_ sweep: SweepID) throws -> ResultsReply {
     let rows = try scheduler.store.results(sweep: sweep)
     let sharing = sharesStage(rows.map(\.run))
+    let grid = self.grid(of: sweep)
     return ResultsReply(
       columns: Self.resultColumns, types: ResultColumns.kinds.map(\.rawValue),
       rows: rows.map {
         Self.resultRow(
           sweep: sweep, run: $0.run, pointID: $0.pointID, spec: $0.spec, result: $0,
-          sharesStage: sharing.contains($0.run))
+          sharesStage: sharing.contains($0.run), grid: grid)
       })
+  }
+
+  /// The sweep's grid, for the `setting` labels (parsed once per request; it parsed when submitted).
+  func grid(of sweep: SweepID) -> GridFile? {
+    scheduler.read { $0.sweep(sweep) }.flatMap { try? GridFile(parsing: Data($0.gridJSON.utf8)) }
   }
 
   /// The grid and every run of the sweep, recorded or not, for `trac-sweep report`.
@@ -241,10 +257,11 @@ extension CoordinatorService {
     guard let record = scheduler.read({ $0.sweep(sweep) }) else { throw CoordinatorError.unknownSweep(sweep) }
     let recorded = try scheduler.store.results(sweep: sweep)
     let sharing = sharesStage(recorded.map(\.run))
+    let grid = try? GridFile(parsing: Data(record.gridJSON.utf8))
     var rows = recorded.map {
       Self.resultRow(
         sweep: sweep, run: $0.run, pointID: $0.pointID, spec: $0.spec, result: $0,
-        sharesStage: sharing.contains($0.run)) + ["done"]
+        sharesStage: sharing.contains($0.run), grid: grid) + ["done"]
     }
     let done = Set(recorded.map(\.run))
     let others = scheduler.read { current in
@@ -254,9 +271,10 @@ extension CoordinatorService {
     }
     for (member, spec, state) in others {
       rows.append(
-        Self.resultRow(sweep: sweep, run: member.run, pointID: member.pointID, spec: spec, result: nil) + [
-          state
-        ])
+        Self.resultRow(
+          sweep: sweep, run: member.run, pointID: member.pointID, spec: spec, result: nil, grid: grid) + [
+            state
+          ])
     }
     return ReportDataReply(
       sweepID: sweep.rawValue, name: record.name, grid: record.gridJSON,
@@ -266,7 +284,8 @@ extension CoordinatorService {
 
   /// A run's row of `resultColumns`; the evaluation's fields are empty without a recorded result.
   static func resultRow(
-    sweep: SweepID, run: RunID, pointID: String, spec: RunSpec, result: ResultRow?, sharesStage: Bool = false
+    sweep: SweepID, run: RunID, pointID: String, spec: RunSpec, result: ResultRow?, sharesStage: Bool = false,
+    grid: GridFile?
   ) -> [String] {
     let h = spec.hyperparameters
     let record =
@@ -278,7 +297,12 @@ extension CoordinatorService {
       ((object?[key] as? [String: Any])?[field] as? Double).map { formatDecimal($0) } ?? ""
     }
     let timing = record["timing"] as? [String: Any]
-    let identity: [String] = [sweep.rawValue, run.rawValue, pointID, spec.task, spec.algorithm.rawValue]
+    // The setting tells TraC's points from the baselines, which share the base point's id.
+    let setting =
+      grid?.settingLabel(spec.algorithm, pointID: pointID) ?? "\(spec.algorithm.rawValue) \(pointID)"
+    let identity: [String] = [
+      sweep.rawValue, run.rawValue, pointID, setting, spec.task, spec.algorithm.rawValue,
+    ]
     let hyperparameters: [String] = HyperparameterName.allCases.map { name in
       switch name.value(in: h) {
       case .real(let number): return "\(number)"

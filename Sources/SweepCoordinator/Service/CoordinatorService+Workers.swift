@@ -36,10 +36,21 @@ extension CoordinatorService {
           throw CoordinatorError.unknownWorker(goodbye.workerID)
         }
         try schedule(.workerGoodbye(worker: goodbye.workerID, released: goodbye.released))
-      case .fetch: try fetch(route, try message.decodeBody(Fetch.self))
+      case .fetch:
+        let fetch = try message.decodeBody(Fetch.self)
+        if let busy = admit(route, subject: fetch.sha256.rawValue) {
+          reply(route, WireMessage(.error, busy))
+        } else {
+          try self.fetch(route, fetch)
+        }
       case .checkpoint: try checkpoint(route, message)
       case .request:
-        try request(route, try message.decodeBody(ClientRequest.self), attachments: message.attachments)
+        let request = try message.decodeBody(ClientRequest.self)
+        if let busy = admit(route, subject: nil) {
+          reply(route, WireMessage(.error, busy))
+        } else {
+          try self.request(route, request, attachments: message.attachments)
+        }
       case .error:
         logger.warning("peer reported an error: \(loggable(String(decoding: message.body, as: UTF8.self)))")
       default:

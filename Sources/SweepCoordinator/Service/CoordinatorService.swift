@@ -22,8 +22,34 @@ public final class CoordinatorService: StoppableService, @unchecked Sendable {
     /// The directories a grid's dataset path may name on this machine (`--datasets`); any other
     /// dataset must be uploaded by the client. Default: the DSRL dataset directory.
     public var datasetDirectories: [URL]
+    /// How much one peer, and all peers together, may leave unread (docs/PROTOCOL.md, "Flow control").
+    public var flowControl: FlowControl
 
     public static let defaultMaxMessageSize: Int64 = 64 << 20
+
+    /// The limits that keep one peer from stalling or bloating the coordinator.
+    public struct FlowControl: Sendable {
+      /// Bytes of replies queued for one peer and not yet taken by its connection; past this, its
+      /// requests (and fetches) are answered `busy` until it reads.
+      public var peerBytes: Int
+      /// The same over every peer together.
+      public var totalBytes: Int
+      /// Requests and fetches one peer may have answered in one pass of the loop; the rest get `busy`.
+      public var requestsPerPass: Int
+      /// Messages libzmq queues for one peer before the next is dropped (ZMQ_SNDHWM), and receives from
+      /// one peer before it stops reading that connection (ZMQ_RCVHWM).
+      public var queuedMessages: Int32
+
+      public static let `default` = FlowControl(
+        peerBytes: 16 << 20, totalBytes: 512 << 20, requestsPerPass: 16, queuedMessages: 1000)
+
+      public init(peerBytes: Int, totalBytes: Int, requestsPerPass: Int, queuedMessages: Int32) {
+        self.peerBytes = peerBytes
+        self.totalBytes = totalBytes
+        self.requestsPerPass = requestsPerPass
+        self.queuedMessages = queuedMessages
+      }
+    }
 
     public struct Curve: Sendable {
       public var pair: CurveKeyPair
@@ -38,9 +64,10 @@ public final class CoordinatorService: StoppableService, @unchecked Sendable {
     public init(
       bind: String, stateDirectory: URL, scheduler: SchedulerConfiguration = .default,
       maxMessageSize: Int64 = Configuration.defaultMaxMessageSize, curve: Curve? = nil,
-      datasetDirectories: [URL] = [DSRLDatasetDirectory.directory]
+      datasetDirectories: [URL] = [DSRLDatasetDirectory.directory], flowControl: FlowControl = .default
     ) {
       self.datasetDirectories = datasetDirectories
+      self.flowControl = flowControl
       self.bind = bind
       self.stateDirectory = stateDirectory
       self.scheduler = scheduler
@@ -91,6 +118,10 @@ public final class CoordinatorService: StoppableService, @unchecked Sendable {
     public var acknowledged = 0
     /// Transactions committed: one per pass of the loop that changed something.
     public var batches = 0
+    /// Replies dropped because their peer's queue was full (it does not read what it is sent).
+    public var repliesDropped = 0
+    /// Requests and fetches answered `busy` (flow control).
+    public var busy = 0
 
     public init() {}
   }
@@ -99,6 +130,13 @@ public final class CoordinatorService: StoppableService, @unchecked Sendable {
   /// How long busy passes of the loop and their commits take (`metrics`).
   var timings = LoopTimings()
   var directorySizes = DirectorySizeCache()
+  /// Bytes of replies libzmq still holds, per peer (flow control).
+  public let outbound = OutboundLedger()
+  /// Requests and fetches taken from each peer in the pass under way.
+  var requestsThisPass: [Data: Int] = [:]
+  /// When a dropped reply was last logged (drops are logged at most every 10 s).
+  var lastDropLogged: ContinuousClock.Instant?
+  var dropsNotLogged = 0
   private let countersLock = NSLock()
   private var published = Counters()
 
@@ -111,6 +149,7 @@ public final class CoordinatorService: StoppableService, @unchecked Sendable {
 
   /// Opens (or creates) the state directory, reloads every sweep, and binds the socket.
   public init(configuration: Configuration, logger: Logger = Logger(label: "trac-sweep.coordinator")) throws {
+    MessageMemory.returnLargeBlocksToTheSystem()
     self.configuration = configuration
     self.logger = logger
     epoch = clock.now
@@ -131,6 +170,7 @@ public final class CoordinatorService: StoppableService, @unchecked Sendable {
     checkpoints.removeAll(
       except: scheduler.read { Set($0.runs.values.compactMap { $0.checkpoint?.sha256 }) })
     socket = try ZMQSocket(context: context, kind: .router, maxMessageSize: configuration.maxMessageSize)
+    try socket.setHighWaterMarks(messages: configuration.flowControl.queuedMessages)
     var zap: ZAPAuthenticator?
     if let curve = configuration.curve {
       let keys = try CurveKeyFile.readAuthorized(curve.authorizedKeys)
@@ -229,12 +269,18 @@ public final class CoordinatorService: StoppableService, @unchecked Sendable {
         execute(commands)
         for (route, message) in replies { reply(route, message) }
         for (route, answer) in reads {
+          // Replies sent earlier in this pass may have filled the peer's allowance: not computed then.
+          if let busy = overAllowance(route, subject: nil) {
+            reply(route, WireMessage(.error, busy))
+            continue
+          }
           do {
             reply(route, WireMessage(.reply, try answer()))
           } catch {
             reply(route, WireMessage(.error, Self.errorMessage(for: error)))
           }
         }
+        requestsThisPass.removeAll(keepingCapacity: true)
         if handled > 0 || ticked { timings.pass.observe(clock.now - passStart) }
         if handled > 0 {
           counting.messages += handled
@@ -353,13 +399,63 @@ public final class CoordinatorService: StoppableService, @unchecked Sendable {
     return DatasetRef(sha256: sha, size: size, name: name)
   }
 
-  /// Sends to one peer; a peer that is gone is logged, never fatal.
+  /// Sends to one peer without ever blocking: a peer that does not read loses the reply (its queue is
+  /// full), a peer that is gone too; neither stops the loop.
   func reply(_ route: Data, _ message: WireMessage) {
     do {
-      try socket.send([route] + message.frames)
+      switch try socket.sendWithoutBlocking([route] + message.frames, ledger: outbound, peer: route) {
+      case .sent: break
+      case .queueFull: replyDropped(message)
+      case .unroutable: logger.debug("could not send \(message.type.rawValue): the peer is gone")
+      }
     } catch {
       logger.debug("could not send \(message.type.rawValue): \(error)")
     }
+  }
+
+  private func replyDropped(_ message: WireMessage) {
+    counting.repliesDropped += 1
+    dropsNotLogged += 1
+    let now = clock.now
+    if let last = lastDropLogged, now - last < .seconds(10) { return }
+    logger.warning(
+      "dropped \(dropsNotLogged) replies to peers that do not read them (their queues are full; latest: \(message.type.rawValue))"
+    )
+    lastDropLogged = now
+    dropsNotLogged = 0
+  }
+
+  /// Takes one request or fetch from `route` into this pass: nil if it may be answered, else the `busy`
+  /// refusal (docs/PROTOCOL.md, "Flow control"), naming `subject` (a fetch's sha256).
+  func admit(_ route: Data, subject: String?) -> ErrorMessage? {
+    let taken = requestsThisPass[route, default: 0] + 1
+    requestsThisPass[route] = taken
+    let limit = configuration.flowControl.requestsPerPass
+    if taken > limit {
+      counting.busy += 1
+      return ErrorMessage(
+        code: .busy,
+        message: "flow control: more than \(limit) requests from this connection at once; "
+          + "send the next when the previous is answered",
+        subject: subject)
+    }
+    return overAllowance(route, subject: subject)
+  }
+
+  /// The `busy` refusal when `route`, or all peers together, have more unread bytes queued than allowed.
+  func overAllowance(_ route: Data, subject: String?) -> ErrorMessage? {
+    let limits = configuration.flowControl
+    let own = outbound.outstanding(route)
+    let total = outbound.total
+    guard own >= limits.peerBytes || total >= limits.totalBytes else { return nil }
+    counting.busy += 1
+    let text =
+      own >= limits.peerBytes
+      ? "flow control: \(own) bytes of replies to this connection are not read yet (at most \(limits.peerBytes)); "
+        + "read them, then ask again"
+      : "flow control: the coordinator holds \(total) bytes of replies its peers have not read (at most "
+        + "\(limits.totalBytes)); ask again shortly"
+    return ErrorMessage(code: .busy, message: text, subject: subject)
   }
 }
 

@@ -67,7 +67,11 @@ public final class RequestClient {
     }
   }
 
-  /// Sends `request` and returns the reply's body, decoded.
+  /// How long to wait before asking again after the `n`th `busy` answer (from 0): 100 ms doubling to 2 s.
+  static func busyPause(_ n: Int) -> Duration { .milliseconds(min(100 << min(n, 5), 2000)) }
+
+  /// Sends `request` and returns the reply's body, decoded. A `busy` answer (flow control) is not an
+  /// error: the request is sent again after a pause, within `timeout`.
   public func call<Request: Encodable, Reply: Decodable>(
     _ request: Request, attachments: [Data] = [], expecting: Reply.Type, timeout: Duration = .seconds(10)
   ) throws(RequestError) -> Reply {
@@ -77,20 +81,36 @@ public final class RequestClient {
         throw RequestError.nothingListens(endpoint: endpoint)
       }
     }
+    let clock = ContinuousClock()
+    let deadline = clock.now + timeout
+    var busyAnswers = 0
     do {
-      // A DEALER whose handshake was refused (CURVE) has nowhere to queue the request, and a plain send
-      // would wait for a peer forever: the send gets the request's timeout too.
-      guard try send(WireMessage(.request, request, attachments: attachments), timeout: timeout) else {
-        throw RequestError.unreachable(endpoint: endpoint, timeout: timeout, secured: secured)
-      }
-      guard let frames = try socket.receive(timeout: timeout) else {
-        throw RequestError.unreachable(endpoint: endpoint, timeout: timeout, secured: secured)
-      }
-      let message = try WireMessage.decode(frames)
-      switch message.type {
-      case .reply: return try message.decodeBody(Reply.self)
-      case .error: throw RequestError.refused(try message.decodeBody(ErrorMessage.self))
-      default: throw RequestError.protocolError(.malformed("expected a reply, got \(message.type.rawValue)"))
+      let outgoing = WireMessage(.request, request, attachments: attachments)
+      while true {
+        // A DEALER whose handshake was refused (CURVE) has nowhere to queue the request, and a plain send
+        // would wait for a peer forever: the send gets the request's timeout too.
+        let left = max(deadline - clock.now, .milliseconds(1))
+        guard try send(outgoing, timeout: left) else {
+          throw RequestError.unreachable(endpoint: endpoint, timeout: timeout, secured: secured)
+        }
+        guard let frames = try socket.receive(timeout: max(deadline - clock.now, .milliseconds(1))) else {
+          throw RequestError.unreachable(endpoint: endpoint, timeout: timeout, secured: secured)
+        }
+        let message = try WireMessage.decode(frames)
+        switch message.type {
+        case .reply: return try message.decodeBody(Reply.self)
+        case .error:
+          let refusal = try message.decodeBody(ErrorMessage.self)
+          // Flow control (docs/PROTOCOL.md): nothing was done; the same request again, a little later.
+          if refusal.code == .busy && clock.now + Self.busyPause(busyAnswers) < deadline {
+            Thread.sleep(forTimeInterval: Self.busyPause(busyAnswers).seconds)
+            busyAnswers += 1
+            continue
+          }
+          throw RequestError.refused(refusal)
+        default:
+          throw RequestError.protocolError(.malformed("expected a reply, got \(message.type.rawValue)"))
+        }
       }
     } catch let error as RequestError {
       throw error

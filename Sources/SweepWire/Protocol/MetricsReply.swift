@@ -47,6 +47,12 @@ public struct MetricsReply: Codable, Equatable, Sendable {
   public var loopPassSeconds: Histogram
   /// Seconds the commit of a busy pass took (one SQLite transaction).
   public var commitSeconds: Histogram
+  /// Flow control (docs/PROTOCOL.md, section 9): messages dropped because their peer's queue was full,
+  /// requests and fetches answered `busy`, and the bytes of replies queued for peers now and at most.
+  public var repliesDropped: Int = 0
+  public var busyAnswers: Int = 0
+  public var queuedReplyBytes: Int = 0
+  public var queuedReplyBytesPeak: Int = 0
 
   public init(
     uptimeSeconds: Double, messages: Int, hellos: Int, heartbeats: Int, results: Int, assignments: Int,
@@ -85,5 +91,9 @@ public struct MetricsReply: Codable, Equatable, Sendable {
     case artifactBytes = "artifact_bytes"
     case loopPassSeconds = "loop_pass_seconds"
     case commitSeconds = "commit_seconds"
+    case repliesDropped = "replies_dropped"
+    case busyAnswers = "busy_answers"
+    case queuedReplyBytes = "queued_reply_bytes"
+    case queuedReplyBytesPeak = "queued_reply_bytes_peak"
   }
 }

@@ -194,4 +194,7 @@ public struct ErrorCode: RawRepresentable, Codable, Hashable, Sendable, CustomSt
   public static let keyMismatch = ErrorCode(rawValue: "key_mismatch")
   /// The coordinator could not commit (its disk): nothing was changed, try again.
   public static let unavailable = ErrorCode(rawValue: "unavailable")
+  /// Flow control: this connection has too many replies it has not read, or too many requests at once
+  /// (docs/PROTOCOL.md, "Flow control"). Nothing was done: read what was sent, then ask again.
+  public static let busy = ErrorCode(rawValue: "busy")
 }

@@ -2,6 +2,16 @@ import CZMQ
 import Foundation
 import TracCore
 
+/// How the process's allocator treats the large buffers of queued messages.
+public enum MessageMemory {
+  /// Blocks from 256 KiB up get their own mapping, returned to the system when freed (glibc's default
+  /// would keep them in its heap after the first large free): memory held for a peer is given back
+  /// when libzmq drops its messages. Call once at start, before any large allocation.
+  public static func returnLargeBlocksToTheSystem() {
+    _ = trac_fix_mmap_threshold(256 << 10)
+  }
+}
+
 /// One libzmq context per process; thread-safe, as libzmq's is.
 public final class ZMQContext: @unchecked Sendable {
   let handle: UnsafeMutableRawPointer
@@ -102,6 +112,13 @@ public final class ZMQSocket {
     }
   }
 
+  /// How many messages libzmq queues per connection, each way (ZMQ_SNDHWM, ZMQ_RCVHWM): past it a
+  /// send to that peer fails (or blocks) and reading from it waits. Set before `bind` or `connect`.
+  public func setHighWaterMarks(messages: Int32) throws(ZMQError) {
+    try setOption(ZMQ_SNDHWM, messages)
+    try setOption(ZMQ_RCVHWM, messages)
+  }
+
   /// The routing id a DEALER presents to the ROUTER (set before connecting).
   public func setRoutingID(_ id: String) throws(ZMQError) {
     try setOption(ZMQ_ROUTING_ID, Data(id.utf8))
@@ -131,6 +148,56 @@ public final class ZMQSocket {
       let sent = frame.withUnsafeBytes { zmq_send(handle, $0.baseAddress, frame.count, flags) }
       guard sent >= 0 else { throw ZMQError(call: "zmq_send") }
     }
+  }
+
+  /// What became of a message sent without blocking.
+  public enum SendOutcome: Sendable, Equatable {
+    case sent
+    /// The peer's queue is at its high-water mark (it does not read): nothing was queued.
+    case queueFull
+    /// No connection has that routing id (the peer is gone): nothing was queued.
+    case unroutable
+  }
+
+  /// Frames from this size up are handed to libzmq in a buffer it frees itself, counted in the ledger.
+  public static let ledgerThreshold = 1024
+
+  /// Sends all frames as one message without ever blocking: a peer whose queue is full, or that is
+  /// gone, loses the message (`queueFull`, `unroutable`) and the caller goes on. On a ROUTER the
+  /// first frame is the routing id, and `peer` names whose account in `ledger` the message's larger
+  /// frames are charged to until libzmq is done with them.
+  public func sendWithoutBlocking(
+    _ frames: [Data], ledger: OutboundLedger? = nil, peer: Data = Data()
+  ) throws(ZMQError) -> SendOutcome {
+    for (index, frame) in frames.enumerated() {
+      let flags: Int32 = ZMQ_DONTWAIT | (index < frames.count - 1 ? ZMQ_SNDMORE : 0)
+      var message = zmq_msg_t()
+      if let ledger, frame.count >= Self.ledgerThreshold {
+        guard let buffer = malloc(frame.count) else { throw ZMQError(call: "malloc") }
+        frame.copyBytes(to: buffer.assumingMemoryBound(to: UInt8.self), count: frame.count)
+        let ticket = Unmanaged.passRetained(LedgerTicket(ledger: ledger, peer: peer, bytes: frame.count))
+        guard zmq_msg_init_data(&message, buffer, frame.count, releaseLedgerFrame, ticket.toOpaque()) == 0
+        else {
+          free(buffer)
+          ticket.release()
+          throw ZMQError(call: "zmq_msg_init_data")
+        }
+      } else {
+        guard zmq_msg_init_size(&message, frame.count) == 0 else { throw ZMQError(call: "zmq_msg_init_size") }
+        if !frame.isEmpty {
+          frame.copyBytes(to: zmq_msg_data(&message).assumingMemoryBound(to: UInt8.self), count: frame.count)
+        }
+      }
+      if zmq_msg_send(&message, handle, flags) < 0 {
+        let error = zmq_errno()
+        zmq_msg_close(&message)  // gives a ledger frame's bytes back
+        // Only the first frame of a ROUTER's message can fail this way: the routing id is checked there.
+        if error == EAGAIN { return .queueFull }
+        if error == EHOSTUNREACH { return .unroutable }
+        throw ZMQError(call: "zmq_msg_send")
+      }
+    }
+    return .sent
   }
 
   /// Waits up to `timeout` for a message; nil when none arrived.
@@ -193,6 +260,15 @@ public final class ZMQSocket {
     }
   }
 }
+
+/// libzmq's free function for frames charged to a ledger: frees the buffer and gives the bytes back.
+/// Called on libzmq's I/O thread, or on the sender's when a send fails.
+private let releaseLedgerFrame: @convention(c) (UnsafeMutableRawPointer?, UnsafeMutableRawPointer?) -> Void =
+  {
+    data, hint in
+    free(data)
+    if let hint { Unmanaged<LedgerTicket>.fromOpaque(hint).release() }
+  }
 
 /// Waits on many sockets at once (one thread driving many simulated peers).
 public struct ZMQPoller {

@@ -186,6 +186,10 @@ public final class WorkerAgent: StoppableService, @unchecked Sendable {
     if !leftovers.isEmpty {
       logger.info("removed \(leftovers.count) run directories a previous worker process left")
     }
+    let partials = datasets.removeLeftovers()
+    if !partials.isEmpty {
+      logger.info("removed \(partials.count) partial downloads of files the cache already holds")
+    }
     logger.info(
       "worker starting",
       metadata: [
@@ -265,10 +269,15 @@ public final class WorkerAgent: StoppableService, @unchecked Sendable {
       case .pong: perform(machine.pongReceived(try message.decodeBody(Pong.self), now: now))
       case .assign:
         let assign = try message.decodeBody(Assign.self)
-        let sha256 = assign.dataset.sha256
-        let cached: WorkerStateMachine.CachedDataset =
-          datasets.contains(sha256) ? .complete : .partial(bytes: datasets.receivedBytes(sha256))
-        perform(machine.assignReceived(assign, cached: cached, now: now))
+        // What the cache holds of every file the attempt needs (a worker restarted on its work folder
+        // keeps what it fetched before).
+        let others = [assign.checkpoint?.sha256, assign.initFrom?.sha256].compactMap { $0 }
+        perform(
+          machine.assignReceived(
+            assign, cached: datasets.held(assign.dataset.sha256),
+            alsoHeld: Dictionary(
+              others.map { ($0, datasets.held($0)) }, uniquingKeysWith: { first, _ in first }),
+            now: now))
       case .ack: perform(machine.ackReceived(try message.decodeBody(Ack.self), now: now))
       case .cancel: perform(machine.cancelReceived(try message.decodeBody(Cancel.self), now: now))
       case .chunk:
@@ -411,8 +420,10 @@ public final class WorkerAgent: StoppableService, @unchecked Sendable {
     if let sent = progressSentAt, now - sent < .seconds(1) { return nil }
     var changed: [AttemptProgress] = []
     for key in running {
-      guard let log = try? runs.directory(for: key).outputDirectory.appendingPathComponent("train.jsonl"),
-        let progress = Self.lastProgress(in: log, of: key), reportedProgress[key] != progress
+      guard let output = try? runs.directory(for: key).outputDirectory,
+        let progress = Self.liveProgress(in: output.appendingPathComponent("progress.json"), of: key)
+          ?? Self.lastProgress(in: output.appendingPathComponent("train.jsonl"), of: key),
+        reportedProgress[key] != progress
       else { continue }
       reportedProgress[key] = progress
       changed.append(progress)
@@ -422,14 +433,14 @@ public final class WorkerAgent: StoppableService, @unchecked Sendable {
     return changed
   }
 
+  /// The trainer's `progress.json` (the step in hand, rewritten every 2 s); nil before the first.
+  static func liveProgress(in file: URL, of key: AttemptID) -> AttemptProgress? {
+    guard let data = try? Data(contentsOf: file) else { return nil }
+    return progress(fromLine: data, of: key)
+  }
+
   /// The last whole line of a train.jsonl, as progress; nil when there is none yet.
   static func lastProgress(in log: URL, of key: AttemptID) -> AttemptProgress? {
-    struct Line: Decodable {
-      var step: Int
-      var total_steps: Int
-      var phase: String
-      var loss: Double?
-    }
     guard let handle = try? FileHandle(forReadingFrom: log) else { return nil }
     defer { try? handle.close() }
     guard let size = try? handle.seekToEnd(), size > 0 else { return nil }
@@ -438,9 +449,19 @@ public final class WorkerAgent: StoppableService, @unchecked Sendable {
     // Only whole lines: the trainer may be writing the last one.
     let lines = tail.split(separator: UInt8(ascii: "\n"), omittingEmptySubsequences: true)
     let complete = tail.last == UInt8(ascii: "\n") ? lines.last : lines.dropLast().last
-    guard let line = complete, let parsed = try? JSONDecoder().decode(Line.self, from: Data(line)) else {
-      return nil
+    guard let line = complete else { return nil }
+    return progress(fromLine: Data(line), of: key)
+  }
+
+  /// A line of train.jsonl (or progress.json) as progress; nil when it does not parse.
+  static func progress(fromLine line: Data, of key: AttemptID) -> AttemptProgress? {
+    struct Line: Decodable {
+      var step: Int
+      var total_steps: Int
+      var phase: String
+      var loss: Double?
     }
+    guard let parsed = try? JSONDecoder().decode(Line.self, from: line) else { return nil }
     return AttemptProgress(
       attempt: key, phase: parsed.phase, step: parsed.step, totalSteps: parsed.total_steps,
       loss: parsed.loss.flatMap { $0.isFinite ? $0 : nil })

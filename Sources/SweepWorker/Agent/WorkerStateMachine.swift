@@ -224,7 +224,15 @@ public struct WorkerStateMachine: Sendable {
     /// Bytes in the cache: the offset of the next request.
     var received: Int
     var requestedAt: WorkerInstant
+    /// When to ask again if no chunk has come: a chunk the coordinator dropped (flow control) or a `busy`
+    /// answer must not leave the fetch waiting for ever.
+    var askAgainAt: WorkerInstant
   }
+
+  /// A chunk not received this long after it was asked for is asked for again.
+  public static let chunkRetryInterval: Duration = .seconds(30)
+  /// After a `busy` answer to a fetch, the chunk is asked for again this much later.
+  public static let busyRetryDelay: Duration = .milliseconds(500)
 
   public let configuration: Configuration
   private var phase = Phase.working
@@ -404,9 +412,11 @@ public struct WorkerStateMachine: Sendable {
     ]
   }
 
-  /// An assignment; `cached` is what the dataset cache holds of its dataset now.
-  public mutating func assignReceived(_ assign: Assign, cached: CachedDataset, now: WorkerInstant) -> [Action]
-  {
+  /// An assignment; `cached` is what the dataset cache holds of its dataset now, `alsoHeld` what it holds
+  /// of the checkpoint it resumes from and the BC stage it starts from.
+  public mutating func assignReceived(
+    _ assign: Assign, cached: CachedDataset, alsoHeld: [SHA256Digest: CachedDataset] = [:], now: WorkerInstant
+  ) -> [Action] {
     heard(now: now)
     let key = assign.attempt
     let run = key.run
@@ -438,6 +448,14 @@ public struct WorkerStateMachine: Sendable {
     switch cached {
     case .complete: cachedDatasets.insert(assign.dataset.sha256)
     case .partial: cachedDatasets.remove(assign.dataset.sha256)
+    }
+    for (sha256, held) in alsoHeld where sha256 != assign.dataset.sha256 {
+      switch held {
+      case .complete: cachedDatasets.insert(sha256)
+      case .partial(let bytes):
+        cachedDatasets.remove(sha256)
+        if bytes > 0, fetches[sha256] == nil { partialBytes[sha256] = bytes }
+      }
     }
     var actions: [Action] = []
     // An older attempt of the same run still running here is no longer current.
@@ -531,6 +549,13 @@ public struct WorkerStateMachine: Sendable {
     if error.code == .versionMismatch {
       return actions + fail(.versionMismatch(error.message))
     }
+    // Flow control: the chunk was not sent; ask for it again shortly (docs/PROTOCOL.md, "Flow control").
+    if error.code == .busy {
+      if let subject = error.subject.flatMap(SHA256Digest.init(rawValue:)), fetches[subject] != nil {
+        fetches[subject]!.askAgainAt = now + Self.busyRetryDelay
+      }
+      return [.log(.info, "the coordinator is busy: \(loggable(error.message))", run: nil)]
+    }
     // With CURVE, this worker id belongs to another key: nothing this worker says will be accepted.
     if error.code == .keyMismatch, let key = configuration.publicKey, error.subject == key {
       return actions + fail(.identityRefused(error.message))
@@ -571,7 +596,8 @@ public struct WorkerStateMachine: Sendable {
     for blob in missing where fetches[blob.sha256] == nil {
       let sha256 = blob.sha256
       fetches[sha256] = DatasetFetch(
-        dataset: blob, received: partialBytes.removeValue(forKey: sha256) ?? 0, requestedAt: now)
+        dataset: blob, received: partialBytes.removeValue(forKey: sha256) ?? 0, requestedAt: now,
+        askAgainAt: now + Self.chunkRetryInterval)
       actions.append(
         .log(.info, "fetching \(blob.name) (sha256 \(sha256), \(blob.size) bytes)", run: key.run))
       actions.append(requestChunk(sha256, now: now))
@@ -732,10 +758,17 @@ public struct WorkerStateMachine: Sendable {
         }
         actions.append(.log(.warning, text + "; reconnecting", run: nil))
         actions += dropConnection(now: now)
-      } else if link.welcomed, now >= link.nextHeartbeat {
-        link.nextHeartbeat = now + heartbeatInterval
-        connection = .connected(link)
-        actions.append(.send(.heartbeat(Heartbeat(workerID: configuration.workerID, running: running))))
+      } else {
+        if link.welcomed, now >= link.nextHeartbeat {
+          link.nextHeartbeat = now + heartbeatInterval
+          connection = .connected(link)
+          actions.append(.send(.heartbeat(Heartbeat(workerID: configuration.workerID, running: running))))
+        }
+        if link.welcomed {
+          for sha256 in fetches.keys.sorted() where now >= fetches[sha256]!.askAgainAt {
+            actions.append(requestChunk(sha256, now: now))
+          }
+        }
       }
     }
     if let interval = configuration.checkpointShipInterval, let due = nextCheckpointShipment, now >= due {
@@ -892,6 +925,7 @@ public struct WorkerStateMachine: Sendable {
   private mutating func requestChunk(_ sha256: SHA256Digest, now: WorkerInstant) -> Action {
     let fetch = fetches[sha256]!
     fetches[sha256]!.requestedAt = now
+    fetches[sha256]!.askAgainAt = now + Self.chunkRetryInterval
     let length = max(min(DatasetCache.chunkSize, fetch.dataset.size - fetch.received), 1)
     return .send(.fetch(Fetch(sha256: sha256, offset: fetch.received, length: length)))
   }

@@ -22,6 +22,28 @@ public struct DatasetCache: Sendable {
     (try? url(for: sha256)).map { FileManager.default.fileExists(atPath: $0.path) } ?? false
   }
 
+  /// What the cache holds of a file: complete, or the bytes of an unfinished fetch (0: none).
+  public func held(_ sha256: SHA256Digest) -> WorkerStateMachine.CachedDataset {
+    contains(sha256) ? .complete : .partial(bytes: receivedBytes(sha256))
+  }
+
+  /// Removes what fetches left beside a file that is complete (a worker stopped between publishing
+  /// the file and deleting its partial copy, or fetched a file it already had); other partial files
+  /// stay, to be resumed. Returns the names removed.
+  @discardableResult
+  public func removeLeftovers() -> [String] {
+    let names = (try? FileManager.default.contentsOfDirectory(atPath: directory.path)) ?? []
+    var removed: [String] = []
+    for name in names where name.hasPrefix(".") && name.hasSuffix(".partial") {
+      let hash = String(name.dropFirst().dropLast(".partial".count))
+      guard let sha256 = SHA256Digest(rawValue: hash), contains(sha256),
+        let partial = try? partialURL(for: sha256), (try? FileManager.default.removeItem(at: partial)) != nil
+      else { continue }
+      removed.append(name)
+    }
+    return removed
+  }
+
   /// Bytes received so far for an incomplete dataset (where to resume the fetch).
   public func receivedBytes(_ sha256: SHA256Digest) -> Int {
     guard let partial = try? partialURL(for: sha256) else { return 0 }
@@ -47,6 +69,11 @@ public struct DatasetCache: Sendable {
   @discardableResult
   public func append(sha256: SHA256Digest, offset: Int, total: Int, data: Data) throws -> Bool {
     let partial = try partialURL(for: sha256)
+    // Content-addressed: a file already published under this hash is this content, verified then.
+    if contains(sha256) {
+      try? FileManager.default.removeItem(at: partial)
+      return true
+    }
     let received = receivedBytes(sha256)
     guard offset == received else { throw CacheError.outOfOrder(expected: received, got: offset) }
     if received == 0 { _ = FileManager.default.createFile(atPath: partial.path, contents: nil) }

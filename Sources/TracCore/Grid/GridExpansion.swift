@@ -56,6 +56,23 @@ public struct GridRun: Hashable, Sendable {
 }
 
 extension GridFile {
+  /// A setting's label, the same in `results`, the report and its `results.csv`: `trac alpha=0.1`,
+  /// `trac alpha=0.1 eta=0.5`, `trac x=0.5` (the base point of a one-hyperparameter study), `trac base`,
+  /// `bc_all`. Unique within a task. `pointID` is `GridPoint.id`.
+  public func settingLabel(_ algorithm: Algorithm, pointID: String) -> String {
+    var parts = [algorithm.rawValue]
+    if pointID != "base" {
+      parts += pointID.split(separator: ",").map(String.init)
+    } else if algorithm == .trac, !vary.isEmpty {
+      if vary.count == 1, let only = vary.first {
+        parts.append("\(only.name.rawValue)=\(only.name.value(in: base))")
+      } else {
+        parts.append("base")
+      }
+    }
+    return parts.joined(separator: " ")
+  }
+
   /// The points `algorithm` runs at. TraC runs at every point. The BC baselines ignore the TraC-only
   /// hyperparameters (`HyperparameterName.isTracOnly`), so they run once per distinct setting of the
   /// others: with only TraC-only hyperparameters varied, once, at the base point. Their TraC-only values

@@ -14,6 +14,9 @@ public struct TrainingRun {
   /// loses, and a checkpoint (0.83 MB) took 36 ms to write and fsync on a loaded machine: 0.03% of
   /// the time (docs/CHECKPOINTS.md).
   public static let defaultCheckpointEvery = 1000
+  /// `progress.json` in the output directory: the step in hand, at most `progressInterval` old.
+  public static let progressFileName = "progress.json"
+  public static let progressInterval: Duration = .seconds(2)
 
   public var datasetPath: String
   public var task: TaskInfo
@@ -154,6 +157,10 @@ public struct TrainingRun {
       checkpointSeconds += (clock.now - writeStart).seconds
     }
 
+    // Live progress (docs/FORMATS.md, progress.json): the step in hand every couple of seconds, whatever
+    // --log-every says, for the worker's heartbeats; one line of train.jsonl's kind, replaced in place.
+    let progressURL = outputDirectory.appendingPathComponent(Self.progressFileName)
+    var live = (due: clock.now, start: clock.now, loss: 0.0, steps: 0)
     // With checkpoints, a SIGTERM costs no training: a checkpoint at the step in hand, then the signal.
     let termination = checkpointDirectory == nil ? nil : TerminationSignal.install()
     while trainer.completedSteps < trainer.totalSteps {
@@ -167,6 +174,18 @@ public struct TrainingRun {
       logState.intervalAccuracy += accuracy ?? 0
       logState.intervalSteps += 1
       let phaseEnds = phase == .bc && trainer.phase == .trac
+      live.loss += loss
+      live.steps += 1
+      if stepStart >= live.due || trainer.completedSteps == trainer.totalSteps {
+        let now = clock.now
+        let report = TrainingProgress(
+          step: trainer.completedSteps, totalSteps: trainer.totalSteps, phase: phase,
+          loss: live.loss / Double(live.steps), accuracy: nil, learningRate: learningRate,
+          stepsPerSecond: Double(live.steps) / max((now - live.start).seconds, 1e-9),
+          elapsedSeconds: elapsedBefore + (now - trainStart).seconds)
+        try? encoder.encode(report).write(to: progressURL, options: .atomic)
+        live = (now + Self.progressInterval, now, 0, 0)
+      }
       if trainer.completedSteps % logEvery == 0 || trainer.completedSteps == trainer.totalSteps || phaseEnds {
         let now = clock.now
         let report = TrainingProgress(

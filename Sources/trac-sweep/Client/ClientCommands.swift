@@ -31,16 +31,31 @@ struct SubmitCommand: ParsableCommand {
     let directory = url.deletingLastPathComponent()
     let hashes = try DatasetUpload.uploadDatasets(
       of: try GridFile(parsing: Data(text.utf8)), gridDirectory: directory, client: client)
+    // A dataset path not found here was left to the coordinator: a refusal says so, or it reads as if
+    // the file existed.
+    let missing = Set(try GridFile(parsing: Data(text.utf8)).tasks.compactMap(\.datasetPath))
+      .subtracting(hashes.keys).sorted()
     let reply = try client.call(
       ClientRequest(
         command: .submit, grid: text, gridDirectory: directory.path,
         datasetHashes: hashes.isEmpty ? nil : hashes),
-      expecting: SubmitReply.self)
+      expecting: SubmitReply.self,
+      explain: { refusal in
+        guard refusal.code == .datasetNotAllowed || refusal.code == .invalidInput, !missing.isEmpty else {
+          return nil
+        }
+        return "dataset \(missing.joined(separator: ", ")) not found on this machine (relative paths from "
+          + "\(directory.path)), so the coordinator looked for it on its own: \(refusal.message)"
+      })
     print(reply.sweepID)
+    PrintedOutput.flush()
     let note = reply.created ? "submitted" : "already submitted"
     FileHandle.standardError.write(
       Data("\(note): \(reply.name), \(reply.runs) runs (\(reply.alreadyDone) already done)\n".utf8))
     guard wait else { return }
+    InterruptNote.install(
+      "interrupted: sweep \(reply.sweepID) (\(reply.name)) keeps running on the coordinator; "
+        + "follow it with: trac-sweep watch \(reply.sweepID)")
     let outcome = try SweepWait(
       sweepID: reply.sweepID, terminal: isatty(STDERR_FILENO) != 0,
       status: {
@@ -90,9 +105,18 @@ struct WatchCommand: ParsableCommand {
   @OptionGroup var client: ClientOptions
 
   func run() throws {
+    // On a terminal the status is redrawn in place; to a pipe or a file each one follows the last,
+    // under a line with the time, a line at a time (nothing is lost on Ctrl-C).
+    let terminal = isatty(STDOUT_FILENO) != 0
+    let stamp = ISO8601DateFormatter()
     while true {
       let status = try client.call(ClientRequest(command: .status, sweep: sweep), expecting: StatusReply.self)
-      print("\u{1B}[H\u{1B}[2J" + StatusView.render(status))
+      if terminal {
+        print("\u{1B}[H\u{1B}[2J" + StatusView.render(status))
+      } else {
+        print("== \(stamp.string(from: Date()))\n" + StatusView.render(status) + "\n")
+      }
+      PrintedOutput.flush()
       Thread.sleep(forTimeInterval: max(interval, 0.2))
     }
   }

@@ -21,8 +21,10 @@ struct ClientOptions: ParsableArguments {
   }
 
   /// Sends one request; a refusal or an unreachable coordinator ends the command with its words.
+  /// `explain` may give a refusal's text more context (it returns nil to keep the coordinator's).
   func call<Reply: Decodable>(
-    _ request: ClientRequest, attachments: [Data] = [], expecting: Reply.Type
+    _ request: ClientRequest, attachments: [Data] = [], expecting: Reply.Type,
+    explain: (ErrorMessage) -> String? = { _ in nil }
   ) throws -> Reply {
     let client = try RequestClient(
       endpoint: try CoordinatorAddress.resolve(coordinator),
@@ -31,7 +33,9 @@ struct ClientOptions: ParsableArguments {
       return try client.call(
         request, attachments: attachments, expecting: Reply.self, timeout: .milliseconds(Int(timeout * 1000)))
     } catch {
-      FileHandle.standardError.write(Data("error: \(error)\n".utf8))
+      var text = "\(error)"
+      if case .refused(let refusal) = error, let explained = explain(refusal) { text = explained }
+      FileHandle.standardError.write(Data("error: \(text)\n".utf8))
       throw ExitCode.failure
     }
   }

@@ -2,8 +2,8 @@ import Foundation
 import SweepWire
 
 /// The status table: at most 80 columns, so it reads in any terminal.
-enum StatusView {
-  static func render(_ status: StatusReply, width: Int = 80) -> String {
+public enum StatusView {
+  public static func render(_ status: StatusReply, width: Int = 80) -> String {
     var lines: [String] = []
     lines.append(
       columns(["SWEEP", "NAME", "DONE", "RUN", "PEND", "FAIL", "CANC", "TOTAL"], [10, 24, 6, 5, 6, 5, 5, 6]))
@@ -94,7 +94,36 @@ enum StatusView {
         }
       }
     }
-    return lines.map { String($0.prefix(width)) }.joined(separator: "\n")
+    // Tables fit by their columns; a sentence longer than the width goes on over more lines, never cut.
+    return lines.flatMap { wrap($0, width: width) }.joined(separator: "\n")
+  }
+
+  /// `line` in lines of at most `width` characters, broken between words; the lines after the first
+  /// are indented two more than it. A word longer than a line is cut across lines.
+  public static func wrap(_ line: String, width: Int) -> [String] {
+    guard line.count > width, width > 8 else { return [line] }
+    let indent = String(line.prefix { $0 == " " })
+    let continuation = indent + "  "
+    var lines: [String] = []
+    var current = indent
+    for word in line.split(separator: " ") {
+      let room = width - current.count - (current.trimmingCharacters(in: .whitespaces).isEmpty ? 0 : 1)
+      if word.count <= room {
+        if !current.trimmingCharacters(in: .whitespaces).isEmpty { current += " " }
+        current += word
+        continue
+      }
+      if !current.trimmingCharacters(in: .whitespaces).isEmpty { lines.append(current) }
+      current = continuation
+      var rest = Substring(word)
+      while rest.count > width - continuation.count {
+        lines.append(continuation + rest.prefix(width - continuation.count))
+        rest = rest.dropFirst(width - continuation.count)
+      }
+      current += rest
+    }
+    if !current.trimmingCharacters(in: .whitespaces).isEmpty { lines.append(current) }
+    return lines
   }
 
   /// `[#####-----] 40/63 done  4 running  0 failed  ETA 12m`
