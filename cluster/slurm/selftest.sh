@@ -37,7 +37,10 @@ cleanup() {
   status=$?
   [ -z "${job:-}" ] || scancel "$job" 2>/dev/null || true
   [ -z "${job2:-}" ] || scancel "$job2" 2>/dev/null || true
-  sleep 1
+  # Slurm's daemons go last: wait (up to 15 s) until the jobs, their workers and trainers are gone.
+  if [ -n "${job:-}" ]; then
+    for _ in $(seq 75); do [ -z "$(squeue -h 2>/dev/null)" ] && break; sleep 0.2; done
+  fi
   for ((i = ${#pids[@]} - 1; i >= 0; i--)); do kill -TERM "${pids[$i]}" 2>/dev/null || true; done
   for pid in "${pids[@]}"; do
     for _ in $(seq 50); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
@@ -55,6 +58,9 @@ cleanup() {
   exit "$status"
 }
 trap cleanup EXIT
+# Stopped from outside (e.g. scripts/test.sh's time limit): fail, and the cleanup above stops all.
+trap 'exit 143' TERM
+trap 'exit 130' INT
 
 free_port() { .venv/bin/python -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
 

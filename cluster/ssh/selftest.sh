@@ -44,6 +44,9 @@ cleanup() {
   exit "$status"
 }
 trap cleanup EXIT
+# Stopped from outside (e.g. scripts/test.sh's time limit): fail, and the cleanup above stops all.
+trap 'exit 143' TERM
+trap 'exit 130' INT
 free_port() { .venv/bin/python -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
 
 # A private sshd on 127.0.0.1 that accepts only our key, for root.
