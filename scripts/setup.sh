@@ -4,7 +4,8 @@
 # with pyzmq, pandas and tqdm) and, when a Python 3.10 interpreter exists, the Safety-Gymnasium
 # evaluator's venv (.venv-safety-gymnasium); with --for-tests also what
 # only the tests use: chromium (the report's headless-browser test), iproute2 and iptables (the
-# multi-host test makes hosts of network namespaces), and then a missing Python 3.10 is an error.
+# multi-host test makes hosts of network namespaces), slurm-wlm, munge and openssh-server (the launch
+# self-tests), and then a missing Python 3.10 is an error.
 # Idempotent; quiet when there is nothing to do.
 set -euo pipefail
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
@@ -12,6 +13,9 @@ cd "$root"
 
 apt_packages=(libopenblas-dev libhdf5-dev libzmq3-dev pkg-config)
 [ "${1:-}" = "--for-tests" ] && apt_packages+=(chromium iproute2 iptables)
+# The launch self-tests (cluster/slurm/selftest.sh, cluster/ssh/selftest.sh) start their own munged,
+# slurmctld, slurmd and sshd on 127.0.0.1; the packages' own services are not used.
+[ "${1:-}" = "--for-tests" ] && apt_packages+=(slurm-wlm munge openssh-server)
 missing=()
 for package in "${apt_packages[@]}"; do
   dpkg-query -W -f='${Status}' "$package" 2>/dev/null | grep -q "install ok installed" || missing+=("$package")

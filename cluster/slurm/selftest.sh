@@ -1,12 +1,13 @@
 #!/usr/bin/env bash
 # Self-test of cluster/slurm/trac-sweep-workers.sbatch against a real one-node Slurm on this machine
 # (Debian's slurmctld, slurmd and munge, started here with a throwaway config, every file in a
-# temporary directory). Not part of CI's default run: it needs root and about a minute.
+# temporary directory). Needs root; takes about a minute. Part of the test command (scripts/test.sh).
 #
 #   cluster/slurm/selftest.sh            # installs slurm-wlm and munge if missing (apt)
 #
 # It starts a coordinator on 127.0.0.1 (heartbeats 1 s x 30, so a lapsed lease would take 30 s),
-# submits a sweep of 16 runs of 3 s each with the no-op trainer, `sbatch`es the worker job, waits
+# submits a sweep of 16 runs of 3 s each with the no-op trainer (its 4 BC stage units are trained for
+# real, by the worker's trac-sweep: see cluster/noop-trainer), `sbatch`es the worker job, waits
 # until runs are recorded, `scancel`s the job while runs are in flight, and checks that the worker's
 # leases were handed back at once (the runs are pending again, no attempt lost, the worker "left")
 # well before a lease could lapse. Then a second job finishes the sweep and every run is recorded
@@ -36,7 +37,10 @@ cleanup() {
   status=$?
   [ -z "${job:-}" ] || scancel "$job" 2>/dev/null || true
   [ -z "${job2:-}" ] || scancel "$job2" 2>/dev/null || true
-  sleep 1
+  # Slurm's daemons go last: wait (up to 15 s) until the jobs, their workers and trainers are gone.
+  if [ -n "${job:-}" ]; then
+    for _ in $(seq 75); do [ -z "$(squeue -h 2>/dev/null)" ] && break; sleep 0.2; done
+  fi
   for ((i = ${#pids[@]} - 1; i >= 0; i--)); do kill -TERM "${pids[$i]}" 2>/dev/null || true; done
   for pid in "${pids[@]}"; do
     for _ in $(seq 50); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
@@ -54,6 +58,9 @@ cleanup() {
   exit "$status"
 }
 trap cleanup EXIT
+# Stopped from outside (e.g. scripts/test.sh's time limit): fail, and the cleanup above stops all.
+trap 'exit 143' TERM
+trap 'exit 130' INT
 
 free_port() { .venv/bin/python -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
 
@@ -98,13 +105,15 @@ export TRAC_SWEEP_COORDINATOR="$endpoint"
   > "$dir/coordinator.log" 2>&1 &
 pids+=($!)
 for _ in $(seq 100); do "$binary" status >/dev/null 2>&1 && break; sleep 0.2; done
-.venv/bin/python scripts/make_dataset.py OfflineBallCircle-v0 --episodes 2 --seed 0 \
+# 12 episodes at threshold 40: every seed finds desirable segments (with fewer, a seed's BC stage
+# unit can fail for good, and its runs with it). No evaluation: the no-op trainer evaluates nothing.
+.venv/bin/python scripts/make_dataset.py OfflineBallCircle-v0 --episodes 12 --seed 0 \
   --out "$dir/data.hdf5" >/dev/null
 cat > "$dir/grid.json" <<GRID
 {"name": "slurm-selftest", "task": "OfflineBallCircle-v0", "dataset": "data.hdf5",
  "algorithm": "trac", "base": {"bc_steps": 2, "steps": 4, "batch_size": 4},
  "vary": {"alpha": [0.1, 0.2, 0.5, 1.0]}, "design": "one_at_a_time",
- "cost_thresholds": [5], "seeds": [0, 1, 2, 3], "eval": {"episodes": 1, "seed": 0}}
+ "cost_thresholds": [40], "seeds": [0, 1, 2, 3], "eval": {"episodes": 0}}
 GRID
 sweep="$("$binary" submit "$dir/grid.json")"
 total=16
@@ -118,7 +127,8 @@ job="$(sbatch --parsable --array=0-0 --output="$dir/job/worker-%A_%a.log" \
   cluster/slurm/trac-sweep-workers.sbatch "$endpoint")"
 job="${job%%;*}"
 say "sbatch: job $job"
-for _ in $(seq 300); do
+deadline=$((SECONDS + 60))
+while [ "$SECONDS" -lt "$deadline" ]; do
   done_count="$(sweep_field done)"
   running="$(sweep_field running)"
   [ "$done_count" -ge 2 ] && [ "$running" -ge 1 ] && break
@@ -130,7 +140,8 @@ say "runs recorded: $done_count, running: $running (job state $(squeue -h -j "$j
 # 5. scancel while runs are in flight: the worker must hand its leases back, not let them lapse.
 cancelled_at=$(date +%s.%N)
 scancel "$job"
-for _ in $(seq 100); do
+deadline=$((SECONDS + 10))
+while [ "$SECONDS" -lt "$deadline" ]; do
   running="$(sweep_field running)"
   [ "$running" -eq 0 ] && break
   sleep 0.1
@@ -156,8 +167,14 @@ job2="$(sbatch --parsable --array=0-0 --output="$dir/job/worker2-%A_%a.log" \
   cluster/slurm/trac-sweep-workers.sbatch "$endpoint")"
 job2="${job2%%;*}"
 say "sbatch: job $job2 to finish the sweep"
-for _ in $(seq 600); do [ "$(sweep_field done)" -eq "$total" ] && break; sleep 0.2; done
+deadline=$((SECONDS + 120))
+while [ "$SECONDS" -lt "$deadline" ]; do [ "$(sweep_field done)" -eq "$total" ] && break; sleep 0.2; done
 [ "$(sweep_field done)" -eq "$total" ] || fail "the sweep did not finish: $("$binary" status)"
+stages="$("$binary" status --json | .venv/bin/python -c "import json,sys; s=json.load(sys.stdin)['stages']; print(s['done'], s['failed'], s['units'])")"
+read -r stages_done stages_failed stages_units <<< "$stages"
+[ "$stages_failed" -eq 0 ] && [ "$stages_done" -eq "$stages_units" ] && [ "$stages_done" -ge 1 ] \
+  || fail "BC stage units: $stages_done of $stages_units done, $stages_failed failed (the no-op trainer hands them to trac-sweep)"
+say "$stages_done BC stage units trained for real (by the worker's trac-sweep), the runs started from them"
 "$binary" results "$sweep" --format json > "$dir/results.json"
 .venv/bin/python - "$dir/results.json" "$total" <<'PY'
 import json, sys

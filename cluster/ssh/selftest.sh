@@ -2,7 +2,9 @@
 # Self-test of cluster/ssh/trac-sweep-nodes against this machine: a private sshd on 127.0.0.1 (its
 # own host key, config and authorized key, all in a temporary directory; key-based login for root
 # only), a coordinator on 127.0.0.1, and a worker started on "root@127.0.0.1" through ssh with the
-# no-op trainer. Not part of CI's default run (needs root and openssh-server).
+# no-op trainer (the sweep's BC stage units are trained for real by the worker's trac-sweep: see
+# cluster/noop-trainer). Needs root and openssh-server (installed with apt if missing); takes about
+# a minute. Part of the test command (scripts/test.sh).
 #
 # It checks: start starts the worker and a second start leaves it alone; list shows it; runs are
 # recorded; stop (SIGTERM, then waiting) makes it hand its leases back (no attempt lost, worker
@@ -42,6 +44,9 @@ cleanup() {
   exit "$status"
 }
 trap cleanup EXIT
+# Stopped from outside (e.g. scripts/test.sh's time limit): fail, and the cleanup above stops all.
+trap 'exit 143' TERM
+trap 'exit 130' INT
 free_port() { .venv/bin/python -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
 
 # A private sshd on 127.0.0.1 that accepts only our key, for root.
@@ -79,12 +84,14 @@ export TRAC_SWEEP_COORDINATOR="$endpoint"
   > "$dir/coordinator.log" 2>&1 &
 pids+=($!)
 for _ in $(seq 100); do "$binary" status >/dev/null 2>&1 && break; sleep 0.2; done
-.venv/bin/python scripts/make_dataset.py OfflineBallCircle-v0 --episodes 2 --seed 0 --out "$dir/data.hdf5" >/dev/null
+# 12 episodes at threshold 40: every seed finds desirable segments (with fewer, a seed's BC stage
+# unit can fail for good, and its runs with it). No evaluation: the no-op trainer evaluates nothing.
+.venv/bin/python scripts/make_dataset.py OfflineBallCircle-v0 --episodes 12 --seed 0 --out "$dir/data.hdf5" >/dev/null
 cat > "$dir/grid.json" <<GRID
 {"name": "ssh-selftest", "task": "OfflineBallCircle-v0", "dataset": "data.hdf5",
  "algorithm": "trac", "base": {"bc_steps": 2, "steps": 4, "batch_size": 4},
  "vary": {"alpha": [0.1, 0.2, 0.5]}, "design": "one_at_a_time",
- "cost_thresholds": [5], "seeds": [0, 1, 2, 3], "eval": {"episodes": 1, "seed": 0}}
+ "cost_thresholds": [40], "seeds": [0, 1, 2, 3], "eval": {"episodes": 0}}
 GRID
 sweep="$("$binary" submit "$dir/grid.json")"
 total=12
@@ -111,7 +118,8 @@ listed="$(nodes list "$dir/hosts")"
 echo "$listed"
 grep -q "running (pid" <<< "$listed" || fail "list does not show the worker"
 
-for _ in $(seq 300); do [ "$(field done)" -ge 2 ] && [ "$(field running)" -ge 1 ] && break; sleep 0.2; done
+deadline=$((SECONDS + 60))
+while [ "$SECONDS" -lt "$deadline" ]; do [ "$(field done)" -ge 2 ] && [ "$(field running)" -ge 1 ] && break; sleep 0.2; done
 [ "$(field done)" -ge 2 ] || fail "no run recorded in 60 s"
 say "recorded $(field done), running $(field running); stop:"
 nodes stop "$dir/hosts" --timeout 30
@@ -125,8 +133,14 @@ grep -q "not running" <<< "$listed" || fail "list still shows a worker after sto
 
 say "start again to finish the sweep:"
 nodes start "$dir/hosts" "$endpoint" --trainer "$dir/trainer" --grace 0
-for _ in $(seq 600); do [ "$(field done)" -eq "$total" ] && break; sleep 0.2; done
+deadline=$((SECONDS + 120))
+while [ "$SECONDS" -lt "$deadline" ]; do [ "$(field done)" -eq "$total" ] && break; sleep 0.2; done
 [ "$(field done)" -eq "$total" ] || fail "the sweep did not finish: $("$binary" status)"
+stages="$("$binary" status --json | .venv/bin/python -c "import json,sys; s=json.load(sys.stdin)['stages']; print(s['done'], s['failed'], s['units'])")"
+read -r stages_done stages_failed stages_units <<< "$stages"
+[ "$stages_failed" -eq 0 ] && [ "$stages_done" -eq "$stages_units" ] && [ "$stages_done" -ge 1 ] \
+  || fail "BC stage units: $stages_done of $stages_units done, $stages_failed failed (the no-op trainer hands them to trac-sweep)"
+say "$stages_done BC stage units trained for real (by the worker's trac-sweep), the runs started from them"
 "$binary" results "$sweep" --format json | .venv/bin/python -c "
 import json, sys
 ids = [row['run_id'] for row in json.load(sys.stdin)]
