@@ -20,10 +20,10 @@ final class FastCodecTests: XCTestCase {
       try AttemptID(run: RunID("0123456789abcdef"), number: 1),
       try AttemptID(run: RunID("fedcba9876543210"), number: 12),
     ]
-    let worker = try WorkerID("node1-4f2a")
+    let worker = WorkerID("node1-4f2a")
     let heartbeats = [
       Heartbeat(workerID: worker, running: []), Heartbeat(workerID: worker, running: attempts),
-      Heartbeat(workerID: try WorkerID("Node_1.example-org"), running: attempts.reversed()),
+      Heartbeat(workerID: WorkerID("Node_1.example-org"), running: attempts.reversed()),
     ]
     for heartbeat in heartbeats {
       XCTAssertEqual(body(.heartbeat, heartbeat), try canonical(heartbeat))
@@ -40,10 +40,10 @@ final class FastCodecTests: XCTestCase {
     }
     let files = [
       FileInfo(
-        name: try ArtifactName("policy.safetensors"), size: 123_456,
+        name: ArtifactName("policy.safetensors"), size: 123_456,
         sha256: try SHA256Digest(String(repeating: "a1", count: 32))),
       FileInfo(
-        name: try ArtifactName("run.json"), size: 0,
+        name: ArtifactName("run.json"), size: 0,
         sha256: try SHA256Digest(String(repeating: "0", count: 64))),
     ]
     var results: [ResultMessage] = []
@@ -52,7 +52,7 @@ final class FastCodecTests: XCTestCase {
         for tail in ["", "RuntimeError: NaN in loss", "Traceback:\n  x\n", "100% done / \"ok\""] {
           results.append(
             ResultMessage(
-              workerID: try WorkerID("w-1"), attempt: attempts[1], outcome: outcome, exitStatus: exitStatus,
+              workerID: WorkerID("w-1"), attempt: attempts[1], outcome: outcome, exitStatus: exitStatus,
               stderrTail: tail,
               files: outcome == .succeeded ? files : []))
         }

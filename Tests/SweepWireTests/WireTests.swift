@@ -71,7 +71,7 @@ final class WireTests: XCTestCase {
   }
 
   func testAHeartbeatCarriesProgressOnlyWhenThereIsSome() throws {
-    let attempt = AttemptID(run: try RunID("0123456789abcdef"), counted: 2)
+    let attempt = AttemptID(run: RunID("0123456789abcdef"), counted: 2)
     let plain = Heartbeat(workerID: "w-1", running: [attempt])
     let plainBody = String(decoding: WireMessage(.heartbeat, plain).body, as: UTF8.self)
     XCTAssertFalse(plainBody.contains("progress"), "no progress, no field: \(plainBody)")
