@@ -312,6 +312,6 @@ def test_cli_bad_input_exits_2(policies):
     assert cli.returncode == 2 and cli.stdout == ""
     assert policies["bad"] in cli.stderr and "format" in cli.stderr
     cli = subprocess.run([sys.executable, EVALUATOR, "evaluate", policies["run"], "--task",
-                          "OfflineMetadrive-easysparse-v0", "--cost-threshold", "20"],
+                          "OfflineMetadrive-easysparse-v1", "--cost-threshold", "20"],
                          capture_output=True, text=True, timeout=60)
-    assert cli.returncode == 2 and cli.stdout == "" and "MetaDrive tasks are not supported" in cli.stderr
+    assert cli.returncode == 2 and cli.stdout == "" and "unknown task 'OfflineMetadrive-easysparse-v1'" in cli.stderr
