@@ -85,7 +85,10 @@ final class TaskTableTests: XCTestCase {
     XCTAssertEqual(task.family.paperCostThresholds, [10, 20, 40])
     let defaults = task.family.defaultHyperparameters
     XCTAssertEqual(
-      [defaults.x, defaults.y, defaults.alpha, defaults.eta, defaults.beta, defaults.gamma, defaults.segRatio],
+      [
+        defaults.x, defaults.y, defaults.alpha, defaults.eta, defaults.beta, defaults.gamma,
+        defaults.segRatio,
+      ],
       [0.25, 0.0, 0.2, 0.25, 0.7, 1.0, 0.25])
     XCTAssertEqual([defaults.batchSize, defaults.bcSteps, defaults.steps], [96, 60_000, 200_000])
     XCTAssertNoThrow(try defaults.validate(algorithm: .trac))
