@@ -44,7 +44,7 @@ start seed, 0, 100 or 200) and draws its traffic from a generator MetaDrive seed
 os.urandom and never reseeds; its physics also carries state from one episode into
 the next. So episode i runs in a fresh MetaDrive simulator whose traffic generator
 is seeded with seed + i before the task's reset (MetaDriveEpisodes): the same
-holds for MetaDrive, at the price of building the simulator (about 0.7 s) per
+holds for MetaDrive, at the price of building the simulator (about 0.4 s of CPU) per
 episode. Its cost per step is DSRL's (dsrl/offline_metadrive/gym_envs.py): crash
 or out of road, 0.01 per km/h above 10 km/h, and lidar proximity.
 """

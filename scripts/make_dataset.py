@@ -656,7 +656,8 @@ def main(argv: list[str] | None = None) -> int:
         parser.error(f"no scripted behaviour for {task.dsrl_id}: supported tasks are "
                      + ", ".join(f"Offline{n}-v0" for n in SUPPORTED) + ", "
                      + ", ".join(f"Offline{n}Gymnasium-v0" for n in SUPPORTED_GYMNASIUM)
-                     + " and the nine MetaDrive tasks (OfflineMetadrive-easysparse-v0 ... OfflineMetadrive-harddense-v0)")
+                     + " and the nine MetaDrive tasks"
+                     " (OfflineMetadrive-easysparse-v0 ... OfflineMetadrive-harddense-v0)")
     if args.episodes < 1:
         parser.error("--episodes must be >= 1")
     if not (0 <= args.seed < 2**32):

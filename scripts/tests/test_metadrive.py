@@ -8,7 +8,7 @@ another one). The end-to-end test uses the release binary ($TRAC_SWEEP_BIN or
 .build/release/trac-sweep) and is skipped when it is not built.
 
 The policies here have random weights: they leave the road or crash within about 200 steps, so
-an episode costs a second or two of CPU plus about 0.7 s to build its simulator.
+an episode costs a second or two of CPU plus about 0.4 s to build its simulator.
 """
 
 from __future__ import annotations
