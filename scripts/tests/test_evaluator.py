@@ -65,7 +65,7 @@ def test_task_table_matches_trac_md():
     assert (run.obs_dim, run.act_dim, run.max_episode_steps) == (7, 2, 100)
     assert run.r_max == 1327.445556640625 and run.r_min == 26.339754104614258
     assert resolve_task("OfflineCarRun-v0").r_min == 204.28726196289062
-    assert len(TASKS) == 29 and len(supported_ids()) == 58
+    assert len(TASKS) == 38 and len(supported_ids()) == 76
 
 
 def test_unknown_task_lists_supported_ids():
