@@ -2,10 +2,11 @@
 """Roll out a trac-sweep policy file in the task's real simulator.
 
 Bullet-Safety-Gym tasks run in .venv (Python 3.11); Safety-Gymnasium tasks
-(Offline*Gymnasium-v0/v1) run in .venv-safety-gymnasium (Python 3.10, MuJoCo).
-The same script serves both: the simulator is imported when a task needs it, and
-a task whose simulator this Python lacks is refused with a message naming the
-environment that has it.
+(Offline*Gymnasium-v0/v1) run in .venv-safety-gymnasium (Python 3.10, MuJoCo);
+MetaDrive tasks (OfflineMetadrive-*-v0) run in .venv-metadrive (Python 3.9,
+MetaDrive 0.2.6.0 with dsrl 0.1.0's task definitions). The same script serves all
+three: the simulator is imported when a task needs it, and a task whose simulator
+this Python lacks is refused with a message naming the environment that has it.
 
 Two modes:
 
@@ -38,6 +39,14 @@ numbers in a fresh process or in a long-lived one, whatever it evaluated before.
 Safety-Gymnasium tasks draw their layout and start state from reset(seed=seed + i)
 alone (the navigation tasks rebuild their MuJoCo world at every reset; the
 velocity tasks reset the MuJoCo data), so the same holds for them.
+A MetaDrive task has one map (DSRL's environment_num 1: reset accepts only the task's
+start seed, 0, 100 or 200) and draws its traffic from a generator MetaDrive seeds from
+os.urandom and never reseeds; its physics also carries state from one episode into
+the next. So episode i runs in a fresh MetaDrive simulator whose traffic generator
+is seeded with seed + i before the task's reset (MetaDriveEpisodes): the same
+holds for MetaDrive, at the price of building the simulator (about 0.4 s of CPU) per
+episode. Its cost per step is DSRL's (dsrl/offline_metadrive/gym_envs.py): crash
+or out of road, 0.01 per km/h above 10 km/h, and lidar proximity.
 """
 
 from __future__ import annotations
@@ -62,7 +71,7 @@ from typing import Any
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from trac_tasks import SAFETY_GYMNASIUM, TaskSpec, UnknownTaskError, resolve_task  # noqa: E402
+from trac_tasks import METADRIVE, SAFETY_GYMNASIUM, TaskSpec, UnknownTaskError, resolve_task  # noqa: E402
 
 POLICY_FORMAT = "trac-policy/1"
 HIDDEN = 256
@@ -278,7 +287,9 @@ def summarize(task: TaskSpec, reward_returns, cost_returns, cost_thresholds) -> 
 class EnvCache:
     """One simulator per task, created on first use and kept; at most MAX_CACHED of them (a
     Safety-Gymnasium world holds about 100 MB), the least recently used closed first. Which
-    ones are kept never changes a result: a cached environment gives a fresh one's numbers."""
+    ones are kept never changes a result: a cached environment gives a fresh one's numbers.
+    (A MetaDrive task's entry holds a simulator only while it runs an episode: MetaDrive
+    allows one per process, see MetaDriveEpisodes.)"""
 
     MAX_CACHED = 4
 
@@ -322,7 +333,15 @@ def _import_simulator(task: TaskSpec) -> None:
     here = f"this Python ({sys.executable}, {sys.version.split()[0]})"
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        if task.family == SAFETY_GYMNASIUM:
+        if task.family == METADRIVE:
+            try:
+                _import_metadrive()
+            except ImportError as exc:
+                raise SimulatorMissingError(
+                    f"{task.dsrl_id} is a MetaDrive task, and {here} cannot import MetaDrive and DSRL's task "
+                    f"definitions ({exc}): run it with .venv-metadrive/bin/python (Python 3.9; "
+                    f"scripts/setup.sh --simulators builds it when a Python 3.9 interpreter exists)") from None
+        elif task.family == SAFETY_GYMNASIUM:
             try:
                 import safety_gymnasium  # noqa: F401  (registers the Safety*Gymnasium-v0/v1 ids)
             except ImportError as exc:
@@ -339,15 +358,100 @@ def _import_simulator(task: TaskSpec) -> None:
                     f"({exc}): run it with .venv/bin/python (scripts/setup.sh builds it)") from None
 
 
+def _import_metadrive():
+    """Import DSRL's MetaDrive task definitions (dsrl.offline_metadrive.gym_envs) and return them.
+
+    metadrive 0.2.6.0's __init__ imports metadrive.register, which registers its own ids with
+    the gym registry API of gym 0.19 (registry.env_specs) and fails under gym 0.26 (DSRL's fork
+    comments that code out): an empty module stands in for it. The dsrl package imports its
+    Bullet and Safety-Gymnasium tasks too, which this venv lacks: DSRL_SUPPRESS_IMPORT_ERROR
+    keeps it from printing about them."""
+    import types
+    import warnings
+
+    os.environ.setdefault("DSRL_SUPPRESS_IMPORT_ERROR", "1")
+    sys.modules.setdefault("metadrive.register", types.ModuleType("metadrive.register"))
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        from dsrl.offline_metadrive import gym_envs
+    return gym_envs
+
+
+class MetaDriveEpisodes:
+    """One of DSRL's MetaDrive tasks, with a fresh simulator for every episode.
+
+    reset(seed=s) closes the simulator of the episode before, builds the task's DSRL
+    environment (dsrl.offline_metadrive.gym_envs, e.g. MediumMeanEnv), seeds its traffic
+    generator with s and resets it to the task's one map (DSRL's start seed). MetaDrive
+    seeds the traffic generator from os.urandom and skips it when reseeding with random
+    traffic, and a reused simulator's physics carries state between episodes (measured:
+    returns differ in the 8th digit), so only a fresh simulator makes an episode a function
+    of its seed. MetaDrive allows one simulator per process: building one closes any other
+    MetaDriveEpisodes' simulator first."""
+
+    _owner: "MetaDriveEpisodes | None" = None  # whose simulator is open
+
+    def __init__(self, task: TaskSpec):
+        gym_envs = _import_metadrive()
+        road = next(r for r in ("easy", "medium", "hard") if task.name.startswith(r))
+        self._cls = getattr(gym_envs, f"{road.capitalize()}{task.name[len(road):].capitalize()}Env")
+        self._env = None
+        probe = self._cls()  # building the environment object does not start the simulator
+        self.start_seed = int(probe.config["start_seed"])
+        self.observation_space = probe.observation_space
+        self.action_space = probe.action_space
+
+    @property
+    def unwrapped(self):
+        return self
+
+    @property
+    def simulator(self):
+        """The episode's DSRL environment (None before the first reset): make_dataset.py's
+        behaviours read the ego vehicle and its navigation from it."""
+        return self._env
+
+    def _close_simulator(self) -> None:
+        if self._env is not None:
+            env, self._env = self._env, None
+            if MetaDriveEpisodes._owner is self:
+                MetaDriveEpisodes._owner = None
+                env.close()
+
+    def reset(self, seed: int):
+        from metadrive.utils.random_utils import get_np_random
+
+        self._close_simulator()
+        if MetaDriveEpisodes._owner is not None:
+            MetaDriveEpisodes._owner._close_simulator()
+        env = self._cls()
+        MetaDriveEpisodes._owner = self
+        self._env = env
+        env.lazy_init()  # the simulator and its managers, before the reset that places the traffic
+        traffic = env.engine.traffic_manager
+        traffic.random_seed = seed
+        traffic.np_random = get_np_random(seed)
+        return env.reset(seed=self.start_seed)
+
+    def step(self, action):
+        return self._env.step(action)
+
+    def close(self) -> None:
+        self._close_simulator()
+
+
 def make_env(task: TaskSpec):
-    """Create the task's environment (with gymnasium's TimeLimit)."""
+    """Create the task's environment (with gymnasium's TimeLimit; a MetaDrive task: MetaDriveEpisodes,
+    whose episodes the rollout cuts at the task's 1,000 steps, as DSRL's TimeLimit does)."""
+    _import_simulator(task)
+    if task.family == METADRIVE:
+        env = MetaDriveEpisodes(task)
+        _check_spaces(task, env)
+        return env
     import gymnasium as gym
 
-    _import_simulator(task)
     env = gym.make(task.simulator_id, disable_env_checker=True)
-    if env.observation_space.shape != (task.obs_dim,) or env.action_space.shape != (task.act_dim,):
-        raise RuntimeError(f"{task.simulator_id}: simulator has observation {env.observation_space.shape} and "
-                           f"action {env.action_space.shape}, expected ({task.obs_dim},) and ({task.act_dim},)")
+    _check_spaces(task, env)
     # A first reset makes a Bullet environment save its physics state, which
     # canonicalize() restores before every episode; a Safety-Gymnasium world's first reset
     # builds it differently from later ones (a new World, not a rebuild), so every episode
@@ -355,6 +459,12 @@ def make_env(task: TaskSpec):
     np.random.seed(0)
     env.reset(seed=0)
     return env
+
+
+def _check_spaces(task: TaskSpec, env) -> None:
+    if env.observation_space.shape != (task.obs_dim,) or env.action_space.shape != (task.act_dim,):
+        raise RuntimeError(f"{task.simulator_id}: simulator has observation {env.observation_space.shape} and "
+                           f"action {env.action_space.shape}, expected ({task.obs_dim},) and ({task.act_dim},)")
 
 
 def canonicalize(env) -> None:
@@ -447,6 +557,9 @@ def versions() -> dict[str, str]:
         "pybullet": v("pybullet"),
         "safety_gymnasium": v("safety-gymnasium"),
         "mujoco": v("mujoco"),
+        "metadrive_simulator": v("metadrive-simulator"),
+        "dsrl": v("dsrl"),
+        "panda3d": v("panda3d"),
         "safetensors": v("safetensors"),
     }
 

@@ -2,13 +2,16 @@
 """Generate an offline safe-RL dataset in DSRL's HDF5 layout from real
 simulator rollouts of scripted behaviour policies.
 
-  make_dataset.py TASK --episodes N --seed S --out FILE [--workers K]
+  make_dataset.py TASK --episodes N --seed S --out FILE [--workers K] [--max-steps T]
 
 TASK is a DSRL id (OfflineBallCircle-v0) or a simulator id (SafetyBallCircle-v0).
 Supported: BallCircle, BallRun, CarCircle, CarRun (Bullet-Safety-Gym, run with
 .venv/bin/python), and the Safety-Gymnasium navigation tasks PointGoal1/2,
 CarGoal1/2, PointCircle1/2, CarCircle1/2 (OfflinePointGoal1Gymnasium-v0, ...; run
-with .venv-safety-gymnasium/bin/python).
+with .venv-safety-gymnasium/bin/python), and DSRL's nine MetaDrive tasks
+(OfflineMetadrive-mediummean-v0, ...; run with .venv-metadrive/bin/python).
+--max-steps T cuts every episode at T steps (a timeout) instead of the task's length:
+for tests and quick looks, not for DSRL-like data.
 
 Layout (docs/FORMATS.md): datasets observations, next_observations,
 actions, rewards, costs (float32), terminals, timeouts (bool, stored by h5py as an
@@ -34,9 +37,16 @@ Behaviour: every episode draws its own scripted controller from a family:
   Safety-Gymnasium circle tasks: run counter-clockwise around a circle of random
     radius and speed; some episodes cap |x| (and |y| at level 2) inside or
     outside the walls at 1.125, or switch the cap on or off half way.
+  MetaDrive tasks: MetaDrive's own IDM driver (lane following with a PID on heading
+    and lateral offset, IDM car following, lane changes to overtake) at a target speed
+    drawn per episode (mostly 6-30 km/h: the speed cost starts at 10 km/h; some 30-50,
+    where the driver also leaves the road in curves), random acceleration and gaps;
+    some episodes change speed half way, some do not brake for the car in front
+    (crashes), some drift sideways for a stretch (out of road); correlated noise.
   These controllers read the agent's position, heading and the goal and hazard
-  positions from the simulator (privileged state); the dataset holds the
-  observations the simulator gives a policy.
+  positions (MetaDrive: the ego vehicle, its lane and the vehicles around it) from
+  the simulator (privileged state); the dataset holds the observations the simulator
+  gives a policy.
 So episodes spread over reward and cost: some safe, some not, at every usual
 threshold, with a spread of returns among the safe ones.
 
@@ -45,7 +55,9 @@ the fixed HDF5 settings used here, an identical file), whatever --workers is.
 Episode i draws its controller from numpy SeedSequence([seed, i]) and its start
 state from np.random.seed(<a number drawn from the same sequence>), and the
 simulator is put into one canonical state before every reset (see
-evaluator.canonicalize), so episodes do not depend on each other.
+evaluator.canonicalize; a MetaDrive episode runs in a fresh simulator whose traffic
+is seeded from that number, see evaluator.MetaDriveEpisodes), so episodes do not
+depend on each other.
 
 The file is written to a temporary name beside --out and renamed at the end, so
 a crash never leaves a half-written dataset.
@@ -68,7 +80,7 @@ from pathlib import Path
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from trac_tasks import SAFETY_GYMNASIUM, TaskSpec, UnknownTaskError, resolve_task  # noqa: E402
+from trac_tasks import METADRIVE, SAFETY_GYMNASIUM, TaskSpec, UnknownTaskError, resolve_task  # noqa: E402
 
 SUPPORTED = ("BallCircle", "BallRun", "CarCircle", "CarRun")
 SUPPORTED_GYMNASIUM = ("PointGoal1", "PointGoal2", "CarGoal1", "CarGoal2",
@@ -76,6 +88,7 @@ SUPPORTED_GYMNASIUM = ("PointGoal1", "PointGoal2", "CarGoal1", "CarGoal2",
 SUMMARY_THRESHOLDS = (10, 20, 40)  # the paper's BulletGym thresholds
 SUMMARY_THRESHOLDS_GYMNASIUM = (20, 40, 80)  # and its Safety-Gymnasium ones
 DESIRABLE_X = 0.5  # TraC's BulletGym default share of safe segments labelled desirable
+DESIRABLE_X_METADRIVE = 0.25  # and its MetaDrive one
 
 # Geometry of the tasks (bullet_safety_gym/envs/tasks.py).
 CIRCLE_RADIUS = 7.0  # CircleZone radius: the reward is highest on it
@@ -364,7 +377,74 @@ class SGCircleBehaviour:
         return self.executor(st, vdes)
 
 
+# ----------------------------------------------------------------------------
+# MetaDrive (DSRL's nine tasks)
+# ----------------------------------------------------------------------------
+
+
+class MDBehaviour:
+    """MetaDrive's IDM driver on the ego vehicle at a random target speed and aggressiveness.
+
+    The speed cost is 0.01 per step and km/h above 10 km/h, so the target speed decides most of
+    an episode's cost; crashes (IDM braking off) and leaving the road (a steering drift, or a
+    speed the driver cannot hold in a curve) end an episode with a cost of 1 and less reward."""
+
+    def __init__(self, task: TaskSpec, rng: np.random.Generator):
+        steps = task.max_episode_steps
+        u = rng.uniform()
+        if u < 0.45:
+            self.family = "idm-slow"
+            speed = rng.uniform(6.0, 14.0)
+        elif u < 0.85:
+            self.family = "idm-cruise"
+            speed = rng.uniform(14.0, 30.0)
+        else:
+            self.family = "idm-fast"
+            speed = rng.uniform(30.0, 50.0)
+        self.speed = np.full(steps, float(speed))
+        if rng.uniform() < 0.25:
+            self.family += "+switch"
+            t0 = int(rng.integers(0, steps))
+            self.speed[t0:] = float(rng.uniform(6.0, 35.0))
+        self.acc_factor = _loguniform(rng, 0.5, 2.0)
+        self.distance_wanted = float(rng.uniform(4.0, 15.0))
+        self.time_wanted = float(rng.uniform(0.6, 2.0))
+        self.lane_change = bool(rng.uniform() < 0.7)
+        self.brakes = True
+        self.drift = np.zeros(steps)
+        u = rng.uniform()
+        if u < 0.12:
+            self.family += "+tailgate"
+            self.brakes = False
+        elif u < 0.24:
+            self.family += "+drift"
+            length = max(1, int(round(rng.uniform(0.05, 0.4) * steps)))
+            start = int(rng.integers(0, steps - length + 1))
+            self.drift[start:start + length] = rng.choice([-1.0, 1.0]) * rng.uniform(0.05, 0.3)
+        self.policy_seed = int(rng.integers(0, 2**31))
+        self.idm = None
+
+    def act(self, env, t: int) -> np.ndarray:
+        if self.idm is None:  # the ego vehicle exists once the episode's simulator is reset
+            from metadrive.policy.idm_policy import IDMPolicy
+
+            idm = IDMPolicy(env.simulator.vehicle, self.policy_seed)
+            idm.ACC_FACTOR = self.acc_factor
+            idm.DISTANCE_WANTED = self.distance_wanted
+            idm.TIME_WANTED = self.time_wanted
+            idm.enable_lane_change = self.lane_change
+            idm.disable_idm_deceleration = not self.brakes
+            self.idm = idm
+        if self.idm.NORMAL_SPEED != self.speed[t]:
+            self.idm.NORMAL_SPEED = self.speed[t]
+            self.idm.target_speed = self.speed[t]
+        steering, acceleration = self.idm.act()
+        return np.array([steering + self.drift[t], acceleration], dtype=np.float64)
+
+
 def make_behaviour(task: TaskSpec, rng: np.random.Generator):
+    if task.family == METADRIVE:
+        return MDBehaviour(task, rng)
     if task.family == SAFETY_GYMNASIUM:
         return SGGoalBehaviour(task, rng) if task.kind == "goal" else SGCircleBehaviour(task, rng)
     return CircleBehaviour(task, rng) if task.kind == "circle" else RunBehaviour(task, rng)
@@ -394,18 +474,20 @@ def _env_for(task: TaskSpec):
     return _ENV
 
 
-def run_episode(task: TaskSpec, seed: int, index: int) -> dict[str, np.ndarray | str]:
+def run_episode(task: TaskSpec, seed: int, index: int, max_steps: int | None = None) -> dict[str, np.ndarray | str]:
     from evaluator import start_episode
 
     env = _env_for(task)
     rng, env_seed = episode_seeds(seed, index)
     behaviour = make_behaviour(task, rng)
     noise_sigma = float(rng.uniform(0.0, 0.6)) if rng.uniform() < 0.8 else 0.0
+    if task.family == METADRIVE:  # the IDM driver leaves the road under much noise: keep it small
+        noise_sigma *= 0.25
     noise = OUNoise(rng, task.act_dim, noise_sigma, float(rng.uniform(0.0, 0.9)))
     if getattr(behaviour, "wander", False):
         noise = OUNoise(rng, task.act_dim, float(rng.uniform(0.5, 1.0)), 0.9)
 
-    steps = task.max_episode_steps
+    steps = task.max_episode_steps if max_steps is None else min(max_steps, task.max_episode_steps)
     obs_buf = np.zeros((steps + 1, task.obs_dim), dtype=np.float32)
     act_buf = np.zeros((steps, task.act_dim), dtype=np.float32)
     rew_buf = np.zeros(steps, dtype=np.float32)
@@ -418,9 +500,13 @@ def run_episode(task: TaskSpec, seed: int, index: int) -> dict[str, np.ndarray |
     n = 0
     reward_sum = 0.0
     cost_sum = 0.0
-    gymnasium = task.family == SAFETY_GYMNASIUM
     for t in range(steps):
-        planned = behaviour.act(env, read_sg_state(env), t) if gymnasium else behaviour.act(read_state(task, obs), t)
+        if task.family == METADRIVE:
+            planned = behaviour.act(env, t)
+        elif task.family == SAFETY_GYMNASIUM:
+            planned = behaviour.act(env, read_sg_state(env), t)
+        else:
+            planned = behaviour.act(read_state(task, obs), t)
         action = np.clip(planned + noise.sample(), -1.0, 1.0).astype(np.float32)
         obs, r, terminated, truncated, info = env.step(action)
         act_buf[t] = action
@@ -450,15 +536,15 @@ def run_episode(task: TaskSpec, seed: int, index: int) -> dict[str, np.ndarray |
     }
 
 
-def _run_chunk(args: tuple[str, int, int, int]) -> list[dict]:
-    task_id, seed, start, stop = args
+def _run_chunk(args: tuple[str, int, int, int, int | None]) -> list[dict]:
+    task_id, seed, start, stop, max_steps = args
     task = resolve_task(task_id)
-    return [run_episode(task, seed, i) for i in range(start, stop)]
+    return [run_episode(task, seed, i, max_steps) for i in range(start, stop)]
 
 
-def generate(task: TaskSpec, episodes: int, seed: int, workers: int) -> list[dict]:
+def generate(task: TaskSpec, episodes: int, seed: int, workers: int, max_steps: int | None = None) -> list[dict]:
     chunk = 10
-    jobs = [(task.simulator_id, seed, s, min(s + chunk, episodes)) for s in range(0, episodes, chunk)]
+    jobs = [(task.simulator_id, seed, s, min(s + chunk, episodes), max_steps) for s in range(0, episodes, chunk)]
     if workers <= 1 or len(jobs) == 1:
         out: list[dict] = []
         for j in jobs:
@@ -516,6 +602,7 @@ def summary(task: TaskSpec, episodes: list[dict], seconds: float, out: Path) -> 
     C = np.array([ep["cost_return"] for ep in episodes])
     lengths = np.array([len(ep["rewards"]) for ep in episodes])
     n = len(episodes)
+    desirable_x = DESIRABLE_X_METADRIVE if task.family == METADRIVE else DESIRABLE_X
     lines = [
         f"task            {task.simulator_id} ({task.dsrl_id})",
         f"output          {out}",
@@ -526,14 +613,14 @@ def summary(task: TaskSpec, episodes: list[dict], seconds: float, out: Path) -> 
         f"reward return   {_quantiles(R)}",
         f"  normalized    {_quantiles((R - task.r_min) / (task.r_max - task.r_min))}",
         f"cost return     {_quantiles(C)}",
-        "per threshold (desirable = top ceil(x * n_safe) safe episodes by reward, x = 0.5;"
+        f"per threshold (desirable = top ceil(x * n_safe) safe episodes by reward, x = {desirable_x};"
         " episodes stand for segments, as with seg_ratio 1.0):",
     ]
     thresholds = SUMMARY_THRESHOLDS_GYMNASIUM if task.family == SAFETY_GYMNASIUM else SUMMARY_THRESHOLDS
     for c in thresholds:
         safe = C <= c
         n_safe = int(safe.sum())
-        n_des = math.ceil(DESIRABLE_X * n_safe)
+        n_des = math.ceil(desirable_x * n_safe)
         line = f"  C={c:<3d} safe {n_safe:4d}/{n} = {100 * n_safe / n:5.1f}%   desirable {n_des:4d} = {100 * n_des / n:5.1f}%"
         if n_safe:
             rs = np.sort(R[safe])
@@ -557,22 +644,28 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--seed", type=int, required=True)
     parser.add_argument("--out", required=True, type=Path)
     parser.add_argument("--workers", type=int, default=1)
+    parser.add_argument("--max-steps", type=int, default=None,
+                        help="cut every episode at this many steps (default: the task's episode length)")
     args = parser.parse_args(argv)
 
     try:
         task = resolve_task(args.task)
     except UnknownTaskError as exc:
         parser.error(str(exc))
-    if task.name not in SUPPORTED + SUPPORTED_GYMNASIUM:
+    if task.name not in SUPPORTED + SUPPORTED_GYMNASIUM and task.family != METADRIVE:
         parser.error(f"no scripted behaviour for {task.dsrl_id}: supported tasks are "
-                     + ", ".join(f"Offline{n}-v0" for n in SUPPORTED) + " and "
-                     + ", ".join(f"Offline{n}Gymnasium-v0" for n in SUPPORTED_GYMNASIUM))
+                     + ", ".join(f"Offline{n}-v0" for n in SUPPORTED) + ", "
+                     + ", ".join(f"Offline{n}Gymnasium-v0" for n in SUPPORTED_GYMNASIUM)
+                     + " and the nine MetaDrive tasks"
+                     " (OfflineMetadrive-easysparse-v0 ... OfflineMetadrive-harddense-v0)")
     if args.episodes < 1:
         parser.error("--episodes must be >= 1")
     if not (0 <= args.seed < 2**32):
         parser.error("--seed must be in [0, 2**32)")
     if args.workers < 1:
         parser.error("--workers must be >= 1")
+    if args.max_steps is not None and args.max_steps < 1:
+        parser.error("--max-steps must be >= 1")
 
     # pybullet may print to the C-level stdout: keep stdout for the summary only.
     sys.stdout.flush()
@@ -580,7 +673,7 @@ def main(argv: list[str] | None = None) -> int:
     os.dup2(2, 1)
 
     started = time.monotonic()
-    episodes = generate(task, args.episodes, args.seed, args.workers)
+    episodes = generate(task, args.episodes, args.seed, args.workers, args.max_steps)
     write_hdf5(args.out, task, episodes, args.seed)
     report.write(summary(task, episodes, time.monotonic() - started, args.out) + "\n")
     report.flush()

@@ -1,9 +1,11 @@
 """The tasks trac-sweep can evaluate and generate data for: DSRL's eight
-Bullet-Safety-Gym tasks and its 21 Safety-Gymnasium tasks.
+Bullet-Safety-Gym tasks, its 21 Safety-Gymnasium tasks and its nine MetaDrive tasks.
 
 Each task is known by two names: its DSRL id (``OfflineBallCircle-v0``,
-``OfflineCarButton1Gymnasium-v0``: the name the offline dataset and the grid files
-use) and its simulator id (``SafetyBallCircle-v0``, ``SafetyCarButton1Gymnasium-v0``).
+``OfflineCarButton1Gymnasium-v0``, ``OfflineMetadrive-mediummean-v0``: the name the
+offline dataset and the grid files use) and its simulator id (``SafetyBallCircle-v0``,
+``SafetyCarButton1Gymnasium-v0``, ``SafeMetaDrive-mediummean-v0``: the prefix of DSRL's
+dataset file).
 ``r_max`` and ``r_min`` are DSRL's fixed normalization constants (``dsrl/infos.py``
 of DSRL); they are never recomputed from a dataset.
 
@@ -12,7 +14,8 @@ is the source of truth: the Swift test TaskTableTests checks that both equal DSR
 values in scripts/tests/fixtures/dsrl_tasks.json and that
 ``python3 scripts/trac_tasks.py --json`` prints the Swift table.
 
-This module has no third-party imports so it can be used anywhere (Python 3.10+).
+This module has no third-party imports so it can be used anywhere (Python 3.9+: the MetaDrive
+evaluator runs on 3.9).
 """
 
 from __future__ import annotations
@@ -22,10 +25,11 @@ import sys
 from dataclasses import asdict, dataclass
 
 __all__ = ["TaskSpec", "TASKS", "resolve_task", "supported_ids", "UnknownTaskError",
-           "BULLET_GYM", "SAFETY_GYMNASIUM"]
+           "BULLET_GYM", "SAFETY_GYMNASIUM", "METADRIVE"]
 
 BULLET_GYM = "bullet_gym"
 SAFETY_GYMNASIUM = "safety_gymnasium"
+METADRIVE = "metadrive"
 
 
 @dataclass(frozen=True)
@@ -33,9 +37,9 @@ class TaskSpec:
     name: str  # short name, e.g. "BallCircle", "CarButton1", "AntVelocity"
     dsrl_id: str  # e.g. "OfflineBallCircle-v0", "OfflineCarButton1Gymnasium-v0"
     simulator_id: str  # e.g. "SafetyBallCircle-v0", "SafetyCarButton1Gymnasium-v0"
-    family: str  # BULLET_GYM or SAFETY_GYMNASIUM
-    agent: str  # Ball, Car, Ant, Drone; Car, Point; Ant, HalfCheetah, Hopper, Swimmer, Walker2d
-    kind: str  # "circle" or "run" (Bullet); "button", "circle", "goal", "push", "velocity"
+    family: str  # BULLET_GYM, SAFETY_GYMNASIUM or METADRIVE
+    agent: str  # Ball, Car, Ant, Drone; Car, Point; Ant, HalfCheetah, Hopper, Swimmer, Walker2d; Vehicle
+    kind: str  # "circle" or "run" (Bullet); "button", "circle", "goal", "push", "velocity"; "drive"
     obs_dim: int
     act_dim: int
     max_episode_steps: int
@@ -63,8 +67,17 @@ def _gymnasium(name, agent, kind, obs_dim, act_dim, steps, r_max, r_min, version
                     r_max=r_max, r_min=r_min)
 
 
+def _metadrive(road, traffic, r_max, r_min) -> TaskSpec:
+    # DSRL registers OfflineMetadrive-<road><traffic>-v0; its dataset files are SafeMetaDrive-<...>-v0-*.hdf5.
+    name = f"{road}{traffic}"
+    return TaskSpec(name=name, dsrl_id=f"OfflineMetadrive-{name}-v0", simulator_id=f"SafeMetaDrive-{name}-v0",
+                    family=METADRIVE, agent="Vehicle", kind="drive", obs_dim=259, act_dim=2,
+                    max_episode_steps=1000, r_max=r_max, r_min=r_min)
+
+
 # DSRL's dsrl/infos.py (DEFAULT_MAX_EPISODE_STEPS, MAX_EPISODE_REWARD, MIN_EPISODE_REWARD);
-# widths as the simulators DSRL pins give them (bullet-safety-gym 1.4.0, safety-gymnasium 0.4.0).
+# widths as the simulators DSRL pins give them (bullet-safety-gym 1.4.0, safety-gymnasium 0.4.0,
+# metadrive-simulator 0.2.6.0).
 TASKS: tuple[TaskSpec, ...] = (
     _bullet("AntCircle", "Ant", "circle", 34, 8, 500, 460.7091979980469, 0.0177031010389328),
     _bullet("AntRun", "Ant", "run", 33, 8, 200, 955.4818725585938, 0.001767391717990563),
@@ -98,6 +111,15 @@ TASKS: tuple[TaskSpec, ...] = (
                0.07114458084106445, 1),
     _gymnasium("Walker2dVelocity", "Walker2d", "velocity", 17, 6, 1000, 3418.223876953125,
                18.668498992919922, 1),
+    _metadrive("easy", "sparse", 425.8006286621094, 20.094310760498047),
+    _metadrive("easy", "mean", 425.82440185546875, 22.142553329467773),
+    _metadrive("easy", "dense", 425.81732177734375, 19.71139144897461),
+    _metadrive("medium", "sparse", 269.80084228515625, 17.446578979492188),
+    _metadrive("medium", "mean", 269.8221435546875, 17.032529830932617),
+    _metadrive("medium", "dense", 269.7813415527344, 15.102348327636719),
+    _metadrive("hard", "sparse", 486.80523681640625, 17.247974395751953),
+    _metadrive("hard", "mean", 486.9967956542969, 19.387981414794922),
+    _metadrive("hard", "dense", 486.63616943359375, 15.386894226074219),
 )
 
 _BY_ID: dict[str, TaskSpec] = {}
@@ -126,10 +148,6 @@ def resolve_task(name: str) -> TaskSpec:
     if spec is not None:
         return spec
     supported = ", ".join(supported_ids())
-    if "metadrive" in name.lower():
-        raise UnknownTaskError(
-            f"unsupported task {name!r}: MetaDrive tasks are not supported (DSRL's MetaDrive "
-            f"simulator does not install from PyPI). Supported tasks: {supported}")
     hint = ""
     lowered = {k.lower(): k for k in _BY_ID}
     if name.lower() in lowered:

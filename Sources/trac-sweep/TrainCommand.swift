@@ -131,7 +131,7 @@ struct TrainCommand: ParsableCommand {
   }
 
   var hyperparameters: Hyperparameters {
-    // The paper's defaults for the task's family (Safety-Gymnasium: y 0.5, alpha 0.1, eta 0.5, seg_ratio 0.75).
+    // The paper's defaults for the task's family (TaskFamily.defaultHyperparameters).
     var values = (try? TaskInfo.named(task))?.family.defaultHyperparameters ?? Hyperparameters()
     if let x { values.x = x }
     if let y { values.y = y }

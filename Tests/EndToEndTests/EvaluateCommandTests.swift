@@ -180,9 +180,11 @@ final class EvaluateCommandTests: XCTestCase {
     XCTAssertFalse(FileManager.default.fileExists(atPath: out.appendingPathComponent("train.jsonl").path))
   }
 
-  func testThisMachineCanEvaluateBothFamilies() {
-    // scripts/setup.sh --for-tests builds both environments; a worker reports this set in its hello.
-    XCTAssertEqual(EvaluatorEnvironment.availableFamilies(), [.bulletGym, .safetyGymnasium])
+  func testThisMachineCanEvaluateEveryFamily() {
+    // scripts/setup.sh --for-tests builds the three environments; a worker reports this set in its hello.
+    XCTAssertEqual(EvaluatorEnvironment.availableFamilies(), [.bulletGym, .safetyGymnasium, .metadrive])
     XCTAssertEqual(EvaluatorEnvironment(family: .safetyGymnasium).venv, ".venv-safety-gymnasium")
+    XCTAssertEqual(EvaluatorEnvironment(family: .metadrive).venv, ".venv-metadrive")
+    XCTAssertEqual(EvaluatorEnvironment(family: .metadrive).pythonVariable, "TRAC_METADRIVE_PYTHON")
   }
 }

@@ -89,6 +89,25 @@ final class CapabilityScenarioTests: XCTestCase {
     XCTAssertEqual(harness.status.waiting, [WaitingRuns(family: .safetyGymnasium, runs: 1)])
   }
 
+  func testMetaDriveRunsWaitForAWorkerWithTheMetaDriveEvaluator() throws {
+    let harness = try SchedulerHarness()
+    let drive = Self.grid(name: "drive", task: "OfflineMetadrive-mediummean-v0", episodes: 2, seeds: 2)
+    try harness.submit(drive)
+    let others = try harness.hello("others", slots: 2, evaluates: [.bulletGym, .safetyGymnasium])
+    XCTAssertTrue(others.assignments.isEmpty)
+    XCTAssertEqual(harness.status.waiting, [WaitingRuns(family: .metadrive, runs: 2)])
+    XCTAssertEqual(
+      harness.status.waiting.first?.reason,
+      "2 runs need a worker that evaluates metadrive; no online worker does")
+    let md = try harness.hello("md", slots: 2, evaluates: [.bulletGym, .metadrive])
+    XCTAssertEqual(
+      md.assignments.map(\.spec.task), ["OfflineMetadrive-mediummean-v0", "OfflineMetadrive-mediummean-v0"])
+    XCTAssertTrue(md.assignments.allSatisfy { $0.worker == "md" })
+    XCTAssertEqual(harness.status.waiting, [])
+    try harness.runUntilIdle(starting: md)
+    XCTAssertEqual(harness.status.sweep(SweepID(of: drive))?.runs, RunCounts(done: 2))
+  }
+
   func testStatusSaysWhenTheOnlyWorkersThatCouldTakeTheRunsAreQuarantined() throws {
     let harness = try SchedulerHarness()
     try harness.submit(

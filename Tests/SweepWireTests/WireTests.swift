@@ -49,7 +49,7 @@ final class WireTests: XCTestCase {
     XCTAssertNil(try decode("{\(base)}").evaluates, "an older worker says nothing")
     XCTAssertEqual(try decode(#"{\#(base), "evaluates": []}"#).evaluates, [])
     XCTAssertEqual(
-      try decode(#"{\#(base), "evaluates": ["safety_gymnasium", "metadrive", "bullet_gym"]}"#).evaluates,
+      try decode(#"{\#(base), "evaluates": ["safety_gymnasium", "isaac_gym", "bullet_gym"]}"#).evaluates,
       [.safetyGymnasium, .bulletGym], "a family this side does not know is dropped")
     let many = Array(repeating: #""bullet_gym""#, count: 65).joined(separator: ",")
     XCTAssertThrowsError(try decode(#"{\#(base), "evaluates": [\#(many)]}"#)) { error in

@@ -18,8 +18,9 @@ final class TaskTableTests: XCTestCase {
   func testEveryTaskEqualsDSRLsValues() throws {
     let expected = try Self.dsrlTasks()
     XCTAssertEqual(Set(expected.compactMap { $0["dsrl_id"] as? String }), Set(TaskInfo.all.map(\.dsrlID)))
-    XCTAssertEqual(TaskInfo.all.count, 29)
+    XCTAssertEqual(TaskInfo.all.count, 38)
     XCTAssertEqual(TaskInfo.safetyGymnasium.count, 21)
+    XCTAssertEqual(TaskInfo.metadrive.count, 9)
     for entry in expected {
       let id = try XCTUnwrap(entry["dsrl_id"] as? String)
       let task = try TaskInfo.named(id)
@@ -75,13 +76,32 @@ final class TaskTableTests: XCTestCase {
       try TaskInfo.named("SafetyHopperVelocityGymnasium-v1").dsrlID, "OfflineHopperVelocityGymnasium-v1")
   }
 
+  func testMetaDriveTasksHaveTheirFamilysDefaults() throws {
+    let task = try TaskInfo.named("OfflineMetadrive-mediummean-v0")
+    XCTAssertEqual(task.family, .metadrive)
+    XCTAssertEqual(task.simulatorID, "SafeMetaDrive-mediummean-v0")
+    XCTAssertEqual(try TaskInfo.named("SafeMetaDrive-hardsparse-v0").dsrlID, "OfflineMetadrive-hardsparse-v0")
+    XCTAssertEqual([task.observationDim, task.actionDim, task.episodeSteps], [259, 2, 1000])
+    XCTAssertEqual(task.family.paperCostThresholds, [10, 20, 40])
+    let defaults = task.family.defaultHyperparameters
+    XCTAssertEqual(
+      [
+        defaults.x, defaults.y, defaults.alpha, defaults.eta, defaults.beta, defaults.gamma,
+        defaults.segRatio,
+      ],
+      [0.25, 0.0, 0.2, 0.25, 0.7, 1.0, 0.25])
+    XCTAssertEqual([defaults.batchSize, defaults.bcSteps, defaults.steps], [96, 60_000, 200_000])
+    XCTAssertNoThrow(try defaults.validate(algorithm: .trac))
+    XCTAssertEqual(EvaluatorEnvironment(family: .metadrive).venv, ".venv-metadrive")
+  }
+
   func testUnknownAndMisspelledTasks() {
     XCTAssertThrowsError(try TaskInfo.named("offlinepointgoal1gymnasium-v0")) { error in
       XCTAssertTrue("\(error)".contains("did you mean 'OfflinePointGoal1Gymnasium-v0'"), "\(error)")
     }
-    XCTAssertThrowsError(try TaskInfo.named("OfflineMetadrive-easysparse-v0")) { error in
-      XCTAssertTrue("\(error)".contains("MetaDrive tasks are not supported"), "\(error)")
+    XCTAssertThrowsError(try TaskInfo.named("OfflineMetadrive-easysparse-v1")) { error in
       XCTAssertTrue("\(error)".contains("OfflineWalker2dVelocityGymnasium-v1"), "\(error)")
+      XCTAssertTrue("\(error)".contains("OfflineMetadrive-harddense-v0"), "\(error)")
     }
   }
 

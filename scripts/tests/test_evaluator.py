@@ -65,7 +65,7 @@ def test_task_table_matches_trac_md():
     assert (run.obs_dim, run.act_dim, run.max_episode_steps) == (7, 2, 100)
     assert run.r_max == 1327.445556640625 and run.r_min == 26.339754104614258
     assert resolve_task("OfflineCarRun-v0").r_min == 204.28726196289062
-    assert len(TASKS) == 29 and len(supported_ids()) == 58
+    assert len(TASKS) == 38 and len(supported_ids()) == 76
 
 
 def test_unknown_task_lists_supported_ids():
@@ -312,6 +312,6 @@ def test_cli_bad_input_exits_2(policies):
     assert cli.returncode == 2 and cli.stdout == ""
     assert policies["bad"] in cli.stderr and "format" in cli.stderr
     cli = subprocess.run([sys.executable, EVALUATOR, "evaluate", policies["run"], "--task",
-                          "OfflineMetadrive-easysparse-v0", "--cost-threshold", "20"],
+                          "OfflineMetadrive-easysparse-v1", "--cost-threshold", "20"],
                          capture_output=True, text=True, timeout=60)
-    assert cli.returncode == 2 and cli.stdout == "" and "MetaDrive tasks are not supported" in cli.stderr
+    assert cli.returncode == 2 and cli.stdout == "" and "unknown task 'OfflineMetadrive-easysparse-v1'" in cli.stderr

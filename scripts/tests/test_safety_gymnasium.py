@@ -59,16 +59,17 @@ def test_task_table_equals_dsrl_values():
                        want["max_episode_steps"], float(want["max_episode_reward"]),
                        float(want["min_episode_reward"])), task.dsrl_id
     assert len(SG_TASKS) == 21 and len([t for t in TASKS if t.family == BULLET_GYM]) == 8
+    assert len(TASKS) == 38  # all of DSRL's tasks (the nine MetaDrive ones: scripts/tests/test_metadrive.py)
 
 
-def test_safety_gymnasium_ids_resolve_and_metadrive_is_refused():
+def test_safety_gymnasium_ids_resolve():
     task = resolve_task("OfflineCarButton1Gymnasium-v0")
     assert task is resolve_task("SafetyCarButton1Gymnasium-v0")
     assert (task.obs_dim, task.act_dim, task.max_episode_steps) == (88, 2, 1000)
     velocity = resolve_task("OfflineAntVelocityGymnasium-v1")
     assert (velocity.simulator_id, velocity.obs_dim, velocity.act_dim) == ("SafetyAntVelocityGymnasium-v1", 27, 8)
-    with pytest.raises(UnknownTaskError, match="MetaDrive tasks are not supported"):
-        resolve_task("OfflineMetadrive-easysparse-v0")
+    with pytest.raises(UnknownTaskError, match="case-sensitive"):
+        resolve_task("offlinecarbutton1gymnasium-v0")
 
 
 # ----------------------------------------------------------------------------

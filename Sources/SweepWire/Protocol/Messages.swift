@@ -9,7 +9,7 @@ public struct Hello: Codable, Equatable, Sendable {
   public var trainerVersion: String
   public var running: [AttemptID]
   public var spooled: [AttemptID]
-  /// The task families whose evaluation this worker can run (`bullet_gym`, `safety_gymnasium`); `[]`
+  /// The task families whose evaluation this worker can run (`bullet_gym`, `safety_gymnasium`, `metadrive`); `[]`
   /// for a worker started with `--no-evaluate`. Nil: not announced (an older worker), which the
   /// coordinator takes as `["bullet_gym"]`. Names this version does not know are dropped on decoding.
   public var evaluates: [TaskFamily]?

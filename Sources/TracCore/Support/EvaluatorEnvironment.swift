@@ -13,6 +13,7 @@ public struct EvaluatorEnvironment: Sendable, Hashable {
     switch family {
     case .bulletGym: ".venv"
     case .safetyGymnasium: ".venv-safety-gymnasium"
+    case .metadrive: ".venv-metadrive"
     }
   }
 
@@ -21,6 +22,7 @@ public struct EvaluatorEnvironment: Sendable, Hashable {
     switch family {
     case .bulletGym: "TRAC_PYTHON"
     case .safetyGymnasium: "TRAC_SAFETY_GYMNASIUM_PYTHON"
+    case .metadrive: "TRAC_METADRIVE_PYTHON"
     }
   }
 
@@ -30,9 +32,14 @@ public struct EvaluatorEnvironment: Sendable, Hashable {
     case .bulletGym:
       "run scripts/setup.sh, or set TRAC_PYTHON"
     case .safetyGymnasium:
-      "the Safety-Gymnasium tasks need their own Python 3.10 environment: run scripts/setup.sh on a machine"
+      "the Safety-Gymnasium tasks need their own Python 3.10 environment: run scripts/setup.sh --simulators on a"
+        + " machine"
         + " with a Python 3.10 interpreter (pyenv's 3.10, python3.10 on PATH, or TRAC_SETUP_PYTHON310), or set"
         + " TRAC_SAFETY_GYMNASIUM_PYTHON"
+    case .metadrive:
+      "the MetaDrive tasks need their own Python 3.9 environment: run scripts/setup.sh --simulators on a machine"
+        + " with a Python 3.9 interpreter (pyenv's 3.9, python3.9 on PATH, or TRAC_SETUP_PYTHON39), or set"
+        + " TRAC_METADRIVE_PYTHON"
     }
   }
 

@@ -5,17 +5,24 @@ public enum TaskFamily: String, Sendable, Hashable, Codable, CaseIterable {
   /// DSRL's Safety-Gymnasium tasks: Car and Point navigation, and the velocity tasks
   /// (`.venv-safety-gymnasium`, Python 3.10).
   case safetyGymnasium = "safety_gymnasium"
+  /// DSRL's nine MetaDrive tasks: MetaDrive 0.2.6.0 with dsrl 0.1.0's task definitions
+  /// (`.venv-metadrive`, Python 3.9).
+  case metadrive = "metadrive"
 
   /// The name a user knows the family by.
   public var displayName: String {
     switch self {
     case .bulletGym: "BulletGym (Bullet-Safety-Gym)"
     case .safetyGymnasium: "Safety-Gymnasium"
+    case .metadrive: "MetaDrive"
     }
   }
 
   /// The TraC paper's hyperparameters for the family (appendix A.3, Table 4; docs/ALGORITHM.md).
-  /// They differ only in y, alpha, eta and the segment length ratio.
+  /// Safety-Gymnasium differs from BulletGym only in y, alpha, eta and the segment length ratio.
+  /// MetaDrive's are those of the authors' public script for it (`scripts/run_metadrive.sh` of
+  /// github.com/zgong11/TraC: safe_top_perc 0.25, gamma 1.0, seg_ratio 0.25, with
+  /// `configs/trac_metadrive.yaml`'s 60,000 BC and 200,000 updates in all).
   public var defaultHyperparameters: Hyperparameters {
     var values = Hyperparameters()
     switch self {
@@ -26,14 +33,20 @@ public enum TaskFamily: String, Sendable, Hashable, Codable, CaseIterable {
       values.alpha = 0.1
       values.eta = 0.5
       values.segRatio = 0.75
+    case .metadrive:
+      values.x = 0.25
+      values.gamma = 1.0
+      values.segRatio = 0.25
+      values.bcSteps = 60_000
+      values.steps = 200_000
     }
     return values
   }
 
-  /// The three cost thresholds the paper evaluates each task at (docs/ALGORITHM.md).
+  /// The three cost thresholds the paper evaluates each task at (DSRL's; docs/ALGORITHM.md).
   public var paperCostThresholds: [Double] {
     switch self {
-    case .bulletGym: [10, 20, 40]
+    case .bulletGym, .metadrive: [10, 20, 40]
     case .safetyGymnasium: [20, 40, 80]
     }
   }
@@ -95,8 +108,23 @@ public struct TaskInfo: Sendable, Hashable, Codable {
     TaskInfo(gymnasium: "Walker2dVelocity", 17, 6, 1000, 3418.223876953125, 18.668498992919922, version: 1),
   ]
 
-  /// Every supported task, BulletGym first.
-  public static let all: [TaskInfo] = bulletGym + safetyGymnasium
+  /// DSRL's nine MetaDrive tasks: three roads (easy, medium, hard) x three traffic densities (sparse,
+  /// mean, dense), `OfflineMetadrive-<road><traffic>-v0`; DSRL's files are `SafeMetaDrive-<...>-v0-*.hdf5`.
+  /// Observation 259 (ego state, navigation, 240 lidar beams), action 2 (steering, throttle/brake).
+  public static let metadrive: [TaskInfo] = [
+    TaskInfo(metadrive: "easysparse", 425.8006286621094, 20.094310760498047),
+    TaskInfo(metadrive: "easymean", 425.82440185546875, 22.142553329467773),
+    TaskInfo(metadrive: "easydense", 425.81732177734375, 19.71139144897461),
+    TaskInfo(metadrive: "mediumsparse", 269.80084228515625, 17.446578979492188),
+    TaskInfo(metadrive: "mediummean", 269.8221435546875, 17.032529830932617),
+    TaskInfo(metadrive: "mediumdense", 269.7813415527344, 15.102348327636719),
+    TaskInfo(metadrive: "hardsparse", 486.80523681640625, 17.247974395751953),
+    TaskInfo(metadrive: "hardmean", 486.9967956542969, 19.387981414794922),
+    TaskInfo(metadrive: "harddense", 486.63616943359375, 15.386894226074219),
+  ]
+
+  /// Every supported task (all 38 of DSRL's), BulletGym first, MetaDrive last.
+  public static let all: [TaskInfo] = bulletGym + safetyGymnasium + metadrive
 
   private init(
     bullet name: String, _ observationDim: Int, _ actionDim: Int, _ episodeSteps: Int, _ rewardMax: Double,
@@ -117,6 +145,12 @@ public struct TaskInfo: Sendable, Hashable, Codable {
       family: .safetyGymnasium, observationDim: observationDim, actionDim: actionDim,
       episodeSteps: episodeSteps,
       rewardMax: rewardMax, rewardMin: rewardMin)
+  }
+
+  private init(metadrive name: String, _ rewardMax: Double, _ rewardMin: Double) {
+    self.init(
+      dsrlID: "OfflineMetadrive-\(name)-v0", simulatorID: "SafeMetaDrive-\(name)-v0", family: .metadrive,
+      observationDim: 259, actionDim: 2, episodeSteps: 1000, rewardMax: rewardMax, rewardMin: rewardMin)
   }
 
   private init(
@@ -145,10 +179,7 @@ public struct TaskInfo: Sendable, Hashable, Codable {
     }) {
       message += " (task ids are case-sensitive: did you mean '\(match.dsrlID)'?)"
     }
-    message += "; supported: \(supported) (or their simulator ids, Safety... instead of Offline...)"
-    if name.lowercased().contains("metadrive") {
-      message += ". MetaDrive tasks are not supported: DSRL's MetaDrive simulator does not install from PyPI"
-    }
+    message += "; supported: \(supported) (or their simulator ids: the names of DSRL's dataset files)"
     throw TracError.invalidInput(message)
   }
 

@@ -159,8 +159,9 @@ extension ProjectScript {
 
   /// The evaluator for a task family: `scripts/evaluator.py` (or `$TRAC_EVALUATOR`) run by the family's
   /// Python, `$TRAC_PYTHON` or `.venv/bin/python` for BulletGym, `$TRAC_SAFETY_GYMNASIUM_PYTHON` or
-  /// `.venv-safety-gymnasium/bin/python` for Safety-Gymnasium, in the first checkout found above the
-  /// executable or the working directory.
+  /// `.venv-safety-gymnasium/bin/python` for Safety-Gymnasium, `$TRAC_METADRIVE_PYTHON` or
+  /// `.venv-metadrive/bin/python` for MetaDrive, in the first checkout found above the executable or the
+  /// working directory.
   public static func resolveEvaluator(for family: TaskFamily) throws(EvaluatorError) -> ProjectScript {
     let environment = EvaluatorEnvironment(family: family)
     switch resolve(
