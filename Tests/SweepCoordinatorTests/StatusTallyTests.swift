@@ -28,7 +28,8 @@ final class StatusTallyTests: XCTestCase {
   static let grids: [GridFile] = [
     Grids.alphaStudy(name: "a", alphas: "[0.05, 0.5]"),
     Grids.alphaStudy(name: "b", alphas: "[0.5, 0.9]"),
-    CapabilityScenarioTests.grid(name: "point", task: "OfflinePointCircle1Gymnasium-v0", episodes: 2, seeds: 2),
+    CapabilityScenarioTests.grid(
+      name: "point", task: "OfflinePointCircle1Gymnasium-v0", episodes: 2, seeds: 2),
     CapabilityScenarioTests.grid(name: "train-only", episodes: 0, seeds: 2),
   ]
   static let workerIDs: [WorkerID] = ["w1", "w2", "w3"]
@@ -112,9 +113,10 @@ final class StatusTallyTests: XCTestCase {
         event = "submit \(grid.name)"
         let known = Set(scheduler.runs.keys)
         let submission = Grids.submission(grid)
-        coverage.sharedRuns += submission.runs.filter {
-          known.contains($0.runID) && scheduler.sweep(submission.id) == nil
-        }.count
+        coverage.sharedRuns +=
+          submission.runs.filter {
+            known.contains($0.runID) && scheduler.sweep(submission.id) == nil
+          }.count
         try send(.submit(submission))
       case 10..<20:
         let worker = Self.workerIDs.randomElement(using: &random)!
@@ -139,7 +141,8 @@ final class StatusTallyTests: XCTestCase {
             step: assignment.spec.hyperparameters.steps)
           payload.stageSeconds = Double(Int.random(in: 10...50, using: &random)) + 0.3
         }
-        try send(.result(worker: assignment.worker, attempt: assignment.attempt, outcome: .succeeded(payload)))
+        try send(
+          .result(worker: assignment.worker, attempt: assignment.attempt, outcome: .succeeded(payload)))
       case 42..<52:
         guard let assignment = pickAssignment() else { continue }
         let status: Int32 =
@@ -152,13 +155,16 @@ final class StatusTallyTests: XCTestCase {
       case 52..<60:
         guard let assignment = held().randomElement(using: &random) else { continue }
         nextCheckpoint &+= 1
-        let step = (scheduler.run(assignment.attempt.run)?.checkpoint?.step ?? 0) + Int.random(in: 1...100, using: &random)
+        let step =
+          (scheduler.run(assignment.attempt.run)?.checkpoint?.step ?? 0)
+          + Int.random(in: 1...100, using: &random)
         event = "checkpoint of \(assignment.attempt) at \(step)"
         try send(
           .checkpointShipped(
             worker: assignment.worker, attempt: assignment.attempt,
             checkpoint: RunCheckpoint(
-              sha256: SHA256Digest(of: Data([nextCheckpoint])), size: 1000 + Int(nextCheckpoint), step: step)))
+              sha256: SHA256Digest(of: Data([nextCheckpoint])), size: 1000 + Int(nextCheckpoint), step: step))
+        )
       case 60..<68:
         let worker = Self.workerIDs.randomElement(using: &random)!
         event = "heartbeat \(worker)"
@@ -166,7 +172,8 @@ final class StatusTallyTests: XCTestCase {
       case 68..<72:
         let worker = Self.workerIDs.randomElement(using: &random)!
         event = "goodbye \(worker)"
-        try send(.workerGoodbye(worker: worker, released: someOf(held(by: worker).map(\.attempt), keeping: 0.5)))
+        try send(
+          .workerGoodbye(worker: worker, released: someOf(held(by: worker).map(\.attempt), keeping: 0.5)))
       case 72..<80:
         let milliseconds = Int64.random(in: 500...4000, using: &random)
         event = "tick after \(milliseconds) ms"

@@ -34,6 +34,19 @@ public struct SweepStatus: Equatable, Sendable {
 
   /// Every run is done, failed or cancelled.
   public var isFinished: Bool { runs.pending == 0 && runs.running == 0 }
+
+  public init(
+    id: SweepID, name: String, cancelled: Bool, runs: RunCounts, duplicatesDiscarded: Int, lostAttempts: Int,
+    failedAttempts: Int
+  ) {
+    self.id = id
+    self.name = name
+    self.cancelled = cancelled
+    self.runs = runs
+    self.duplicatesDiscarded = duplicatesDiscarded
+    self.lostAttempts = lostAttempts
+    self.failedAttempts = failedAttempts
+  }
 }
 
 /// Runs by state. For a cancelled sweep, a run another sweep keeps going counts as cancelled.
