@@ -95,7 +95,8 @@ let package = Package(
         "SweepWire", "TracCore", "TracSweepTesting", .product(name: "Logging", package: "swift-log"),
       ]),
     .testTarget(
-      name: "SweepCoordinatorTests", dependencies: ["SweepCoordinator", "TracSweepTesting", "TracCore"]),
+      name: "SweepCoordinatorTests",
+      dependencies: ["SweepCoordinator", "SweepBenchmarks", "TracSweepTesting", "TracCore"]),
     .testTarget(
       name: "SweepWorkerTests", dependencies: ["SweepWorker", "SweepWire", "TracSweepTesting", "TracCore"]),
     .testTarget(name: "SweepReportTests", dependencies: ["SweepReport", "TracCore"]),

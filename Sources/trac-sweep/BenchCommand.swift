@@ -3,17 +3,22 @@ import Foundation
 import SweepBenchmarks
 import TracTrainer
 
-/// `bench trainer|coordinator`: the speed measurements.
+/// `bench trainer|coordinator|status-poll`: the speed measurements.
 struct BenchCommand: ParsableCommand {
   static let configuration = CommandConfiguration(
     commandName: "bench",
-    abstract: "Measure the trainer's steps (the default) or the coordinator's throughput and capacity.",
+    abstract:
+      "Measure the trainer's steps (the default), the coordinator's throughput and capacity, or its poll cost.",
     discussion: """
       Example:
         trac-sweep bench trainer --steps 20
         trac-sweep bench coordinator --workers 100 --runs 5000
+        trac-sweep bench status-poll --attempts 1000 10000 100000
       """,
-    subcommands: [BenchTrainerCommand.self, BenchCoordinatorCommand.self, BenchSimulateWorkersCommand.self],
+    subcommands: [
+      BenchTrainerCommand.self, BenchCoordinatorCommand.self, BenchStatusPollCommand.self,
+      BenchSimulateWorkersCommand.self,
+    ],
     defaultSubcommand: BenchTrainerCommand.self)
 }
 

@@ -71,16 +71,11 @@ extension Scheduler {
   }
 
   /// Pending runs no online, unquarantined worker can take, by the family they need, with the reason
-  /// `status` shows.
+  /// `status` shows: O(workers), the pending runs counted by the write paths
+  /// (`SchedulerTallies.pendingNeeding`). Runs waiting for their stage unit count too: they will need
+  /// the evaluator as much.
   func waitingRuns() -> [WaitingRuns] {
-    var needing: [TaskFamily: Int] = [:]
-    for family in TaskFamily.allCases where pendingByFamily[family]?.isEmpty == false {
-      needing[family] = 0
-    }
-    guard !needing.isEmpty else { return [] }
-    for run in runs.values where run.state == .pending {
-      if let family = Self.evaluationNeed(of: run.spec) { needing[family, default: 0] += 1 }
-    }
+    guard tallies.pendingNeeding.values.contains(where: { $0 > 0 }) else { return [] }
     var available: Set<TaskFamily> = []
     var quarantined: Set<TaskFamily> = []
     for worker in workers.values where worker.state == .online && worker.slots > 0 {
@@ -91,7 +86,9 @@ extension Scheduler {
       }
     }
     return TaskFamily.allCases.compactMap { family in
-      guard let count = needing[family], count > 0, !available.contains(family) else { return nil }
+      guard let count = tallies.pendingNeeding[family], count > 0, !available.contains(family) else {
+        return nil
+      }
       return WaitingRuns(family: family, runs: count, onlyQuarantinedCan: quarantined.contains(family))
     }
   }

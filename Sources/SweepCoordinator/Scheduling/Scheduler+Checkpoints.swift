@@ -10,14 +10,9 @@ extension Scheduler {
   }
 
   /// The bytes of every checkpoint kept for an unfinished run, and how many runs have one (a done stage
-  /// unit's end-of-BC checkpoint is counted in `stageCounts()`).
+  /// unit's end-of-BC checkpoint is counted in `stageCounts()`); kept by the write paths, O(1).
   public var checkpointsHeld: (runs: Int, bytes: Int) {
-    runs.values.reduce(into: (0, 0)) { total, run in
-      if let checkpoint = run.checkpoint, run.state != .done {
-        total.0 += 1
-        total.1 += checkpoint.size
-      }
-    }
+    (tallies.checkpointRuns, tallies.checkpointBytes)
   }
 
   mutating func checkpointShipped(

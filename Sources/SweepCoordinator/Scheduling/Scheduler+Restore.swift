@@ -54,5 +54,6 @@ extension Scheduler {
       throw .corruptState("sweep \(owners[0].sweep) contains run \(run), which has no row")
     }
     duplicatesDiscarded = records.duplicatesDiscarded ?? 0
+    recountTallies()
   }
 }

@@ -106,24 +106,9 @@ extension Scheduler {
     return cancelled
   }
 
-  /// Stage units and what sharing them saved, for `status`.
-  public func stageCounts() -> StageCounts {
-    var counts = StageCounts()
-    for (unitID, dependents) in dependentsOfStage {
-      guard let unit = runs[unitID] else { continue }
-      counts.units.add(unit.state)
-      var done = 0
-      for id in dependents where runs[id]?.state == .done { done += 1 }
-      counts.dependents += dependents.count
-      counts.dependentsDone += done
-      if unit.state == .done, let checkpoint = unit.checkpoint {
-        counts.bytes += checkpoint.size
-        // Without sharing, each dependent would have trained the stage itself: all but one did not.
-        if let seconds = unit.stageSeconds, done > 1 { counts.secondsSaved += seconds * Double(done - 1) }
-      }
-    }
-    return counts
-  }
+  /// Stage units and what sharing them saved, for `status`: kept by the write paths
+  /// (`SchedulerTallies.stages`), O(1).
+  public func stageCounts() -> StageCounts { tallies.stages }
 }
 
 /// Shared BC stages in `status`: their units by state, the runs that start from them, and the BC-phase
@@ -139,16 +124,4 @@ public struct StageCounts: Equatable, Sendable {
   public var secondsSaved = 0.0
 
   public init() {}
-}
-
-extension RunCounts {
-  mutating func add(_ state: RunState) {
-    switch state {
-    case .pending: pending += 1
-    case .running: running += 1
-    case .done: done += 1
-    case .failed: failed += 1
-    case .cancelled: cancelled += 1
-    }
-  }
 }

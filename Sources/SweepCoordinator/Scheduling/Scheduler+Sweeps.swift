@@ -46,7 +46,7 @@ extension Scheduler {
     var shared = (done: 0, active: 0, other: 0)
     for input in submission.runs where seen.insert(input.runID).inserted {
       members.append(SweepMember(run: input.runID, pointID: input.pointID))
-      sweepsOfRun[input.runID, default: []].append((submission.id, input.pointID))
+      addMember(input.runID, pointID: input.pointID, to: submission.id)
       if var run = runs[input.runID] {
         switch run.state {
         case .done: shared.done += 1
@@ -58,7 +58,7 @@ extension Scheduler {
         }
       } else {
         let stage = stageForNewRun(input.spec, datasetPath: input.datasetPath)
-        if let stage { dependentsOfStage[stage, default: []].insert(input.runID) }
+        if let stage { addDependent(input.runID, of: stage) }
         update(
           run: RunRecord(
             id: input.runID, spec: input.spec, datasetPath: input.datasetPath, queueOrder: nextQueueOrder,
@@ -135,6 +135,18 @@ extension Scheduler {
     }
     commands.append(
       .log(level: .info, message: "sweep \(sweepID): \(retried) failed runs queued again with their seeds"))
+  }
+
+  /// The sweep whose id or name is `value`, O(1); when one sweep's id is another's name, the one
+  /// submitted first. Nil if none.
+  public func sweepID(matching value: String) -> SweepID? {
+    let byID = SweepID(rawValue: value).flatMap { sweeps[$0] }
+    let byName = sweepIDsByName[value].flatMap { sweeps[$0] }
+    switch (byID, byName) {
+    case (let id?, let name?): return id.submitOrder <= name.submitOrder ? id.id : name.id
+    case (let only?, nil), (nil, let only?): return only.id
+    case (nil, nil): return nil
+    }
   }
 
   /// `GridFile.differences(from:)` between two canonical grids; empty if either cannot be read back.

@@ -48,6 +48,8 @@ public struct Scheduler: Sendable {
   var workersByKey: [String: Set<WorkerID>] = [:]
   /// The runs that start from each stage unit (`RunRecord.stage`); those pending wait until it is done.
   var dependentsOfStage: [RunID: Set<RunID>] = [:]
+  /// What `status` and `metrics` count, kept by the functions below (`SchedulerTallies`).
+  var tallies = SchedulerTallies()
 
   // What changed since the last `takeChanges()`.
   var changedSweeps: Set<SweepID> = []
@@ -173,7 +175,8 @@ public struct Scheduler: Sendable {
 
   // MARK: Changing state
   //
-  // Every change goes through these functions. `update(...)` marks the record for saving; the two
+  // Every change goes through these functions. `update(...)` marks the record for saving and keeps the
+  // counters of `status` in step (`SchedulerTallies`); the two
   // below change only what is never saved (a restarted coordinator gives every worker a fresh
   // `lastSeen` and every lease a fresh deadline), so they mark nothing.
 
@@ -202,12 +205,15 @@ public struct Scheduler: Sendable {
   }
 
   mutating func update(attempt: AttemptRecord) {
+    let old = attempts[attempt.id]?.outcome
     attempts[attempt.id] = attempt
+    tally(attempt: attempt.id, outcome: old, becoming: attempt.outcome)
     if changedAttemptSet.insert(attempt.id).inserted { changedAttempts.append(attempt.id) }
   }
 
   /// Saves `run`, keeping the lease index and the queue in step with its state.
   mutating func update(run: RunRecord) {
+    let previous = runs[run.id]
     if let old = runs[run.id]?.state.lease, old.worker != run.state.lease?.worker {
       runningByWorker[old.worker]?.remove(run.id)
       refreshSlots(of: old.worker)
@@ -216,6 +222,7 @@ public struct Scheduler: Sendable {
       refreshSlots(of: lease.worker)
     }
     runs[run.id] = run
+    tally(run: previous, becoming: run)
     changedRuns.insert(run.id)
     if run.state == .pending { queue(run, revivingStage: true) }
   }

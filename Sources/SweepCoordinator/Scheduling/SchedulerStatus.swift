@@ -34,6 +34,19 @@ public struct SweepStatus: Equatable, Sendable {
 
   /// Every run is done, failed or cancelled.
   public var isFinished: Bool { runs.pending == 0 && runs.running == 0 }
+
+  public init(
+    id: SweepID, name: String, cancelled: Bool, runs: RunCounts, duplicatesDiscarded: Int, lostAttempts: Int,
+    failedAttempts: Int
+  ) {
+    self.id = id
+    self.name = name
+    self.cancelled = cancelled
+    self.runs = runs
+    self.duplicatesDiscarded = duplicatesDiscarded
+    self.lostAttempts = lostAttempts
+    self.failedAttempts = failedAttempts
+  }
 }
 
 /// Runs by state. For a cancelled sweep, a run another sweep keeps going counts as cancelled.
@@ -93,34 +106,10 @@ public struct FailureReport: Equatable, Sendable {
 }
 
 extension Scheduler {
-  /// The counters `status` and `watch` show.
+  /// The counters `status` and `watch` show: O(sweeps + workers + recent failures), read from the
+  /// tallies the write paths keep (`SchedulerTallies`), never by scanning runs or attempts.
   public func status() -> SchedulerStatus {
-    let sweepStatuses = sweeps.values.sorted { $0.submitOrder < $1.submitOrder }.map { sweep in
-      var counts = RunCounts()
-      var duplicates = 0
-      var lost = 0
-      var failed = 0
-      for member in sweep.members {
-        guard let run = runs[member.run] else { continue }
-        switch run.state {
-        case .pending where sweep.cancelled, .running where sweep.cancelled: counts.cancelled += 1
-        case .pending: counts.pending += 1
-        case .running: counts.running += 1
-        case .done: counts.done += 1
-        case .failed: counts.failed += 1
-        case .cancelled: counts.cancelled += 1
-        }
-        duplicates += run.duplicateResults
-        for attempt in attempts(of: member.run) {
-          if attempt.outcome == .lost { lost += 1 }
-          if attempt.outcome?.isTrainerFailure == true { failed += 1 }
-        }
-      }
-      return SweepStatus(
-        id: sweep.id, name: sweep.name, cancelled: sweep.cancelled, runs: counts,
-        duplicatesDiscarded: duplicates,
-        lostAttempts: lost, failedAttempts: failed)
-    }
+    let sweepStatuses = sweeps.values.sorted { $0.submitOrder < $1.submitOrder }.map(sweepStatus)
     let workerStatuses = workers.values.sorted { $0.id < $1.id }.map { worker in
       WorkerStatus(
         id: worker.id, host: worker.host, slots: worker.slots, state: worker.state,
@@ -146,5 +135,46 @@ extension Scheduler {
     return SchedulerStatus(
       sweeps: sweepStatuses, workers: workerStatuses, recentFailures: failures,
       duplicatesDiscarded: duplicatesDiscarded, waiting: waitingRuns(), stages: stageCounts())
+  }
+
+  /// One sweep's progress, or nil for an unknown id: O(1).
+  public func sweepStatus(_ id: SweepID) -> SweepStatus? {
+    sweeps[id].map(sweepStatus)
+  }
+
+  func sweepStatus(_ sweep: SweepRecord) -> SweepStatus {
+    let tally = tallies.bySweep[sweep.id] ?? .init()
+    var counts = tally.runs
+    if sweep.cancelled {
+      // What another sweep keeps going is over for this one.
+      counts.cancelled += counts.pending + counts.running
+      counts.pending = 0
+      counts.running = 0
+    }
+    return SweepStatus(
+      id: sweep.id, name: sweep.name, cancelled: sweep.cancelled, runs: counts,
+      duplicatesDiscarded: tally.duplicates, lostAttempts: tally.lostAttempts,
+      failedAttempts: tally.failedAttempts)
+  }
+
+  /// Every run by state (stage units included) and every attempt that was lost or failed, for
+  /// `metrics`: O(1).
+  public var totals: SchedulerTotals {
+    SchedulerTotals(
+      runs: tallies.runs, lostAttempts: tallies.lostAttempts, failedAttempts: tallies.failedAttempts)
+  }
+}
+
+/// Counts over every run and attempt (`metrics`).
+public struct SchedulerTotals: Equatable, Sendable {
+  /// Stage units included.
+  public var runs: RunCounts
+  public var lostAttempts: Int
+  public var failedAttempts: Int
+
+  public init(runs: RunCounts, lostAttempts: Int, failedAttempts: Int) {
+    self.runs = runs
+    self.lostAttempts = lostAttempts
+    self.failedAttempts = failedAttempts
   }
 }

@@ -30,17 +30,17 @@ extension CoordinatorService {
       heldReads.append((route, { try self.status(sweep) }))
     case .cancel:
       let sweep = try sweepID(request.sweep)
-      let before = scheduler.status().sweeps.first { $0.id == sweep }?.runs.cancelled ?? 0
+      let before = scheduler.read { $0.sweepStatus(sweep)?.runs.cancelled } ?? 0
       try schedule(.cancel(sweep))
-      let after = scheduler.status().sweeps.first { $0.id == sweep }?.runs.cancelled ?? 0
+      let after = scheduler.read { $0.sweepStatus(sweep)?.runs.cancelled } ?? 0
       let message = ChangeReply(
         message: "cancelled \(sweep): \(after - before) runs", affected: after - before)
       heldReplies.append((route, WireMessage(.reply, message)))
     case .retry:
       let sweep = try sweepID(request.sweep)
-      let before = scheduler.status().sweeps.first { $0.id == sweep }?.runs.failed ?? 0
+      let before = scheduler.read { $0.sweepStatus(sweep)?.runs.failed } ?? 0
       try schedule(.retryFailed(sweep))
-      let after = scheduler.status().sweeps.first { $0.id == sweep }?.runs.failed ?? 0
+      let after = scheduler.read { $0.sweepStatus(sweep)?.runs.failed } ?? 0
       let message = ChangeReply(
         message: "\(before - after) failed runs of \(sweep) queued again", affected: before - after)
       heldReplies.append((route, WireMessage(.reply, message)))
@@ -64,24 +64,12 @@ extension CoordinatorService {
     }
   }
 
-  /// The loop's counters and timings (`metrics`): read-only, answered from memory (the artifact
-  /// folders' sizes are recounted at most every 5 seconds).
+  /// The loop's counters and timings (`metrics`): read-only, answered from memory in O(1) (the
+  /// scheduler's tallies; the artifact folders' sizes are recounted at most every 5 seconds).
   func metrics() -> MetricsReply {
-    let (recorded, queued, failed, lost) = scheduler.read { current in
-      var done = 0
-      var pending = 0
-      for run in current.runs.values {
-        if run.state == .done { done += 1 }
-        if run.state == .pending { pending += 1 }
-      }
-      var failed = 0
-      var lost = 0
-      for attempt in current.attempts.values {
-        if attempt.outcome == .lost { lost += 1 }
-        if attempt.outcome?.isTrainerFailure == true { failed += 1 }
-      }
-      return (done, pending, failed, lost)
-    }
+    let (totals, duplicates) = scheduler.read { ($0.totals, $0.duplicatesDiscarded) }
+    let (recorded, queued) = (totals.runs.done, totals.runs.pending)
+    let (failed, lost) = (totals.failedAttempts, totals.lostAttempts)
     let artifactsDirectory = configuration.stateDirectory.appendingPathComponent("artifacts")
     let now = clockNow
     let uptime = now - started
@@ -90,7 +78,7 @@ extension CoordinatorService {
       messages: counting.messages, hellos: counting.hellos, heartbeats: counting.heartbeats,
       results: counting.results, assignments: counting.assigned, acknowledgements: counting.acknowledged,
       commits: counting.batches, resultsRecorded: recorded,
-      duplicates: scheduler.read { $0.duplicatesDiscarded }, failedAttempts: failed, lostAttempts: lost,
+      duplicates: duplicates, failedAttempts: failed, lostAttempts: lost,
       queueDepth: queued,
       datasetBytes: directorySizes.bytes(under: datasets.directory, version: counting.messages, now: now),
       artifactBytes: directorySizes.bytes(
@@ -141,11 +129,12 @@ extension CoordinatorService {
       created: !existed)
   }
 
-  /// A sweep by id or by name.
+  /// A sweep by id or by name: O(1), from the scheduler's name index (the known sweeps are listed
+  /// only when none matches).
   func sweepID(_ value: String?) throws -> SweepID {
     guard let value else { throw WireError.malformed("which sweep? give its id or name") }
-    let sweeps = scheduler.status().sweeps
-    if let match = sweeps.first(where: { $0.id.rawValue == value || $0.name == value }) { return match.id }
+    if let match = scheduler.read({ $0.sweepID(matching: value) }) { return match }
+    let sweeps = scheduler.read { $0.sweeps.values.sorted { $0.submitOrder < $1.submitOrder } }
     throw WireError.refused(
       code: .unknownSweep,
       message: "no sweep has the id or name \"\(loggable(value, limit: 80))\"; known sweeps: "
@@ -160,8 +149,9 @@ extension CoordinatorService {
       let id = try sweepID(sweep)
       sweeps = sweeps.filter { $0.id == id }
     }
-    // A sweep's age counts from its first submission, as the database recorded it (restarts included).
-    let submitted = try scheduler.store.sweepSubmissionDates()
+    // A sweep's age counts from its first submission, as the database recorded it (restarts included);
+    // read once, not per poll.
+    let submitted = try scheduler.sweepSubmissionDates()
     let clock = Date()
     let shown = Set(sweeps.map(\.id))
     return StatusReply(

@@ -13,6 +13,9 @@ public final class DurableScheduler: @unchecked Sendable {
   public let store: SweepStore
   private let lock = NSLock()
   private var scheduler: Scheduler
+  /// `store.sweepSubmissionDates()`, read once and again only after a commit wrote a sweep it lacks:
+  /// the dates change only when a sweep is first submitted, and `status` must not query per poll.
+  private var submissionDates: [SweepID: Date]?
 
   /// Loads the store's state, as a restarted coordinator sees it at `now`.
   public init(
@@ -49,6 +52,9 @@ public final class DurableScheduler: @unchecked Sendable {
     let changes = scheduler.takeChanges()
     do {
       try store.save(changes)
+      if let dates = submissionDates, changes.sweeps.contains(where: { dates[$0.id] == nil }) {
+        submissionDates = nil
+      }
     } catch {
       // A failed reload leaves the scheduler ahead of the disk; every later commit would fail alike,
       // and the coordinator, which cannot acknowledge anything any more, should stop.
@@ -72,6 +78,17 @@ public final class DurableScheduler: @unchecked Sendable {
     lock.lock()
     defer { lock.unlock() }
     return body(scheduler)
+  }
+
+  /// When each committed sweep was first submitted (`SweepStore.sweepSubmissionDates()`), from memory
+  /// except after a commit that wrote a new sweep.
+  public func sweepSubmissionDates() throws(CoordinatorError) -> [SweepID: Date] {
+    lock.lock()
+    defer { lock.unlock() }
+    if let submissionDates { return submissionDates }
+    let dates = try store.sweepSubmissionDates()
+    submissionDates = dates
+    return dates
   }
 
   public func status() -> SchedulerStatus {
