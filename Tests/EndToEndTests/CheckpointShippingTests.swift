@@ -77,7 +77,8 @@ final class CheckpointShippingTests: XCTestCase {
     XCTAssertGreaterThan(progress.step, 0)
     // Live, not a log line: steps other than the logged ones (multiples of 1,000, the end of BC) show.
     XCTAssertTrue(
-      steps.contains { $0 % 1000 != 0 && $0 != Self.bcSteps }, "progress moved only with train.jsonl: \(steps)")
+      steps.contains { $0 % 1000 != 0 && $0 != Self.bcSteps },
+      "progress moved only with train.jsonl: \(steps)")
     XCTAssertTrue(["bc", "trac"].contains(progress.phase), progress.phase)
     XCTAssertEqual(progress.sweeps, [sweep])
     let held = try cluster.status().checkpoints

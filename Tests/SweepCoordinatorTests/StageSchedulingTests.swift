@@ -29,6 +29,32 @@ final class StageSchedulingTests: XCTestCase {
     return try harness.send(.result(worker: unit.worker, attempt: unit.attempt, outcome: .succeeded(payload)))
   }
 
+  func grid(name: String, base: String, vary: String) -> GridFile {
+    let text = """
+      {"name": "\(name)", "task": "OfflineBallCircle-v0", "dataset": "datasets/SafetyBallCircle-v0-demo.hdf5",
+       "algorithm": "trac", "base": {\(base), "bc_steps": 300, "steps": 1000}, "vary": {\(vary)},
+       "design": "one_at_a_time", "cost_thresholds": [10, 20], "seeds": [0, 1], "eval": {"episodes": 5, "seed": 0}}
+      """
+    return try! GridFile(parsing: Data(text.utf8))
+  }
+
+  func testAStageNoOtherRunSharesGetsNoUnitAndALaterSweepThatSharesOneMakesIt() throws {
+    let harness = try SchedulerHarness(configuration: sharing)
+    // x is a BC input: the 12 runs (x 0.5, 0.25, 0.75 x 2 thresholds x 2 seeds) have 12 stages.
+    try harness.submit(grid(name: "x-study", base: "\"x\": 0.5", vary: "\"x\": [0.25, 0.75]"))
+    XCTAssertEqual(harness.scheduler.runs.count, 12, "no stage unit: each run trains its own BC phase")
+    XCTAssertEqual(harness.status.stages.units.total, 0)
+    let started = try harness.hello("node-a", slots: 16).assignments
+    XCTAssertEqual(started.count, 12, "every run starts at once, none waits")
+    XCTAssertTrue(started.allSatisfy { $0.initFrom == nil && !$0.spec.isStageUnit })
+    // alpha at x = 0.25: alpha 0.2 is the x study's run (shared, already under way); 0.05 and 0.5 are
+    // new and share their stage: one unit per threshold and seed.
+    try harness.submit(grid(name: "alpha-at-x", base: "\"x\": 0.25", vary: "\"alpha\": [0.05, 0.5]"))
+    XCTAssertEqual(harness.scheduler.runs.count, 12 + 8 + 4)
+    XCTAssertEqual(harness.status.stages.units.total, 4)
+    XCTAssertEqual(harness.status.stages.dependents, 8)
+  }
+
   func testRunsWithTheSameStageWaitForOneUnitAndStartFromItsCheckpoint() throws {
     let harness = try SchedulerHarness(configuration: sharing)
     try harness.submit(grid)

@@ -9,10 +9,13 @@ import TracCore
 // pending, but not queued.
 extension Scheduler {
   /// The stage unit a new run starts from, created (pending, queued before the run) when no earlier run
-  /// needed it; nil when sharing is off or the run has no stage to share.
-  mutating func stageForNewRun(_ spec: RunSpec, datasetPath: String?) -> RunID? {
+  /// needed it; nil when sharing is off, the run has no stage to share, or it would share it with no
+  /// one. `demand`: how many of the submission's new runs start from each stage (by the unit's run
+  /// id); a unit is made for two or more, and a unit an earlier sweep made is always used.
+  mutating func stageForNewRun(_ spec: RunSpec, datasetPath: String?, demand: [String: Int]) -> RunID? {
     guard configuration.shareBCStages, let unit = spec.stageUnit, let id = RunID(rawValue: unit.runID)
     else { return nil }
+    guard runs[id] != nil || demand[unit.runID, default: 0] >= 2 else { return nil }
     if runs[id] == nil {
       update(run: RunRecord(id: id, spec: unit, datasetPath: datasetPath, queueOrder: nextQueueOrder))
       nextQueueOrder += 1

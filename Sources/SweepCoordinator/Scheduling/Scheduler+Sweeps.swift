@@ -41,6 +41,16 @@ extension Scheduler {
         differences: Self.differences(old: other.gridJSON, new: submission.gridJSON))
     }
 
+    // How many of the new runs start from each BC stage: a stage becomes a unit of its own only when
+    // two or more of them do (or an earlier sweep made its unit); a run alone with its stage trains
+    // its BC phase itself, which costs no extra process, dataset load or checkpoint round trip.
+    var stageDemand: [String: Int] = [:]
+    if configuration.shareBCStages {
+      var counted: Set<RunID> = []
+      for input in submission.runs where runs[input.runID] == nil && counted.insert(input.runID).inserted {
+        if let unit = input.spec.stageUnit { stageDemand[unit.runID, default: 0] += 1 }
+      }
+    }
     var members: [SweepMember] = []
     var seen: Set<RunID> = []
     var shared = (done: 0, active: 0, other: 0)
@@ -57,7 +67,7 @@ extension Scheduler {
           update(run: run)
         }
       } else {
-        let stage = stageForNewRun(input.spec, datasetPath: input.datasetPath)
+        let stage = stageForNewRun(input.spec, datasetPath: input.datasetPath, demand: stageDemand)
         if let stage { addDependent(input.runID, of: stage) }
         update(
           run: RunRecord(
