@@ -870,26 +870,40 @@ def parallel_figure(task: Task, vary: list[str]):
     return fig, title, caption
 
 
+# A learning curve needs at least this many logged steps; with fewer, the figure shows the points and says so.
+MIN_CURVE_POINTS = 3
+
+
 def learning_figure(task: Task):
     fig, axes = plt.subplots(1, 2, figsize=(10, 4.4), layout="constrained")
     colors = _palette(len(task.learning))
     for ax, name, pick in ((axes[0], "TraC loss", lambda c: c.loss), (axes[1], "TraC accuracy", lambda c: c.accuracy)):
         drawn = False
+        most_points = 0
         for color, c in zip(colors, task.learning):
             means, stds = pick(c)
             ok = np.isfinite(means)
             if not ok.any():
                 continue
             drawn = True
+            most_points = max(most_points, int(ok.sum()))
+            label = f"{c.label} ({c.runs} run{'s' if c.runs != 1 else ''})"
+            if ok.sum() < MIN_CURVE_POINTS:
+                # Too few logged steps for a curve: the points alone, never a line that suggests a trend.
+                ax.errorbar(c.steps[ok], means[ok], yerr=np.nan_to_num(stds, nan=0.0)[ok], color=color,
+                            marker="o", linestyle="none", capsize=3, label=label)
+                continue
             band = np.nan_to_num(stds, nan=0.0)
             ax.fill_between(c.steps[ok], (means - band)[ok], (means + band)[ok], color=color, alpha=0.15, linewidth=0)
-            ax.plot(c.steps[ok], means[ok], color=color, linewidth=1.4,
-                    label=f"{c.label} ({c.runs} run{'s' if c.runs != 1 else ''})")
+            ax.plot(c.steps[ok], means[ok], color=color, linewidth=1.4, label=label)
         ax.set_title(name)
         ax.set_xlabel("step")
         ax.set_ylabel(name.split(" ")[1])
         if not drawn:
-            _note(ax, "no TraC steps logged")
+            _note(ax, "no TraC steps logged (train.jsonl has a line every --log-every steps)")
+        elif most_points < MIN_CURVE_POINTS:
+            _note(ax, f"only {most_points} logged TraC step{'s' if most_points != 1 else ''} per setting: "
+                      f"too few for a curve (train with a smaller --log-every)")
     handles, labels = axes[0].get_legend_handles_labels()
     if handles:
         fig.legend(handles, labels, loc="outside lower center", ncol=min(4, len(handles)), fontsize=7, frameon=False)

@@ -69,9 +69,9 @@ struct TrainCommand: ParsableCommand {
       """)
   var segments: String = "both"
   @Option(
-    name: .customLong("log-every"), parsing: .unconditional, help: "Steps between lines of train.jsonl.")
-  var logEvery: Int =
-    1000
+    name: .customLong("log-every"), parsing: .unconditional,
+    help: "Steps between lines of train.jsonl (default: about steps / 100, at most 1000, dividing bc-steps).")
+  var logEvery: Int?
   @Flag(
     help:
       "Evaluate the final policy in the task's simulator (Bullet-Safety-Gym or Safety-Gymnasium) and add it to run.json."
@@ -113,7 +113,7 @@ struct TrainCommand: ParsableCommand {
     guard SegmentSelection(rawValue: segments) != nil else {
       throw ValidationError("--segments must be both, desirable or undesirable; got '\(segments)'")
     }
-    guard logEvery >= 1 else { throw ValidationError("--log-every must be at least 1") }
+    if let logEvery, logEvery < 1 { throw ValidationError("--log-every must be at least 1") }
     guard evalEpisodes >= 1 || (!evaluate && evalEpisodes == 0) else {
       throw ValidationError(
         "--eval-episodes must be at least 1 (0 only without --evaluate: a run that is not evaluated)")
@@ -164,7 +164,9 @@ struct TrainCommand: ParsableCommand {
       datasetPath: datasetPath, task: taskInfo, algorithm: Algorithm(rawValue: algorithm)!,
       hyperparameters: hyperparameters, costThreshold: costThreshold, seed: seed,
       outputDirectory: URL(fileURLWithPath: out))
-    run.logEvery = logEvery
+    run.logEvery =
+      logEvery
+      ?? TrainingRun.defaultLogEvery(steps: run.hyperparameters.steps, bcSteps: run.hyperparameters.bcSteps)
     run.evaluate = evaluate
     run.evalEpisodes = evalEpisodes
     run.evalSeed = evalSeed

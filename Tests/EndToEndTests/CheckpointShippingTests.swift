@@ -48,7 +48,7 @@ final class CheckpointShippingTests: XCTestCase {
     // Wait until a checkpoint at 60% or more has been shipped, then SIGKILL the worker (its trainer
     // dies with it).
     // Meanwhile `status` shows how far the run is, from the worker's heartbeats: the trainer's
-    // progress.json, every 2 s whatever --log-every says (train.jsonl has a line only every 1,000 steps
+    // progress.json, every 2 s whatever --log-every says (train.jsonl has a line every --log-every steps
     // and at the end of BC, step 500).
     let deadline = Date().addingTimeInterval(120)
     var reported: StatusReply.RunProgress?

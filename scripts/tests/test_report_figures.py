@@ -355,3 +355,36 @@ def test_learning_curves_figure_only_when_the_summary_has_them(tmp_path):
     bad["learning_curves"][0]["settings"][1]["loss"]["means"] = [0.1]
     res, out = draw(bad, tmp_path, "bad")
     assert res.returncode == 2 and "summary.learning_curves[0].settings[1].loss.means" in res.stderr
+
+
+def test_two_logged_steps_are_points_and_a_note_never_a_line():
+    labels = ["trac x=0.25", "trac x=0.5"]
+    doc = learning(one_at_a_time(), labels)
+    for setting in doc["learning_curves"][0]["settings"]:
+        setting["steps"] = [800, 1500]
+        for key in ("loss", "accuracy"):
+            setting[key]["means"] = setting[key]["means"][:2]
+            setting[key]["stds"] = setting[key]["stds"][:2]
+    task = report_figures.parse(doc).tasks[0]
+    fig, _, _ = report_figures.learning_figure(task)
+    for ax in fig.axes:
+        notes = [t.get_text() for t in ax.texts]
+        assert any("too few for a curve" in n for n in notes), notes
+        joined = [line for line in ax.get_lines() if len(line.get_xdata()) > 1 and line.get_linestyle() != "None"]
+        assert not joined, "no line joins two logged steps"
+    report_figures.plt.close(fig)
+
+
+def test_cost_error_bars_stop_at_zero_and_the_manifest_reads_like_the_figures(tmp_path):
+    doc = wide_curve_summary()
+    doc["sensitivity"][0]["curves"][0]["cost"].update(means=[0.05] * 6, stds=[0.3] * 6)
+    task = report_figures.parse(doc).tasks[0]
+    fig, _, _ = report_figures.sensitivity_figure(task, task.curves[0])
+    cost = fig.axes[1]
+    bars = [c for c in cost.collections if hasattr(c, "get_segments")]
+    lowest = min(min(p[1] for p in segment) for bar in bars for segment in bar.get_segments())
+    assert lowest >= 0.0, f"a cost bar goes below 0: {lowest}"
+    report_figures.plt.close(fig)
+    res, out = draw(one_at_a_time(), tmp_path, "modes")
+    assert res.returncode == 0, res.stderr
+    assert (out / "manifest.json").stat().st_mode & 0o777 == 0o644

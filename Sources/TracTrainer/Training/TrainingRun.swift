@@ -14,6 +14,16 @@ public struct TrainingRun {
   /// loses, and a checkpoint (0.83 MB) took 36 ms to write and fsync on a loaded machine: 0.03% of
   /// the time (docs/CHECKPOINTS.md).
   public static let defaultCheckpointEvery = 1000
+  /// train.jsonl's cadence when none is given: about 100 lines a run, at most one every 1,000 steps, and
+  /// a divisor of both `bcSteps` and `steps`, so the lines are evenly spaced through the end of BC (a
+  /// paper-size run of 100,000 steps, 30,000 BC, logs every 1,000; the demo's 1,500, 800 BC, every 10).
+  public static func defaultLogEvery(steps: Int, bcSteps: Int) -> Int {
+    let target = max(1, min(1000, steps / 100))
+    func gcd(_ a: Int, _ b: Int) -> Int { b == 0 ? a : gcd(b, a % b) }
+    let common = max(1, gcd(max(steps, 1), bcSteps > 0 && bcSteps < steps ? bcSteps : 0))
+    return (1...target).reversed().first { common % $0 == 0 } ?? 1
+  }
+
   /// `progress.json` in the output directory: the step in hand, at most `progressInterval` old.
   public static let progressFileName = "progress.json"
   public static let progressInterval: Duration = .seconds(2)
