@@ -34,7 +34,8 @@ struct BLASShowCommand: ParsableCommand {
       let check = probe.selfCheck.map { String(format: "%.3g", $0.maxError) } ?? "-"
       let speed =
         probe.speed.map {
-          String(format: "%6.1f %6.1f %6.1f; %6.1f", $0.forward, $0.weightGradient, $0.inputGradient, $0.overall)
+          String(
+            format: "%6.1f %6.1f %6.1f; %6.1f", $0.forward, $0.weightGradient, $0.inputGradient, $0.overall)
         } ?? ""
       let name = probe.requested.padding(toLength: 13, withPad: " ", startingAt: 0)
       print("\(name) \(check.padding(toLength: 12, withPad: " ", startingAt: 0)) \(probe.rejected ?? speed)")

@@ -42,7 +42,10 @@ struct BenchTrainerCommand: ParsableCommand {
     let decision = BLASDecision.current()
     for line in TrainerBenchmark.header(runtime: runtime, decision: decision) { print(line) }
     let reference = TrainerBenchmark.Reference(
-      bestKernel: decision.fastest, bestKernelRate: decision.bestRate, fmaPeakPerCore: decision.cpu.fmaPeakGFLOPS)
-    for line in TrainerBenchmark.run(timedSteps: steps, threadCounts: threads, reference: reference) { print(line) }
+      bestKernel: decision.fastest, bestKernelRate: decision.bestRate,
+      fmaPeakPerCore: decision.cpu.fmaPeakGFLOPS)
+    for line in TrainerBenchmark.run(timedSteps: steps, threadCounts: threads, reference: reference) {
+      print(line)
+    }
   }
 }

@@ -137,18 +137,26 @@ extension WorkerCommand {
     if let operatorChoice = BLASSetup.operatorKernel(environment) {
       do {
         let runtime = try BLASSetup.prepare(mode: .fastest, kernelOption: blasKernel) { _ in }
-        return ([:], "\(runtime.kernel) (\(runtime.isa); OPENBLAS_CORETYPE=\(operatorChoice) in the environment)")
+        return (
+          [:], "\(runtime.kernel) (\(runtime.isa); OPENBLAS_CORETYPE=\(operatorChoice) in the environment)"
+        )
       } catch { refuse(error.description) }
     }
     if let blasKernel {
       let probe = BLASDecision.probe(blasKernel, program: BLASSetup.thisProgram, environment: environment)
       if let rejected = probe.rejected { refuse("--blas-kernel \(blasKernel): \(rejected)") }
       let isa = CPUDescription.isa(ofKernel: blasKernel)
-      return (BLASSetup.childEnvironment(kernel: blasKernel, source: "option"), "\(blasKernel) (\(isa); --blas-kernel)")
+      return (
+        BLASSetup.childEnvironment(kernel: blasKernel, source: "option"),
+        "\(blasKernel) (\(isa); --blas-kernel)"
+      )
     }
     let decision = BLASDecision.current(environment: environment)
-    guard let fastest = decision.fastest else { refuse(decision.fallbackNote ?? "no OpenBLAS kernel passed its self-check") }
-    var description = "\(fastest) (\(CPUDescription.isa(ofKernel: fastest)); the fastest of \(decision.probes.filter(\.usable).map(\.requested).joined(separator: ", ")))"
+    guard let fastest = decision.fastest else {
+      refuse(decision.fallbackNote ?? "no OpenBLAS kernel passed its self-check")
+    }
+    var description =
+      "\(fastest) (\(CPUDescription.isa(ofKernel: fastest)); the fastest of \(decision.probes.filter(\.usable).map(\.requested).joined(separator: ", ")))"
     if let note = decision.fallbackNote {
       FileHandle.standardError.write(Data("warning: \(note)\n".utf8))
       description += "; FALLBACK: \(note)"

@@ -23,7 +23,8 @@ final class MixedKernelTests: XCTestCase {
       try JSONSerialization.jsonObject(with: Data(shown.stdout.utf8)) as? [String: Any])
     let probes = try XCTUnwrap(decision["probes"] as? [[String: Any]])
     let usable = probes.filter { $0["rejected"] == nil }.compactMap { $0["requested"] as? String }
-    let fast = try XCTUnwrap(decision["fastest"] as? String, "no kernel passed the self-check: \(shown.stdout)")
+    let fast = try XCTUnwrap(
+      decision["fastest"] as? String, "no kernel passed the self-check: \(shown.stdout)")
     // Kernels of one instruction set (Zen and Haswell) compute the same bytes: take another set.
     let avx2 = ["Zen", "Haswell"]
     guard let other = usable.first(where: { avx2.contains(fast) ? !avx2.contains($0) : $0 != fast }) else {
@@ -32,14 +33,17 @@ final class MixedKernelTests: XCTestCase {
     return (fast, other)
   }
 
-  func train(_ dataset: String, out: URL, steps: Int, extra: [String], environment: [String: String] = [:]) throws
+  func train(_ dataset: String, out: URL, steps: Int, extra: [String], environment: [String: String] = [:])
+    throws
     -> CLI.Result
   {
     let result = try CLI.run(
       CLI.binary,
       [
-        "train", "--dataset", dataset, "--task", "OfflineBallCircle-v0", "--cost-threshold", "5", "--seed", "0",
-        "--bc-steps", "20", "--steps", "\(steps)", "--batch-size", "16", "--eval-episodes", "0", "--out", out.path,
+        "train", "--dataset", dataset, "--task", "OfflineBallCircle-v0", "--cost-threshold", "5", "--seed",
+        "0",
+        "--bc-steps", "20", "--steps", "\(steps)", "--batch-size", "16", "--eval-episodes", "0", "--out",
+        out.path,
       ] + extra, environment: environment)
     XCTAssertEqual(result.status, 0, result.stderr)
     return result
@@ -57,7 +61,9 @@ final class MixedKernelTests: XCTestCase {
     return entries.map { "\($0["from"] ?? "?")-\($0["to"] ?? "?") \($0["kernel"] ?? "?")" }
   }
 
-  func policy(_ out: URL) throws -> Data { try Data(contentsOf: out.appendingPathComponent("policy.safetensors")) }
+  func policy(_ out: URL) throws -> Data {
+    try Data(contentsOf: out.appendingPathComponent("policy.safetensors"))
+  }
 
   /// A BC stage trained on one kind of machine, the TraC phase on the other: the environment a worker
   /// gives its trainers (`OPENBLAS_CORETYPE` with trac-sweep's marker) stands for each machine.
@@ -75,7 +81,8 @@ final class MixedKernelTests: XCTestCase {
     try train(dataset, out: aloneOther, steps: 40, extra: [], environment: machine(other))
     XCTAssertEqual(try blasRecord(aloneFast)["kernel"] as? String, fast)
     XCTAssertEqual(try blasRecord(aloneOther)["kernel"] as? String, other)
-    XCTAssertNotEqual(try policy(aloneFast), try policy(aloneOther), "\(fast) and \(other) give the same bytes")
+    XCTAssertNotEqual(
+      try policy(aloneFast), try policy(aloneOther), "\(fast) and \(other) give the same bytes")
 
     // fastest: the stage on `other`, TraC on `fast`; run.json says so.
     let stage = temporaryDirectory("kernel-stage")
@@ -87,13 +94,18 @@ final class MixedKernelTests: XCTestCase {
       environment: machine(fast))
     XCTAssertEqual(try trainedSteps(mixed), ["0-20 \(other)", "20-40 \(fast)"])
     XCTAssertTrue(resumed.stderr.contains("trained by another OpenBLAS kernel"), resumed.stderr)
-    XCTAssertNotEqual(try policy(mixed), try policy(aloneFast), "steps of two kernels, not one machine's bytes")
+    XCTAssertNotEqual(
+      try policy(mixed), try policy(aloneFast), "steps of two kernels, not one machine's bytes")
 
     // reproducible: the same two machines compute with the one reproducible kernel: the same bytes.
     let reproducibleAlone = temporaryDirectory("kernel-reproducible")
-    try train(dataset, out: reproducibleAlone, steps: 40, extra: ["--blas", "reproducible"], environment: machine(fast))
+    try train(
+      dataset, out: reproducibleAlone, steps: 40, extra: ["--blas", "reproducible"],
+      environment: machine(fast))
     let reproducibleStage = temporaryDirectory("kernel-reproducible-stage")
-    try train(dataset, out: reproducibleStage, steps: 20, extra: ["--blas", "reproducible"], environment: machine(other))
+    try train(
+      dataset, out: reproducibleStage, steps: 20, extra: ["--blas", "reproducible"],
+      environment: machine(other))
     let reproducibleMixed = temporaryDirectory("kernel-reproducible-mixed")
     try train(
       dataset, out: reproducibleMixed, steps: 40,
@@ -108,8 +120,10 @@ final class MixedKernelTests: XCTestCase {
     let refused = try CLI.run(
       CLI.binary,
       [
-        "train", "--dataset", dataset, "--task", "OfflineBallCircle-v0", "--cost-threshold", "5", "--seed", "0",
-        "--bc-steps", "20", "--steps", "40", "--batch-size", "16", "--eval-episodes", "0", "--blas", "reproducible",
+        "train", "--dataset", dataset, "--task", "OfflineBallCircle-v0", "--cost-threshold", "5", "--seed",
+        "0",
+        "--bc-steps", "20", "--steps", "40", "--batch-size", "16", "--eval-episodes", "0", "--blas",
+        "reproducible",
         "--out", temporaryDirectory("kernel-refused").path, "--init-from-checkpoint",
         stage.appendingPathComponent("bc-stage.safetensors").path,
       ])
@@ -128,7 +142,8 @@ final class MixedKernelTests: XCTestCase {
     var sweeps: [String: String] = [:]
     for mode in BLASMode.allCases {
       let grid: [String: Any] = [
-        "name": "kernels-\(mode.rawValue)", "task": "OfflineBallCircle-v0", "dataset": dataset, "algorithm": "trac",
+        "name": "kernels-\(mode.rawValue)", "task": "OfflineBallCircle-v0", "dataset": dataset,
+        "algorithm": "trac",
         "base": ["bc_steps": 20, "steps": steps, "batch_size": 16], "cost_thresholds": [5], "seeds": [0],
         "eval": ["episodes": 0, "seed": 0], "blas": mode.rawValue,
       ]
@@ -139,18 +154,22 @@ final class MixedKernelTests: XCTestCase {
       sweeps[mode.rawValue] = submitted.stdout.trimmingCharacters(in: .whitespacesAndNewlines)
     }
     let shipping = ["--no-evaluate", "--ship-checkpoints", "0.05", "--checkpoint-every", "20"]
-    try cluster.startWorker("first", trainer: CLI.binary, slots: 2, extra: shipping + ["--blas-kernel", other])
+    try cluster.startWorker(
+      "first", trainer: CLI.binary, slots: 2, extra: shipping + ["--blas-kernel", other])
     _ = try cluster.waitFor("both runs to have a checkpoint", timeout: 60) { $0.checkpoints.runs == 2 }
     cluster.signal(worker: "first", SIGKILL)
-    try cluster.startWorker("second", trainer: CLI.binary, slots: 2, extra: shipping + ["--blas-kernel", fast])
+    try cluster.startWorker(
+      "second", trainer: CLI.binary, slots: 2, extra: shipping + ["--blas-kernel", fast])
     _ = try cluster.waitFor("both runs to be done", timeout: 120) { $0.sweeps.allSatisfy { $0.done == 1 } }
-    let workerLog = try String(contentsOf: cluster.root.appendingPathComponent("worker-second.log"), encoding: .utf8)
+    let workerLog = try String(
+      contentsOf: cluster.root.appendingPathComponent("worker-second.log"), encoding: .utf8)
     XCTAssertTrue(workerLog.contains("blas=\(fast)"), "the start line names the kernel: \(workerLog)")
 
     func runFolder(_ sweep: String) throws -> URL {
       let rows = try XCTUnwrap(
         try JSONSerialization.jsonObject(
-          with: Data(try cluster.client(["results", sweep, "--format", "json"]).stdout.utf8)) as? [[String: Any]])
+          with: Data(try cluster.client(["results", sweep, "--format", "json"]).stdout.utf8))
+          as? [[String: Any]])
       let policy = try XCTUnwrap(rows.first?["policy"] as? String)
       return URL(fileURLWithPath: policy).deletingLastPathComponent()
     }

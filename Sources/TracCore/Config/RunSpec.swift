@@ -26,7 +26,8 @@ public struct RunSpec: Codable, Hashable, Sendable {
 
   public init(
     task: String, datasetSHA256: String, algorithm: Algorithm, hyperparameters: Hyperparameters,
-    costThreshold: Double, seed: UInt64, evalEpisodes: Int = 20, evalSeed: UInt64 = 0, blas: BLASMode = .fastest
+    costThreshold: Double, seed: UInt64, evalEpisodes: Int = 20, evalSeed: UInt64 = 0,
+    blas: BLASMode = .fastest
   ) {
     self.blas = blas
     self.task = task

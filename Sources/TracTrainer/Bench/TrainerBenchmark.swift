@@ -97,7 +97,8 @@ public enum TrainerBenchmark {
         + " (\(cpu.fmaFlopsPerCycle) fp32 flops/cycle x the clock of /proc/cpuinfo)")
     if let best = decision.fastest, let rate = decision.bestRate {
       lines.append(
-        String(format: "best kernel on this CPU: %@, %.1f GFLOP/s at the trainer's shapes, one thread", best, rate)
+        String(
+          format: "best kernel on this CPU: %@, %.1f GFLOP/s at the trainer's shapes, one thread", best, rate)
           + " (trac-sweep blas show)")
     }
     if let note = decision.fallbackNote { lines.append("WARNING: \(note)") }

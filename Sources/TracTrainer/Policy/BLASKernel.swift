@@ -32,7 +32,9 @@ public struct CPUDescription: Codable, Equatable, Sendable {
       if line.trimmingCharacters(in: .whitespaces).isEmpty, !fields.isEmpty { break }
       guard let colon = line.firstIndex(of: ":") else { continue }
       let key = line[..<colon].trimmingCharacters(in: .whitespaces)
-      if fields[key] == nil { fields[key] = line[line.index(after: colon)...].trimmingCharacters(in: .whitespaces) }
+      if fields[key] == nil {
+        fields[key] = line[line.index(after: colon)...].trimmingCharacters(in: .whitespaces)
+      }
     }
     vendor = fields["vendor_id"] ?? "unknown"
     modelName = fields["model name"] ?? "unknown"
@@ -99,6 +101,22 @@ public struct CPUDescription: Codable, Equatable, Sendable {
     case "sandybridge", "bulldozer", "piledriver", "steamroller", "excavator": return "AVX"
     default: return "SSE3"
     }
+  }
+
+  /// The /proc/cpuinfo flags a kernel's instructions need (`pni` is SSE3); empty for names not known here.
+  public static func flags(ofKernel kernel: String) -> [String] {
+    switch isa(ofKernel: kernel) {
+    case "AVX-512 (BF16)": return ["avx512f", "avx512bw", "avx512vl", "avx512_bf16"]
+    case "AVX-512": return ["avx512f", "avx512bw", "avx512vl"]
+    case "AVX2+FMA": return ["avx2", "fma"]
+    case "AVX": return ["avx"]
+    default: return ["pni"]
+    }
+  }
+
+  /// The flags `kernel` needs that this CPU lacks.
+  public func missingFlags(forKernel kernel: String) -> [String] {
+    Self.flags(ofKernel: kernel).filter { !has($0) }
   }
 
   static let isaRank = ["SSE3": 0, "AVX": 1, "AVX2+FMA": 2, "AVX-512": 3, "AVX-512 (BF16)": 4]
@@ -229,13 +247,15 @@ public enum BLASSelfCheck {
       "forward (rows x 256 x 256)", m: rows, n: hidden, k: hidden, transposeA: false, transposeB: true,
       a: activations, lda: hidden, b: weights, ldb: hidden, initial: nil)
     check(
-      "weight gradient (256 x 256 x rows)", m: hidden, n: hidden, k: rows, transposeA: true, transposeB: false,
+      "weight gradient (256 x 256 x rows)", m: hidden, n: hidden, k: rows, transposeA: true,
+      transposeB: false,
       a: gradients, lda: hidden, b: activations, ldb: hidden, initial: nil)
     check(
       "weight gradient, accumulated (256 x 256 x rows)", m: hidden, n: hidden, k: rows, transposeA: true,
       transposeB: false, a: gradients, lda: hidden, b: activations, ldb: hidden, initial: previous)
     check(
-      "input gradient (rows x 256 x 256)", m: rows, n: hidden, k: hidden, transposeA: false, transposeB: false,
+      "input gradient (rows x 256 x 256)", m: rows, n: hidden, k: hidden, transposeA: false,
+      transposeB: false,
       a: gradients, lda: hidden, b: weights, ldb: hidden, initial: nil)
     check(
       "first-layer weight gradient (256 x 34 x rows)", m: hidden, n: narrow, k: rows, transposeA: true,
@@ -298,7 +318,8 @@ public enum BLASSpeed {
       }
     }
     return Result(
-      forward: flops / best[0] / 1e9, weightGradient: flops / best[1] / 1e9, inputGradient: flops / best[2] / 1e9,
+      forward: flops / best[0] / 1e9, weightGradient: flops / best[1] / 1e9,
+      inputGradient: flops / best[2] / 1e9,
       overall: 3 * flops / best.reduce(0, +) / 1e9)
   }
 }

@@ -30,7 +30,8 @@ public struct BLASProbe: Codable, Equatable, Sendable {
     let loaded = BLASLibrary.loadedKernel
     var probe = BLASProbe(requested: requested, loaded: loaded)
     guard BLASLibrary.same(loaded, requested) else {
-      probe.rejected = "\(BLASLibrary.name) \(BLASLibrary.version) has no kernel \(requested) (it loaded \(loaded))"
+      probe.rejected =
+        "\(BLASLibrary.name) \(BLASLibrary.version) has no kernel \(requested) (it loaded \(loaded))"
       return probe
     }
     let check = BLASSelfCheck.run()
@@ -98,7 +99,8 @@ public struct BLASDecision: Codable, Equatable, Sendable {
   static func cacheKey(cpu: CPUDescription, libraryPath: String) -> String {
     let size = (try? FileManager.default.attributesOfItem(atPath: libraryPath)[.size] as? Int) ?? 0
     let text = [
-      format, cpu.vendor, cpu.modelName, "\(cpu.family ?? -1)", "\(cpu.model ?? -1)", cpu.flags.joined(separator: " "),
+      format, cpu.vendor, cpu.modelName, "\(cpu.family ?? -1)", "\(cpu.model ?? -1)",
+      cpu.flags.joined(separator: " "),
       libraryPath, "\(size)", BLASLibrary.config,
     ].joined(separator: "\n")
     return SHA256.hash(data: Data(text.utf8)).prefix(8).map { String(format: "%02x", $0) }.joined()
@@ -128,10 +130,12 @@ public struct BLASDecision: Codable, Equatable, Sendable {
     }
     let probes = cpu.candidateKernels.map { probe($0, program: program, environment: environment) }
     let decision = BLASDecision(
-      cpu: cpu, library: "\(BLASLibrary.name) \(BLASLibrary.version)", libraryPath: libraryPath, probes: probes,
+      cpu: cpu, library: "\(BLASLibrary.name) \(BLASLibrary.version)", libraryPath: libraryPath,
+      probes: probes,
       fastest: choose(probes))
     if let data = try? JSONCodec.prettyEncoder.encode(decision) {
-      try? FileManager.default.createDirectory(at: file.deletingLastPathComponent(), withIntermediateDirectories: true)
+      try? FileManager.default.createDirectory(
+        at: file.deletingLastPathComponent(), withIntermediateDirectories: true)
       try? data.write(to: file, options: .atomic)
     }
     return decision
@@ -156,12 +160,16 @@ public struct BLASDecision: Codable, Equatable, Sendable {
     let data = output.fileHandleForReading.readDataToEndOfFile()
     process.waitUntilExit()
     if process.terminationReason == .uncaughtSignal {
-      let name = process.terminationStatus == SIGILL ? "SIGILL: an instruction this CPU lacks" : "signal \(process.terminationStatus)"
+      let name =
+        process.terminationStatus == SIGILL
+        ? "SIGILL: an instruction this CPU lacks" : "signal \(process.terminationStatus)"
       return BLASProbe(requested: kernel, rejected: "the probe died of \(name)")
     }
-    guard process.terminationStatus == 0, let probe = try? JSONCodec.decoder.decode(BLASProbe.self, from: data)
+    guard process.terminationStatus == 0,
+      let probe = try? JSONCodec.decoder.decode(BLASProbe.self, from: data)
     else {
-      return BLASProbe(requested: kernel, rejected: "the probe failed (exit status \(process.terminationStatus))")
+      return BLASProbe(
+        requested: kernel, rejected: "the probe failed (exit status \(process.terminationStatus))")
     }
     return probe
   }
@@ -259,7 +267,8 @@ public enum BLASSetup {
   /// - `--blas-kernel NAME`: that kernel, checked in-process.
   /// - else the kernel a parent (the worker) chose and probed, or this machine's fastest (probed once).
   public static func prepare(
-    mode: BLASMode, kernelOption: String?, environment: [String: String] = ProcessInfo.processInfo.environment,
+    mode: BLASMode, kernelOption: String?,
+    environment: [String: String] = ProcessInfo.processInfo.environment,
     notice: (String) -> Void
   ) throws(Refusal) -> BLASRuntime {
     let loaded = BLASLibrary.loadedKernel
@@ -277,7 +286,8 @@ public enum BLASSetup {
         throw Refusal(
           description:
             "a reproducible run computes with the OpenBLAS kernel \(BLASMode.reproducibleKernel), but"
-            + " OPENBLAS_CORETYPE=\(operatorChoice) is set on this machine (an operator's setting, respected)")
+            + " OPENBLAS_CORETYPE=\(operatorChoice) is set on this machine (an operator's setting, respected)"
+        )
       }
       guard BLASLibrary.same(loaded, operatorChoice) else {
         throw Refusal(
@@ -321,10 +331,22 @@ public enum BLASSetup {
       source = "probed"
       check = false
     }
+    if check {
+      // A kernel whose instructions this CPU lacks would die of SIGILL at its first product.
+      let cpu = CPUDescription.current
+      let missing = cpu.missingFlags(forKernel: wanted)
+      guard missing.isEmpty else {
+        throw Refusal(
+          description:
+            "the OpenBLAS kernel \(wanted) (\(CPUDescription.isa(ofKernel: wanted))) needs CPU features this CPU"
+            + " (\(cpu.modelName)) lacks: \(missing.joined(separator: ", "))")
+      }
+    }
     if !BLASLibrary.same(loaded, wanted) {
       guard !BLASLibrary.same(environment["OPENBLAS_CORETYPE"] ?? "", wanted) else {
         throw Refusal(
-          description: "\(BLASLibrary.name) \(BLASLibrary.version) has no kernel \(wanted) (it loaded \(loaded))")
+          description:
+            "\(BLASLibrary.name) \(BLASLibrary.version) has no kernel \(wanted) (it loaded \(loaded))")
       }
       try reexecute(kernel: wanted, source: source)
     }
@@ -344,6 +366,7 @@ public enum BLASSetup {
     for (name, value) in childEnvironment(kernel: kernel, source: source) { setenv(name, value, 1) }
     let arguments = CommandLine.arguments.map { strdup($0) } + [nil]
     execv("/proc/self/exe", arguments)
-    throw Refusal(description: "cannot execute this program again with OPENBLAS_CORETYPE=\(kernel): errno \(errno)")
+    throw Refusal(
+      description: "cannot execute this program again with OPENBLAS_CORETYPE=\(kernel): errno \(errno)")
   }
 }

@@ -114,12 +114,14 @@ public struct TrainingRun {
     var kernelHistory: [KernelSteps] = []
     if let start {
       kernelHistory =
-        start.kernelSteps.isEmpty ? [KernelSteps(from: 0, to: start.step, kernel: "unknown")] : start.kernelSteps
+        start.kernelSteps.isEmpty
+        ? [KernelSteps(from: 0, to: start.step, kernel: "unknown")] : start.kernelSteps
       let others = Set(kernelHistory.map(\.kernel).filter { !BLASLibrary.same($0, runtime.kernel) })
       if !others.isEmpty {
         if blas == .reproducible {
           throw CheckpointError(
-            file: (checkpointDirectory?.appendingPathComponent(Checkpoint.fileName) ?? initialCheckpoint!).path,
+            file: (checkpointDirectory?.appendingPathComponent(Checkpoint.fileName) ?? initialCheckpoint!)
+              .path,
             reason:
               "was trained (in part) by the OpenBLAS kernel \(others.sorted().joined(separator: ", ")), and this"
               + " reproducible run computes with \(runtime.kernel)",
@@ -128,7 +130,8 @@ public struct TrainingRun {
         notice(
           "steps \(kernelHistory.map { "\($0.from)-\($0.to) by \($0.kernel)" }.joined(separator: ", ")) were"
             + " trained by another OpenBLAS kernel than this process's \(runtime.kernel): the policy is not"
-            + " the bytes one machine gives (run.json blas.trained_steps says which kernel trained which steps)")
+            + " the bytes one machine gives (run.json blas.trained_steps says which kernel trained which steps)"
+        )
       }
     }
 
