@@ -33,16 +33,18 @@ final class MixedKernelTests: XCTestCase {
     return (fast, other)
   }
 
-  func train(_ dataset: String, out: URL, steps: Int, extra: [String], environment: [String: String] = [:])
-    throws
-    -> CLI.Result
-  {
+  @discardableResult
+  func train(
+    _ dataset: String, out: URL, steps: Int, batch: Int = 16, extra: [String],
+    environment: [String: String] = [:]
+  ) throws -> CLI.Result {
     let result = try CLI.run(
       CLI.binary,
       [
         "train", "--dataset", dataset, "--task", "OfflineBallCircle-v0", "--cost-threshold", "5", "--seed",
         "0",
-        "--bc-steps", "20", "--steps", "\(steps)", "--batch-size", "16", "--eval-episodes", "0", "--out",
+        "--bc-steps", "20", "--steps", "\(steps)", "--batch-size", "\(batch)", "--eval-episodes", "0",
+        "--out",
         out.path,
       ] + extra, environment: environment)
     XCTAssertEqual(result.status, 0, result.stderr)
@@ -138,13 +140,13 @@ final class MixedKernelTests: XCTestCase {
     let cluster = ClusterHarness("mixed-kernels")
     try cluster.startCoordinator()
     let dataset = try CLI.datasetFile()
-    let steps = 400
+    let steps = 1500
     var sweeps: [String: String] = [:]
     for mode in BLASMode.allCases {
       let grid: [String: Any] = [
         "name": "kernels-\(mode.rawValue)", "task": "OfflineBallCircle-v0", "dataset": dataset,
         "algorithm": "trac",
-        "base": ["bc_steps": 20, "steps": steps, "batch_size": 16], "cost_thresholds": [5], "seeds": [0],
+        "base": ["bc_steps": 20, "steps": steps, "batch_size": 32], "cost_thresholds": [5], "seeds": [0],
         "eval": ["episodes": 0, "seed": 0], "blas": mode.rawValue,
       ]
       let url = cluster.root.appendingPathComponent("\(mode.rawValue).json")
@@ -156,8 +158,11 @@ final class MixedKernelTests: XCTestCase {
     let shipping = ["--no-evaluate", "--ship-checkpoints", "0.05", "--checkpoint-every", "20"]
     try cluster.startWorker(
       "first", trainer: CLI.binary, slots: 2, extra: shipping + ["--blas-kernel", other])
-    _ = try cluster.waitFor("both runs to have a checkpoint", timeout: 60) { $0.checkpoints.runs == 2 }
+    let early = try cluster.waitFor("both runs to have a checkpoint", timeout: 60) {
+      $0.checkpoints.runs == 2
+    }
     cluster.signal(worker: "first", SIGKILL)
+    XCTAssertEqual(early.sweeps.map(\.done), [0, 0], "a run ended on the first worker: nothing was resumed")
     try cluster.startWorker(
       "second", trainer: CLI.binary, slots: 2, extra: shipping + ["--blas-kernel", fast])
     _ = try cluster.waitFor("both runs to be done", timeout: 120) { $0.sweeps.allSatisfy { $0.done == 1 } }
@@ -185,7 +190,7 @@ final class MixedKernelTests: XCTestCase {
     let reproducible = try runFolder(try XCTUnwrap(sweeps["reproducible"]))
     XCTAssertEqual(try trainedSteps(reproducible), ["0-\(steps) \(BLASMode.reproducibleKernel)"])
     let alone = temporaryDirectory("kernels-alone")
-    try train(dataset, out: alone, steps: steps, extra: ["--blas", "reproducible"])
+    try train(dataset, out: alone, steps: steps, batch: 32, extra: ["--blas", "reproducible"])
     XCTAssertEqual(try policy(reproducible), try policy(alone), "resumed across kernels, the same bytes")
   }
 }

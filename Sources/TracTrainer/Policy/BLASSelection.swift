@@ -101,7 +101,7 @@ public struct BLASDecision: Codable, Equatable, Sendable {
     let text = [
       format, cpu.vendor, cpu.modelName, "\(cpu.family ?? -1)", "\(cpu.model ?? -1)",
       cpu.flags.joined(separator: " "),
-      libraryPath, "\(size)", BLASLibrary.config,
+      libraryPath, "\(size)", BLASLibrary.name, BLASLibrary.version,
     ].joined(separator: "\n")
     return SHA256.hash(data: Data(text.utf8)).prefix(8).map { String(format: "%02x", $0) }.joined()
   }
