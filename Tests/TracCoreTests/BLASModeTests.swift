@@ -1,7 +1,6 @@
 import Foundation
+import TracCore
 import XCTest
-
-@testable import TracCore
 
 /// The `blas` setting (docs/PERFORMANCE.md): a grid key and part of the run id, left out at its default.
 final class BLASModeTests: XCTestCase {

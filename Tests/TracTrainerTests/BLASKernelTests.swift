@@ -1,7 +1,6 @@
 import Foundation
+import TracTrainer
 import XCTest
-
-@testable import TracTrainer
 
 /// Which OpenBLAS kernels a CPU can run, from its /proc/cpuinfo, and the self-check (docs/PERFORMANCE.md).
 final class BLASKernelTests: XCTestCase {

@@ -19,6 +19,18 @@ public struct BLASProbe: Codable, Equatable, Sendable {
 
   public var usable: Bool { rejected == nil }
 
+  public init(
+    requested: String, loaded: String? = nil, selfCheck: BLASSelfCheck.Result? = nil,
+    speed: BLASSpeed.Result? = nil,
+    rejected: String? = nil
+  ) {
+    self.requested = requested
+    self.loaded = loaded
+    self.selfCheck = selfCheck
+    self.speed = speed
+    self.rejected = rejected
+  }
+
   enum CodingKeys: String, CodingKey {
     case requested, loaded
     case selfCheck = "self_check"
@@ -63,6 +75,16 @@ public struct BLASDecision: Codable, Equatable, Sendable {
     case format, cpu, library
     case libraryPath = "library_path"
     case probes, fastest
+  }
+
+  public init(
+    cpu: CPUDescription, library: String, libraryPath: String, probes: [BLASProbe], fastest: String?
+  ) {
+    self.cpu = cpu
+    self.library = library
+    self.libraryPath = libraryPath
+    self.probes = probes
+    self.fastest = fastest
   }
 
   public func probe(of kernel: String) -> BLASProbe? {
