@@ -102,8 +102,19 @@ struct TrainCommand: ParsableCommand {
       steps); the policy is the same as training this run alone.
       """)
   var initFromCheckpoint: String?
+  @Option(
+    help: """
+      BLAS mode (docs/PERFORMANCE.md): fastest (this machine's fastest kernel that passes the \
+      self-check) or reproducible (the OpenBLAS Haswell kernel on every machine: the same bytes \
+      everywhere; part of the run id).
+      """)
+  var blas: String = "fastest"
+  @OptionGroup var blasKernel: BLASKernelOption
 
   func validate() throws {
+    guard BLASMode(rawValue: blas) != nil else {
+      throw ValidationError("--blas must be fastest or reproducible; got '\(blas)'")
+    }
     guard Algorithm(rawValue: algorithm) != nil else {
       throw ValidationError("--algorithm must be one of trac, bc_all, bc_safe; got '\(algorithm)'")
     }
@@ -153,6 +164,8 @@ struct TrainCommand: ParsableCommand {
 
   func run() throws {
     if ProcessInfo.processInfo.environment["OPENBLAS_NUM_THREADS"] == nil { BLASThreads.set(1) }
+    let mode = BLASMode(rawValue: blas)!
+    let runtime = try blasKernel.prepare(mode: mode)
     let taskInfo = try TaskInfo.named(task)
     var datasetPath = dataset ?? ""
     if dataset == nil {
@@ -173,6 +186,8 @@ struct TrainCommand: ParsableCommand {
     run.checkpointDirectory = checkpointDir.map { URL(fileURLWithPath: $0) }
     run.checkpointEvery = checkpointEvery ?? TrainingRun.defaultCheckpointEvery
     run.initialCheckpoint = initFromCheckpoint.map { URL(fileURLWithPath: $0) }
+    run.blas = mode
+    run.blasRuntime = runtime
     let display = ProgressLine()
     do {
       let record = try run.run { display.show($0) }
@@ -204,6 +219,31 @@ struct TrainCommand: ParsableCommand {
   private func failInput(_ message: String) -> Never {
     FileHandle.standardError.write(Data("error: \(message)\n".utf8))
     Foundation.exit(TracError.inputErrorExitStatus)
+  }
+}
+
+/// `--blas-kernel NAME` of the commands that train, and the kernel set-up before their first BLAS call.
+struct BLASKernelOption: ParsableArguments {
+  @Option(
+    name: .customLong("blas-kernel"),
+    help: """
+      The OpenBLAS kernel, e.g. Haswell, SkylakeX, Zen (default: this machine's fastest that passes the \
+      self-check, probed once per machine). Checked before use; OPENBLAS_CORETYPE in the environment \
+      is respected and checked the same way.
+      """)
+  var name: String?
+
+  /// Applies the kernel (executing this program again with OPENBLAS_CORETYPE set when needed), or
+  /// exits with a message naming the kernel and what is wrong with it.
+  func prepare(mode: BLASMode) throws -> BLASRuntime {
+    do {
+      return try BLASSetup.prepare(mode: mode, kernelOption: name) {
+        FileHandle.standardError.write(Data("note: \($0)\n".utf8))
+      }
+    } catch {
+      FileHandle.standardError.write(Data("error: \(error.description)\n".utf8))
+      throw ExitCode.failure
+    }
   }
 }
 

@@ -56,6 +56,15 @@ struct WorkerCommand: ParsableCommand {
     name: .customLong("checkpoint-every"),
     help: "Steps between the trainer's checkpoints (default: the trainer's, 1000).")
   var checkpointEvery: Int?
+  @Option(
+    name: .customLong("blas-kernel"),
+    help: ArgumentHelp(
+      "The OpenBLAS kernel of this worker's trainers, e.g. Haswell (default: this machine's fastest that passes the self-check).",
+      discussion:
+        "Probed in a child before the worker starts; a kernel that fails is refused. Runs of a reproducible"
+        + " sweep use the reproducible kernel (Haswell) whatever this says; OPENBLAS_CORETYPE in the"
+        + " environment is respected and wins."))
+  var blasKernel: String?
 
   func validate() throws {
     guard shipCheckpoints.isFinite, shipCheckpoints >= 0 else {
@@ -100,6 +109,9 @@ struct WorkerCommand: ParsableCommand {
     configuration.checkpointShipInterval =
       shipCheckpoints > 0 ? .milliseconds(Int((shipCheckpoints * 1000).rounded())) : nil
     configuration.checkpointEvery = checkpointEvery
+    let blas = chooseBLASKernel()
+    configuration.trainerEnvironment.merge(blas.environment) { $1 }
+    configuration.blasKernel = blas.description
     let agent: WorkerAgent
     do { agent = try WorkerAgent(configuration: configuration) } catch {
       FileHandle.standardError.write(Data("error: \(error)\n".utf8))
@@ -109,6 +121,47 @@ struct WorkerCommand: ParsableCommand {
       FileHandle.standardError.write(Data("error: \(error)\n".utf8))
       throw ExitCode.failure
     }
+  }
+}
+
+extension WorkerCommand {
+  /// The kernel of the worker's trainers, as their environment and the start line's words. An operator's
+  /// OPENBLAS_CORETYPE is inherited by the trainers (this process loaded it: it is checked here);
+  /// otherwise the worker sets it, and its marker, for them. Exits on a kernel that fails its check.
+  func chooseBLASKernel() -> (environment: [String: String], description: String) {
+    func refuse(_ message: String) -> Never {
+      FileHandle.standardError.write(Data("error: \(message)\n".utf8))
+      Foundation.exit(1)
+    }
+    let environment = ProcessInfo.processInfo.environment
+    if let operatorChoice = BLASSetup.operatorKernel(environment) {
+      do {
+        let runtime = try BLASSetup.prepare(mode: .fastest, kernelOption: blasKernel) { _ in }
+        return (
+          [:], "\(runtime.kernel) (\(runtime.isa); OPENBLAS_CORETYPE=\(operatorChoice) in the environment)"
+        )
+      } catch { refuse(error.description) }
+    }
+    if let blasKernel {
+      let probe = BLASDecision.probe(blasKernel, program: BLASSetup.thisProgram, environment: environment)
+      if let rejected = probe.rejected { refuse("--blas-kernel \(blasKernel): \(rejected)") }
+      let isa = CPUDescription.isa(ofKernel: blasKernel)
+      return (
+        BLASSetup.childEnvironment(kernel: blasKernel, source: "option"),
+        "\(blasKernel) (\(isa); --blas-kernel)"
+      )
+    }
+    let decision = BLASDecision.current(environment: environment)
+    guard let fastest = decision.fastest else {
+      refuse(decision.fallbackNote ?? "no OpenBLAS kernel passed its self-check")
+    }
+    var description =
+      "\(fastest) (\(CPUDescription.isa(ofKernel: fastest)); the fastest of \(decision.probes.filter(\.usable).map(\.requested).joined(separator: ", ")))"
+    if let note = decision.fallbackNote {
+      FileHandle.standardError.write(Data("warning: \(note)\n".utf8))
+      description += "; FALLBACK: \(note)"
+    }
+    return (BLASSetup.childEnvironment(kernel: fastest, source: "probed"), description)
   }
 }
 

@@ -43,6 +43,7 @@ public enum TrainerArguments {
     if values.tracLRScale != Hyperparameters.defaultTracLRScale {
       option("--trac-lr-scale", number(values.tracLRScale))
     }
+    if spec.blas != .fastest { option("--blas", spec.blas.rawValue) }
     // A run of a grid with `"eval": {"episodes": 0}` trains only.
     if evaluate && spec.evalEpisodes > 0 { arguments.append("--evaluate") }
     option("--eval-episodes", "\(spec.evalEpisodes)")

@@ -60,6 +60,8 @@ public final class WorkerAgent: StoppableService, @unchecked Sendable {
     /// The task families announced in `hello` as evaluated here. Nil: none when `evaluate` is false,
     /// else those whose evaluator this machine has (`EvaluatorEnvironment.availableFamilies()`).
     public var evaluates: [TaskFamily]?
+    /// The OpenBLAS kernel its trainers compute with and how it was chosen, for the start line.
+    public var blasKernel = "as the library chooses"
 
     /// What `hello` announces.
     var announcedFamilies: [TaskFamily] {
@@ -195,7 +197,7 @@ public final class WorkerAgent: StoppableService, @unchecked Sendable {
       metadata: [
         "coordinator": "\(configuration.endpoint)", "slots": "\(configuration.slots)",
         "trainer": "\(configuration.trainer.path)", "spooled": "\(machine.spooledResults.count)",
-        "evaluate": "\(configuration.evaluate)",
+        "evaluate": "\(configuration.evaluate)", "blas": "\(configuration.blasKernel)",
         "evaluates": "\(machine.configuration.evaluates?.map(\.rawValue).joined(separator: ",") ?? "")",
       ])
     if configuration.evaluate, machine.configuration.evaluates?.isEmpty == true {

@@ -11,7 +11,9 @@ import Foundation
 ///   sets the weights of the labelled segments, which BC does not read);
 /// - the seed: the `segments`, `init`, `batches` and `dropout` streams are derived from it and
 ///   nothing else, and before the switch only BC consumes `batches` and `dropout`;
-/// - batch_size, lr and bc_steps, and the trainer format version (how the trainer computes).
+/// - batch_size, lr and bc_steps, and the trainer format version (how the trainer computes);
+/// - the BLAS mode: a `reproducible` run's stage is computed by the one reproducible kernel, so it is
+///   shared only with other `reproducible` runs (left out of the JSON at `fastest`, like in the run id).
 ///
 /// Not here: alpha, eta, beta, gamma, the reference choice, the TraC learning-rate warm-up and the
 /// total steps: TraC reads them after the switch. Evaluation settings are not training inputs.
@@ -38,6 +40,7 @@ public struct BCStage: Codable, Hashable, Sendable {
   public var lr: Double
   public var bcSteps: Int
   public var trainerFormatVersion: Int
+  public var blas: BLASMode
 
   /// The BC stage of `spec`; nil for runs without one (the BC baselines, and TraC with bc_steps 0).
   public init?(_ spec: RunSpec) {
@@ -55,6 +58,7 @@ public struct BCStage: Codable, Hashable, Sendable {
     lr = values.lr
     bcSteps = values.bcSteps
     trainerFormatVersion = spec.trainerFormatVersion
+    blas = spec.blas
   }
 
   enum CodingKeys: String, CodingKey {
@@ -67,6 +71,44 @@ public struct BCStage: Codable, Hashable, Sendable {
     case lr
     case bcSteps = "bc_steps"
     case trainerFormatVersion = "trainer_format_version"
+    case blas
+  }
+
+  public init(from decoder: any Decoder) throws {
+    let container = try decoder.container(keyedBy: CodingKeys.self)
+    format = try container.decode(String.self, forKey: .format)
+    task = try container.decode(String.self, forKey: .task)
+    datasetSHA256 = try container.decode(String.self, forKey: .datasetSHA256)
+    costThreshold = try container.decode(Double.self, forKey: .costThreshold)
+    seed = try container.decode(UInt64.self, forKey: .seed)
+    x = try container.decode(Double.self, forKey: .x)
+    y = try container.decode(Double.self, forKey: .y)
+    segments = try container.decode(SegmentSelection.self, forKey: .segments)
+    segRatio = try container.decode(Double.self, forKey: .segRatio)
+    batchSize = try container.decode(Int.self, forKey: .batchSize)
+    lr = try container.decode(Double.self, forKey: .lr)
+    bcSteps = try container.decode(Int.self, forKey: .bcSteps)
+    trainerFormatVersion = try container.decode(Int.self, forKey: .trainerFormatVersion)
+    blas = try container.decodeIfPresent(BLASMode.self, forKey: .blas) ?? .fastest
+  }
+
+  /// `blas` only when it is not `fastest`, so every stage id from before the setting is unchanged.
+  public func encode(to encoder: any Encoder) throws {
+    var container = encoder.container(keyedBy: CodingKeys.self)
+    try container.encode(format, forKey: .format)
+    try container.encode(task, forKey: .task)
+    try container.encode(datasetSHA256, forKey: .datasetSHA256)
+    try container.encode(costThreshold, forKey: .costThreshold)
+    try container.encode(seed, forKey: .seed)
+    try container.encode(x, forKey: .x)
+    try container.encode(y, forKey: .y)
+    try container.encode(segments, forKey: .segments)
+    try container.encode(segRatio, forKey: .segRatio)
+    try container.encode(batchSize, forKey: .batchSize)
+    try container.encode(lr, forKey: .lr)
+    try container.encode(bcSteps, forKey: .bcSteps)
+    try container.encode(trainerFormatVersion, forKey: .trainerFormatVersion)
+    if blas != .fastest { try container.encode(blas, forKey: .blas) }
   }
 
   /// The stage id: the first 16 hex digits of the SHA-256 of the stage's canonical JSON, like a
@@ -107,7 +149,7 @@ extension RunSpec {
     values.steps = stage.bcSteps
     var unit = RunSpec(
       task: task, datasetSHA256: datasetSHA256, algorithm: .trac, hyperparameters: values,
-      costThreshold: costThreshold, seed: seed, evalEpisodes: 0, evalSeed: 0)
+      costThreshold: costThreshold, seed: seed, evalEpisodes: 0, evalSeed: 0, blas: stage.blas)
     unit.trainerFormatVersion = trainerFormatVersion
     return unit
   }

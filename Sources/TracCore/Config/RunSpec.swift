@@ -20,11 +20,16 @@ public struct RunSpec: Codable, Hashable, Sendable {
   public var evalEpisodes: Int
   public var evalSeed: UInt64
   public var trainerFormatVersion: Int = RunSpec.trainerFormatVersion
+  /// Which BLAS kernel computes the run (docs/PERFORMANCE.md). Left out of the JSON at its default,
+  /// `fastest`, so every run id of the runs before this setting is unchanged.
+  public var blas: BLASMode = .fastest
 
   public init(
     task: String, datasetSHA256: String, algorithm: Algorithm, hyperparameters: Hyperparameters,
-    costThreshold: Double, seed: UInt64, evalEpisodes: Int = 20, evalSeed: UInt64 = 0
+    costThreshold: Double, seed: UInt64, evalEpisodes: Int = 20, evalSeed: UInt64 = 0,
+    blas: BLASMode = .fastest
   ) {
+    self.blas = blas
     self.task = task
     self.datasetSHA256 = datasetSHA256
     self.algorithm = algorithm
@@ -44,6 +49,36 @@ public struct RunSpec: Codable, Hashable, Sendable {
     case evalEpisodes = "eval_episodes"
     case evalSeed = "eval_seed"
     case trainerFormatVersion = "trainer_format_version"
+    case blas
+  }
+
+  public init(from decoder: any Decoder) throws {
+    let container = try decoder.container(keyedBy: CodingKeys.self)
+    task = try container.decode(String.self, forKey: .task)
+    datasetSHA256 = try container.decode(String.self, forKey: .datasetSHA256)
+    algorithm = try container.decode(Algorithm.self, forKey: .algorithm)
+    hyperparameters = try container.decode(Hyperparameters.self, forKey: .hyperparameters)
+    costThreshold = try container.decode(Double.self, forKey: .costThreshold)
+    seed = try container.decode(UInt64.self, forKey: .seed)
+    evalEpisodes = try container.decode(Int.self, forKey: .evalEpisodes)
+    evalSeed = try container.decode(UInt64.self, forKey: .evalSeed)
+    trainerFormatVersion = try container.decode(Int.self, forKey: .trainerFormatVersion)
+    blas = try container.decodeIfPresent(BLASMode.self, forKey: .blas) ?? .fastest
+  }
+
+  /// `blas` only when it is not `fastest`: the run id hashes this encoding.
+  public func encode(to encoder: any Encoder) throws {
+    var container = encoder.container(keyedBy: CodingKeys.self)
+    try container.encode(task, forKey: .task)
+    try container.encode(datasetSHA256, forKey: .datasetSHA256)
+    try container.encode(algorithm, forKey: .algorithm)
+    try container.encode(hyperparameters, forKey: .hyperparameters)
+    try container.encode(costThreshold, forKey: .costThreshold)
+    try container.encode(seed, forKey: .seed)
+    try container.encode(evalEpisodes, forKey: .evalEpisodes)
+    try container.encode(evalSeed, forKey: .evalSeed)
+    try container.encode(trainerFormatVersion, forKey: .trainerFormatVersion)
+    if blas != .fastest { try container.encode(blas, forKey: .blas) }
   }
 
   /// The first 16 hex digits of the SHA-256 of the spec's canonical JSON (sorted keys).

@@ -41,6 +41,8 @@ public struct GridRun: Hashable, Sendable {
   public let seed: UInt64
   public let evalEpisodes: Int
   public let evalSeed: UInt64
+  /// The grid's `blas` mode (docs/PERFORMANCE.md).
+  public var blas: BLASMode = .fastest
 
   public var hyperparameters: Hyperparameters { point.hyperparameters }
   public var pointID: String { point.id }
@@ -51,7 +53,7 @@ public struct GridRun: Hashable, Sendable {
   public func spec(datasetSHA256: String) -> RunSpec {
     RunSpec(
       task: task.dsrlID, datasetSHA256: datasetSHA256, algorithm: algorithm, hyperparameters: hyperparameters,
-      costThreshold: costThreshold, seed: seed, evalEpisodes: evalEpisodes, evalSeed: evalSeed)
+      costThreshold: costThreshold, seed: seed, evalEpisodes: evalEpisodes, evalSeed: evalSeed, blas: blas)
   }
 }
 
@@ -122,7 +124,8 @@ extension GridFile {
               runs.append(
                 GridRun(
                   task: target.task, datasetPath: target.datasetPath, algorithm: algorithm, point: point,
-                  costThreshold: costThreshold, seed: seed, evalEpisodes: evalEpisodes, evalSeed: evalSeed))
+                  costThreshold: costThreshold, seed: seed, evalEpisodes: evalEpisodes, evalSeed: evalSeed,
+                  blas: blas))
             }
           }
         }

@@ -40,11 +40,14 @@ public struct GridFile: Equatable, Sendable {
   public let seeds: [UInt64]
   public let evalEpisodes: Int
   public let evalSeed: UInt64
+  /// Which BLAS kernel computes the runs: each worker its fastest (default) or one kernel everywhere.
+  public let blas: BLASMode
   /// The TraC points, unique, in a deterministic order (see `GridFile.expandPoints`).
   public let points: [GridPoint]
 
   static let topLevelKeys = [
     "name", "task", "dataset", "algorithm", "base", "vary", "design", "cost_thresholds", "seeds", "eval",
+    "blas",
   ]
 
   /// Parses and checks a grid file. Throws the first problem found, with its JSON path.
@@ -141,6 +144,16 @@ public struct GridFile: Equatable, Sendable {
     }
     self.evalEpisodes = evalEpisodes
     self.evalSeed = evalSeed
+    var blas = BLASMode.fastest
+    if let blasField = file.optional("blas") {
+      let text = try blasField.string()
+      guard let mode = BLASMode(rawValue: text) else {
+        let known = BLASMode.allCases.map(\.rawValue).joined(separator: ", ")
+        throw blasField.path.error("unknown BLAS mode \(GridPath.quote(text)); expected one of: \(known)")
+      }
+      blas = mode
+    }
+    self.blas = blas
 
     guard let pointCount = Self.pointCount(vary: vary, design: design), pointCount <= Self.maximumPoints
     else {
@@ -429,6 +442,8 @@ private struct CanonicalGrid: Encodable {
   let costThresholds: [Double]
   let seeds: [UInt64]
   let eval: Eval
+  /// Nil at `fastest`, so every sweep id from before the key is unchanged.
+  let blas: BLASMode?
 
   init(_ grid: GridFile) {
     name = grid.name
@@ -443,11 +458,12 @@ private struct CanonicalGrid: Encodable {
     costThresholds = grid.costThresholds
     seeds = grid.seeds
     eval = Eval(episodes: grid.evalEpisodes, seed: grid.evalSeed)
+    blas = grid.blas == .fastest ? nil : grid.blas
   }
 
   enum CodingKeys: String, CodingKey {
     case name, task, dataset, algorithm, base, vary, design
     case costThresholds = "cost_thresholds"
-    case seeds, eval
+    case seeds, eval, blas
   }
 }

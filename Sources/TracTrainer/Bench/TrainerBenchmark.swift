@@ -67,13 +67,52 @@ public enum TrainerBenchmark {
     text.padding(toLength: max(width, text.count), withPad: " ", startingAt: 0)
   }
 
-  public static func run(timedSteps: Int, threadCounts: [Int]) -> [String] {
+  /// What the step rates are compared with, besides the sgemm peak of the kernel in use.
+  public struct Reference {
+    /// The best single-thread sgemm rate at the trainer's shapes of any kernel this CPU runs correctly
+    /// (`BLASDecision`), and that kernel.
+    public var bestKernel: String?
+    public var bestKernelRate: Double?
+    /// One core's FMA peak (`CPUDescription.fmaPeakGFLOPS`).
+    public var fmaPeakPerCore: Double?
+
+    public init(bestKernel: String?, bestKernelRate: Double?, fmaPeakPerCore: Double?) {
+      self.bestKernel = bestKernel
+      self.bestKernelRate = bestKernelRate
+      self.fmaPeakPerCore = fmaPeakPerCore
+    }
+  }
+
+  /// The header lines: the library and kernel, the CPU and its FMA peak, the best kernel.
+  public static func header(runtime: BLASRuntime, decision: BLASDecision) -> [String] {
+    let cpu = decision.cpu
+    var lines = [
+      "BLAS: \(runtime.library) \(runtime.version), kernel \(runtime.kernel) (\(runtime.isa), \(runtime.source)),"
+        + " \(BLASLibrary.path)"
+    ]
+    let clock = cpu.megahertz.map { String(format: "%.0f MHz", $0) } ?? "clock unknown"
+    let peak = cpu.fmaPeakGFLOPS.map { String(format: "%.1f GFLOP/s", $0) } ?? "unknown"
+    lines.append(
+      "CPU: \(cpu.modelName), \(cpu.isa), \(clock): FMA peak \(peak) per core"
+        + " (\(cpu.fmaFlopsPerCycle) fp32 flops/cycle x the clock of /proc/cpuinfo)")
+    if let best = decision.fastest, let rate = decision.bestRate {
+      lines.append(
+        String(
+          format: "best kernel on this CPU: %@, %.1f GFLOP/s at the trainer's shapes, one thread", best, rate)
+          + " (trac-sweep blas show)")
+    }
+    if let note = decision.fallbackNote { lines.append("WARNING: \(note)") }
+    return lines
+  }
+
+  public static func run(timedSteps: Int, threadCounts: [Int], reference: Reference? = nil) -> [String] {
     var lines: [String] = []
     let warmup = 3
     for threads in threadCounts {
       BLASThreads.set(threads)
       lines.append("BLAS threads \(threads)")
-      lines.append("  shape        phase   ms/step   GFLOP/s   sgemm peak   of peak")
+      lines.append(
+        "  shape        phase   ms/step   GFLOP/s   sgemm peak   of peak   of best kernel   of FMA peak")
       for benchCase in cases {
         let dataset = syntheticDataset(benchCase)
         var hyperparameters = Hyperparameters()
@@ -96,11 +135,17 @@ public enum TrainerBenchmark {
           }
           let seconds = times.sorted()[times.count / 2]
           let rate = flops / seconds / 1e9
+          // Against the best kernel's and the FMA peak of as many cores as threads.
+          func share(_ limit: Double?) -> String {
+            guard let limit, limit > 0 else { return "     -" }
+            return String(format: "%5.1f%%", 100 * rate / (limit * Double(threads)))
+          }
           lines.append(
             String(
               format: "  %@ %@ %8.1f  %8.1f   %10.1f   %5.1f%%", pad(benchCase.name, 12),
               pad(phase.rawValue, 6),
-              seconds * 1e3, rate, peak, 100 * rate / peak))
+              seconds * 1e3, rate, peak, 100 * rate / peak)
+              + "           \(share(reference?.bestKernelRate))        \(share(reference?.fmaPeakPerCore))")
         }
       }
     }

@@ -48,6 +48,9 @@ public struct Checkpoint: Sendable {
   public var trainLog: Data
   public var trainerVersion = TrainerVersion.string
   public var blasThreads = 1
+  /// Which OpenBLAS kernel trained which of its steps (docs/PERFORMANCE.md); empty in checkpoints
+  /// written before kernels were recorded.
+  public var kernelSteps: [KernelSteps] = []
 
   public init(spec: RunSpec, shape: PolicyShape, state: TrainerState, log: LogState, trainLog: Data) {
     precondition(state.parameters.count == shape.parameterCount)
@@ -112,6 +115,10 @@ public struct Checkpoint: Sendable {
       "blas_threads": String(blasThreads),
     ]
     if let bcStageID { metadata["bc_stage"] = bcStageID }
+    if !kernelSteps.isEmpty {
+      metadata["blas_trained_steps"] = String(
+        decoding: try! JSONCodec.canonicalEncoder.encode(kernelSteps), as: UTF8.self)
+    }
     metadata["checksum"] = Self.checksum(metadata: metadata, tensors: tensors.map(\.1.bytes))
     return Safetensors.encode(raw: tensors, metadata: metadata)
   }
@@ -220,6 +227,9 @@ public struct Checkpoint: Sendable {
       spec: spec, shape: shape, state: state, log: try json(LogState.self, "log"), trainLog: trainLog.bytes)
     checkpoint.trainerVersion = metadata["trainer_version"] ?? "unknown"
     checkpoint.blasThreads = Int(metadata["blas_threads"] ?? "") ?? 1
+    if metadata["blas_trained_steps"] != nil {
+      checkpoint.kernelSteps = try json([KernelSteps].self, "blas_trained_steps")
+    }
     return checkpoint
   }
 }

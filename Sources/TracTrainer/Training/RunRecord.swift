@@ -15,6 +15,8 @@ public struct RunRecord: Codable, Sendable {
   public var finishedAt: Date
   public var host: String
   public var blasThreads: Int
+  /// The BLAS library and kernel that computed the run, and which kernel trained which steps.
+  public var blas: BLASRuntime?
   public var data: DataSummary
   public var timing: Timing
   public var final: FinalMetrics
@@ -106,6 +108,7 @@ public struct RunRecord: Codable, Sendable {
     case finishedAt = "finished_at"
     case host
     case blasThreads = "blas_threads"
+    case blas
     case data, timing, final
     case stepsTrained = "steps_trained"
     case resumedFromStep = "resumed_from_step"

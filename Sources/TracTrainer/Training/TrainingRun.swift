@@ -48,6 +48,10 @@ public struct TrainingRun {
   /// A checkpoint at the end of a BC stage (another run's `bc-stage.safetensors`) to start the TraC
   /// phase from, when the stage ids match. A checkpoint of this run in `checkpointDirectory` wins.
   public var initialCheckpoint: URL?
+  /// The BLAS mode (part of the run's spec) and what computes this process's steps; nil: the loaded
+  /// kernel, as the library chose it.
+  public var blas: BLASMode = .fastest
+  public var blasRuntime: BLASRuntime?
   /// Says what the run starts from when it does not start from step 0 (stderr by default).
   public var notice: (String) -> Void = { FileHandle.standardError.write(Data("note: \($0)\n".utf8)) }
 
@@ -85,7 +89,8 @@ public struct TrainingRun {
     let labelSeconds = (clock.now - labelStart).seconds
     let spec = RunSpec(
       task: task.dsrlID, datasetSHA256: digest, algorithm: algorithm, hyperparameters: hyperparameters,
-      costThreshold: costThreshold, seed: seed, evalEpisodes: evalEpisodes, evalSeed: evalSeed)
+      costThreshold: costThreshold, seed: seed, evalEpisodes: evalEpisodes, evalSeed: evalSeed, blas: blas)
+    var runtime = blasRuntime ?? BLASRuntime.current(mode: blas, source: "library")
 
     // Where to start, decided before anything is written: a checkpoint that does not fit is refused.
     var directoryLock: DirectoryLock?
@@ -118,6 +123,30 @@ public struct TrainingRun {
           + " \(BLASThreads.count): the policy may differ in its last bits from a run that never stopped")
     }
     defer { withExtendedLifetime(directoryLock) {} }
+    // Which kernel trained the steps before this process's: never mixed silently.
+    var kernelHistory: [KernelSteps] = []
+    if let start {
+      kernelHistory =
+        start.kernelSteps.isEmpty
+        ? [KernelSteps(from: 0, to: start.step, kernel: "unknown")] : start.kernelSteps
+      let others = Set(kernelHistory.map(\.kernel).filter { !BLASLibrary.same($0, runtime.kernel) })
+      if !others.isEmpty {
+        if blas == .reproducible {
+          throw CheckpointError(
+            file: (checkpointDirectory?.appendingPathComponent(Checkpoint.fileName) ?? initialCheckpoint!)
+              .path,
+            reason:
+              "was trained (in part) by the OpenBLAS kernel \(others.sorted().joined(separator: ", ")), and this"
+              + " reproducible run computes with \(runtime.kernel)",
+            checkpointRun: start.runID, thisRun: spec.runID)
+        }
+        notice(
+          "steps \(kernelHistory.map { "\($0.from)-\($0.to) by \($0.kernel)" }.joined(separator: ", ")) were"
+            + " trained by another OpenBLAS kernel than this process's \(runtime.kernel): the policy is not"
+            + " the bytes one machine gives (run.json blas.trained_steps says which kernel trained which steps)"
+        )
+      }
+    }
 
     try FileManager.default.createDirectory(at: outputDirectory, withIntermediateDirectories: true)
     let logURL = outputDirectory.appendingPathComponent("train.jsonl")
@@ -149,6 +178,8 @@ public struct TrainingRun {
       var checkpoint = Checkpoint(
         spec: spec, shape: trainer.shape, state: trainer.saveState(), log: logState, trainLog: logContents)
       checkpoint.blasThreads = BLASThreads.count
+      checkpoint.kernelSteps = KernelSteps.appending(
+        KernelSteps(from: startStep, to: trainer.completedSteps, kernel: runtime.kernel), to: kernelHistory)
       let bytes = checkpoint.encoded()
       // The stage's copy first: were the process killed between the two, the next attempt resumes
       // from an earlier checkpoint and writes both again.
@@ -262,6 +293,9 @@ public struct TrainingRun {
     record.resumedFromStep = start?.step
     record.resumedFromRun = start?.runID
     record.bcStage = spec.bcStage?.stageID
+    runtime.trainedSteps = KernelSteps.appending(
+      KernelSteps(from: startStep, to: trainer.completedSteps, kernel: runtime.kernel), to: kernelHistory)
+    record.blas = runtime
     if checkpointDirectory != nil {
       record.timing.checkpoints = checkpoints
       record.timing.checkpointSeconds = checkpointSeconds
