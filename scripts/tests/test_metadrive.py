@@ -30,6 +30,7 @@ sys.path.insert(0, str(SCRIPTS))
 
 from test_evaluator import write_policy  # noqa: E402
 from test_run_schema import SCHEMA_PATH, validate  # noqa: E402
+from test_safety_gymnasium import serve  # noqa: E402  (the evaluator's serve loop, one process)
 from trac_tasks import METADRIVE, TASKS, resolve_task  # noqa: E402
 
 EVALUATOR = str(SCRIPTS / "evaluator.py")
@@ -81,17 +82,6 @@ def test_run_schema_accepts_every_tasks_ids():
 # ----------------------------------------------------------------------------
 # The evaluator
 # ----------------------------------------------------------------------------
-
-
-def serve(python: str, requests: list[dict], timeout: float = 600) -> list[dict]:
-    lines = "".join(json.dumps(r) + "\n" for r in requests)
-    env = dict(os.environ, OPENBLAS_NUM_THREADS="1")
-    proc = subprocess.run([python, EVALUATOR, "serve"], input=lines, capture_output=True, text=True,
-                          timeout=timeout, env=env)
-    assert proc.returncode == 0, proc.stderr[-3000:]
-    answers = [json.loads(line) for line in proc.stdout.splitlines()]
-    assert len(answers) == len(requests), proc.stderr[-3000:]
-    return answers
 
 
 def evaluate_request(task: str, policy: Path, seed: int, episodes: int, request_id: str) -> dict:
