@@ -551,10 +551,10 @@ def test_failed_runs_quarantine_retry_cancel_release(tmp_path, capsys):
         worker = cluster.start_worker("bad", "--trainer", str(failing), "--no-evaluate")
         make_dataset(tmp_path / "data.hdf5")
         with Coordinator(cluster.endpoint) as c:
-            sweep = c.submit(write_grid(tmp_path, "doomed", "data.hdf5", seeds=(0, 1)))
+            sweep = c.submit(write_grid(tmp_path, "doomed", "data.hdf5", alphas=(0.1, 0.2), seeds=(0, 1)))
             with pytest.raises(RunsFailed) as failed:
                 c.wait(sweep, check=True, timeout=60)
-            assert failed.value.sweep["failed"] == 2
+            assert failed.value.sweep["failed"] == 4
             out = capsys.readouterr().out
             assert "failed: run" in out and "boom: this trainer always fails" in out, out
             status = c.status()
@@ -566,17 +566,17 @@ def test_failed_runs_quarantine_retry_cancel_release(tmp_path, capsys):
                 assert_shape(failure, FAILURE_FIELDS, "status.recent_failures[]")
                 assert failure["exit_status"] == 1 and failure["input_error"] is False
                 assert "boom" in failure["stderr_tail"] and failure["attempt"] == 1
-                # Sharing BC stages (the default): each run's stage unit failed, and the runs with it.
+                # Two alphas share each seed's BC stage: its unit failed, and the two runs with it.
                 assert failure["stage_unit"] is True and failure["sweeps"] == [sweep.id]
             # Retry: both runs queued again; the quarantined worker gets none of them.
             retried = c.retry(sweep, failed_only=True)
             assert_shape(retried, CHANGE_FIELDS, "retry")
-            assert retried["affected"] == 2
-            assert {k: c.sweep(sweep)[k] for k in ("pending", "failed")} == {"pending": 2, "failed": 0}
+            assert retried["affected"] == 4
+            assert {k: c.sweep(sweep)[k] for k in ("pending", "failed")} == {"pending": 4, "failed": 0}
             assert c.retry(sweep)["affected"] == 0, "nothing failed any more"
             with pytest.raises(ValueError):
                 c.retry(sweep, failed_only=False)
-            assert c.cancel(sweep)["affected"] == 2
+            assert c.cancel(sweep)["affected"] == 4
             assert c.release(worker) == {"message": f"released {worker} from quarantine", "affected": 1}
             assert c.release(worker)["affected"] == 0
     finally:
