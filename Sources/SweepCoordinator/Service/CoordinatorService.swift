@@ -306,6 +306,7 @@ public final class CoordinatorService: StoppableService, @unchecked Sendable {
         heldReplies = []
         heldReads = []
         rejections = [:]
+        requestsThisPass.removeAll(keepingCapacity: true)
         logger.error("coordinator loop: \(error)")
       }
     }
