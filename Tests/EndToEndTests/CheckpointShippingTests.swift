@@ -1,6 +1,7 @@
 import Foundation
 import SweepWire
 import TracCore
+import TracTrainer
 import XCTest
 
 /// Preemption costs minutes, not hours (docs/CHECKPOINTS.md): a worker SIGKILLed in the middle of a run
@@ -75,10 +76,11 @@ final class CheckpointShippingTests: XCTestCase {
     let progress = try XCTUnwrap(reported, "status never showed the run's progress")
     XCTAssertEqual(progress.totalSteps, Self.steps)
     XCTAssertGreaterThan(progress.step, 0)
-    // Live, not a log line: steps other than the logged ones (multiples of 1,000, the end of BC) show.
+    // Live, not a log line: steps between train.jsonl's lines (its default cadence here) show.
+    let logEvery = TrainingRun.defaultLogEvery(steps: Self.steps, bcSteps: Self.bcSteps)
     XCTAssertTrue(
-      steps.contains { $0 % 1000 != 0 && $0 != Self.bcSteps },
-      "progress moved only with train.jsonl: \(steps)")
+      steps.contains { $0 % logEvery != 0 },
+      "progress moved only with train.jsonl (every \(logEvery)): \(steps)")
     XCTAssertTrue(["bc", "trac"].contains(progress.phase), progress.phase)
     XCTAssertEqual(progress.sweeps, [sweep])
     let held = try cluster.status().checkpoints

@@ -35,14 +35,6 @@ public final class OutboundLedger: @unchecked Sendable {
     return peak
   }
 
-  /// Peers that hold bytes now (an entry goes when its bytes are released: a peer that is gone costs
-  /// nothing here).
-  public var peers: Int {
-    lock.lock()
-    defer { lock.unlock() }
-    return byPeer.count
-  }
-
   func add(_ bytes: Int, for peer: Data) {
     lock.lock()
     byPeer[peer, default: 0] += bytes
