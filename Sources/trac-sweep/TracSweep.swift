@@ -32,7 +32,7 @@ public struct TracSweep: ParsableCommand {
       CancelCommand.self,
       RetryCommand.self,
       ResultsCommand.self, ReportCommand.self, ReleaseCommand.self, TrainCommand.self, EvaluateCommand.self,
-      BenchCommand.self, KeysCommand.self, DashboardCommand.self, BLASCommand.self,
+      BenchCommand.self, PlanCommand.self, KeysCommand.self, DashboardCommand.self, BLASCommand.self,
     ])
 
   public init() {}

@@ -1,0 +1,163 @@
+import Crypto
+import Foundation
+
+/// What a list of grid files costs when they are submitted to one coordinator in that order
+/// (`trac-sweep plan`, sweeps/README.md): the runs each file adds that no earlier file has, the BC
+/// stages trained once for several runs, the updates and the CPU-hours they take.
+///
+/// The counting follows the coordinator's scheduler exactly (docs/CHECKPOINTS.md):
+/// - a run is its content hash, so a run that an earlier file already has costs nothing again;
+/// - a file's new TraC runs that start from the same BC stage share one stage unit when two or more of
+///   them do, or when an earlier file made that unit: the unit makes `bc_steps` updates once and
+///   each of its runs the remaining `steps - bc_steps`; a run alone with its stage makes all `steps`;
+/// - the BC baselines make `steps` updates.
+///
+/// A grid that leaves `dataset` out is planned with one stand-in dataset per task (the DSRL file the
+/// coordinator would take); a grid that names a file is planned with that path as its identity.
+public struct StudyPlan: Sendable {
+  /// One file's share of the plan.
+  public struct Line: Sendable, Equatable, Codable {
+    /// The grid's name.
+    public var name: String
+    /// Runs in the grid (each distinct run once).
+    public var runs: Int
+    /// Of those, runs that no earlier file of the plan has: the ones this file trains.
+    public var newRuns: Int
+    /// BC stage units this file creates.
+    public var stageUnits: Int
+    /// Updates this file's new runs and stage units make.
+    public var updates: Int
+    /// `updates`, each priced by `TrainerCost` for its task.
+    public var cpuHours: Double
+    /// What the same file alone would cost (no earlier file): what sweeps/README.md's table gives.
+    public var cpuHoursAlone: Double
+
+    enum CodingKeys: String, CodingKey {
+      case name, runs
+      case newRuns = "new_runs"
+      case stageUnits = "stage_units"
+      case updates
+      case cpuHours = "cpu_hours"
+      case cpuHoursAlone = "cpu_hours_alone"
+    }
+  }
+
+  public let lines: [Line]
+  public let cost: TrainerCost
+
+  /// Every file's new runs, units and hours together.
+  public var total: Line {
+    lines.reduce(
+      Line(name: "total", runs: 0, newRuns: 0, stageUnits: 0, updates: 0, cpuHours: 0, cpuHoursAlone: 0)
+    ) { sum, line in
+      var sum = sum
+      sum.runs += line.runs
+      sum.newRuns += line.newRuns
+      sum.stageUnits += line.stageUnits
+      sum.updates += line.updates
+      sum.cpuHours += line.cpuHours
+      sum.cpuHoursAlone += line.cpuHoursAlone
+      return sum
+    }
+  }
+
+  public init(grids: [GridFile], cost: TrainerCost = .measured) {
+    self.cost = cost
+    var known = Ledger()
+    lines = grids.map { grid in
+      var alone = Ledger()
+      let cpuHoursAlone = alone.add(grid, cost: cost).cpuHours
+      return known.add(grid, cost: cost, cpuHoursAlone: cpuHoursAlone)
+    }
+  }
+
+  /// The runs and stage units a coordinator would hold after the files so far.
+  private struct Ledger {
+    var runs: Set<String> = []
+    var units: Set<String> = []
+
+    mutating func add(_ grid: GridFile, cost: TrainerCost, cpuHoursAlone: Double? = nil) -> Line {
+      var specs: [(spec: RunSpec, task: TaskInfo)] = []
+      var inGrid: Set<String> = []
+      for run in grid.runs {
+        let spec = run.spec(datasetSHA256: StudyPlan.standInDataset(run))
+        guard inGrid.insert(spec.runID).inserted else { continue }
+        specs.append((spec, run.task))
+      }
+      let new = specs.filter { !runs.contains($0.spec.runID) }
+      var demand: [String: Int] = [:]
+      for (spec, _) in new {
+        if let unit = spec.stageUnit { demand[unit.runID, default: 0] += 1 }
+      }
+      var line = Line(
+        name: grid.name, runs: specs.count, newRuns: new.count, stageUnits: 0, updates: 0, cpuHours: 0,
+        cpuHoursAlone: 0)
+      var seconds = 0.0
+      func count(_ updates: Int, _ spec: RunSpec, _ task: TaskInfo) {
+        line.updates += updates
+        seconds += Double(updates) * cost.secondsPerUpdate(task, spec.hyperparameters)
+      }
+      for (spec, task) in new {
+        runs.insert(spec.runID)
+        let steps = spec.hyperparameters.steps
+        guard let unit = spec.stageUnit, units.contains(unit.runID) || demand[unit.runID, default: 0] >= 2
+        else {
+          count(steps, spec, task)
+          continue
+        }
+        if units.insert(unit.runID).inserted {
+          line.stageUnits += 1
+          count(unit.hyperparameters.steps, unit, task)
+        }
+        count(steps - unit.hyperparameters.steps, spec, task)
+      }
+      line.cpuHours = seconds / 3600
+      line.cpuHoursAlone = cpuHoursAlone ?? line.cpuHours
+      return line
+    }
+  }
+
+  /// The dataset hash a run is planned with: its file's path, or the task's DSRL file.
+  static func standInDataset(_ run: GridRun) -> String {
+    let identity = run.datasetPath.map { "file:\($0)" } ?? "dsrl:\(run.task.dsrlID)"
+    return SHA256.hash(data: Data(identity.utf8)).map { String(format: "%02x", $0) }.joined()
+  }
+}
+
+/// Seconds of one CPU core per update (one BLAS thread), by the shapes that set the trainer's work:
+/// `batch_size` segments of `L = floor(episode length x seg_ratio)` steps through the
+/// `[obs, 256, 256, act]` policy. Fitted to `trac-sweep train` runs whose constants are stated
+/// beside them, so the hours scale with the kernel: compare `trac-sweep bench trainer` on your nodes.
+public struct TrainerCost: Sendable, Equatable {
+  /// Seconds per update per segment step at zero observation width, for a batch of 96.
+  public var secondsPerStep: Double
+  /// Seconds per update per segment step per observation value, for a batch of 96.
+  public var secondsPerStepPerObservation: Double
+  /// Where the constants were measured.
+  public var measuredOn: String
+
+  public init(secondsPerStep: Double, secondsPerStepPerObservation: Double, measuredOn: String) {
+    self.secondsPerStep = secondsPerStep
+    self.secondsPerStepPerObservation = secondsPerStepPerObservation
+    self.measuredOn = measuredOn
+  }
+
+  /// The segment length the trainer uses (docs/ALGORITHM.md).
+  public static func segmentLength(_ task: TaskInfo, _ values: Hyperparameters) -> Int {
+    max(1, Int((Double(task.episodeSteps) * values.segRatio).rounded(.down)))
+  }
+
+  public func secondsPerUpdate(_ task: TaskInfo, _ values: Hyperparameters) -> Double {
+    let length = Double(Self.segmentLength(task, values))
+    let perStep = secondsPerStep + secondsPerStepPerObservation * Double(task.observationDim)
+    return length * perStep * Double(values.batchSize) / 96
+  }
+
+  /// TraC updates of `trac-sweep train` (CPU time between 11 and 41 updates, batch 96) on the AMD
+  /// EPYC (Zen 3) development VM, OpenBLAS 0.3.21's Zen kernel, one BLAS thread: BallCircle shapes
+  /// (L 200, obs 8) 0.115 s, MetaDrive-mediummean (L 250, obs 259) 0.333 s. AntCircle (L 500,
+  /// obs 34) comes out at 0.35 s, measured 0.36 s.
+  public static let measured = TrainerCost(
+    secondsPerStep: 5.51e-4, secondsPerStepPerObservation: 3.0e-6,
+    measuredOn: "AMD EPYC (Zen 3), OpenBLAS 0.3.21 Zen kernel, 1 BLAS thread")
+}
