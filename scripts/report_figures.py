@@ -29,6 +29,7 @@ import os
 import re
 import sys
 import tempfile
+import textwrap
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -448,7 +449,10 @@ def fmt(x: float) -> str:
 
 
 def _note(ax, message: str) -> None:
-    ax.text(0.5, 0.5, message, transform=ax.transAxes, ha="center", va="center", color="#666666", wrap=True)
+    """A grey note inside the axes, wrapped to their width (matplotlib's own wrap uses the figure's), near
+    the top and on a white box, so it neither spills into the next panel nor hides a point."""
+    ax.text(0.5, 0.96, textwrap.fill(message, 44, break_on_hyphens=False), transform=ax.transAxes, ha="center", va="top",
+            color="#666666", fontsize=8, bbox=dict(facecolor="white", edgecolor="none", alpha=0.85, pad=2))
 
 
 def _cost_line(ax, vertical: bool = False) -> None:
