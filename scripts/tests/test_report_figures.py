@@ -368,7 +368,7 @@ def test_two_logged_steps_are_points_and_a_note_never_a_line():
     task = report_figures.parse(doc).tasks[0]
     fig, _, _ = report_figures.learning_figure(task)
     for ax in fig.axes:
-        notes = [t.get_text() for t in ax.texts]
+        notes = [" ".join(t.get_text().split()) for t in ax.texts]  # wrapped to the axes
         assert any("too few for a curve" in n for n in notes), notes
         joined = [line for line in ax.get_lines() if len(line.get_xdata()) > 1 and line.get_linestyle() != "None"]
         assert not joined, "no line joins two logged steps"
