@@ -16,7 +16,6 @@ let package = Package(
   ],
   dependencies: [
     .package(url: "https://github.com/apple/swift-argument-parser", from: "1.8.2"),
-    .package(url: "https://github.com/apple/swift-crypto", from: "3.12.3"),
     .package(url: "https://github.com/apple/swift-log", from: "1.16.2"),
     .package(url: "https://github.com/groue/GRDB.swift", from: "7.10.0"),
     .package(url: "https://github.com/hummingbird-project/hummingbird", from: "2.28.1"),
@@ -29,6 +28,10 @@ let package = Package(
     .systemLibrary(
       name: "CHDF5", pkgConfig: "hdf5",
       providers: [.apt(["libhdf5-dev"])]),
+    // OpenSSL's libcrypto: SHA-256 (TracCore/FileDigest.swift).
+    .systemLibrary(
+      name: "CLibCrypto", pkgConfig: "libcrypto",
+      providers: [.apt(["libssl-dev"])]),
     // libzmq's .pc adds flags SwiftPM rejects, so it is linked by name in the module map.
     .systemLibrary(
       name: "CZMQ",
@@ -37,12 +40,11 @@ let package = Package(
     // Process control wrappers (prctl is variadic).
     .target(name: "CProcess"),
 
-    .target(name: "TracCore", dependencies: [.product(name: "Crypto", package: "swift-crypto")]),
+    .target(name: "TracCore", dependencies: ["CLibCrypto"]),
     .target(
       name: "TracTrainer",
       dependencies: [
         "TracCore", "CBLAS", "CHDF5",
-        .product(name: "Crypto", package: "swift-crypto"),
       ],
       swiftSettings: vectorFlags),
     .target(

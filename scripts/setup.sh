@@ -15,7 +15,7 @@ set -euo pipefail
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 cd "$root"
 
-apt_packages=(libopenblas-dev libhdf5-dev libzmq3-dev pkg-config)
+apt_packages=(libopenblas-dev libhdf5-dev libzmq3-dev libssl-dev pkg-config)
 mode="${1:-}"
 case "$mode" in
   "" | --simulators | --for-tests) ;;

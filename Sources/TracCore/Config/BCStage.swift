@@ -1,4 +1,3 @@
-import Crypto
 import Foundation
 
 /// The behaviour-cloning stage of a TraC run (docs/CHECKPOINTS.md): exactly the inputs the
@@ -115,7 +114,7 @@ public struct BCStage: Codable, Hashable, Sendable {
   /// run id (the `format` field keeps the two kinds of id apart).
   public var stageID: String {
     let canonical = try! JSONCodec.canonicalEncoder.encode(self)
-    return SHA256.hash(data: canonical).prefix(8).map { String(format: "%02x", $0) }.joined()
+    return shortSHA256Hex(canonical)
   }
 }
 

@@ -1,4 +1,3 @@
-import Crypto
 import Foundation
 
 /// Everything that determines a run's result. Its content hash is the run id (docs/FORMATS.md):
@@ -84,7 +83,7 @@ public struct RunSpec: Codable, Hashable, Sendable {
   /// The first 16 hex digits of the SHA-256 of the spec's canonical JSON (sorted keys).
   public var runID: String {
     let canonical = try! JSONCodec.canonicalEncoder.encode(self)
-    return SHA256.hash(data: canonical).prefix(8).map { String(format: "%02x", $0) }.joined()
+    return shortSHA256Hex(canonical)
   }
 }
 

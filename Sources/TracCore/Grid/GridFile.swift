@@ -1,4 +1,3 @@
-import Crypto
 import Foundation
 
 /// A parsed and validated grid file (docs/GRID.md). Every value has been checked, with the JSON
@@ -180,7 +179,7 @@ public struct GridFile: Equatable, Sendable {
 
   /// The SHA-256 of `canonicalJSON`, in hex: the same grid submitted twice has the same hash.
   public var canonicalSHA256: String {
-    SHA256.hash(data: canonicalJSON).map { String(format: "%02x", $0) }.joined()
+    sha256Hex(canonicalJSON)
   }
 
   /// The sweep's short id: the first 8 hex digits of `canonicalSHA256` (the canonical form holds the name).

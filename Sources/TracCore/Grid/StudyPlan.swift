@@ -1,4 +1,3 @@
-import Crypto
 import Foundation
 
 /// What a list of grid files costs when they are submitted to one coordinator in that order
@@ -120,7 +119,7 @@ public struct StudyPlan: Sendable {
   /// The dataset hash a run is planned with: its file's path, or the task's DSRL file.
   static func standInDataset(_ run: GridRun) -> String {
     let identity = run.datasetPath.map { "file:\($0)" } ?? "dsrl:\(run.task.dsrlID)"
-    return SHA256.hash(data: Data(identity.utf8)).map { String(format: "%02x", $0) }.joined()
+    return sha256Hex(Data(identity.utf8))
   }
 }
 

@@ -1,4 +1,3 @@
-import Crypto
 import Foundation
 import TracCore
 
@@ -125,7 +124,7 @@ public struct BLASDecision: Codable, Equatable, Sendable {
       cpu.flags.joined(separator: " "),
       libraryPath, "\(size)", BLASLibrary.name, BLASLibrary.version,
     ].joined(separator: "\n")
-    return SHA256.hash(data: Data(text.utf8)).prefix(8).map { String(format: "%02x", $0) }.joined()
+    return shortSHA256Hex(Data(text.utf8))
   }
 
   static func cacheDirectory(environment: [String: String]) -> URL {

@@ -1,4 +1,3 @@
-import Crypto
 import Foundation
 import TracCore
 
@@ -124,12 +123,12 @@ public struct Checkpoint: Sendable {
   }
 
   static func checksum(metadata: [String: String], tensors: [Data]) -> String {
-    var hasher = SHA256()
+    let hasher = SHA256()
     for key in metadata.keys.sorted() where key != "checksum" {
-      hasher.update(data: Data(key.utf8) + [0] + Data(metadata[key]!.utf8) + [0])
+      hasher.update(Data(key.utf8) + [0] + Data(metadata[key]!.utf8) + [0])
     }
-    for bytes in tensors { hasher.update(data: bytes) }
-    return hasher.finalize().map { String(format: "%02x", $0) }.joined()
+    for bytes in tensors { hasher.update(bytes) }
+    return hasher.finalizeHex()
   }
 
   /// Reads and checks a checkpoint file. Anything unreadable, truncated, corrupt, of another format
