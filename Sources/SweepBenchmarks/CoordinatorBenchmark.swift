@@ -49,6 +49,7 @@ public enum CoordinatorBenchmark {
   }
 
   static func startCoordinator(heartbeat: Duration) throws -> Harness {
+    MessageMemory.returnLargeBlocksToTheSystem()  // as `trac-sweep coordinator` does at its start
     let state = FileManager.default.temporaryDirectory.appendingPathComponent(
       "trac-bench-\(UUID().uuidString)")
     let service = try CoordinatorService(

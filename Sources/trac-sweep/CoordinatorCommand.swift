@@ -99,6 +99,9 @@ struct CoordinatorCommand: ParsableCommand {
   }
 
   func run() throws {
+    // Before any large allocation: memory held for a peer that does not read goes back to the system
+    // when libzmq drops its messages.
+    MessageMemory.returnLargeBlocksToTheSystem()
     LoggingSystem.bootstrap { StreamLogHandler.standardError(label: $0) }
     let service: CoordinatorService
     do {

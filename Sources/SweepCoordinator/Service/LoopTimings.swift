@@ -36,9 +36,8 @@ struct LoopTimings {
   var commit = Histogram()
 }
 
-/// Bytes under a directory, recounted when `version` (what was stored: results, datasets) changed, at
-/// most once every 5 seconds, and else once a minute: walking the artifacts of every run on each scrape
-/// would take the loop's time.
+/// Bytes under a directory (the datasets'), recounted when `version` (messages received) changed, at
+/// most once every 5 seconds, and else once a minute: walking it on each scrape would take the loop's time.
 struct DirectorySizeCache {
   private var values: [String: (bytes: Int, at: ContinuousClock.Instant, version: Int)] = [:]
 
@@ -60,5 +59,23 @@ struct DirectorySizeCache {
     }
     values[directory.path] = (total, now, version)
     return total
+  }
+}
+
+/// What the loop has done since it started and how long its busy passes took: written by the loop's
+/// thread, read by `metrics` on that thread.
+public final class LoopStatistics {
+  public var counters = CoordinatorService.Counters()
+  var timings = LoopTimings()
+  /// When the loop started serving (`metrics`' uptime).
+  public let started: ContinuousClock.Instant
+  /// Bytes of replies libzmq still holds, per peer (flow control).
+  public let outbound: OutboundLedger
+
+  public init(
+    started: ContinuousClock.Instant = ContinuousClock().now, outbound: OutboundLedger = OutboundLedger()
+  ) {
+    self.started = started
+    self.outbound = outbound
   }
 }
