@@ -264,7 +264,7 @@ extension CoordinatorService {
     try schedule(
       .checkpointShipped(
         worker: worker, attempt: attempt,
-        checkpoint: RunCheckpoint(reference)))
+        checkpoint: reference))
   }
 
   private func fetch(_ route: Data, _ fetch: Fetch) throws {

@@ -345,8 +345,8 @@ public final class CoordinatorService: StoppableService, @unchecked Sendable {
           attempt: assignment.attempt, spec: assignment.spec, dataset: dataset,
           leaseMilliseconds: Int(
             lease.components.seconds * 1000 + lease.components.attoseconds / 1_000_000_000_000_000),
-          checkpoint: assignment.checkpoint.map(CheckpointRef.init),
-          initFrom: assignment.initFrom.map(CheckpointRef.init))
+          checkpoint: assignment.checkpoint,
+          initFrom: assignment.initFrom)
         var runLogger = logger
         runLogger[metadataKey: "run"] = "\(assignment.attempt.run)"
         runLogger[metadataKey: "worker"] = "\(assignment.worker)"
@@ -457,19 +457,5 @@ public final class CoordinatorService: StoppableService, @unchecked Sendable {
       : "flow control: the coordinator holds \(total) bytes of replies its peers have not read (at most "
         + "\(limits.totalBytes)); ask again shortly"
     return ErrorMessage(code: .busy, message: text, subject: subject)
-  }
-}
-
-// The scheduler's checkpoint and the wire's are the same three facts (the scheduler does not import the
-// wire types): converted here, in both directions.
-extension CheckpointRef {
-  init(_ checkpoint: RunCheckpoint) {
-    self.init(sha256: checkpoint.sha256, size: checkpoint.size, step: checkpoint.step)
-  }
-}
-
-extension RunCheckpoint {
-  init(_ reference: CheckpointRef) {
-    self.init(sha256: reference.sha256, size: reference.size, step: reference.step)
   }
 }
