@@ -356,8 +356,11 @@ public final class WorkerAgent: StoppableService, @unchecked Sendable {
       return readCheckpoint(key)
     case .sendCheckpoint(let key, let checkpoint, let data):
       let message = CheckpointMessage(workerID: workerID, attempt: key, checkpoint: checkpoint)
-      return send(WireMessage(.checkpoint, message, attachments: [data]))
-        ? machine.checkpointSent(key, checkpoint, now: now) : []
+      guard send(WireMessage(.checkpoint, message, attachments: [data])) else { return [] }
+      logger.info(
+        "checkpoint sent",
+        metadata: ["run": "\(key.run)", "attempt": "\(key.number)", "step": "\(checkpoint.step)"])
+      return machine.checkpointSent(key, checkpoint, now: now)
     case .readProgress(let keys):
       return machine.progressRead(keys.compactMap(readProgress), now: now)
     case .removeAttemptDirectory(let key):

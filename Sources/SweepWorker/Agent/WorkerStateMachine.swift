@@ -467,7 +467,7 @@ public struct WorkerStateMachine: Sendable {
     -> [Action]
   {
     shipping.shipped(key, checkpoint.sha256)
-    return [.log(.info, "checkpoint of attempt \(key.number) sent (step \(checkpoint.step))", run: key.run)]
+    return []
   }
 
   /// The running attempts' progress, read for the heartbeat that is due: it goes out now, with what changed.
