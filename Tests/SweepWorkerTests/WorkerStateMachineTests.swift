@@ -166,14 +166,14 @@ final class WorkerStateMachineTests: XCTestCase {
     var worker = Scenario()
     worker.connect()
     _ = worker.welcome()
-    let size = 2 * DatasetCache.chunkSize + 5
+    let size = 2 * BlobCache.chunkSize + 5
     let assign = Scenario.assign(size: size)
     let second = Scenario.assign(size: size, seed: 8)
     let sha256 = assign.dataset.sha256
     _ = worker.effects { $0.assignReceived(assign, cached: .partial(bytes: 0), now: $1) }
     XCTAssertEqual(
       worker.effects { $0.directoryPrepared(assign.attempt, now: $1) },
-      [.send(.fetch(Fetch(sha256: sha256, offset: 0, length: DatasetCache.chunkSize)))])
+      [.send(.fetch(Fetch(sha256: sha256, offset: 0, length: BlobCache.chunkSize)))])
     // A second attempt on the same dataset asks for nothing: one fetch in flight.
     _ = worker.effects { $0.assignReceived(second, cached: .partial(bytes: 0), now: $1) }
     XCTAssertEqual(worker.effects { $0.directoryPrepared(second.attempt, now: $1) }, [])
@@ -184,18 +184,19 @@ final class WorkerStateMachineTests: XCTestCase {
     let stale = Chunk(sha256: sha256, offset: 5, total: size)
     XCTAssertEqual(worker.effects { $0.chunkReceived(stale, attachments: [Data([1])], now: $1) }, [])
     let first = Chunk(sha256: sha256, offset: 0, total: size)
-    let bytes = Data(count: DatasetCache.chunkSize)
+    let bytes = Data(count: BlobCache.chunkSize)
     XCTAssertEqual(
-      worker.effects { $0.chunkReceived(first, attachments: [bytes], now: $1) }, [.writeChunk(first, bytes)])
+      worker.effects { $0.chunkReceived(first, attachments: [bytes], now: $1) },
+      [.writeChunk(assign.datasetBlob, first, bytes)])
     XCTAssertEqual(
-      worker.effects { $0.chunkWritten(sha256, received: DatasetCache.chunkSize, complete: false, now: $1) },
-      [.send(.fetch(Fetch(sha256: sha256, offset: DatasetCache.chunkSize, length: DatasetCache.chunkSize)))])
-    XCTAssertEqual(worker.machine.fetchOffsets, [sha256: DatasetCache.chunkSize])
+      worker.effects { $0.chunkWritten(sha256, received: BlobCache.chunkSize, complete: false, now: $1) },
+      [.send(.fetch(Fetch(sha256: sha256, offset: BlobCache.chunkSize, length: BlobCache.chunkSize)))])
+    XCTAssertEqual(worker.machine.fetchOffsets, [sha256: BlobCache.chunkSize])
     XCTAssertEqual(
       worker.effects {
-        $0.chunkWritten(sha256, received: 2 * DatasetCache.chunkSize, complete: false, now: $1)
+        $0.chunkWritten(sha256, received: 2 * BlobCache.chunkSize, complete: false, now: $1)
       },
-      [.send(.fetch(Fetch(sha256: sha256, offset: 2 * DatasetCache.chunkSize, length: 5)))])
+      [.send(.fetch(Fetch(sha256: sha256, offset: 2 * BlobCache.chunkSize, length: 5)))])
     // Complete and verified: both waiting attempts start.
     let ordered = [assign, second].sorted { $0.attempt < $1.attempt }
     XCTAssertEqual(
@@ -765,4 +766,96 @@ private struct Scenario {
 extension WorkerStateMachine.Action {
   fileprivate var isLog: Bool { if case .log = self { true } else { false } }
   fileprivate var isFetch: Bool { if case .send(.fetch) = self { true } else { false } }
+}
+
+// MARK: - Decisions the shell used to make
+
+extension WorkerStateMachineTests {
+  func testAHeartbeatWithAttemptsReadsTheirProgressAtMostOnceASecond() {
+    var worker = Scenario()
+    worker.connect()
+    _ = worker.welcome(heartbeatMilliseconds: 100, liveness: 100)
+    let assign = Scenario.assign()
+    _ = worker.startTraining(assign)
+    let read = worker.run(until: { if case .readProgress = $0 { true } else { false } })
+    XCTAssertEqual(read.last?.action, .readProgress([assign.attempt]))
+    XCTAssertEqual(read.last?.at, .milliseconds(100))
+    let progress = AttemptProgress(attempt: assign.attempt, phase: "bc", step: 5, totalSteps: 300, loss: nil)
+    XCTAssertEqual(
+      worker.effects { $0.progressRead([progress], now: $1) },
+      [
+        .send(
+          .heartbeat(Heartbeat(workerID: Scenario.workerID, running: [assign.attempt], progress: [progress])))
+      ])
+    // For a second, heartbeats go out without reading progress.
+    let plain = worker.run(milliseconds: 999).map(\.action)
+    XCTAssertFalse(plain.contains { if case .readProgress = $0 { true } else { false } })
+    XCTAssertEqual(
+      plain.filter { if case .send(.heartbeat) = $0 { true } else { false } },
+      Array(
+        repeating: .send(.heartbeat(Heartbeat(workerID: Scenario.workerID, running: [assign.attempt]))),
+        count: 9))
+    worker.advance(milliseconds: 1)
+    XCTAssertEqual(worker.tick(), [.readProgress([assign.attempt])])
+    XCTAssertEqual(
+      worker.effects { $0.progressRead([progress], now: $1) },
+      [.send(.heartbeat(Heartbeat(workerID: Scenario.workerID, running: [assign.attempt])))],
+      "unchanged progress is not sent again")
+  }
+
+  func testACheckpointIsSentOnlyWhenItDiffersFromTheOneSentOrStartedFrom() {
+    var worker = Scenario()
+    worker.connect()
+    _ = worker.welcome()
+    var assign = Scenario.assign()
+    let resumed = CheckpointRef(sha256: SHA256Digest(of: Data("ckpt".utf8)), size: 4, step: 100)
+    assign.checkpoint = resumed
+    _ = worker.effects {
+      $0.assignReceived(assign, cached: .complete, alsoHeld: [resumed.sha256: .complete], now: $1)
+    }
+    XCTAssertEqual(
+      worker.effects { $0.directoryPrepared(assign.attempt, now: $1) }, [.spawn(ChildID(0), assign)])
+    XCTAssertEqual(
+      worker.effects {
+        $0.checkpointRead(assign.attempt, checkpoint: resumed, data: Data("ckpt".utf8), now: $1)
+      },
+      [], "the coordinator has the checkpoint the attempt started from")
+    let newer = CheckpointRef(sha256: SHA256Digest(of: Data("newer".utf8)), size: 5, step: 200)
+    XCTAssertEqual(
+      worker.effects {
+        $0.checkpointRead(assign.attempt, checkpoint: newer, data: Data("newer".utf8), now: $1)
+      },
+      [.sendCheckpoint(assign.attempt, newer, Data("newer".utf8))])
+    _ = worker.effects { $0.checkpointSent(assign.attempt, newer, now: $1) }
+    XCTAssertEqual(
+      worker.effects {
+        $0.checkpointRead(assign.attempt, checkpoint: newer, data: Data("newer".utf8), now: $1)
+      },
+      [], "sent already")
+  }
+
+  func testACheckpointThatCannotBePutInPlaceMeansTrainingFromStepZero() {
+    var worker = Scenario()
+    worker.connect()
+    _ = worker.welcome()
+    var assign = Scenario.assign()
+    let checkpoint = CheckpointRef(sha256: SHA256Digest(of: Data("ckpt".utf8)), size: 4, step: 100)
+    assign.checkpoint = checkpoint
+    _ = worker.effects {
+      $0.assignReceived(assign, cached: .complete, alsoHeld: [checkpoint.sha256: .complete], now: $1)
+    }
+    XCTAssertEqual(
+      worker.effects { $0.directoryPrepared(assign.attempt, now: $1) }, [.spawn(ChildID(0), assign)])
+    var fromZero = assign
+    fromZero.checkpoint = nil
+    XCTAssertEqual(
+      worker.effects { $0.resumeFailed(assign.attempt, reason: "EXDEV", now: $1) },
+      [.spawn(ChildID(0), fromZero)])
+    XCTAssertEqual(
+      worker.effects {
+        $0.checkpointRead(assign.attempt, checkpoint: checkpoint, data: Data("ckpt".utf8), now: $1)
+      },
+      [.sendCheckpoint(assign.attempt, checkpoint, Data("ckpt".utf8))],
+      "it did not start from it, so a checkpoint with its hash is news")
+  }
 }

@@ -128,7 +128,7 @@ public final class ResultIntake {
     }
     if accepted { try checkpoints.store(data, sha256: reference.sha256) }
     try outbox.schedule(
-      .checkpointShipped(worker: worker, attempt: attempt, checkpoint: RunCheckpoint(reference)),
+      .checkpointShipped(worker: worker, attempt: attempt, checkpoint: reference),
       on: scheduler)
   }
 
@@ -166,19 +166,5 @@ public final class ResultIntake {
       total += values.fileSize ?? 0
     }
     return total
-  }
-}
-
-// The scheduler's checkpoint and the wire's are the same three facts (the scheduler does not import the
-// wire types): converted here, in both directions.
-extension CheckpointRef {
-  init(_ checkpoint: RunCheckpoint) {
-    self.init(sha256: checkpoint.sha256, size: checkpoint.size, step: checkpoint.step)
-  }
-}
-
-extension RunCheckpoint {
-  init(_ reference: CheckpointRef) {
-    self.init(sha256: reference.sha256, size: reference.size, step: reference.step)
   }
 }

@@ -136,8 +136,8 @@ public final class WorkerLink {
     let message = Assign(
       attempt: assignment.attempt, spec: assignment.spec, dataset: dataset(assignment),
       leaseMilliseconds: Int(configuration.leaseDuration.wholeMilliseconds),
-      checkpoint: assignment.checkpoint.map(CheckpointRef.init),
-      initFrom: assignment.initFrom.map(CheckpointRef.init))
+      checkpoint: assignment.checkpoint,
+      initFrom: assignment.initFrom)
     var runLogger = logger
     runLogger[metadataKey: "run"] = "\(assignment.attempt.run)"
     runLogger[metadataKey: "worker"] = "\(assignment.worker)"

@@ -184,20 +184,6 @@ public struct Assign: Codable, Equatable, Sendable {
   }
 }
 
-/// A trainer checkpoint (docs/CHECKPOINTS.md) as it travels: by content hash, like a dataset.
-public struct CheckpointRef: Codable, Hashable, Sendable {
-  public var sha256: SHA256Digest
-  public var size: Int
-  /// The updates the checkpoint holds (BC included): the trainer resumes at this step.
-  public var step: Int
-
-  public init(sha256: SHA256Digest, size: Int, step: Int) {
-    self.sha256 = sha256
-    self.size = size
-    self.step = step
-  }
-}
-
 /// `checkpoint`: a running attempt's newest checkpoint, one attachment with its bytes. Sent every
 /// shipping interval while the attempt trains and when the worker hands the attempt back.
 public struct CheckpointMessage: Codable, Equatable, Sendable {

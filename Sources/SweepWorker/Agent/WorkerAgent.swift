@@ -19,42 +19,23 @@ import TracCore
 /// machine then stops taking work, lets running attempts finish within the grace period, hands the
 /// rest back, says `goodbye` and waits briefly for the acknowledgements of the results it sent.
 public final class WorkerAgent: StoppableService, @unchecked Sendable {
+  /// How the worker runs. What the state machine decides with (timings, what `hello` announces, the
+  /// endpoint) is kept once, in `settings`, and read as `configuration.grace` and the like.
+  @dynamicMemberLookup
   public struct Configuration: Sendable {
-    /// The coordinator, e.g. `tcp://head-node:5555`.
-    public var endpoint: String
-    /// Keeps `worker-id`, `datasets/`, `runs/` and `spool/`.
+    /// Keeps `worker-id`, the blob cache (`datasets/`, `checkpoints/`, `stages/`), `runs/` and `spool/`.
     public var workDirectory: URL
-    /// Runs at once (announced in `hello`; the coordinator assigns up to this many).
-    public var slots: Int
     /// The program started as `PROGRAM train ...` for each attempt.
     public var trainer: URL
     /// Whether the trainer evaluates its policy in the simulator (`--evaluate`).
     public var evaluate: Bool
     /// Added to the trainer's environment (the worker's own is inherited).
     public var trainerEnvironment: [String: String]
-    /// On `stop()`, how long running attempts may take to finish before they are terminated.
-    public var grace: Duration
-    /// After SIGTERM to a trainer (cancel, shutdown), how long before SIGKILL.
-    public var terminationGrace: Duration
-    /// After `goodbye`, how long to wait for acknowledgements of results already sent.
-    public var acknowledgementWait: Duration
     /// How long the loop waits on the socket at most between its other duties.
     public var pollInterval: Duration
-    /// The heartbeat contract until the coordinator's `welcome` gives its own.
-    public var heartbeatInterval: Duration
-    public var liveness: Int
-    /// Reconnection delays: the first one, doubled after every failed try up to the maximum.
-    public var reconnectDelay: Duration
-    public var maxReconnectDelay: Duration
-    /// Announced in `hello`.
-    public var host: String
-    public var trainerVersion: String
     public var maxMessageSize: Int64
     /// CURVE keys for a secured coordinator; nil: plaintext.
     public var curve: CurveClientKeys?
-    /// How often a training attempt's newest checkpoint goes to the coordinator, which gives it to the
-    /// run's next attempt if this one is lost. Nil: the trainer writes no checkpoints.
-    public var checkpointShipInterval: Duration? = .seconds(300)
     /// The trainer's `--checkpoint-every` (nil: its default, 1,000 steps).
     public var checkpointEvery: Int?
     /// The task families announced in `hello` as evaluated here. Nil: none when `evaluate` is false,
@@ -62,6 +43,17 @@ public final class WorkerAgent: StoppableService, @unchecked Sendable {
     public var evaluates: [TaskFamily]?
     /// The OpenBLAS kernel its trainers compute with and how it was chosen, for the start line.
     public var blasKernel = "as the library chooses"
+    /// The coordinator's address, the slots, host and trainer version announced, the grace periods,
+    /// the heartbeat contract until `welcome`, reconnection delays and the checkpoint shipping interval
+    /// (nil: the trainer writes no checkpoints), as the state machine uses them.
+    public var settings: WorkerStateMachine.Settings
+
+    public subscript<Value>(dynamicMember keyPath: WritableKeyPath<WorkerStateMachine.Settings, Value>)
+      -> Value
+    {
+      get { settings[keyPath: keyPath] }
+      set { settings[keyPath: keyPath] = newValue }
+    }
 
     /// What `hello` announces.
     var announcedFamilies: [TaskFamily] {
@@ -81,23 +73,17 @@ public final class WorkerAgent: StoppableService, @unchecked Sendable {
       maxReconnectDelay: Duration = .seconds(10), host: String = ProcessInfo.processInfo.hostName,
       trainerVersion: String = "unknown", maxMessageSize: Int64 = 256 << 20
     ) {
-      self.endpoint = endpoint
       self.workDirectory = workDirectory
-      self.slots = slots
       self.trainer = trainer
       self.evaluate = evaluate
       self.trainerEnvironment = trainerEnvironment
-      self.grace = grace
-      self.terminationGrace = terminationGrace
-      self.acknowledgementWait = acknowledgementWait
       self.pollInterval = pollInterval
-      self.heartbeatInterval = heartbeatInterval
-      self.liveness = liveness
-      self.reconnectDelay = reconnectDelay
-      self.maxReconnectDelay = maxReconnectDelay
-      self.host = host
-      self.trainerVersion = trainerVersion
       self.maxMessageSize = maxMessageSize
+      settings = WorkerStateMachine.Settings(
+        host: host, slots: slots, trainerVersion: trainerVersion, grace: grace,
+        terminationGrace: terminationGrace,
+        acknowledgementWait: acknowledgementWait, heartbeatInterval: heartbeatInterval, liveness: liveness,
+        reconnectDelay: reconnectDelay, maxReconnectDelay: maxReconnectDelay, endpoint: endpoint)
     }
 
     /// The trainer program by default: `TRAC_SWEEP_TRAINER` if set, else this executable
@@ -113,15 +99,20 @@ public final class WorkerAgent: StoppableService, @unchecked Sendable {
     }
 
     func validate() throws(WorkerAgentError) {
-      guard slots >= 1 else { throw .invalidConfiguration("slots must be at least 1, got \(slots)") }
-      guard grace >= .zero else { throw .invalidConfiguration("the grace period must not be negative") }
-      guard heartbeatInterval >= .milliseconds(10), liveness >= 1 else {
+      let settings = self.settings
+      guard settings.slots >= 1 else {
+        throw .invalidConfiguration("slots must be at least 1, got \(settings.slots)")
+      }
+      guard settings.grace >= .zero else {
+        throw .invalidConfiguration("the grace period must not be negative")
+      }
+      guard settings.heartbeatInterval >= .milliseconds(10), settings.liveness >= 1 else {
         throw .invalidConfiguration("the heartbeat interval must be at least 10 ms and liveness at least 1")
       }
-      guard reconnectDelay > .zero, maxReconnectDelay >= reconnectDelay else {
+      guard settings.reconnectDelay > .zero, settings.maxReconnectDelay >= settings.reconnectDelay else {
         throw .invalidConfiguration("reconnect delays must be positive, the maximum at least the first")
       }
-      guard !endpoint.isEmpty else { throw .invalidConfiguration("no coordinator endpoint") }
+      guard !settings.endpoint.isEmpty else { throw .invalidConfiguration("no coordinator endpoint") }
     }
   }
 
@@ -133,27 +124,27 @@ public final class WorkerAgent: StoppableService, @unchecked Sendable {
   let logger: Logger
   let spool: ResultSpool
   let runs: RunDirectory
-  let datasets: DatasetCache
+  let cache: BlobCache
+  let transport: any WorkerTransport
   private let clock = ContinuousClock()
 
   // Loop state: touched only by the thread in `run()`.
   private var machine: WorkerStateMachine
   private var epoch = ContinuousClock.now
-  private var context: ZMQContext?
-  private var socket: ZMQSocket?
+  /// Counts connections opened, so that a receive on one replaced meanwhile is not reported as lost.
+  private var connection = 0
   private var children: [WorkerStateMachine.ChildID: TrainerProcess] = [:]
-  /// The checkpoint last sent (or started from) per attempt.
-  private var shippedCheckpoints: [AttemptID: SHA256Digest] = [:]
-  /// The progress last sent per attempt, and when progress last went out with a heartbeat.
-  private var reportedProgress: [AttemptID: AttemptProgress] = [:]
-  private var progressSentAt: ContinuousClock.Instant?
   private var stopSeen: StopUrgency?
   private var finished = false
   private var failure: WorkerAgentError?
 
   /// Creates the work directory, the worker id, the spool (quarantining damaged entries) and the
-  /// dataset cache. Nothing is connected until `run()`.
-  public init(configuration: Configuration, logger: Logger = Logger(label: "trac-sweep.worker")) throws {
+  /// blob cache. Nothing is connected until `run()`. `transport`: the connection to the coordinator
+  /// (default: a DEALER socket to `configuration.endpoint`).
+  public init(
+    configuration: Configuration, logger: Logger = Logger(label: "trac-sweep.worker"),
+    transport: (any WorkerTransport)? = nil
+  ) throws {
     try configuration.validate()
     self.configuration = configuration
     let workDirectory = configuration.workDirectory
@@ -164,8 +155,12 @@ public final class WorkerAgent: StoppableService, @unchecked Sendable {
     self.logger = logger
     spool = try ResultSpool(workDirectory: workDirectory, logger: logger)
     runs = try RunDirectory(workDirectory: workDirectory)
-    datasets = try DatasetCache(
-      directory: workDirectory.appendingPathComponent("datasets", isDirectory: true))
+    cache = try BlobCache(workDirectory: workDirectory)
+    self.transport =
+      transport
+      ?? ZMQWorkerTransport(
+        endpoint: configuration.endpoint, routingID: workerID.rawValue, curve: configuration.curve,
+        maxMessageSize: configuration.maxMessageSize)
     machine = WorkerStateMachine(
       configuration: configuration.stateMachine(workerID: workerID), spooled: spool.pending().map(\.key))
   }
@@ -179,16 +174,12 @@ public final class WorkerAgent: StoppableService, @unchecked Sendable {
   /// Serves the coordinator until `stop()`; returns once the worker has said goodbye. Throws when
   /// the coordinator speaks another protocol version, after killing every trainer.
   public func run() throws {
-    context = ZMQContext()
-    defer {
-      socket = nil
-      context = nil  // waits for the goodbye to leave (linger)
-    }
+    defer { transport.close() }
     let leftovers = (try? runs.removeAll()) ?? []
     if !leftovers.isEmpty {
       logger.info("removed \(leftovers.count) run directories a previous worker process left")
     }
-    let partials = datasets.removeLeftovers()
+    let partials = cache.removeLeftovers()
     if !partials.isEmpty {
       logger.info("removed \(partials.count) partial downloads of files the cache already holds")
     }
@@ -221,18 +212,20 @@ public final class WorkerAgent: StoppableService, @unchecked Sendable {
       stopSeen = urgency
       perform(machine.stopRequested(immediately: urgency == .immediate, now: now))
     }
-    if let socket {
+    if transport.isConnected {
+      let current = connection
       do {
-        if let frames = try socket.receive(timeout: nextWait()) {
+        // The first message waits; everything else already waiting follows without sleeping.
+        var wait = nextWait()
+        while !finished, current == connection, transport.isConnected,
+          let frames = try transport.receive(timeout: wait)
+        {
           handle(frames)
-          // Everything else already waiting, without sleeping in between.
-          while !finished, self.socket === socket, try socket.poll(timeout: .zero) {
-            handle(try socket.receiveNow())
-          }
+          wait = .zero
         }
       } catch {
-        // A socket error: this socket is done (unless an action already replaced it).
-        if self.socket === socket { perform(machine.connectionLost("\(error)", now: now)) }
+        // A failed connection is done (unless an action already replaced it).
+        if current == connection { perform(machine.connectionLost("\(error)", now: now)) }
       }
     } else {
       Thread.sleep(forTimeInterval: seconds(nextWait()))
@@ -273,12 +266,12 @@ public final class WorkerAgent: StoppableService, @unchecked Sendable {
         let assign = try message.decodeBody(Assign.self)
         // What the cache holds of every file the attempt needs (a worker restarted on its work folder
         // keeps what it fetched before).
-        let others = [assign.checkpoint?.sha256, assign.initFrom?.sha256].compactMap { $0 }
+        let others = [assign.checkpointBlob, assign.stageBlob].compactMap { $0 }
         perform(
           machine.assignReceived(
-            assign, cached: datasets.held(assign.dataset.sha256),
+            assign, cached: cache.held(assign.datasetBlob),
             alsoHeld: Dictionary(
-              others.map { ($0, datasets.held($0)) }, uniquingKeysWith: { first, _ in first }),
+              others.map { ($0.sha256, cache.held($0)) }, uniquingKeysWith: { first, _ in first }),
             now: now))
       case .ack: perform(machine.ackReceived(try message.decodeBody(Ack.self), now: now))
       case .cancel: perform(machine.cancelReceived(try message.decodeBody(Cancel.self), now: now))
@@ -307,14 +300,17 @@ public final class WorkerAgent: StoppableService, @unchecked Sendable {
   private func execute(_ action: WorkerStateMachine.Action) -> [WorkerStateMachine.Action] {
     switch action {
     case .connect:
+      connection += 1
       do {
-        try openSocket()
+        try transport.connect()
         return machine.connected(now: now)
       } catch {
+        transport.disconnect()
         return machine.connectionFailed("\(configuration.endpoint): \(error)", now: now)
       }
     case .disconnect:
-      socket = nil
+      connection += 1
+      transport.disconnect()
       return []
     case .send(let outbound):
       send(wireMessage(outbound))
@@ -357,18 +353,24 @@ public final class WorkerAgent: StoppableService, @unchecked Sendable {
       }
       return []
     case .shipCheckpoint(let key):
-      shipCheckpoint(key)
-      return []
+      return readCheckpoint(key)
+    case .sendCheckpoint(let key, let checkpoint, let data):
+      let message = CheckpointMessage(workerID: workerID, attempt: key, checkpoint: checkpoint)
+      guard send(WireMessage(.checkpoint, message, attachments: [data])) else { return [] }
+      logger.info(
+        "checkpoint sent",
+        metadata: ["run": "\(key.run)", "attempt": "\(key.number)", "step": "\(checkpoint.step)"])
+      return machine.checkpointSent(key, checkpoint, now: now)
+    case .readProgress(let keys):
+      return machine.progressRead(keys.compactMap(readProgress), now: now)
     case .removeAttemptDirectory(let key):
-      shippedCheckpoints[key] = nil
       do { try runs.remove(key) } catch {
         logger.warning("cannot remove the directory of \(key): \(error)", metadata: ["run": "\(key.run)"])
       }
-      return []
-    case .writeChunk(let chunk, let data):
+      return machine.attemptDirectoryRemoved(key, now: now)
+    case .writeChunk(let blob, let chunk, let data):
       do {
-        let complete = try datasets.append(
-          sha256: chunk.sha256, offset: chunk.offset, total: chunk.total, data: data)
+        let complete = try cache.append(blob, offset: chunk.offset, total: chunk.total, data: data)
         return machine.chunkWritten(
           chunk.sha256, received: chunk.offset + data.count, complete: complete, now: now)
       } catch {
@@ -380,8 +382,7 @@ public final class WorkerAgent: StoppableService, @unchecked Sendable {
       logger.log(level: level, "\(message)", metadata: metadata)
       return []
     case .finish:
-      // Let the goodbye leave before the socket closes.
-      try? socket?.setOption(zmqLingerOption, Int32(1000))
+      transport.finish()
       finished = true
       return []
     case .fail(let error):
@@ -391,48 +392,21 @@ public final class WorkerAgent: StoppableService, @unchecked Sendable {
     }
   }
 
-  /// A new DEALER with the worker id as routing id, connected.
-  private func openSocket() throws {
-    socket = nil
-    guard let context else { return }
-    let socket = try ZMQSocket(context: context, kind: .dealer, maxMessageSize: configuration.maxMessageSize)
-    try socket.setRoutingID(workerID.rawValue)
-    if let curve = configuration.curve { try socket.makeCurveClient(curve.pair, server: curve.serverKey) }
-    try socket.connect(configuration.endpoint)
-    self.socket = socket
-  }
-
   private func wireMessage(_ outbound: WorkerStateMachine.Outbound) -> WireMessage {
     switch outbound {
     case .hello(let hello): return WireMessage(.hello, hello)
-    case .heartbeat(var heartbeat):
-      heartbeat.progress = progressReport(heartbeat.running)
-      return WireMessage(.heartbeat, heartbeat)
+    case .heartbeat(let heartbeat): return WireMessage(.heartbeat, heartbeat)
     case .fetch(let fetch): return WireMessage(.fetch, fetch)
     case .goodbye(let goodbye): return WireMessage(.goodbye, goodbye)
     case .error(let error): return WireMessage(.error, error)
     }
   }
 
-  /// The progress of the running attempts that changed since last sent (from the last line of each
-  /// one's train.jsonl), at most once a second; nil when there is nothing new.
-  private func progressReport(_ running: [AttemptID]) -> [AttemptProgress]? {
-    reportedProgress = reportedProgress.filter { running.contains($0.key) }
-    let now = clock.now
-    if let sent = progressSentAt, now - sent < .seconds(1) { return nil }
-    var changed: [AttemptProgress] = []
-    for key in running {
-      guard let output = try? runs.directory(for: key).outputDirectory,
-        let progress = Self.liveProgress(in: output.appendingPathComponent("progress.json"), of: key)
-          ?? Self.lastProgress(in: output.appendingPathComponent("train.jsonl"), of: key),
-        reportedProgress[key] != progress
-      else { continue }
-      reportedProgress[key] = progress
-      changed.append(progress)
-    }
-    guard !changed.isEmpty else { return nil }
-    progressSentAt = now
-    return changed
+  /// The attempt's progress from its trainer's files: `progress.json`, else the last line of train.jsonl.
+  private func readProgress(_ key: AttemptID) -> AttemptProgress? {
+    guard let output = try? runs.directory(for: key).outputDirectory else { return nil }
+    return Self.liveProgress(in: output.appendingPathComponent("progress.json"), of: key)
+      ?? Self.lastProgress(in: output.appendingPathComponent("train.jsonl"), of: key)
   }
 
   /// The trainer's `progress.json` (the step in hand, rewritten every 2 s); nil before the first.
@@ -469,13 +443,13 @@ public final class WorkerAgent: StoppableService, @unchecked Sendable {
       loss: parsed.loss.flatMap { $0.isFinite ? $0 : nil })
   }
 
-  /// Sends without blocking; false when the message could not be queued (no socket, or a full
+  /// Sends without blocking; false when the message could not be queued (no connection, or a full
   /// queue). Nothing depends on one send: results stay spooled and are sent again after `welcome`.
   @discardableResult
   private func send(_ message: WireMessage) -> Bool {
-    guard let socket else { return false }
+    guard transport.isConnected else { return false }
     do {
-      try socket.send(message.frames, dontWait: true)
+      try transport.send(message.frames)
       return true
     } catch {
       logger.warning("could not send \(message.type.rawValue): \(error)")
@@ -501,61 +475,44 @@ public final class WorkerAgent: StoppableService, @unchecked Sendable {
     return send(WireMessage(.result, message, attachments: attachments))
   }
 
-  /// Sends the attempt's newest checkpoint, unless it is the one last sent (or the one it started
-  /// from). The trainer replaces the file by rename, so what is read is always one whole checkpoint.
-  private func shipCheckpoint(_ key: AttemptID) {
+  /// The attempt's newest checkpoint, for the machine to send. The trainer replaces the file by rename,
+  /// so what is read is always one whole checkpoint.
+  private func readCheckpoint(_ key: AttemptID) -> [WorkerStateMachine.Action] {
     guard let file = try? runs.directory(for: key).checkpointFile, let data = try? Data(contentsOf: file)
-    else { return }
-    let sha256 = SHA256Digest(of: data)
-    guard shippedCheckpoints[key] != sha256 else { return }
+    else { return [] }
     guard let header = CheckpointHeader(data), header.runID == key.run.rawValue else {
-      logger.warning(
-        "the checkpoint in \(file.path) does not read as this run's; not sent",
-        metadata: ["run": "\(key.run)"])
-      return
+      return machine.checkpointUnreadable(
+        key, reason: "the checkpoint in \(file.path) does not read as this run's", now: now)
     }
-    let message = CheckpointMessage(
-      workerID: workerID, attempt: key,
-      checkpoint: CheckpointRef(sha256: sha256, size: data.count, step: header.step))
-    if send(WireMessage(.checkpoint, message, attachments: [data])) {
-      shippedCheckpoints[key] = sha256
-      logger.info(
-        "checkpoint sent",
-        metadata: ["run": "\(key.run)", "attempt": "\(key.number)", "step": "\(header.step)"])
-    }
+    let checkpoint = CheckpointRef(sha256: SHA256Digest(of: data), size: data.count, step: header.step)
+    return machine.checkpointRead(key, checkpoint: checkpoint, data: data, now: now)
   }
 
-  /// Starts the attempt's trainer on the cached dataset, from the run's checkpoint when it came with one.
+  /// Starts the attempt's trainer on the cached dataset, from the run's checkpoint (moved out of the
+  /// cache into the attempt's directory: used once) or its BC stage when it came with one.
   private func spawn(_ child: WorkerStateMachine.ChildID, _ assign: Assign) -> [WorkerStateMachine.Action] {
     let key = assign.attempt
     do {
       let directory = try runs.directory(for: key)
-      var resumes = false
-      if let checkpoint = assign.checkpoint {
-        // Used once: moved out of the cache, not copied. Without it the run trains from step 0.
+      if let checkpoint = assign.checkpointBlob {
         do {
           try FileManager.default.createDirectory(
             at: directory.checkpointDirectory, withIntermediateDirectories: true)
-          try FileManager.default.moveItem(
-            at: try datasets.url(for: checkpoint.sha256), to: directory.checkpointFile)
-          shippedCheckpoints[key] = checkpoint.sha256
-          resumes = true
+          try FileManager.default.moveItem(at: try cache.url(for: checkpoint), to: directory.checkpointFile)
           logger.info(
-            "resuming from the run's checkpoint at step \(checkpoint.step)",
+            "resuming from the run's checkpoint at step \(assign.checkpoint?.step ?? 0)",
             metadata: ["run": "\(key.run)", "attempt": "\(key.number)"])
         } catch {
-          logger.warning(
-            "cannot use the run's checkpoint (\(error)); training from step 0",
-            metadata: ["run": "\(key.run)"])
+          return machine.resumeFailed(key, reason: "\(error)", now: now)
         }
       }
-      let checkpoints = resumes || configuration.checkpointShipInterval != nil
+      let checkpoints = assign.checkpoint != nil || configuration.checkpointShipInterval != nil
       let arguments = TrainerArguments.make(
-        spec: assign.spec, dataset: try datasets.url(for: assign.dataset.sha256),
+        spec: assign.spec, dataset: try cache.url(for: assign.datasetBlob),
         outputDirectory: directory.outputDirectory, evaluate: configuration.evaluate,
         checkpointDirectory: checkpoints ? directory.checkpointDirectory : nil,
         checkpointEvery: configuration.checkpointEvery,
-        initFrom: try assign.initFrom.map { try datasets.url(for: $0.sha256) })
+        initFrom: try assign.stageBlob.map { try cache.url(for: $0) })
       let launch = TrainerLaunch(
         executable: configuration.trainer, arguments: arguments,
         environment: configuration.trainerEnvironment, in: directory)
@@ -571,21 +528,16 @@ public final class WorkerAgent: StoppableService, @unchecked Sendable {
 }
 
 extension WorkerAgent.Configuration {
+  /// The machine's configuration: the settings, with what only the agent knows (the worker id, the
+  /// families it evaluates, whether it uses CURVE and its public key).
   func stateMachine(workerID: WorkerID) -> WorkerStateMachine.Configuration {
-    var configuration = WorkerStateMachine.Configuration(
-      workerID: workerID, host: host, slots: slots, trainerVersion: trainerVersion, grace: grace,
-      terminationGrace: terminationGrace, acknowledgementWait: acknowledgementWait,
-      heartbeatInterval: heartbeatInterval, liveness: liveness, reconnectDelay: reconnectDelay,
-      maxReconnectDelay: maxReconnectDelay, usesCurve: curve != nil, endpoint: endpoint,
-      checkpointShipInterval: checkpointShipInterval)
-    configuration.evaluates = announcedFamilies
-    configuration.publicKey = curve?.pair.publicKey.z85
-    return configuration
+    var settings = self.settings
+    settings.evaluates = announcedFamilies
+    settings.usesCurve = curve != nil
+    settings.publicKey = curve?.pair.publicKey.z85
+    return WorkerStateMachine.Configuration(workerID: workerID, settings: settings)
   }
 }
-
-/// `ZMQ_LINGER` from zmq.h (SweepWorker does not import the C module itself).
-let zmqLingerOption: Int32 = 17
 
 func seconds(_ duration: Duration) -> Double {
   Double(duration.components.seconds) + Double(duration.components.attoseconds) * 1e-18
