@@ -19,6 +19,8 @@ let package = Package(
     .package(url: "https://github.com/apple/swift-log", from: "1.16.2"),
     .package(url: "https://github.com/groue/GRDB.swift", from: "7.10.0"),
     .package(url: "https://github.com/hummingbird-project/hummingbird", from: "2.28.1"),
+    // Already resolved through Hummingbird; named here because the dashboard's feed is a Service.
+    .package(url: "https://github.com/swift-server/swift-service-lifecycle.git", from: "2.13.0"),
   ],
   targets: [
     // C libraries: headers and links only.
@@ -66,6 +68,7 @@ let package = Package(
       dependencies: [
         "SweepWire", "SweepReport", "TracCore", .product(name: "Logging", package: "swift-log"),
         .product(name: "Hummingbird", package: "hummingbird"),
+        .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
       ]),
     // The coordinator benchmark (`trac-sweep bench-coordinator`): simulated workers, real coordinator.
     .target(
@@ -107,6 +110,9 @@ let package = Package(
       dependencies: [
         "SweepDashboard", "SweepWire", "SweepCoordinator", "SweepWorker", "TracCore", "TracSweepTesting",
         .product(name: "Logging", package: "swift-log"),
+        .product(name: "Hummingbird", package: "hummingbird"),
+        .product(name: "HummingbirdTesting", package: "hummingbird"),
+        .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
       ]),
     .testTarget(
       name: "EndToEndTests",

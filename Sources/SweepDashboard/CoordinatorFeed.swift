@@ -1,13 +1,15 @@
+import Dispatch
 import Foundation
 import Logging
+import ServiceLifecycle
 import SweepWire
 import TracCore
 
-/// The dashboard's one connection to the coordinator. A thread of its own asks for `status` (and
-/// `metrics`) once per interval, and for a sweep's `report` rows when its counts changed; pages are
-/// served from the latest answers. However many browsers poll the dashboard, the coordinator sees one
-/// client asking at a steady pace.
-public final class CoordinatorFeed: @unchecked Sendable {
+/// The dashboard's one connection to the coordinator, a `Service` in the dashboard application's group:
+/// it asks for `status` (and `metrics`) once per interval, and for a sweep's `report` rows when its
+/// counts changed, until the application shuts down; pages are served from the latest answers. However
+/// many browsers poll the dashboard, the coordinator sees one client asking at a steady pace.
+public final class CoordinatorFeed: Service, @unchecked Sendable {
   public struct Options: Sendable {
     public var endpoint: String
     public var curve: CurveClientKeys?
@@ -52,17 +54,23 @@ public final class CoordinatorFeed: @unchecked Sendable {
   }
 
   public let options: Options
-  private let logger: Logger
+  let source: any CoordinatorSource
+  private let now: @Sendable () -> Date
+  /// The source's calls block: they run here, off Swift's cooperative threads, one poll at a time.
+  private let queue = DispatchQueue(label: "coordinator-feed")
   private let lock = NSLock()
   private var current = Snapshot()
   private var viewed: [String: Date] = [:]
-  private var stopped = false
-  private var thread: Thread?
-  private let wake = NSCondition()
 
-  public init(options: Options, logger: Logger = Logger(label: "trac-sweep.dashboard")) {
+  /// `source` defaults to the coordinator at `options.endpoint` over ZeroMQ; `now` to the wall clock.
+  public init(
+    options: Options, source: (any CoordinatorSource)? = nil,
+    now: @escaping @Sendable () -> Date = { Date() },
+    logger: Logger = Logger(label: "trac-sweep.dashboard")
+  ) {
     self.options = options
-    self.logger = logger
+    self.source = source ?? ZeroMQCoordinatorSource(options: options, logger: logger)
+    self.now = now
   }
 
   public var snapshot: Snapshot {
@@ -73,78 +81,65 @@ public final class CoordinatorFeed: @unchecked Sendable {
 
   /// A page of this sweep is open: keep its report rows fresh.
   public func noteViewed(_ sweep: String) {
+    let time = now()
     lock.lock()
-    viewed[sweep] = Date()
+    viewed[sweep] = time
     lock.unlock()
   }
 
-  public func start() {
-    let thread = Thread { [self] in loop() }
-    thread.name = "coordinator-feed"
-    self.thread = thread
-    thread.start()
-  }
-
-  public func stop() {
-    wake.lock()
-    stopped = true
-    wake.signal()
-    wake.unlock()
-  }
-
-  private var isStopped: Bool {
-    wake.lock()
-    defer { wake.unlock() }
-    return stopped
-  }
-
-  private func loop() {
-    var client: RequestClient?
-    while !isStopped {
-      let started = Date()
-      do {
-        if client == nil {
-          client = try RequestClient(endpoint: options.endpoint, curve: options.curve)
-        }
-        try poll(client!)
-      } catch {
-        // A timed-out request may still be answered later: start over with a fresh socket, so a late
-        // answer is never taken for the next one's.
-        client = nil
-        lock.lock()
-        current.problem = "\(error)"
-        lock.unlock()
+  /// Polls once per interval until the service group shuts down (gracefully or by cancellation).
+  public func run() async throws {
+    await cancelWhenGracefulShutdown {
+      let clock = ContinuousClock()
+      while !Task.isCancelled {
+        let started = clock.now
+        await self.poll()
+        let next = max(
+          started + .milliseconds(Int(self.options.interval * 1000)), clock.now + .milliseconds(50))
+        do { try await Task.sleep(until: next, clock: clock) } catch { return }
       }
-      let wait = max(0.05, options.interval - Date().timeIntervalSince(started))
-      wake.lock()
-      if !stopped { _ = wake.wait(until: Date().addingTimeInterval(wait)) }
-      wake.unlock()
     }
   }
 
-  private var timeout: Duration { .milliseconds(Int(options.timeout * 1000)) }
+  /// Asks the coordinator once and updates the snapshot. When the task is cancelled meanwhile it returns
+  /// at once, leaving the call to finish (or time out) on the feed's queue.
+  public func poll() async {
+    let done = Completion()
+    await withTaskCancellationHandler {
+      await withCheckedContinuation { continuation in
+        done.install(continuation)
+        queue.async {
+          self.pollBlocking()
+          done.resume()
+        }
+      }
+    } onCancel: {
+      done.resume()
+    }
+  }
 
-  private func poll(_ client: RequestClient) throws {
-    let status = try client.call(
-      ClientRequest(command: .status), expecting: StatusReply.self, timeout: timeout)
-    let now = Date()
+  private func pollBlocking() {
+    do {
+      try pollSource()
+    } catch {
+      source.reset()
+      lock.lock()
+      current.problem = "\(error)"
+      lock.unlock()
+    }
+  }
+
+  private func pollSource() throws {
+    let status = try source.status()
+    let now = self.now()
     var metrics: MetricsReply?
     lock.lock()
     let askMetrics = current.metricsSupported || current.polls % 60 == 0
     lock.unlock()
     var metricsSupported = true
     if askMetrics {
-      let ask: () throws -> MetricsReply = {
-        try client.call(ClientRequest(command: .metrics), expecting: MetricsReply.self, timeout: self.timeout)
-      }
-      do {
-        metrics = try ask()
-      } catch {
-        // An older coordinator does not know the request: the status-based metrics still work.
-        guard case .refused(let refusal)? = error as? RequestClient.RequestError else { throw error }
-        metricsSupported = false
-        logger.debug("the coordinator does not answer metrics: \(refusal.message)")
-      }
+      metrics = try source.metrics()
+      metricsSupported = metrics != nil
     }
     lock.lock()
     current.status = status
@@ -190,16 +185,44 @@ public final class CoordinatorFeed: @unchecked Sendable {
       let due =
         last == nil || (last!.counts != counts && age >= spacing) || (watched && age >= 10) || age >= 300
       guard due else { continue }
-      let reply = try client.call(
-        ClientRequest(command: .report, sweep: sweep.id), expecting: ReportDataReply.self, timeout: timeout)
+      let reply = try source.report(sweep: sweep.id)
+      let fetchedAt = self.now()
       lock.lock()
       current.rows[sweep.id] = SweepRows(
-        reply: reply, fetchedAt: Date(), counts: counts, version: (last?.version ?? 0) + 1)
+        reply: reply, fetchedAt: fetchedAt, counts: counts, version: (last?.version ?? 0) + 1)
       lock.unlock()
     }
     lock.lock()
     let known = Set(status.sweeps.map(\.id))
     current.rows = current.rows.filter { known.contains($0.key) }
     lock.unlock()
+  }
+}
+
+/// Resumes a continuation once, whichever comes first: the work's end or the task's cancellation
+/// (which may come before the continuation is installed).
+private final class Completion: @unchecked Sendable {
+  private let lock = NSLock()
+  private var continuation: CheckedContinuation<Void, Never>?
+  private var finished = false
+
+  func install(_ continuation: CheckedContinuation<Void, Never>) {
+    lock.lock()
+    if finished {
+      lock.unlock()
+      continuation.resume()
+      return
+    }
+    self.continuation = continuation
+    lock.unlock()
+  }
+
+  func resume() {
+    lock.lock()
+    let continuation = self.continuation
+    self.continuation = nil
+    finished = true
+    lock.unlock()
+    continuation?.resume()
   }
 }

@@ -12,12 +12,6 @@ public struct TracSweep: ParsableCommand {
       progress, results and sensitivity reports. `train` and `evaluate` also work alone, without \
       a cluster.
 
-        cluster:   coordinator, worker, keys
-        sweeps:    submit, status, watch, cancel, retry, results, report, release
-        watching:  dashboard (web pages and Prometheus metrics)
-        one run:   train, evaluate
-        speed:     bench trainer, bench coordinator
-
       Example, on one machine:
         trac-sweep coordinator --bind tcp://127.0.0.1:5555 --state state &
         trac-sweep worker --connect tcp://127.0.0.1:5555 &
@@ -27,12 +21,20 @@ public struct TracSweep: ParsableCommand {
 
       Grid files: docs/GRID.md. The algorithm: docs/ALGORITHM.md. Output files: docs/FORMATS.md.
       """,
-    subcommands: [
-      CoordinatorCommand.self, WorkerCommand.self, SubmitCommand.self, StatusCommand.self, WatchCommand.self,
-      CancelCommand.self,
-      RetryCommand.self,
-      ResultsCommand.self, ReportCommand.self, ReleaseCommand.self, TrainCommand.self, EvaluateCommand.self,
-      BenchCommand.self, PlanCommand.self, KeysCommand.self, DashboardCommand.self, BLASCommand.self,
+    // Help lists the commands by group; `blas` (a diagnostic) is hidden and so in no group.
+    subcommands: [BLASCommand.self],
+    groupedSubcommands: [
+      CommandGroup(
+        name: "Cluster", subcommands: [CoordinatorCommand.self, WorkerCommand.self, KeysCommand.self]),
+      CommandGroup(
+        name: "Sweeps",
+        subcommands: [
+          SubmitCommand.self, StatusCommand.self, WatchCommand.self, CancelCommand.self, RetryCommand.self,
+          ResultsCommand.self, ReportCommand.self, ReleaseCommand.self, PlanCommand.self,
+        ]),
+      CommandGroup(name: "Watching", subcommands: [DashboardCommand.self]),
+      CommandGroup(name: "One run", subcommands: [TrainCommand.self, EvaluateCommand.self]),
+      CommandGroup(name: "Speed", subcommands: [BenchCommand.self]),
     ])
 
   public init() {}

@@ -1,4 +1,6 @@
 import Foundation
+import Hummingbird
+import HummingbirdTesting
 import Logging
 import SweepCoordinator
 import SweepDashboard
@@ -13,14 +15,13 @@ import XCTest
 #endif
 
 /// A real coordinator (in this process, on tcp://127.0.0.1), optional in-process workers running the
-/// fake trainer, and the dashboard on an ephemeral port of 127.0.0.1.
+/// fake trainer, and dashboards of it, served in memory (HummingbirdTesting) with feeds the test polls.
 final class DashboardHarness: @unchecked Sendable {
   let root: URL
   let service: CoordinatorService
   private let coordinatorThread: Thread
   private var workers: [(WorkerAgent, Thread)] = []
-  private(set) var dashboardTask: Task<Void, Error>?
-  private(set) var port = 0
+  let clock = ManualClock()
   let dataset: URL
 
   init() throws {
@@ -105,60 +106,54 @@ final class DashboardHarness: @unchecked Sendable {
     workers = []
   }
 
-  /// Starts the dashboard on 127.0.0.1 (port chosen by the system) and waits until it listens.
-  func startDashboard(token: String? = nil, listen: ListenAddress = ListenAddress(host: "127.0.0.1", port: 0))
-    throws
-  {
-    let dashboard = Dashboard(
-      configuration: try Dashboard.Configuration(
-        listen: listen, token: token, feed: .init(endpoint: endpoint, interval: 0.2, timeout: 5)),
-      logger: Logger(label: "test", factory: { _ in SwiftLogNoOpLogHandler() }))
-    let bound = PortBox()
-    dashboardTask = Task { try await dashboard.run { port in bound.set(port) } }
-    let deadline = Date().addingTimeInterval(20)
-    while bound.get() == 0 && Date() < deadline { usleep(10_000) }
-    port = bound.get()
-    XCTAssertNotEqual(port, 0, "the dashboard did not start listening")
+  /// A dashboard of this coordinator whose feed polls only when the test says so (`feed.poll()`), on a
+  /// clock that moves only when the test says so (`clock`): no page is ever waited for.
+  func dashboard(token: String? = nil) throws -> Dashboard {
+    let configuration = try Dashboard.Configuration(
+      listen: ListenAddress(host: "127.0.0.1", port: 0), token: token,
+      feed: .init(endpoint: endpoint, interval: 1, timeout: 5))
+    let clock = self.clock
+    let start = Date()
+    let feed = CoordinatorFeed(
+      options: configuration.feed,
+      now: {
+        let elapsed = clock.elapsed.components
+        return start.addingTimeInterval(Double(elapsed.seconds) + Double(elapsed.attoseconds) * 1e-18)
+      },
+      logger: Self.quiet)
+    return Dashboard(configuration: configuration, feed: feed, logger: Self.quiet)
   }
 
+  /// Moves the dashboard's clock on (past every spacing of the feed's reads) and polls once.
+  func poll(_ dashboard: Dashboard) async {
+    clock.advance(by: .seconds(60))
+    await dashboard.feed.poll()
+  }
+
+  static let quiet = Logger(label: "test", factory: { _ in SwiftLogNoOpLogHandler() })
+
   func stop() {
-    dashboardTask?.cancel()
     stopWorkers()
     service.requestStop()
     let deadline = Date().addingTimeInterval(10)
     while !coordinatorThread.isFinished && Date() < deadline { usleep(10_000) }
     try? FileManager.default.removeItem(at: root)
   }
-
-  /// Polls `path` until `condition` holds for its body.
-  func waitForPage(
-    _ path: String, headers: [String: String] = [:], timeout: TimeInterval = 20, _ condition: (String) -> Bool
-  ) throws -> String {
-    let deadline = Date().addingTimeInterval(timeout)
-    var last = ""
-    while Date() < deadline {
-      let response = try HTTP.get(port: port, path, headers: headers)
-      last = response.body
-      if response.status == 200 && condition(last) { return last }
-      Thread.sleep(forTimeInterval: 0.1)
-    }
-    XCTFail("timed out waiting for \(path); last body:\n\(last.prefix(3000))")
-    throw CancellationError()
-  }
 }
 
-final class PortBox: @unchecked Sendable {
-  private let lock = NSLock()
-  private var port = 0
-  func set(_ value: Int) {
-    lock.lock()
-    port = value
-    lock.unlock()
+extension TestClientProtocol {
+  /// GETs `path` in memory; returns the response and its body as text.
+  func get(_ path: String, headers: HTTPFields = [:], method: HTTPRequest.Method = .get) async throws
+    -> (response: TestResponse, body: String)
+  {
+    try await execute(uri: path, method: method, headers: headers) { ($0, String(buffer: $0.body)) }
   }
-  func get() -> Int {
-    lock.lock()
-    defer { lock.unlock() }
-    return port
+
+  /// GETs `path` in memory, which must answer 200; returns its body.
+  func page(_ path: String, file: StaticString = #filePath, line: UInt = #line) async throws -> String {
+    let (response, body) = try await get(path)
+    XCTAssertEqual(response.status, .ok, "\(path): \(body)", file: file, line: line)
+    return body
   }
 }
 

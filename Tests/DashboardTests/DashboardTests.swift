@@ -1,4 +1,6 @@
 import Foundation
+import Hummingbird
+import HummingbirdTesting
 import Logging
 import SweepDashboard
 import SweepWire
@@ -10,12 +12,13 @@ import XCTest
   import Glibc
 #endif
 
-/// The dashboard against a real coordinator on tcp://127.0.0.1, served on an ephemeral port of
-/// 127.0.0.1 and read over plain HTTP.
+/// The dashboard against a real coordinator on tcp://127.0.0.1, its routes served in memory
+/// (HummingbirdTesting's `.router`) from a feed each test polls when the coordinator is where it wants it.
+/// One test serves on a real socket, for what only a socket shows: the bound address and the `Host` rule.
 final class DashboardTests: XCTestCase {
   // MARK: - /metrics
 
-  func testMetricsParseAndTheirRunCountsEqualStatus() throws {
+  func testMetricsParseAndTheirRunCountsEqualStatus() async throws {
     let cluster = try DashboardHarness()
     defer { cluster.stop() }
     // One sweep finished by a worker, one waiting, one cancelled: every state but failed has runs.
@@ -29,11 +32,13 @@ final class DashboardTests: XCTestCase {
     let cancelled = try cluster.submit(name: "cancelled", seeds: [20])
     _ = try cluster.client().call(
       ClientRequest(command: .cancel, sweep: cancelled), expecting: ChangeReply.self)
-    try cluster.startDashboard()
+    let dashboard = try cluster.dashboard()
+    await cluster.poll(dashboard)
 
-    let text = try cluster.waitForPage("/metrics") {
-      $0.contains("name=\"cancelled\",state=\"cancelled\"} 1")
+    let (response, text) = try await Application(router: dashboard.router()).test(.router) { client in
+      try await client.get("/metrics")
     }
+    XCTAssertEqual(response.headers[.contentType], "text/plain; version=0.0.4; charset=utf-8")
     let metrics = try PrometheusExposition(parsing: text)
     let status = try cluster.status()
     XCTAssertEqual(Set(status.sweeps.map(\.id)), [finished, waiting, cancelled])
@@ -84,118 +89,141 @@ final class DashboardTests: XCTestCase {
 
   // MARK: - Pages
 
-  func testOverviewAndSweepPagesShowTheCoordinatorsNumbers() throws {
+  func testOverviewAndSweepPagesShowTheCoordinatorsNumbers() async throws {
     let cluster = try DashboardHarness()
     defer { cluster.stop() }
     let sweep = try cluster.submit(name: "pages", seeds: [0, 1, 2, 3])
-    try cluster.startDashboard()
-    let before = try cluster.waitForPage("/") { $0.contains("data-sweep=\"\(sweep)\"") }
-    XCTAssertTrue(before.contains("<td data-field=\"pending\">4</td>"), before)
-    XCTAssertTrue(before.contains("<td data-field=\"done\">0</td>"))
-    XCTAssertTrue(before.contains("No worker has connected"))
-    XCTAssertFalse(before.contains("http://") || before.contains("https://"), "nothing loads from elsewhere")
+    let dashboard = try cluster.dashboard()
+    await cluster.poll(dashboard)
+    try await Application(router: dashboard.router()).test(.router) { client in
+      let before = try await client.page("/")
+      XCTAssertTrue(before.contains("data-sweep=\"\(sweep)\""), before)
+      XCTAssertTrue(before.contains("<td data-field=\"pending\">4</td>"), before)
+      XCTAssertTrue(before.contains("<td data-field=\"done\">0</td>"))
+      XCTAssertTrue(before.contains("No worker has connected"))
+      XCTAssertFalse(
+        before.contains("http://") || before.contains("https://"), "nothing loads from elsewhere")
 
-    _ = try cluster.startWorker("w1", behaviour: .succeeds())
-    let after = try cluster.waitForPage("/parts/overview") { $0.contains("<td data-field=\"done\">4</td>") }
-    XCTAssertTrue(after.contains("<b>1</b> online"), after)
-    XCTAssertTrue(after.contains("data-field=\"eta\""))
-    XCTAssertTrue(after.contains(">finished<"), "a finished sweep has no ETA left")
+      _ = try cluster.startWorker("w1", behaviour: .succeeds())
+      _ = try cluster.waitForStatus("the sweep to finish") { status in
+        status.sweeps.first { $0.id == sweep }?.done == 4
+      }
+      await cluster.poll(dashboard)
+      let after = try await client.page("/parts/overview")
+      XCTAssertTrue(after.contains("<td data-field=\"done\">4</td>"), after)
+      XCTAssertTrue(after.contains("<b>1</b> online"), after)
+      XCTAssertTrue(after.contains("data-field=\"eta\""))
+      XCTAssertTrue(after.contains(">finished<"), "a finished sweep has no ETA left")
 
-    // The sweep's page: every run, and the sensitivity report made of the recorded results.
-    // (Its rows are read again within a poll once the page is open.)
-    let page = try cluster.waitForPage("/sweeps/\(sweep)") {
-      $0.components(separatedBy: "<td data-field=\"state\">done</td>").count - 1 == 4
-    }
-    XCTAssertTrue(page.contains("<span data-field=\"done\">4</span>"), page)
-    XCTAssertTrue(page.contains("id=\"report\""))
-    let report = try cluster.waitForPage("/sweeps/\(sweep)/report") { $0.contains("All 4 runs recorded") }
-    XCTAssertTrue(report.contains("<table class=\"settings\">"), "the report's settings table")
-    let json = try HTTP.get(port: cluster.port, "/api/overview")
-    XCTAssertEqual(json.headers["content-type"], "application/json; charset=utf-8")
-    XCTAssertEqual(try HTTP.get(port: cluster.port, "/sweeps/nosuchsweep").status, 404)
+      // The sweep's page: every run, and the sensitivity report made of the recorded results.
+      let page = try await client.page("/sweeps/\(sweep)")
+      XCTAssertEqual(page.components(separatedBy: "<td data-field=\"state\">done</td>").count - 1, 4, page)
+      XCTAssertTrue(page.contains("<span data-field=\"done\">4</span>"), page)
+      XCTAssertTrue(page.contains("id=\"report\""))
+      let byName = try await client.page("/parts/sweeps/pages")
+      let byID = try await client.page("/parts/sweeps/\(sweep)")
+      XCTAssertEqual(byName, byID, "a sweep is found by its name too")
+      let report = try await client.page("/sweeps/\(sweep)/report")
+      XCTAssertTrue(report.contains("All 4 runs recorded"), report)
+      XCTAssertTrue(report.contains("<table class=\"settings\">"), "the report's settings table")
+      let json = try await client.get("/api/overview")
+      XCTAssertEqual(json.response.headers[.contentType], "application/json; charset=utf-8")
+      XCTAssertEqual(json.response.headers[.cacheControl], "no-store")
+      let overview = try JSONCodec.decoder.decode(Overview.self, from: Data(json.body.utf8))
+      XCTAssertEqual(overview.sweeps.map(\.id), [sweep])
+      let rows = try await client.get("/api/sweeps/\(sweep)")
+      XCTAssertEqual(
+        try JSONCodec.decoder.decode(ReportDataReply.self, from: Data(rows.body.utf8)).rows.count, 4)
+      let missing = try await client.get("/sweeps/nosuchsweep")
+      XCTAssertEqual(missing.response.status, .notFound)
+      XCTAssertEqual(missing.body, "no such sweep\n")
+      for path in ["/api/sweeps/nosuchsweep", "/parts/sweeps/nosuchsweep", "/no/such/page"] {
+        let (response, _) = try await client.get(path)
+        XCTAssertEqual(response.status, .notFound, path)
+      }
 
-    // A run's page: its inputs, its recorded attempt and its learning curve from train.jsonl.
-    let runID = try XCTUnwrap(
-      page.range(of: #"data-run="[0-9a-f]{16}""#, options: .regularExpression).map {
-        String(page[$0].dropFirst(10).dropLast())
-      })
-    let run = try HTTP.get(port: cluster.port, "/runs/\(runID)")
-    XCTAssertEqual(run.status, 200)
-    XCTAssertTrue(run.body.contains("<b data-field=\"state\">done</b>"), run.body)
-    XCTAssertTrue(run.body.contains("<svg class=\"curve\""), "the learning curve")
-    XCTAssertTrue(run.body.contains("/runs/\(runID)/files/run.json"))
-    let file = try HTTP.get(port: cluster.port, "/runs/\(runID)/files/run.json")
-    XCTAssertTrue(file.body.contains("\"run_id\": \"\(runID)\""), file.body)
-    XCTAssertEqual(try HTTP.get(port: cluster.port, "/runs/\(runID)/files/..%2Fsecret").status, 404)
-  }
-
-  func testACoordinatorThatDoesNotAnswerIsSaidSoAndMetricsSayDown() throws {
-    // A port nothing listens on: the dashboard keeps serving and says what is wrong.
-    let probe = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
-    var address = sockaddr_in()
-    address.sin_family = sa_family_t(AF_INET)
-    address.sin_addr.s_addr = inet_addr("127.0.0.1")
-    var length = socklen_t(MemoryLayout<sockaddr_in>.size)
-    _ = withUnsafeMutablePointer(to: &address) {
-      $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { pointer in
-        bind(probe, pointer, length) == 0 && getsockname(probe, pointer, &length) == 0
+      // A run's page: its inputs, its recorded attempt and its learning curve from train.jsonl.
+      let runID = try XCTUnwrap(
+        page.range(of: #"data-run="[0-9a-f]{16}""#, options: .regularExpression).map {
+          String(page[$0].dropFirst(10).dropLast())
+        })
+      let run = try await client.page("/runs/\(runID)")
+      XCTAssertTrue(run.contains("<b data-field=\"state\">done</b>"), run)
+      XCTAssertTrue(run.contains("<svg class=\"curve\""), "the learning curve")
+      XCTAssertTrue(run.contains("/runs/\(runID)/files/run.json"))
+      let live = try await client.page("/parts/runs/\(runID)")
+      XCTAssertTrue(run.contains(live), "the run page's live part")
+      let file = try await client.get("/runs/\(runID)/files/run.json")
+      XCTAssertEqual(file.response.headers[.contentType], "application/json; charset=utf-8")
+      XCTAssertTrue(file.body.contains("\"run_id\": \"\(runID)\""), file.body)
+      let policy = try await client.get("/runs/\(runID)/files/policy.safetensors")
+      XCTAssertEqual(policy.response.headers[.contentType], "application/octet-stream")
+      for name in ["..%2Fsecret", "grid.json"] {
+        let (response, _) = try await client.get("/runs/\(runID)/files/\(name)")
+        XCTAssertEqual(response.status, .notFound, name)
       }
     }
-    let port = Int(UInt16(bigEndian: address.sin_port))
-    close(probe)
+  }
+
+  func testACoordinatorThatDoesNotAnswerIsSaidSoAndMetricsSayDown() async throws {
+    // The dashboard keeps serving and says what is wrong.
+    let endpoint = "tcp://127.0.0.1:9"
+    let source = Unreachable(endpoint: endpoint)
+    let options = CoordinatorFeed.Options(endpoint: endpoint)
     let dashboard = Dashboard(
-      configuration: try Dashboard.Configuration(
-        listen: ListenAddress(host: "127.0.0.1", port: 0), token: nil,
-        feed: .init(endpoint: "tcp://127.0.0.1:\(port)", interval: 0.2, timeout: 1)),
-      logger: Logger(label: "test", factory: { _ in SwiftLogNoOpLogHandler() }))
-    let bound = PortBox()
-    let task = Task { try await dashboard.run { bound.set($0) } }
-    defer { task.cancel() }
-    let deadline = Date().addingTimeInterval(20)
-    while bound.get() == 0 && Date() < deadline { usleep(10_000) }
-    var page = ""
-    while Date() < deadline {
-      page = try HTTP.get(port: bound.get(), "/").body
-      if page.contains("does not answer") { break }
-      usleep(50_000)
+      configuration: try Dashboard.Configuration(listen: .default, token: nil, feed: options),
+      feed: CoordinatorFeed(options: options, source: source, logger: DashboardHarness.quiet),
+      logger: DashboardHarness.quiet)
+    await dashboard.feed.poll()
+    XCTAssertEqual(source.resets, 1, "a failed call gets a fresh connection")
+    try await Application(router: dashboard.router()).test(.router) { client in
+      let page = try await client.page("/")
+      XCTAssertTrue(
+        page.contains("<b>The coordinator at \(endpoint) does not answer:</b> nothing listens"), page)
+      let metrics = try PrometheusExposition(parsing: try await client.page("/metrics"))
+      XCTAssertEqual(metrics.value("trac_sweep_coordinator_up"), 0)
     }
-    XCTAssertTrue(
-      page.contains("<b>The coordinator at tcp://127.0.0.1:\(port) does not answer:</b> nothing listens"),
-      page)
-    let metrics = try PrometheusExposition(parsing: try HTTP.get(port: bound.get(), "/metrics").body)
-    XCTAssertEqual(metrics.value("trac_sweep_coordinator_up"), 0)
   }
 
   // MARK: - Access
 
-  func testATokenIsCheckedOnEveryRequestAndAWrongOneGetsA401WithNothingElse() throws {
+  func testATokenIsCheckedOnEveryRequestAndAWrongOneGetsA401WithNothingElse() async throws {
     let cluster = try DashboardHarness()
     defer { cluster.stop() }
     let token = "s3cret-token-0123456789abcdef"
-    try cluster.startDashboard(token: token)
-    for path in ["/", "/metrics", "/api/overview", "/dashboard.js", "/no/such/page", "/sweeps/x/report"] {
-      for headers in [
-        [:], ["Authorization": "Bearer wrong-token-0123456789abcdef"], ["Authorization": "Basic \(token)"],
-      ] {
-        let response = try HTTP.get(port: cluster.port, path, headers: headers)
-        XCTAssertEqual(response.status, 401, "\(path) \(headers)")
-        XCTAssertEqual(response.body, "", "\(path): a refusal says nothing else")
+    let dashboard = try cluster.dashboard(token: token)
+    await cluster.poll(dashboard)
+    try await Application(router: dashboard.router()).test(.router) { client in
+      for path in ["/", "/metrics", "/api/overview", "/dashboard.js", "/no/such/page", "/sweeps/x/report"] {
+        for headers: HTTPFields in [
+          [:], [.authorization: "Bearer wrong-token-0123456789abcdef"], [.authorization: "Basic \(token)"],
+        ] {
+          let (response, body) = try await client.get(path, headers: headers)
+          XCTAssertEqual(response.status, .unauthorized, "\(path) \(headers)")
+          XCTAssertEqual(body, "", "\(path): a refusal says nothing else")
+        }
+        let (wrong, body) = try await client.get(path + "?token=s3cret-token-0123456789abcdeX")
+        XCTAssertEqual(wrong.status, .unauthorized, path)
+        XCTAssertEqual(body, "")
       }
-      let wrong = try HTTP.get(port: cluster.port, path + "?token=s3cret-token-0123456789abcdeX")
-      XCTAssertEqual(wrong.status, 401, path)
-      XCTAssertEqual(wrong.body, "")
+      let (bearer, metrics) = try await client.get("/metrics", headers: [.authorization: "Bearer \(token)"])
+      XCTAssertEqual(bearer.status, .ok)
+      XCTAssertEqual(try PrometheusExposition(parsing: metrics).value("trac_sweep_coordinator_up"), 1)
+      // With ?token= the page keeps the token in its links and its script's address.
+      let page = try await client.page("/?token=\(token)")
+      XCTAssertTrue(page.contains("Coordinator <code>"), page)
+      XCTAssertTrue(page.contains("src=\"/dashboard.js?token=\(token)\""), page)
+      XCTAssertTrue(page.contains("data-src=\"/parts/overview?token=\(token)\""))
+      // Read-only: nothing but GET and HEAD, even with the token.
+      let (post, _) = try await client.get("/", headers: [.authorization: "Bearer \(token)"], method: .post)
+      XCTAssertEqual(post.status, .methodNotAllowed)
+      // Every answer forbids loading from elsewhere and being framed.
+      let script = try await client.get("/dashboard.js?token=\(token)")
+      XCTAssertEqual(script.response.headers[.contentType], "text/javascript; charset=utf-8")
+      XCTAssertTrue(
+        script.response.headers[.contentSecurityPolicy]?.contains("frame-ancestors 'none'") == true)
+      XCTAssertEqual(script.response.headers[.xContentTypeOptions], "nosniff")
     }
-    let bearer = try HTTP.get(port: cluster.port, "/metrics", headers: ["Authorization": "Bearer \(token)"])
-    XCTAssertEqual(bearer.status, 200)
-    XCTAssertTrue(bearer.body.contains("trac_sweep_coordinator_up"))
-    // With ?token= the page keeps the token in its links and its script's address.
-    let page = try cluster.waitForPage("/?token=\(token)") { $0.contains("Coordinator <code>") }
-    XCTAssertTrue(page.contains("src=\"/dashboard.js?token=\(token)\""), page)
-    XCTAssertTrue(page.contains("data-src=\"/parts/overview?token=\(token)\""))
-    // Read-only: nothing but GET and HEAD, even with the token.
-    let post = try HTTP.get(
-      port: cluster.port, "/", method: "POST", headers: ["Authorization": "Bearer \(token)"])
-    XCTAssertEqual(post.status, 405)
   }
 
   func testWithoutATokenOnlyLoopbackIsAllowed() throws {
@@ -223,19 +251,73 @@ final class DashboardTests: XCTestCase {
     for bad in ["8080", "127.0.0.1", "127.0.0.1:http", "127.0.0.1:70000", ":8080"] {
       XCTAssertThrowsError(try ListenAddress(parsing: bad), bad)
     }
+  }
 
-    // Served on loopback without a token, a request naming another host (a page elsewhere whose
-    // name was rebound to 127.0.0.1) is refused.
+  // MARK: - The real server
+
+  /// On a real socket: the server binds the address asked for, its feed runs as a service of the
+  /// application (and stops with it), and without a token a request naming another host (a page elsewhere
+  /// whose name was rebound to 127.0.0.1) is refused.
+  func testTheServerListensOnLoopbackRunsItsFeedAndRefusesOtherHosts() async throws {
     let cluster = try DashboardHarness()
     defer { cluster.stop() }
-    try cluster.startDashboard()
-    XCTAssertEqual(try HTTP.get(port: cluster.port, "/metrics").status, 200)
-    XCTAssertEqual(
-      try HTTP.get(port: cluster.port, "/metrics", host: "localhost:\(cluster.port)").status, 200)
-    let rebound = try HTTP.get(port: cluster.port, "/metrics", host: "attacker.example:\(cluster.port)")
+    let dashboard = Dashboard(
+      configuration: try Dashboard.Configuration(
+        listen: ListenAddress(host: "127.0.0.1", port: 0), token: nil,
+        feed: .init(endpoint: cluster.endpoint, interval: 0.1, timeout: 5)),
+      logger: DashboardHarness.quiet)
+    let (ports, listening) = AsyncStream.makeStream(of: Int.self)
+    let server = Task { try await dashboard.run { _ = listening.yield($0) } }
+    var iterator = ports.makeAsyncIterator()
+    let bound = await iterator.next()
+    let port = try XCTUnwrap(bound)
+    XCTAssertNotEqual(port, 0)
+
+    let metrics = try HTTP.get(port: port, "/metrics")
+    XCTAssertEqual(metrics.status, 200)
+    XCTAssertEqual(try HTTP.get(port: port, "/metrics", host: "localhost:\(port)").status, 200)
+    let rebound = try HTTP.get(port: port, "/metrics", host: "attacker.example:\(port)")
     XCTAssertEqual(rebound.status, 403)
     XCTAssertEqual(rebound.body, "")
-    let page = try HTTP.get(port: cluster.port, "/")
+    let page = try HTTP.get(port: port, "/")
     XCTAssertTrue(page.headers["content-security-policy"]?.contains("default-src 'none'") == true)
+
+    // The feed polls by itself while the application runs, and ends with it.
+    let deadline = Date().addingTimeInterval(20)
+    while dashboard.feed.snapshot.polls == 0 && Date() < deadline {
+      try await Task.sleep(for: .milliseconds(20))
+    }
+    XCTAssertGreaterThan(dashboard.feed.snapshot.polls, 0, "the feed service polled the coordinator")
+    // The service group ends only once every service returned, the feed's too.
+    server.cancel()
+    _ = await server.result
+  }
+}
+
+/// A coordinator source where nothing listens.
+private final class Unreachable: CoordinatorSource, @unchecked Sendable {
+  let endpoint: String
+  private let lock = NSLock()
+  private var resetCount = 0
+
+  init(endpoint: String) { self.endpoint = endpoint }
+
+  var resets: Int {
+    lock.lock()
+    defer { lock.unlock() }
+    return resetCount
+  }
+
+  func status() throws -> StatusReply { throw RequestClient.RequestError.nothingListens(endpoint: endpoint) }
+  func metrics() throws -> MetricsReply? {
+    throw RequestClient.RequestError.nothingListens(endpoint: endpoint)
+  }
+  func report(sweep: String) throws -> ReportDataReply {
+    throw RequestClient.RequestError.nothingListens(endpoint: endpoint)
+  }
+  func reset() {
+    lock.lock()
+    resetCount += 1
+    lock.unlock()
   }
 }
