@@ -116,8 +116,7 @@ extension CoordinatorService {
       now: now, commit: false)
     let interval = configuration.scheduler.heartbeatInterval
     let welcome = Welcome(
-      heartbeatIntervalMilliseconds: Int(
-        interval.components.seconds * 1000 + interval.components.attoseconds / 1_000_000_000_000_000),
+      heartbeatIntervalMilliseconds: Int(interval.wholeMilliseconds),
       liveness: configuration.scheduler.liveness, cancel: [])
     reply(route, WireMessage(.welcome, welcome))
     heldCommands += commands
@@ -168,7 +167,7 @@ extension CoordinatorService {
     case .succeeded:
       let files = zip(result.files, message.attachments).map { (name: $0.0.name, data: $0.1) }
       let runJSON =
-        files.first { $0.name.rawValue == "run.json" }.map { String(decoding: $0.data, as: UTF8.self) }
+        files.first { $0.name.rawValue == RunFiles.runJSON }.map { String(decoding: $0.data, as: UTF8.self) }
         ?? "{}"
       let (disposition, spec) = scheduler.read {
         ($0.disposition(ofResultFrom: worker, attempt: attempt, succeeded: true), $0.run(attempt.run)?.spec)
@@ -190,8 +189,7 @@ extension CoordinatorService {
           if let stage, let output = stage.file {
             try checkpoints.store(output.data, sha256: output.reference.sha256)
             payload.stageOutput = output.reference
-            payload.stageSeconds = StageOutputCheck.bcSeconds(
-              runJSON: files.first { $0.name.rawValue == "run.json" }?.data)
+            payload.stageSeconds = payload.summary.bcSeconds
           }
           payload.artifactPaths = try artifacts.store(
             run: attempt.run, files: files.filter { $0.name.rawValue != StageOutputCheck.fileName })

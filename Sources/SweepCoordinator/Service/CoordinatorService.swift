@@ -343,8 +343,7 @@ public final class CoordinatorService: StoppableService, @unchecked Sendable {
         let lease = configuration.scheduler.leaseDuration
         let message = Assign(
           attempt: assignment.attempt, spec: assignment.spec, dataset: dataset,
-          leaseMilliseconds: Int(
-            lease.components.seconds * 1000 + lease.components.attoseconds / 1_000_000_000_000_000),
+          leaseMilliseconds: Int(lease.wholeMilliseconds),
           checkpoint: assignment.checkpoint.map(CheckpointRef.init),
           initFrom: assignment.initFrom.map(CheckpointRef.init))
         var runLogger = logger

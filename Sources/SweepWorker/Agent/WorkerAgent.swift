@@ -422,9 +422,9 @@ public final class WorkerAgent: StoppableService, @unchecked Sendable {
     if let sent = progressSentAt, now - sent < .seconds(1) { return nil }
     var changed: [AttemptProgress] = []
     for key in running {
-      guard let output = try? runs.directory(for: key).outputDirectory,
-        let progress = Self.liveProgress(in: output.appendingPathComponent("progress.json"), of: key)
-          ?? Self.lastProgress(in: output.appendingPathComponent("train.jsonl"), of: key),
+      guard let directory = try? runs.directory(for: key),
+        let progress = Self.liveProgress(in: directory.progressFile, of: key)
+          ?? Self.lastProgress(in: directory.trainLog, of: key),
         reportedProgress[key] != progress
       else { continue }
       reportedProgress[key] = progress
@@ -550,8 +550,10 @@ public final class WorkerAgent: StoppableService, @unchecked Sendable {
         }
       }
       let checkpoints = resumes || configuration.checkpointShipInterval != nil
+      try RunSpecFile.write(assign.spec, to: directory.specFile)
       let arguments = TrainerArguments.make(
-        spec: assign.spec, dataset: try datasets.url(for: assign.dataset.sha256),
+        spec: assign.spec, specFile: directory.specFile,
+        dataset: try datasets.url(for: assign.dataset.sha256),
         outputDirectory: directory.outputDirectory, evaluate: configuration.evaluate,
         checkpointDirectory: checkpoints ? directory.checkpointDirectory : nil,
         checkpointEvery: configuration.checkpointEvery,
