@@ -71,3 +71,45 @@ public struct RunSummary: Equatable, Sendable {
     }
   }
 }
+
+/// What a report shows of a run folder's `run.json` (`RunRecord`): the training setup. Like
+/// `RunSummary`, every field is read on its own, nil where the file does not say.
+public struct RunSetup: Equatable, Sendable {
+  public var datasetSHA256: String?
+  public var datasetPath: String?
+  public var episodes: Int?
+  public var transitions: Int?
+  public var trainerFormatVersion: Int?
+  public var trainerVersion: String?
+  public var evalEpisodes: Int?
+  public var evalSeed: UInt64?
+
+  public init() {}
+
+  /// The setup in a run.json; nil when it is not a JSON object.
+  public init?(runJSON: Data) {
+    guard let decoded = try? JSONCodec.decoder.decode(Decoded.self, from: runJSON) else { return nil }
+    self = decoded.setup
+  }
+
+  private struct Decoded: Decodable {
+    var setup = RunSetup()
+
+    init(from decoder: any Decoder) throws {
+      let record = try decoder.container(keyedBy: RunRecord.CodingKeys.self)
+      setup.datasetPath = try? record.decodeIfPresent(String.self, forKey: .datasetPath)
+      setup.trainerVersion = try? record.decodeIfPresent(String.self, forKey: .trainerVersion)
+      if let data = try? record.nestedContainer(keyedBy: RunRecord.DataSummary.CodingKeys.self, forKey: .data)
+      {
+        setup.episodes = try? data.decodeIfPresent(Int.self, forKey: .episodes)
+        setup.transitions = try? data.decodeIfPresent(Int.self, forKey: .transitions)
+      }
+      if let spec = try? record.nestedContainer(keyedBy: RunSpec.CodingKeys.self, forKey: .spec) {
+        setup.datasetSHA256 = try? spec.decodeIfPresent(String.self, forKey: .datasetSHA256)
+        setup.trainerFormatVersion = try? spec.decodeIfPresent(Int.self, forKey: .trainerFormatVersion)
+        setup.evalEpisodes = try? spec.decodeIfPresent(Int.self, forKey: .evalEpisodes)
+        setup.evalSeed = try? spec.decodeIfPresent(UInt64.self, forKey: .evalSeed)
+      }
+    }
+  }
+}
