@@ -181,9 +181,7 @@ public enum CoordinatorBenchmark {
     }
   }
 
-  static func seconds(_ duration: Duration) -> Double {
-    Double(duration.components.seconds) + Double(duration.components.attoseconds) * 1e-18
-  }
+  static func seconds(_ duration: Duration) -> Double { duration.seconds }
 
   /// Waits until `condition` holds, checking every 5 ms; false if `limit` passes first.
   static func wait(upTo limit: Duration, _ condition: () -> Bool) -> Bool {

@@ -5,27 +5,14 @@ import TracCore
 /// The files of a run a simulated worker reports as succeeded: what the coordinator checks before it
 /// records anything (a run.json of the run, a policy of the task's shapes), with no training behind it.
 public enum StubArtifacts {
-  /// A policy.safetensors of zeros with the shapes of a task (`observationDim` -> 256 -> 256 ->
-  /// `actionDim`, PyTorch `nn.Linear` layout), as the coordinator checks them.
+  /// A policy.safetensors of zeros with a task's tensors (`PolicyLayout`), as the coordinator checks
+  /// them; its header written by `SafetensorsHeader`, with no metadata.
   public static func policyFile(observationDim: Int, actionDim: Int) -> Data {
-    let tensors: [(String, [Int])] = [
-      ("layers.0.weight", [256, observationDim]), ("layers.0.bias", [256]), ("layers.1.weight", [256, 256]),
-      ("layers.1.bias", [256]), ("layers.2.weight", [actionDim, 256]), ("layers.2.bias", [actionDim]),
-    ]
-    var entries: [String] = []
-    var offset = 0
-    for (name, shape) in tensors {
-      let bytes = 4 * shape.reduce(1, *)
-      let shapeText = shape.map(String.init).joined(separator: ",")
-      entries.append(
-        #""\#(name)":{"dtype":"F32","shape":[\#(shapeText)],"data_offsets":[\#(offset),\#(offset + bytes)]}"#)
-      offset += bytes
+    let tensors = PolicyLayout.tensors(observationDim: observationDim, actionDim: actionDim).map {
+      (name: $0.name, dtype: PolicyLayout.dtype, shape: $0.shape, byteCount: 4 * $0.shape.reduce(1, *))
     }
-    var header = Array("{\(entries.joined(separator: ","))}".utf8)
-    while header.count % 8 != 0 { header.append(0x20) }
-    var data = Data((0..<8).map { UInt8(truncatingIfNeeded: UInt64(header.count) >> (8 * $0)) })
-    data.append(contentsOf: header)
-    data.append(Data(count: offset))
+    var data = SafetensorsHeader.encode(tensors: tensors, metadata: nil)
+    data.append(Data(count: tensors.reduce(0) { $0 + $1.byteCount }))
     return data
   }
 
@@ -33,7 +20,7 @@ public enum StubArtifacts {
   /// result's file list and attachments.
   static func result(run: RunID, policy: Data) -> (files: [FileInfo], attachments: [Data]) {
     let runJSON = Data(#"{"run_id": "\#(run)", "format": "trac-run/stub"}"#.utf8)
-    let named: [(String, Data)] = [("run.json", runJSON), ("policy.safetensors", policy)]
+    let named: [(String, Data)] = [(RunFiles.runJSON, runJSON), (RunFiles.policy, policy)]
     return (
       named.map {
         FileInfo(name: ArtifactName(checked: $0.0), size: $0.1.count, sha256: SHA256Digest(of: $0.1))

@@ -1,4 +1,5 @@
 import Foundation
+import TracCore
 
 /// What a report reads from a run's folder (`artifacts/runs/<run id>/` on the coordinator's machine:
 /// `run.json`, `train.jsonl` and `policy.safetensors` side by side): the training setup the run
@@ -49,18 +50,13 @@ public struct RunFileRecord: Sendable, Equatable {
     self.evalSeed = evalSeed
   }
 
-  /// Reads what it can of a run.json; nil when `data` is not a JSON object.
+  /// Reads what it can of a run.json (`RunSetup`); nil when `data` is not a JSON object.
   public init?(json data: Data) {
-    guard let object = (try? JSONSerialization.jsonObject(with: data)) as? [String: Any] else { return nil }
-    let spec = object["spec"] as? [String: Any]
-    let summary = object["data"] as? [String: Any]
-    func integer(_ value: Any?) -> Int? { (value as? NSNumber).flatMap { Int(exactly: $0.doubleValue) } }
+    guard let setup = RunSetup(runJSON: data) else { return nil }
     self.init(
-      datasetSHA256: spec?["dataset_sha256"] as? String, datasetPath: object["dataset_path"] as? String,
-      episodes: integer(summary?["episodes"]), transitions: integer(summary?["transitions"]),
-      trainerFormatVersion: integer(spec?["trainer_format_version"]),
-      trainerVersion: object["trainer_version"] as? String, evalEpisodes: integer(spec?["eval_episodes"]),
-      evalSeed: integer(spec?["eval_seed"]).flatMap { UInt64(exactly: $0) })
+      datasetSHA256: setup.datasetSHA256, datasetPath: setup.datasetPath, episodes: setup.episodes,
+      transitions: setup.transitions, trainerFormatVersion: setup.trainerFormatVersion,
+      trainerVersion: setup.trainerVersion, evalEpisodes: setup.evalEpisodes, evalSeed: setup.evalSeed)
   }
 }
 
@@ -94,8 +90,8 @@ public enum RunFolders {
     let manager = FileManager.default
     guard
       let directory = candidates.first(where: {
-        manager.fileExists(atPath: $0.appendingPathComponent("run.json").path)
-          || manager.fileExists(atPath: $0.appendingPathComponent("train.jsonl").path)
+        manager.fileExists(atPath: $0.appendingPathComponent(RunFiles.runJSON).path)
+          || manager.fileExists(atPath: $0.appendingPathComponent(RunFiles.trainLog).path)
       })
     else {
       let looked = candidates.first.map { "no run.json or train.jsonl in \($0.path)" }
@@ -105,14 +101,14 @@ public enum RunFolders {
         tracProblem: looked ?? "the report's input names no folder for this run")
     }
     var folder = RunFolder(directory: directory.path)
-    let runJSON = directory.appendingPathComponent("run.json")
+    let runJSON = directory.appendingPathComponent(RunFiles.runJSON)
     if let data = manager.contents(atPath: runJSON.path) {
       folder.record = RunFileRecord(json: data)
       if folder.record == nil { folder.recordProblem = "\(runJSON.path) is not a JSON object" }
     } else {
       folder.recordProblem = "cannot read \(runJSON.path)"
     }
-    let log = directory.appendingPathComponent("train.jsonl")
+    let log = directory.appendingPathComponent(RunFiles.trainLog)
     if let data = manager.contents(atPath: log.path) {
       do {
         folder.trac = try tracPoints(jsonl: data, source: log.path)

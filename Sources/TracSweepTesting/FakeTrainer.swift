@@ -1,5 +1,6 @@
 import Foundation
 import SweepBenchmarks
+import TracCore
 
 /// A stand-in for `trac-sweep train` in tests of workers and the coordinator: a `/bin/sh` script
 /// that takes the trainer's arguments, finds `--out DIR`, optionally waits, writes stub
@@ -69,9 +70,9 @@ public enum FakeTrainer {
     try Data(behaviour.stderr.utf8).write(to: home.appendingPathComponent("stderr.txt"))
     try Data(behaviour.stdout.utf8).write(to: home.appendingPathComponent("stdout.txt"))
     let runJSON = behaviour.runJSON ?? defaultRunJSON
-    try Data(runJSON.utf8).write(to: home.appendingPathComponent("run.json"))
+    try Data(runJSON.utf8).write(to: home.appendingPathComponent(RunFiles.runJSON))
     try policyFile(observationDim: 8, actionDim: 2).write(
-      to: home.appendingPathComponent("policy.safetensors"))
+      to: home.appendingPathComponent(RunFiles.policy))
     try Data(script(home: home.path, behaviour: behaviour).utf8).write(
       to: home.appendingPathComponent(scriptName))
     let executable = home.appendingPathComponent(scriptName)
@@ -87,9 +88,7 @@ public enum FakeTrainer {
   }
 
   static func script(home: String, behaviour: Behaviour) -> String {
-    let seconds =
-      Double(behaviour.delay.components.seconds)
-      + Double(behaviour.delay.components.attoseconds) * 1e-18
+    let seconds = behaviour.delay.seconds
     let quotedHome = shellQuoted(home)
     var lines = [
       "#!/bin/sh",

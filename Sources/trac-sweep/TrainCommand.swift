@@ -16,6 +16,10 @@ struct TrainCommand: ParsableCommand {
       resumes from its last checkpoint and writes the same policy, byte for byte, as a run that \
       never stopped (docs/CHECKPOINTS.md).
 
+      The run's inputs come from the options (--task, --cost-threshold, --seed, --algorithm, the \
+      hyperparameters, --eval-episodes, --eval-seed, --blas), or all of them from --spec FILE: a run \
+      spec as its canonical JSON (docs/FORMATS.md), which is how a worker starts the trainer.
+
       Example:
         trac-sweep train --dataset datasets/SafetyBallCircle-v0-demo.hdf5 \\
           --task OfflineBallCircle-v0 --cost-threshold 20 --seed 0 --out runs/ballcircle-20-0
@@ -23,12 +27,19 @@ struct TrainCommand: ParsableCommand {
 
   @Option(help: "DSRL HDF5 dataset file (default: the task's file in $DSRL_DATASET_DIR or ~/.dsrl/datasets).")
   var dataset: String?
+  @Option(
+    help: ArgumentHelp(
+      """
+      The run's inputs from FILE: a run spec as its canonical JSON (docs/FORMATS.md), its run id \
+      checked; none of the options that set an input may be given with it.
+      """, valueName: "file"))
+  var spec: String?
   @Option(help: "Task, by DSRL id (OfflineBallCircle-v0) or Bullet id (SafetyBallCircle-v0).") var task:
-    String
+    String?
   @Option(name: .customLong("cost-threshold"), parsing: .unconditional, help: "Episode cost threshold C.")
-  var costThreshold: Double
-  @Option(help: "Seed of every random choice of the run.") var seed: UInt64 = 0
-  @Option(help: "trac, bc_all or bc_safe.") var algorithm: String = "trac"
+  var costThreshold: Double?
+  @Option(help: "Seed of every random choice of the run (default: 0).") var seed: UInt64?
+  @Option(help: "trac, bc_all or bc_safe (default: trac).") var algorithm: String?
   @Option(parsing: .unconditional, help: "Share of safe segments taken as desirable.") var x: Double?
   @Option(parsing: .unconditional, help: "Share of low-reward safe segments taken as undesirable.") var y:
     Double?
@@ -61,13 +72,13 @@ struct TrainCommand: ParsableCommand {
     name: .customLong("trac-lr-scale"), parsing: .unconditional,
     help: "TraC's learning rate as a multiple of --lr (default 0.1).")
   var tracLRScale: Double?
-  @Option(help: "Reference policy of the TraC phase: bc or uniform.") var reference: String = "bc"
+  @Option(help: "Reference policy of the TraC phase: bc or uniform (default: bc).") var reference: String?
   @Option(
     help: """
       Labelled segments to train on: both, desirable (only those) or undesirable (only those; the \
-      undesirable term's weight lambda_U is then 1).
+      undesirable term's weight lambda_U is then 1) (default: both).
       """)
-  var segments: String = "both"
+  var segments: String?
   @Option(
     name: .customLong("log-every"), parsing: .unconditional,
     help: "Steps between lines of train.jsonl (default: about steps / 100, at most 1000, dividing bc-steps).")
@@ -77,10 +88,11 @@ struct TrainCommand: ParsableCommand {
       "Evaluate the final policy in the task's simulator (Bullet-Safety-Gym or Safety-Gymnasium) and add it to run.json."
   )
   var evaluate = false
-  @Option(name: .customLong("eval-episodes"), parsing: .unconditional, help: "Evaluation episodes.")
-  var evalEpisodes: Int = 20
-  @Option(name: .customLong("eval-seed"), help: "Seed of the evaluation's start states.") var evalSeed:
-    UInt64 = 0
+  @Option(
+    name: .customLong("eval-episodes"), parsing: .unconditional, help: "Evaluation episodes (default: 20).")
+  var evalEpisodes: Int?
+  @Option(name: .customLong("eval-seed"), help: "Seed of the evaluation's start states (default: 0).")
+  var evalSeed: UInt64?
   @Option(help: "Output directory.") var out: String
   @Option(
     name: .customLong("checkpoint-dir"),
@@ -106,36 +118,62 @@ struct TrainCommand: ParsableCommand {
     help: """
       BLAS mode (docs/PERFORMANCE.md): fastest (this machine's fastest kernel that passes the \
       self-check) or reproducible (the OpenBLAS Haswell kernel on every machine: the same bytes \
-      everywhere; part of the run id).
+      everywhere; part of the run id) (default: fastest).
       """)
-  var blas: String = "fastest"
+  var blas: String?
   @OptionGroup var blasKernel: BLASKernelOption
 
+  /// The options that set an input of the run, which `--spec` sets instead, and whether each is given.
+  private var inputOptions: [(name: String, given: Bool)] {
+    [
+      ("--task", task != nil), ("--cost-threshold", costThreshold != nil), ("--seed", seed != nil),
+      ("--algorithm", algorithm != nil), ("--x", x != nil), ("--y", y != nil), ("--alpha", alpha != nil),
+      ("--eta", eta != nil), ("--beta", beta != nil), ("--gamma", gamma != nil),
+      ("--seg-ratio", segRatio != nil),
+      ("--bc-steps", bcSteps != nil), ("--steps", steps != nil), ("--batch-size", batchSize != nil),
+      ("--lr", lr != nil), ("--warmup-steps", warmupSteps != nil), ("--trac-lr-scale", tracLRScale != nil),
+      ("--reference", reference != nil), ("--segments", segments != nil),
+      ("--eval-episodes", evalEpisodes != nil), ("--eval-seed", evalSeed != nil), ("--blas", blas != nil),
+    ]
+  }
+
   func validate() throws {
-    guard BLASMode(rawValue: blas) != nil else {
-      throw ValidationError("--blas must be fastest or reproducible; got '\(blas)'")
-    }
-    guard Algorithm(rawValue: algorithm) != nil else {
-      throw ValidationError("--algorithm must be one of trac, bc_all, bc_safe; got '\(algorithm)'")
-    }
-    guard ReferencePolicy(rawValue: reference) != nil else {
-      throw ValidationError("--reference must be bc or uniform; got '\(reference)'")
-    }
-    guard SegmentSelection(rawValue: segments) != nil else {
-      throw ValidationError("--segments must be both, desirable or undesirable; got '\(segments)'")
-    }
     if let logEvery, logEvery < 1 { throw ValidationError("--log-every must be at least 1") }
-    guard evalEpisodes >= 1 || (!evaluate && evalEpisodes == 0) else {
-      throw ValidationError(
-        "--eval-episodes must be at least 1 (0 only without --evaluate: a run that is not evaluated)")
-    }
     if let checkpointEvery {
       guard checkpointDir != nil else { throw ValidationError("--checkpoint-every needs --checkpoint-dir") }
       guard checkpointEvery >= 1 else { throw ValidationError("--checkpoint-every must be at least 1") }
     }
+    if spec != nil {
+      let given = inputOptions.filter(\.given).map(\.name)
+      guard given.isEmpty else {
+        throw ValidationError(
+          "--spec sets every input of the run: leave out \(given.joined(separator: ", "))")
+      }
+      return
+    }
+    guard task != nil, costThreshold != nil else {
+      throw ValidationError("--task and --cost-threshold are required (or --spec FILE)")
+    }
+    guard BLASMode(rawValue: blas ?? "fastest") != nil else {
+      throw ValidationError("--blas must be fastest or reproducible; got '\(blas ?? "")'")
+    }
+    guard Algorithm(rawValue: algorithm ?? "trac") != nil else {
+      throw ValidationError("--algorithm must be one of trac, bc_all, bc_safe; got '\(algorithm ?? "")'")
+    }
+    guard ReferencePolicy(rawValue: reference ?? "bc") != nil else {
+      throw ValidationError("--reference must be bc or uniform; got '\(reference ?? "")'")
+    }
+    guard SegmentSelection(rawValue: segments ?? "both") != nil else {
+      throw ValidationError("--segments must be both, desirable or undesirable; got '\(segments ?? "")'")
+    }
+    let episodes = evalEpisodes ?? 20
+    guard episodes >= 1 || (!evaluate && episodes == 0) else {
+      throw ValidationError(
+        "--eval-episodes must be at least 1 (0 only without --evaluate: a run that is not evaluated)")
+    }
     do {
-      _ = try TaskInfo.named(task)
-      try hyperparameters.validate(algorithm: Algorithm(rawValue: algorithm)!)
+      _ = try TaskInfo.named(task ?? "")
+      try hyperparameters.validate(algorithm: Algorithm(rawValue: algorithm ?? "trac")!)
     } catch {
       throw ValidationError(error.description)
     }
@@ -143,7 +181,7 @@ struct TrainCommand: ParsableCommand {
 
   var hyperparameters: Hyperparameters {
     // The paper's defaults for the task's family (TaskFamily.defaultHyperparameters).
-    var values = (try? TaskInfo.named(task))?.family.defaultHyperparameters ?? Hyperparameters()
+    var values = (try? TaskInfo.named(task ?? ""))?.family.defaultHyperparameters ?? Hyperparameters()
     if let x { values.x = x }
     if let y { values.y = y }
     if let alpha { values.alpha = alpha }
@@ -157,16 +195,36 @@ struct TrainCommand: ParsableCommand {
     if let lr { values.lr = lr }
     if let warmupSteps { values.warmupSteps = warmupSteps }
     if let tracLRScale { values.tracLRScale = tracLRScale }
-    values.reference = ReferencePolicy(rawValue: reference) ?? .bc
-    values.segments = SegmentSelection(rawValue: segments) ?? .both
+    values.reference = ReferencePolicy(rawValue: reference ?? "bc") ?? .bc
+    values.segments = SegmentSelection(rawValue: segments ?? "both") ?? .both
     return values
+  }
+
+  /// The run's inputs: the spec file's, or the options' (the dataset's digest is filled in by the run).
+  private func runInputs() -> RunSpec {
+    if let spec {
+      do {
+        let inputs = try RunSpecFile.read(URL(fileURLWithPath: spec))
+        if evaluate && inputs.evalEpisodes < 1 {
+          failInput("--evaluate needs evaluation episodes, and the spec file \(spec) has eval_episodes 0")
+        }
+        return inputs
+      } catch {
+        failInput("\(error)")
+      }
+    }
+    return RunSpec(
+      task: task!, datasetSHA256: "", algorithm: Algorithm(rawValue: algorithm ?? "trac")!,
+      hyperparameters: hyperparameters, costThreshold: costThreshold!, seed: seed ?? 0,
+      evalEpisodes: evalEpisodes ?? 20, evalSeed: evalSeed ?? 0, blas: BLASMode(rawValue: blas ?? "fastest")!)
   }
 
   func run() throws {
     if ProcessInfo.processInfo.environment["OPENBLAS_NUM_THREADS"] == nil { BLASThreads.set(1) }
-    let mode = BLASMode(rawValue: blas)!
-    let runtime = try blasKernel.prepare(mode: mode)
-    let taskInfo = try TaskInfo.named(task)
+    let inputs = runInputs()
+    let runtime = try blasKernel.prepare(mode: inputs.blas)
+    let taskInfo: TaskInfo
+    do { taskInfo = try TaskInfo.named(inputs.task) } catch { failInput("\(error)") }
     var datasetPath = dataset ?? ""
     if dataset == nil {
       do { datasetPath = try DSRLDatasetDirectory.resolve(task: taskInfo) } catch {
@@ -174,20 +232,22 @@ struct TrainCommand: ParsableCommand {
       }
     }
     var run = TrainingRun(
-      datasetPath: datasetPath, task: taskInfo, algorithm: Algorithm(rawValue: algorithm)!,
-      hyperparameters: hyperparameters, costThreshold: costThreshold, seed: seed,
+      datasetPath: datasetPath, task: taskInfo, algorithm: inputs.algorithm,
+      hyperparameters: inputs.hyperparameters, costThreshold: inputs.costThreshold, seed: inputs.seed,
       outputDirectory: URL(fileURLWithPath: out))
     run.logEvery =
       logEvery
       ?? TrainingRun.defaultLogEvery(steps: run.hyperparameters.steps, bcSteps: run.hyperparameters.bcSteps)
     run.evaluate = evaluate
-    run.evalEpisodes = evalEpisodes
-    run.evalSeed = evalSeed
+    run.evalEpisodes = inputs.evalEpisodes
+    run.evalSeed = inputs.evalSeed
     run.checkpointDirectory = checkpointDir.map { URL(fileURLWithPath: $0) }
     run.checkpointEvery = checkpointEvery ?? TrainingRun.defaultCheckpointEvery
     run.initialCheckpoint = initFromCheckpoint.map { URL(fileURLWithPath: $0) }
-    run.blas = mode
+    run.blas = inputs.blas
     run.blasRuntime = runtime
+    // A spec file names its run: the run trained must be that one (same dataset bytes, same inputs).
+    if spec != nil { run.expectedSpec = inputs }
     let display = ProgressLine()
     do {
       let record = try run.run { display.show($0) }

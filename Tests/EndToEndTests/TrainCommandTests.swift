@@ -101,6 +101,55 @@ final class TrainCommandTests: XCTestCase {
       try Data(contentsOf: second.appendingPathComponent(name)))
   }
 
+  /// `train --spec FILE` (how a worker starts the trainer) trains the run the file names: the same run
+  /// id and policy as the options; a file that is not that run's canonical spec is refused, naming why.
+  func testSpecFileTrainsTheSameRunAsTheOptions() throws {
+    let dataset = try datasetFile()
+    let byOptions = temporaryDirectory("spec-options")
+    XCTAssertEqual(try run(Self.binary, trainArguments(dataset, out: byOptions)).status, 0)
+    let record = try JSONCodec.decoder.decode(
+      RunRecord.self, from: Data(contentsOf: byOptions.appendingPathComponent(RunFiles.runJSON)))
+    let scratch = temporaryDirectory("spec-files")
+    let specFile = scratch.appendingPathComponent(RunFiles.spec)
+    try RunSpecFile.write(record.spec, to: specFile)
+    let bySpec = temporaryDirectory("spec-file")
+    let trained = try run(
+      Self.binary, ["train", "--spec", specFile.path, "--dataset", dataset, "--out", bySpec.path])
+    XCTAssertEqual(trained.status, 0, trained.stderr)
+    XCTAssertTrue(trained.stdout.hasPrefix(record.runID), trained.stdout)
+    XCTAssertEqual(
+      try Data(contentsOf: bySpec.appendingPathComponent(RunFiles.policy)),
+      try Data(contentsOf: byOptions.appendingPathComponent(RunFiles.policy)))
+
+    func refused(_ text: String, _ expected: String, status: Int32 = TracError.inputErrorExitStatus) throws {
+      let file = scratch.appendingPathComponent("bad-\(UUID().uuidString.prefix(6)).json")
+      try Data(text.utf8).write(to: file)
+      let out = scratch.appendingPathComponent("out-\(UUID().uuidString.prefix(6))")
+      let result = try run(
+        Self.binary, ["train", "--spec", file.path, "--dataset", dataset, "--out", out.path])
+      XCTAssertEqual(result.status, status, result.stderr)
+      XCTAssertTrue(result.stderr.contains(expected), "\(expected): \(result.stderr)")
+      XCTAssertFalse(
+        FileManager.default.fileExists(atPath: out.appendingPathComponent(RunFiles.runJSON).path))
+    }
+    let canonical = String(decoding: RunSpecFile.encode(record.spec), as: UTF8.self)
+    // Another dataset's run: the spec's run id is not the one computed from the dataset in hand.
+    var otherData = record.spec
+    otherData.datasetSHA256 = String(repeating: "0", count: 64)
+    try refused(String(decoding: RunSpecFile.encode(otherData), as: UTF8.self), "SHA-256")
+    // A misspelt key, a missing key, whitespace, and not JSON at all.
+    try refused(canonical.replacingOccurrences(of: #""seed":"#, with: #""colour":1,"seed":"#), "colour")
+    try refused(canonical.replacingOccurrences(of: #""cost_threshold":5,"#, with: ""), "cost_threshold")
+    try refused(canonical.replacingOccurrences(of: ",", with: ", "), "canonical")
+    try refused("not json", "is not a JSON object")
+    // The options that set an input cannot be given with a spec (a usage error).
+    let both = try run(
+      Self.binary,
+      ["train", "--spec", specFile.path, "--seed", "3", "--out", scratch.appendingPathComponent("x").path])
+    XCTAssertEqual(both.status, 64)
+    XCTAssertTrue(both.stderr.contains("leave out --seed"), both.stderr)
+  }
+
   func testInputErrorsAreRefusedWithTheirNameAndNoFiles() throws {
     let dataset = try datasetFile()
     let out = temporaryDirectory("refused").appendingPathComponent("run")

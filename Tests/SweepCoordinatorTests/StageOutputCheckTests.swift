@@ -44,7 +44,7 @@ final class StageOutputCheckTests: XCTestCase {
     XCTAssertEqual(
       check.file?.reference, RunCheckpoint(sha256: SHA256Digest(of: good), size: good.count, step: 300))
     XCTAssertEqual(
-      StageOutputCheck.bcSeconds(runJSON: Data(#"{"timing": {"bc_seconds": 12.5}}"#.utf8)), 12.5)
+      RunSummary(runJSON: Data(#"{"timing": {"bc_seconds": 12.5}}"#.utf8))?.bcSeconds, 12.5)
   }
 
   func testAnythingElseIsRefusedWithWhatItSays() throws {

@@ -44,7 +44,7 @@ struct StatusRecount {
     // Every run: totals, checkpoints of unfinished runs, pending runs by the evaluator they need, and
     // the stage index (the runs that name each unit).
     var needing: [TaskFamily: Int] = [:]
-    var dependentsOfStage: [RunID: [RunRecord]] = [:]
+    var dependentsOfStage: [RunID: [SweepCoordinator.RunRecord]] = [:]
     for run in records.runs {
       Self.add(run.state, to: &totals.runs)
       if let checkpoint = run.checkpoint, run.state != .done {

@@ -4,31 +4,44 @@ import TracCore
 import XCTest
 
 final class TrainerArgumentsTests: XCTestCase {
-  func arguments(_ change: (inout Hyperparameters) -> Void) -> [String] {
-    var values = Hyperparameters()
-    change(&values)
-    let spec = RunSpec(
-      task: "OfflineBallCircle-v0", datasetSHA256: "ab", algorithm: .trac, hyperparameters: values,
+  func spec(_ change: (inout RunSpec) -> Void = { _ in }) -> RunSpec {
+    var spec = RunSpec(
+      task: "OfflineBallCircle-v0", datasetSHA256: "ab", algorithm: .trac, hyperparameters: Hyperparameters(),
       costThreshold: 20, seed: 0)
-    return TrainerArguments.make(
-      spec: spec, dataset: URL(fileURLWithPath: "/data/d.hdf5"),
-      outputDirectory: URL(fileURLWithPath: "/out"),
-      evaluate: true)
+    change(&spec)
+    return spec
   }
 
-  /// The trainer must train what the run id says: a non-default warm-up or TraC scale is passed on;
-  /// at their defaults the options are left out, so every older run's command line is unchanged.
-  func testWarmUpAndTraCScaleArePassedOnlyWhenNotDefault() {
-    let defaults = arguments { _ in }
-    XCTAssertFalse(defaults.contains("--warmup-steps"))
-    XCTAssertFalse(defaults.contains("--trac-lr-scale"))
+  func arguments(_ spec: RunSpec, evaluate: Bool = true) -> [String] {
+    TrainerArguments.make(
+      spec: spec, specFile: URL(fileURLWithPath: "/out/spec.json"),
+      dataset: URL(fileURLWithPath: "/data/d.hdf5"),
+      outputDirectory: URL(fileURLWithPath: "/out"), evaluate: evaluate)
+  }
 
-    let changed = arguments {
-      $0.warmupSteps = 200
-      $0.tracLRScale = 0.5
+  /// The trainer gets the run as its spec file, whatever the run's inputs are: no input travels as
+  /// a printed number.
+  func testTheRunTravelsAsItsSpecFile() {
+    let changed = spec {
+      $0.hyperparameters.warmupSteps = 200
+      $0.hyperparameters.tracLRScale = 0.5
+      $0.blas = .reproducible
     }
-    XCTAssertEqual(changed.firstIndex(of: "--warmup-steps").map { changed[$0 + 1] }, "200")
-    XCTAssertEqual(changed.firstIndex(of: "--trac-lr-scale").map { changed[$0 + 1] }, "0.5")
-    XCTAssertEqual(arguments { $0.warmupSteps = 0 }.firstIndex(of: "--warmup-steps").map { _ in true }, true)
+    for spec in [spec(), changed] {
+      XCTAssertEqual(
+        arguments(spec),
+        ["train", "--spec", "/out/spec.json", "--dataset", "/data/d.hdf5", "--evaluate", "--out", "/out"])
+    }
+    // A run without evaluation episodes is not evaluated, whatever the worker's setting.
+    XCTAssertFalse(arguments(spec { $0.evalEpisodes = 0 }).contains("--evaluate"))
+    XCTAssertFalse(arguments(spec(), evaluate: false).contains("--evaluate"))
+  }
+
+  /// The spec file is the canonical JSON the run id hashes, and reads back as the same run.
+  func testTheSpecFileIsTheCanonicalJSON() throws {
+    let spec = spec { $0.hyperparameters.x = 0.1 + 0.2 }
+    XCTAssertEqual(RunSpecFile.encode(spec), spec.canonicalJSON)
+    XCTAssertEqual(RunSpec.id(ofCanonicalJSON: RunSpecFile.encode(spec)), spec.runID)
+    XCTAssertEqual(try RunSpecFile.decode(RunSpecFile.encode(spec), file: "spec.json"), spec)
   }
 }

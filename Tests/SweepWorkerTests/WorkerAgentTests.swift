@@ -68,14 +68,15 @@ final class WorkerAgentTests: XCTestCase {
     XCTAssertEqual(
       harness.trainerArguments(),
       [
-        "train", "--dataset", cached.path, "--task", "OfflineBallCircle-v0", "--cost-threshold", "20.0",
-        "--seed", "7", "--algorithm", "trac", "--x", "0.5", "--y", "0.0", "--alpha", "0.2", "--eta", "0.25",
-        "--beta", "0.7", "--gamma", "0.99", "--seg-ratio", "1.0", "--bc-steps", "100", "--steps", "300",
-        "--batch-size", "96", "--lr", "0.0001", "--reference", "bc", "--evaluate", "--eval-episodes", "5",
-        "--eval-seed", "3", "--out", attemptDirectory.path,
+        "train", "--spec", attemptDirectory.appendingPathComponent(RunFiles.spec).path, "--dataset",
+        cached.path, "--evaluate", "--out", attemptDirectory.path,
         // Checkpoints go into the attempt's directory, from where the worker ships them.
         "--checkpoint-dir", attemptDirectory.appendingPathComponent("checkpoints").path,
       ])
+    // The run travels as its spec file: the canonical JSON of the assigned spec.
+    XCTAssertEqual(
+      try Data(contentsOf: attemptDirectory.appendingPathComponent(RunFiles.spec)),
+      RunSpecFile.encode(assign.spec))
 
     // Spooled (and its directory kept) until the coordinator acknowledges it, then deleted.
     let entry = harness.spoolEntry(assign.attempt)

@@ -1,4 +1,5 @@
 import Foundation
+import TracCore
 import TracTrainer
 import XCTest
 

@@ -15,27 +15,41 @@ public enum ResultCheck {
   public static func problem(with files: [(name: ArtifactName, data: Data)], of run: RunID, spec: RunSpec)
     -> String?
   {
-    guard let runJSON = files.first(where: { $0.name.rawValue == "run.json" })?.data else {
+    guard let runJSON = files.first(where: { $0.name.rawValue == RunFiles.runJSON })?.data else {
       return "it carries no run.json"
     }
-    guard let record = (try? JSONSerialization.jsonObject(with: runJSON)) as? [String: Any] else {
+    guard let record = try? JSONCodec.decoder.decode(Identity.self, from: runJSON) else {
       return "its run.json is not a JSON object"
     }
-    guard let recordedRun = record["run_id"] as? String else { return "its run.json has no run_id" }
+    guard let recordedRun = record.runID else { return "its run.json has no run_id" }
     guard recordedRun == run.rawValue else {
       return "its run.json is of run \(String(recordedRun.prefix(40))), not of run \(run)"
     }
-    if let problem = evaluationProblem(
-      runJSON, present: record["evaluation"].map { !($0 is NSNull) } ?? false,
-      asked: spec.evalEpisodes > 0)
-    {
+    if let problem = evaluationProblem(runJSON, present: record.hasEvaluation, asked: spec.evalEpisodes > 0) {
       return problem
     }
-    guard let policy = files.first(where: { $0.name.rawValue == "policy.safetensors" })?.data else {
+    guard let policy = files.first(where: { $0.name.rawValue == RunFiles.policy })?.data else {
       return "it carries no policy.safetensors"
     }
     guard let task = try? TaskInfo.named(spec.task) else { return "its task \(spec.task) is unknown" }
     return policyProblem(policy, observationDim: task.observationDim, actionDim: task.actionDim)
+  }
+
+  /// run.json's `run_id` (nil when missing or not a string) and whether it has an `evaluation` that
+  /// is not null; decoding fails only when run.json is not a JSON object.
+  private struct Identity: Decodable {
+    var runID: String?
+    var hasEvaluation: Bool
+    enum CodingKeys: String, CodingKey {
+      case runID = "run_id"
+      case evaluation
+    }
+    init(from decoder: any Decoder) throws {
+      let container = try decoder.container(keyedBy: CodingKeys.self)
+      runID = try? container.decodeIfPresent(String.self, forKey: .runID)
+      hasEvaluation =
+        container.contains(.evaluation) && !((try? container.decodeNil(forKey: .evaluation)) ?? true)
+    }
   }
 
   /// The part of run.json's evaluation that must hold numbers, read with the typed decoder (so `0` is
@@ -74,36 +88,30 @@ public enum ResultCheck {
     return nil
   }
 
-  /// The header of a safetensors file: an 8-byte little-endian length, then that much JSON.
+  /// The policy's header against the task's `PolicyLayout` (read with `SafetensorsHeader`, at most 1 MiB).
   static func policyProblem(_ data: Data, observationDim: Int, actionDim: Int) -> String? {
-    guard data.count >= 8 else { return "its policy.safetensors is shorter than a header" }
-    let headerLength = data.prefix(8).enumerated().reduce(UInt64(0)) {
-      $0 | UInt64($1.element) << (8 * $1.offset)
-    }
-    guard headerLength <= UInt64(data.count - 8), headerLength <= 1 << 20 else {
-      return "its policy.safetensors has a header longer than the file"
-    }
-    let headerEnd = 8 + Int(headerLength)
-    guard
-      let header = (try? JSONSerialization.jsonObject(with: data.subdata(in: 8..<headerEnd)))
-        as? [String: Any]
-    else { return "its policy.safetensors header is not a JSON object" }
-    let expected: [String: [Int]] = [
-      "layers.0.weight": [256, observationDim], "layers.0.bias": [256],
-      "layers.1.weight": [256, 256], "layers.1.bias": [256],
-      "layers.2.weight": [actionDim, 256], "layers.2.bias": [actionDim],
-    ]
-    let payload = data.count - headerEnd
-    for (name, shape) in expected.sorted(by: { $0.key < $1.key }) {
-      guard let tensor = header[name] as? [String: Any] else {
-        return "its policy.safetensors has no tensor \(name)"
+    let header: SafetensorsHeader
+    do throws(SafetensorsHeader.Problem) {
+      header = try SafetensorsHeader(parsing: data, maximumLength: 1 << 20)
+    } catch {
+      switch error {
+      case .tooShort: return "its policy.safetensors is shorter than a header"
+      case .tooLong: return "its policy.safetensors has a header longer than the file"
+      case .notJSONObject: return "its policy.safetensors header is not a JSON object"
       }
-      guard tensor["dtype"] as? String == "F32" else { return "its policy.safetensors' \(name) is not F32" }
-      guard let got = tensor["shape"] as? [Int], got == shape else {
+    }
+    let payload = data.count - header.dataStart
+    let expected = PolicyLayout.tensors(observationDim: observationDim, actionDim: actionDim)
+    for (name, shape) in expected.sorted(by: { $0.name < $1.name }) {
+      guard let tensor = header.tensors[name] else { return "its policy.safetensors has no tensor \(name)" }
+      guard tensor.dtype == PolicyLayout.dtype else {
+        return "its policy.safetensors' \(name) is not \(PolicyLayout.dtype)"
+      }
+      guard let got = tensor.shape, got == shape else {
         return
-          "its policy.safetensors' \(name) has shape \(tensor["shape"] ?? "none"), the task needs \(shape)"
+          "its policy.safetensors' \(name) has shape \(tensor.shape.map { "\($0)" } ?? "none"), the task needs \(shape)"
       }
-      guard let offsets = tensor["data_offsets"] as? [Int], offsets.count == 2, offsets[0] >= 0,
+      guard let offsets = tensor.dataOffsets, offsets.count == 2, offsets[0] >= 0,
         offsets[1] - offsets[0] == 4 * shape.reduce(1, *), offsets[1] <= payload
       else { return "its policy.safetensors' \(name) lies outside the file" }
     }

@@ -6,7 +6,7 @@ import TracCore
 /// end-of-BC checkpoint, `bc-stage.safetensors`, a checkpoint of the unit's run at step `bc_steps` of
 /// the unit's BC stage. Its dependents start from it, so nothing about it is taken on trust.
 public struct StageOutputCheck {
-  public static let fileName = "bc-stage.safetensors"
+  public static let fileName = RunFiles.bcStage
 
   /// The file, its header and the reference it is kept and fetched by; nil when the result does not
   /// carry a readable one.
@@ -39,10 +39,4 @@ public struct StageOutputCheck {
     return nil
   }
 
-  /// The BC phase's seconds from run.json's `timing.bc_seconds`.
-  public static func bcSeconds(runJSON: Data?) -> Double? {
-    guard let runJSON, let record = (try? JSONSerialization.jsonObject(with: runJSON)) as? [String: Any]
-    else { return nil }
-    return (record["timing"] as? [String: Any])?["bc_seconds"] as? Double
-  }
 }

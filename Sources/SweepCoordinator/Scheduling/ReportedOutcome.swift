@@ -1,3 +1,4 @@
+import Foundation
 import TracCore
 
 /// How a worker says an attempt ended, in a `result` event.
@@ -18,10 +19,12 @@ public enum ReportedOutcome: Equatable, Sendable {
   }
 }
 
-/// A successful attempt's result as the coordinator records it: `run.json` (docs/FORMATS.md) and
-/// where the artifacts are kept (by run id, so a new attempt never leaves a second copy behind).
+/// A successful attempt's result as the coordinator records it: `run.json` (docs/FORMATS.md), what
+/// results rows show of it (`RunSummary`, decoded here, once), and where the artifacts are kept (by run
+/// id, so a new attempt never leaves a second copy behind).
 public struct RunResultPayload: Equatable, Sendable {
   public var runJSON: String
+  public var summary: RunSummary
   public var artifactPaths: [String]
   /// For a stage unit: its end-of-BC checkpoint (checked and stored by the caller) and the seconds its
   /// BC phase took.
@@ -33,6 +36,7 @@ public struct RunResultPayload: Equatable, Sendable {
     stageSeconds: Double? = nil
   ) {
     self.runJSON = runJSON
+    self.summary = RunSummary(runJSON: Data(runJSON.utf8)) ?? RunSummary()
     self.artifactPaths = artifactPaths
     self.stageOutput = stageOutput
     self.stageSeconds = stageSeconds

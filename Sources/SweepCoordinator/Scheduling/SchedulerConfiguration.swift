@@ -65,6 +65,6 @@ public struct SchedulerConfiguration: Equatable, Sendable {
 
   /// `1.5 s`, `250 ms`, `12.3 s`: for messages and log lines, to three significant digits.
   static func describe(_ duration: Duration) -> String {
-    formatSeconds(Double(duration.components.seconds) + Double(duration.components.attoseconds) / 1e18)
+    formatSeconds(duration.seconds)
   }
 }

@@ -54,7 +54,7 @@ public final class ResultIntake {
     case .succeeded:
       let files = zip(result.files, attachments).map { (name: $0.0.name, data: $0.1) }
       let runJSON =
-        files.first { $0.name.rawValue == "run.json" }.map { String(decoding: $0.data, as: UTF8.self) }
+        files.first { $0.name.rawValue == RunFiles.runJSON }.map { String(decoding: $0.data, as: UTF8.self) }
         ?? "{}"
       let (disposition, spec) = scheduler.read {
         ($0.disposition(ofResultFrom: worker, attempt: attempt, succeeded: true), $0.run(attempt.run)?.spec)
@@ -76,8 +76,7 @@ public final class ResultIntake {
           if let stage, let output = stage.file {
             try checkpoints.store(output.data, sha256: output.reference.sha256)
             payload.stageOutput = output.reference
-            payload.stageSeconds = StageOutputCheck.bcSeconds(
-              runJSON: files.first { $0.name.rawValue == "run.json" }?.data)
+            payload.stageSeconds = payload.summary.bcSeconds
           }
           payload.artifactPaths = try store(
             run: attempt.run, files: files.filter { $0.name.rawValue != StageOutputCheck.fileName })

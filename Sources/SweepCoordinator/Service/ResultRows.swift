@@ -73,15 +73,9 @@ public final class ResultRows {
     grid: GridFile?
   ) -> [String] {
     let h = spec.hyperparameters
-    let record =
-      result.flatMap { (try? JSONSerialization.jsonObject(with: Data($0.runJSON.utf8))) as? [String: Any] }
-      ?? [:]
-    let evaluation = record["evaluation"] as? [String: Any]
-    let threshold = (evaluation?["by_threshold"] as? [[String: Any]])?.first
-    func number(_ object: [String: Any]?, _ key: String, _ field: String) -> String {
-      ((object?[key] as? [String: Any])?[field] as? Double).map { formatDecimal($0) } ?? ""
-    }
-    let timing = record["timing"] as? [String: Any]
+    // run.json as decoded when the result arrived (`RunSummary`): no JSON is read here.
+    let record = result?.summary ?? RunSummary()
+    func number(_ value: Double?) -> String { value.map { formatDecimal($0) } ?? "" }
     // The setting tells TraC's points from the baselines, which share the base point's id.
     let setting =
       grid?.settingLabel(spec.algorithm, pointID: pointID) ?? "\(spec.algorithm.rawValue) \(pointID)"
@@ -99,16 +93,15 @@ public final class ResultRows {
     let outcome: [String] = [
       formatNumber(spec.costThreshold),
       "\(spec.seed)",
-      number(threshold, "normalized_reward", "mean"), number(threshold, "normalized_reward", "std"),
-      number(threshold, "normalized_cost", "mean"), number(threshold, "normalized_cost", "std"),
-      (threshold?["safe"] as? Bool).map { $0 ? "true" : "false" } ?? "",
-      number(evaluation, "reward_return", "mean"), number(evaluation, "cost_return", "mean"),
+      number(record.rewardMean), number(record.rewardStd), number(record.costMean), number(record.costStd),
+      record.safe.map { $0 ? "true" : "false" } ?? "",
+      number(record.rewardReturnMean), number(record.costReturnMean),
       "\(spec.evalEpisodes)", result.map { "\($0.attempt)" } ?? "", result?.worker.rawValue ?? "",
-      (timing?["total_seconds"] as? Double).map { formatDecimal($0) } ?? "",
+      number(record.totalSeconds),
       result?.artifactPaths.first { $0.hasSuffix("policy.safetensors") } ?? "",
       // As the trainer recorded it; computed (a hash of the spec) only for runs without a run.json.
-      (record["bc_stage"] as? String) ?? spec.bcStage?.stageID ?? "",
-      result == nil ? "" : "\(stepsTrained(run: run, spec: spec, runJSON: record, sharesStage: sharesStage))",
+      record.bcStage ?? spec.bcStage?.stageID ?? "",
+      result == nil ? "" : "\(stepsTrained(run: run, spec: spec, record: record, sharesStage: sharesStage))",
     ]
     return identity + hyperparameters + outcome
   }
@@ -118,9 +111,9 @@ public final class ResultRows {
   /// checkpoint; after resuming from its own checkpoint, the TraC phase if the run shares a stage.
   /// Another run's checkpoint can only be the end of this run's BC stage (the trainer refuses any
   /// other), so no id needs computing.
-  static func stepsTrained(run: RunID, spec: RunSpec, runJSON: [String: Any], sharesStage: Bool) -> Int {
+  static func stepsTrained(run: RunID, spec: RunSpec, record: RunSummary, sharesStage: Bool) -> Int {
     let steps = spec.hyperparameters.steps
-    guard let resumedFrom = runJSON["resumed_from_run"] as? String else { return steps }
+    guard let resumedFrom = record.resumedFromRun else { return steps }
     let startedFromStage = resumedFrom != run.rawValue || sharesStage
     return startedFromStage ? steps - spec.hyperparameters.bcSteps : steps
   }

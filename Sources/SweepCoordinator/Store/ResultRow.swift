@@ -13,13 +13,14 @@ public struct ResultRow: Equatable, Sendable {
   public var worker: WorkerID
   /// `run.json` (docs/FORMATS.md), as the worker sent it.
   public var runJSON: String
+  /// What results rows show of it, decoded when the result arrived.
+  public var summary: RunSummary
   public var artifactPaths: [String]
   public var recordedAt: Date
 
   public init(
     sweep: SweepID, run: RunID, pointID: String, spec: RunSpec, attempt: Int, worker: WorkerID,
-    runJSON: String,
-    artifactPaths: [String], recordedAt: Date
+    runJSON: String, summary: RunSummary? = nil, artifactPaths: [String], recordedAt: Date
   ) {
     self.sweep = sweep
     self.run = run
@@ -28,6 +29,7 @@ public struct ResultRow: Equatable, Sendable {
     self.attempt = attempt
     self.worker = worker
     self.runJSON = runJSON
+    self.summary = summary ?? RunSummary(runJSON: Data(runJSON.utf8)) ?? RunSummary()
     self.artifactPaths = artifactPaths
     self.recordedAt = recordedAt
   }

@@ -1,3 +1,4 @@
+import Foundation
 import GRDB
 import TracCore
 
@@ -104,6 +105,64 @@ enum StoreSchema {
           ALTER TABLE runs ADD COLUMN stage_seconds REAL;
           """)
     }
+    migrator.registerMigration("v4: what results rows show of run.json, typed") { db in
+      try db.execute(
+        sql: ResultSummaryColumns.names.map { "ALTER TABLE results ADD COLUMN \($0.name) \($0.type);" }
+          .joined(separator: "\n"))
+      // The results recorded before: their run.json decoded once, here.
+      let update = try db.makeStatement(
+        sql:
+          "UPDATE results SET \(ResultSummaryColumns.names.map { "\($0.name) = ?" }.joined(separator: ", "))"
+          + " WHERE run_id = ?")
+      for row in try Row.fetchAll(db, sql: "SELECT run_id, run_json FROM results") {
+        let runJSON: String = row["run_json"]
+        let summary = RunSummary(runJSON: Data(runJSON.utf8)) ?? RunSummary()
+        try update.execute(
+          arguments: StatementArguments(ResultSummaryColumns.values(summary) + [row["run_id"] as String]))
+      }
+    }
     return migrator
+  }
+}
+
+/// The columns of `results` that hold a result's `RunSummary`, written when it is recorded.
+enum ResultSummaryColumns {
+  static let names: [(name: String, type: String)] = [
+    ("reward_mean", "REAL"), ("reward_std", "REAL"), ("cost_mean", "REAL"), ("cost_std", "REAL"),
+    ("safe", "INTEGER"), ("reward_return_mean", "REAL"), ("cost_return_mean", "REAL"),
+    ("total_seconds", "REAL"),
+    ("bc_seconds", "REAL"), ("bc_stage", "TEXT"), ("resumed_from_run", "TEXT"),
+  ]
+
+  /// `reward_mean, reward_std, ...`, each prefixed with `table.` when given.
+  static func list(table: String? = nil) -> String {
+    names.map { (table.map { "\($0)." } ?? "") + $0.name }.joined(separator: ", ")
+  }
+  static var placeholders: String { names.map { _ in "?" }.joined(separator: ", ") }
+
+  /// The summary's values, in `names` order.
+  static func values(_ summary: RunSummary) -> [(any DatabaseValueConvertible)?] {
+    [
+      summary.rewardMean, summary.rewardStd, summary.costMean, summary.costStd, summary.safe,
+      summary.rewardReturnMean, summary.costReturnMean, summary.totalSeconds, summary.bcSeconds,
+      summary.bcStage, summary.resumedFromRun,
+    ]
+  }
+
+  /// The summary in a row that selected the columns.
+  static func summary(_ row: Row) -> RunSummary {
+    var summary = RunSummary()
+    summary.rewardMean = row["reward_mean"]
+    summary.rewardStd = row["reward_std"]
+    summary.costMean = row["cost_mean"]
+    summary.costStd = row["cost_std"]
+    summary.safe = row["safe"]
+    summary.rewardReturnMean = row["reward_return_mean"]
+    summary.costReturnMean = row["cost_return_mean"]
+    summary.totalSeconds = row["total_seconds"]
+    summary.bcSeconds = row["bc_seconds"]
+    summary.bcStage = row["bc_stage"]
+    summary.resumedFromRun = row["resumed_from_run"]
+    return summary
   }
 }

@@ -105,8 +105,9 @@ public final class SweepStore: Sendable {
         """)
     let insertResult = try db.cachedStatement(
       sql: """
-        INSERT INTO results (run_id, attempt, worker_id, run_json, artifact_paths, recorded_at)
-        VALUES (?, ?, ?, ?, ?, ?)
+        INSERT INTO results (run_id, attempt, worker_id, run_json, artifact_paths, recorded_at, \
+        \(ResultSummaryColumns.list()))
+        VALUES (?, ?, ?, ?, ?, ?, \(ResultSummaryColumns.placeholders))
         """)
 
     for sweep in changes.sweeps {
@@ -151,10 +152,12 @@ public final class SweepStore: Sendable {
     for result in changes.results {
       let paths = String(decoding: try encoder.encode(result.payload.artifactPaths), as: UTF8.self)
       try insertResult.execute(
-        arguments: [
-          result.run.rawValue, result.attempt.number, result.worker.rawValue, result.payload.runJSON, paths,
-          now,
-        ])
+        arguments: StatementArguments(
+          ([
+            result.run.rawValue, result.attempt.number, result.worker.rawValue, result.payload.runJSON, paths,
+            now,
+          ]
+            as [(any DatabaseValueConvertible)?]) + ResultSummaryColumns.values(result.payload.summary)))
     }
     if let duplicates = changes.duplicatesDiscarded {
       try db.execute(
@@ -301,7 +304,7 @@ public final class SweepStore: Sendable {
           db,
           sql: """
             SELECT m.sweep_id, m.point_id, r.id, r.spec_json, res.attempt, res.worker_id, res.run_json,
-              res.artifact_paths, res.recorded_at
+              res.artifact_paths, res.recorded_at, \(ResultSummaryColumns.list(table: "res"))
             FROM sweep_runs m JOIN runs r ON r.id = m.run_id JOIN results res ON res.run_id = m.run_id
             WHERE m.sweep_id = ? ORDER BY m.position
             """,
@@ -352,7 +355,8 @@ public final class SweepStore: Sendable {
       return ResultRow(
         sweep: try SweepID(row["sweep_id"] as String), run: run, pointID: row["point_id"], spec: spec,
         attempt: row["attempt"], worker: try WorkerID(row["worker_id"] as String), runJSON: row["run_json"],
-        artifactPaths: paths, recordedAt: Self.date(recordedAt) ?? .distantPast)
+        summary: ResultSummaryColumns.summary(row), artifactPaths: paths,
+        recordedAt: Self.date(recordedAt) ?? .distantPast)
     }
   }
 

@@ -1,4 +1,5 @@
 import Foundation
+import TracCore
 
 #if canImport(Glibc)
   import Glibc
@@ -40,8 +41,7 @@ public enum TCPProbe {
     if errno == ECONNREFUSED { return .refused }
     guard errno == EINPROGRESS else { return .reachable }
     var poller = pollfd(fd: descriptor, events: Int16(POLLOUT), revents: 0)
-    let milliseconds = Int32(
-      timeout.components.seconds * 1000 + timeout.components.attoseconds / 1_000_000_000_000_000)
+    let milliseconds = Int32(timeout.wholeMilliseconds)
     guard poll(&poller, 1, milliseconds) == 1 else { return .silent }
     var error: Int32 = 0
     var length = socklen_t(MemoryLayout<Int32>.size)

@@ -209,8 +209,7 @@ public final class ZMQSocket {
   /// Whether a message is ready within `timeout`.
   public func poll(timeout: Duration) throws(ZMQError) -> Bool {
     var item = zmq_pollitem_t(socket: handle, fd: 0, events: Int16(ZMQ_POLLIN), revents: 0)
-    let milliseconds = Int(
-      timeout.components.seconds * 1000 + timeout.components.attoseconds / 1_000_000_000_000_000)
+    let milliseconds = Int(timeout.wholeMilliseconds)
     let ready = zmq_poll(&item, 1, milliseconds)
     if ready < 0 {
       if zmq_errno() == EINTR { return false }
@@ -280,8 +279,7 @@ public struct ZMQPoller {
 
   /// Indices of the sockets with a message ready within `timeout`.
   public mutating func ready(timeout: Duration) throws(ZMQError) -> [Int] {
-    let milliseconds = Int(
-      timeout.components.seconds * 1000 + timeout.components.attoseconds / 1_000_000_000_000_000)
+    let milliseconds = Int(timeout.wholeMilliseconds)
     let count = zmq_poll(&items, Int32(items.count), milliseconds)
     if count < 0 {
       if zmq_errno() == EINTR { return [] }

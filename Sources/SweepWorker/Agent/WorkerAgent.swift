@@ -228,7 +228,7 @@ public final class WorkerAgent: StoppableService, @unchecked Sendable {
         if current == connection { perform(machine.connectionLost("\(error)", now: now)) }
       }
     } else {
-      Thread.sleep(forTimeInterval: seconds(nextWait()))
+      Thread.sleep(forTimeInterval: nextWait().seconds)
     }
     guard !finished else { return }
     for (child, process) in children.sorted(by: { $0.key < $1.key }) {
@@ -404,9 +404,9 @@ public final class WorkerAgent: StoppableService, @unchecked Sendable {
 
   /// The attempt's progress from its trainer's files: `progress.json`, else the last line of train.jsonl.
   private func readProgress(_ key: AttemptID) -> AttemptProgress? {
-    guard let output = try? runs.directory(for: key).outputDirectory else { return nil }
-    return Self.liveProgress(in: output.appendingPathComponent("progress.json"), of: key)
-      ?? Self.lastProgress(in: output.appendingPathComponent("train.jsonl"), of: key)
+    guard let directory = try? runs.directory(for: key) else { return nil }
+    return Self.liveProgress(in: directory.progressFile, of: key)
+      ?? Self.lastProgress(in: directory.trainLog, of: key)
   }
 
   /// The trainer's `progress.json` (the step in hand, rewritten every 2 s); nil before the first.
@@ -507,8 +507,9 @@ public final class WorkerAgent: StoppableService, @unchecked Sendable {
         }
       }
       let checkpoints = assign.checkpoint != nil || configuration.checkpointShipInterval != nil
+      try RunSpecFile.write(assign.spec, to: directory.specFile)
       let arguments = TrainerArguments.make(
-        spec: assign.spec, dataset: try cache.url(for: assign.datasetBlob),
+        spec: assign.spec, specFile: directory.specFile, dataset: try cache.url(for: assign.datasetBlob),
         outputDirectory: directory.outputDirectory, evaluate: configuration.evaluate,
         checkpointDirectory: checkpoints ? directory.checkpointDirectory : nil,
         checkpointEvery: configuration.checkpointEvery,
@@ -537,8 +538,4 @@ extension WorkerAgent.Configuration {
     settings.publicKey = curve?.pair.publicKey.z85
     return WorkerStateMachine.Configuration(workerID: workerID, settings: settings)
   }
-}
-
-func seconds(_ duration: Duration) -> Double {
-  Double(duration.components.seconds) + Double(duration.components.attoseconds) * 1e-18
 }

@@ -178,7 +178,7 @@ public struct WorkerStateMachine: Sendable {
 
   private mutating func scheduleReconnect(now: WorkerInstant) -> Action {
     let delay = link.disconnected(now: now)
-    return .log(.info, "reconnecting to the coordinator in \(milliseconds(delay)) ms", run: nil)
+    return .log(.info, "reconnecting to the coordinator in \(delay.wholeMilliseconds) ms", run: nil)
   }
 
   private func hello() -> Action {
@@ -567,7 +567,7 @@ public struct WorkerStateMachine: Sendable {
       actions.append(
         .log(
           .warning,
-          "trainer of \(exiting.attempt) ignored SIGTERM for \(milliseconds(configuration.terminationGrace)) ms; killing it",
+          "trainer of \(exiting.attempt) ignored SIGTERM for \(configuration.terminationGrace.wholeMilliseconds) ms; killing it",
           run: exiting.attempt.run))
       actions.append(.signal(child, SIGKILL))
     }
@@ -587,7 +587,7 @@ public struct WorkerStateMachine: Sendable {
   private func silenceText(_ silence: Duration, welcomed: Bool) -> String {
     var text =
       link.everWelcomed
-      ? "lost the coordinator at \(configuration.endpoint): no answer for \(milliseconds(silence)) ms"
+      ? "lost the coordinator at \(configuration.endpoint): no answer for \(silence.wholeMilliseconds) ms"
       : "nothing answered at \(configuration.endpoint) since start"
     if !welcomed && configuration.usesCurve {
       // With CURVE, a refused handshake looks the same as a coordinator that is down.
@@ -622,7 +622,7 @@ public struct WorkerStateMachine: Sendable {
         .log(
           .notice,
           "stopping: taking no more work; \(leases.count) running attempts may finish within"
-            + " \(milliseconds(deadline - now)) ms",
+            + " \((deadline - now).wholeMilliseconds) ms",
           run: nil))
       return actions + advanceStop(now: now)
     }
@@ -750,8 +750,4 @@ public struct WorkerStateMachine: Sendable {
       key: key, outcome: .failed, exitStatus: nil, stderrTail: stderrTail, wallSeconds: 0)
     return [.spool(SpoolRequest(result: result, withArtifacts: false))]
   }
-}
-
-func milliseconds(_ duration: Duration) -> Int {
-  Int(duration.components.seconds * 1000 + duration.components.attoseconds / 1_000_000_000_000_000)
 }

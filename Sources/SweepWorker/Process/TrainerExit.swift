@@ -37,8 +37,5 @@ public struct TrainerExit: Sendable, Equatable {
     return signal == SIGTERM || signal == SIGINT || signal == SIGHUP
   }
 
-  public var wallSeconds: Double {
-    let components = wallTime.components
-    return Double(components.seconds) + Double(components.attoseconds) * 1e-18
-  }
+  public var wallSeconds: Double { wallTime.seconds }
 }

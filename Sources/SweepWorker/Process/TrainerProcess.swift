@@ -164,9 +164,7 @@ private final class ExitBox: @unchecked Sendable {
   }
 
   func wait(timeout: Duration) -> TrainerExit? {
-    let deadline = Date(
-      timeIntervalSinceNow: Double(timeout.components.seconds) + Double(timeout.components.attoseconds)
-        * 1e-18)
+    let deadline = Date(timeIntervalSinceNow: timeout.seconds)
     condition.lock()
     defer { condition.unlock() }
     while exit == nil {

@@ -96,19 +96,24 @@ public struct RunDirectory: Sendable {
 public struct AttemptDirectory: Sendable, Equatable {
   /// The files `trac-sweep train` writes into `--out`, in the order a result carries them.
   /// `bc-stage.safetensors` only for a run that ends with its BC stage (a shared stage's unit).
-  public static let artifactNames = ["run.json", "policy.safetensors", "train.jsonl", "bc-stage.safetensors"]
+  public static let artifactNames = [RunFiles.runJSON, RunFiles.policy, RunFiles.trainLog, RunFiles.bcStage]
 
   public let key: AttemptID
   public let url: URL
 
   /// Where the trainer writes its artifacts (`--out`).
   public var outputDirectory: URL { url }
+  /// The trainer's live progress (`progress.json`) and its log (`train.jsonl`).
+  public var progressFile: URL { outputDirectory.appendingPathComponent(RunFiles.progress) }
+  public var trainLog: URL { outputDirectory.appendingPathComponent(RunFiles.trainLog) }
   public var stdoutLog: URL { url.appendingPathComponent("stdout.log") }
   public var stderrLog: URL { url.appendingPathComponent("stderr.log") }
   /// The trainer's `--checkpoint-dir`: it writes `checkpoint.safetensors` there, and resumes from one
   /// the worker put there (the run's newest, fetched from the coordinator).
   public var checkpointDirectory: URL { url.appendingPathComponent("checkpoints") }
-  public var checkpointFile: URL { checkpointDirectory.appendingPathComponent("checkpoint.safetensors") }
+  public var checkpointFile: URL { checkpointDirectory.appendingPathComponent(RunFiles.checkpoint) }
+  /// The run's spec, as the worker hands it to the trainer (`train --spec`; not an artifact).
+  public var specFile: URL { url.appendingPathComponent(RunFiles.spec) }
 
   /// The artifacts the trainer left, in `artifactNames` order (a failed run may have left none).
   public func existingArtifacts() -> [URL] {

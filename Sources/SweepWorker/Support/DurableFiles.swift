@@ -6,62 +6,26 @@ import TracCore
 #endif
 
 /// The few file operations the spool needs to survive a crash at any moment: data and directory
-/// entries reach the disk (fsync) before a rename makes them visible.
+/// entries reach the disk (fsync) before a rename makes them visible. The writes are TracCore's
+/// `DurableFile` (the project's one implementation), with the worker's errors.
 enum DurableFiles {
   /// Flushes a file's data, or a directory's entries, to the disk.
   static func sync(_ url: URL, isDirectory: Bool = false) throws {
-    let flags = O_RDONLY | O_CLOEXEC | (isDirectory ? O_DIRECTORY : 0)
-    let descriptor = open(url.path, flags)
-    guard descriptor >= 0 else { throw systemCallError("open", path: url.path) }
-    defer { close(descriptor) }
-    guard fsync(descriptor) == 0 else { throw systemCallError("fsync", path: url.path) }
+    do { try DurableFile.sync(url, isDirectory: isDirectory) } catch { throw workerError(error) }
   }
 
   /// Writes bytes to a new file and flushes them.
   static func write(_ data: Data, to url: URL) throws {
-    let descriptor = open(url.path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0o644)
-    guard descriptor >= 0 else { throw systemCallError("open", path: url.path) }
-    defer { close(descriptor) }
-    try data.withUnsafeBytes { buffer in
-      if let base = buffer.baseAddress { try writeAll(descriptor, base, buffer.count, path: url.path) }
-    }
-    guard fsync(descriptor) == 0 else { throw systemCallError("fsync", path: url.path) }
+    do { try DurableFile.writeNew(data, to: url) } catch { throw workerError(error) }
   }
 
   /// Copies a file into a new file and flushes the copy.
   static func copy(_ source: URL, to destination: URL) throws {
-    let input = open(source.path, O_RDONLY | O_CLOEXEC)
-    guard input >= 0 else { throw systemCallError("open", path: source.path) }
-    defer { close(input) }
-    let output = open(destination.path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0o644)
-    guard output >= 0 else { throw systemCallError("open", path: destination.path) }
-    defer { close(output) }
-    let buffer = UnsafeMutableRawPointer.allocate(byteCount: 1 << 20, alignment: 16)
-    defer { buffer.deallocate() }
-    while true {
-      let count = read(input, buffer, 1 << 20)
-      if count < 0 {
-        if errno == EINTR { continue }
-        throw systemCallError("read", path: source.path)
-      }
-      if count == 0 { break }
-      try writeAll(output, buffer, count, path: destination.path)
-    }
-    guard fsync(output) == 0 else { throw systemCallError("fsync", path: destination.path) }
+    do { try DurableFile.copy(source, to: destination) } catch { throw workerError(error) }
   }
 
-  private static func writeAll(_ descriptor: Int32, _ bytes: UnsafeRawPointer, _ count: Int, path: String)
-    throws
-  {
-    var offset = 0
-    while offset < count {
-      let written = Glibc.write(descriptor, bytes + offset, count - offset)
-      if written < 0 {
-        if errno == EINTR { continue }
-        throw systemCallError("write", path: path)
-      }
-      offset += written
-    }
+  private static func workerError(_ error: FileSystemError) -> SweepWorkerError {
+    .systemCall(call: error.operation, errno: error.code, path: error.path)
   }
 
   /// rename(2). Returns false instead of throwing when `destination` is a non-empty directory

@@ -17,12 +17,6 @@ import Foundation
 /// Not here: alpha, eta, beta, gamma, the reference choice, the TraC learning-rate warm-up and the
 /// total steps: TraC reads them after the switch. Evaluation settings are not training inputs.
 /// A new hyperparameter that the BC phase reads must be added here (and a test beside it).
-/// The format of the trainer's checkpoint files (docs/CHECKPOINTS.md): the trainer writes and reads
-/// it, the coordinator checks a shipped checkpoint's header against it.
-public enum CheckpointFormat {
-  public static let current = "trac-checkpoint/1"
-}
-
 public struct BCStage: Codable, Hashable, Sendable {
   public static let format = "trac-bc-stage/1"
 
@@ -112,10 +106,7 @@ public struct BCStage: Codable, Hashable, Sendable {
 
   /// The stage id: the first 16 hex digits of the SHA-256 of the stage's canonical JSON, like a
   /// run id (the `format` field keeps the two kinds of id apart).
-  public var stageID: String {
-    let canonical = try! JSONCodec.canonicalEncoder.encode(self)
-    return shortSHA256Hex(canonical)
-  }
+  public var stageID: String { RunSpec.id(ofCanonicalJSON: try! JSONCodec.canonicalEncoder.encode(self)) }
 }
 
 extension RunSpec {

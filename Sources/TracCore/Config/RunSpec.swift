@@ -81,9 +81,14 @@ public struct RunSpec: Codable, Hashable, Sendable {
   }
 
   /// The first 16 hex digits of the SHA-256 of the spec's canonical JSON (sorted keys).
-  public var runID: String {
-    let canonical = try! JSONCodec.canonicalEncoder.encode(self)
-    return shortSHA256Hex(canonical)
+  public var runID: String { Self.id(ofCanonicalJSON: canonicalJSON) }
+
+  /// The bytes the run id hashes, and `train --spec` reads (`RunSpecFile`).
+  public var canonicalJSON: Data { try! JSONCodec.canonicalEncoder.encode(self) }
+
+  /// The first 16 hex digits of the SHA-256 of `bytes`: a run id, or a stage id, of its canonical JSON.
+  public static func id(ofCanonicalJSON bytes: Data) -> String {
+    shortSHA256Hex(bytes)
   }
 }
 

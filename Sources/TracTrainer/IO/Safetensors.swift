@@ -74,21 +74,8 @@ public enum Safetensors {
 
   /// The file's bytes, tensors of any supported dtype in the given order.
   public static func encode(raw tensors: [(String, RawTensor)], metadata: [String: String]) -> Data {
-    var header: [String: Any] = ["__metadata__": metadata]
-    var offset = 0
-    for (name, tensor) in tensors {
-      let size = tensor.bytes.count
-      header[name] = [
-        "dtype": tensor.dtype.rawValue, "shape": tensor.shape, "data_offsets": [offset, offset + size],
-      ]
-      offset += size
-    }
-    var json = try! JSONSerialization.data(
-      withJSONObject: header, options: [.sortedKeys, .withoutEscapingSlashes])
-    while json.count % 8 != 0 { json.append(0x20) }
-    var data = Data(capacity: 8 + json.count + offset)
-    withUnsafeBytes(of: UInt64(json.count).littleEndian) { data.append(contentsOf: $0) }
-    data.append(json)
+    var data = SafetensorsHeader.encode(
+      tensors: tensors.map { ($0.0, $0.1.dtype.rawValue, $0.1.shape, $0.1.bytes.count) }, metadata: metadata)
     for (_, tensor) in tensors { data.append(tensor.bytes) }
     return data
   }
@@ -106,32 +93,32 @@ public enum Safetensors {
   public static func decode(raw data: Data, file: String, dtypes: Set<String> = ["F32", "F64", "I32", "U8"])
     throws(FormatError) -> (tensors: [String: RawTensor], metadata: [String: String])
   {
+    let (tensors, metadata, _) = try decodeFile(raw: data, file: file, dtypes: dtypes)
+    return (tensors, metadata)
+  }
+
+  /// `decode(raw:)`, and the body: every tensor's bytes, in file order.
+  static func decodeFile(raw data: Data, file: String, dtypes: Set<String> = ["F32", "F64", "I32", "U8"])
+    throws(FormatError) -> (tensors: [String: RawTensor], metadata: [String: String], body: Data)
+  {
     func fail(_ message: String) -> FormatError { FormatError(file: file, message: message) }
-    guard data.count >= 8 else { throw fail("too short for a safetensors file (\(data.count) bytes)") }
-    let headerLength = data.prefix(8).enumerated().reduce(UInt64(0)) {
-      $0 | UInt64($1.element) << (8 * UInt64($1.offset))
-    }
-    guard headerLength <= UInt64(data.count - 8) else {
-      throw fail("header length \(headerLength) exceeds the file (\(data.count) bytes)")
-    }
-    let start = data.startIndex
-    let headerData = data.subdata(in: (start + 8)..<(start + 8 + Int(headerLength)))
-    guard let header = try? JSONSerialization.jsonObject(with: headerData) as? [String: Any] else {
-      throw fail("the header is not a JSON object")
-    }
-    let body = data.subdata(in: (start + 8 + Int(headerLength))..<data.endIndex)
-    var metadata: [String: String] = [:]
-    var tensors: [String: RawTensor] = [:]
-    for (name, entry) in header {
-      if name == "__metadata__" {
-        guard let values = entry as? [String: String] else {
-          throw fail("__metadata__ must map strings to strings")
-        }
-        metadata = values
-        continue
+    let header: SafetensorsHeader
+    do throws(SafetensorsHeader.Problem) { header = try SafetensorsHeader(parsing: data) } catch {
+      switch error {
+      case .tooShort(let size): throw fail("too short for a safetensors file (\(size) bytes)")
+      case .tooLong(let length, let size):
+        throw fail("header length \(length) exceeds the file (\(size) bytes)")
+      case .notJSONObject: throw fail("the header is not a JSON object")
       }
-      guard let entry = entry as? [String: Any], let dtypeName = entry["dtype"] as? String,
-        let shape = entry["shape"] as? [Int], let offsets = entry["data_offsets"] as? [Int],
+    }
+    if header.malformedMetadata { throw fail("__metadata__ must map strings to strings") }
+    if let name = header.malformedEntries.first {
+      throw fail("tensor '\(name)' has a malformed header entry")
+    }
+    let body = data.subdata(in: (data.startIndex + header.dataStart)..<data.endIndex)
+    var tensors: [String: RawTensor] = [:]
+    for (name, entry) in header.tensors {
+      guard let dtypeName = entry.dtype, let shape = entry.shape, let offsets = entry.dataOffsets,
         offsets.count == 2
       else { throw fail("tensor '\(name)' has a malformed header entry") }
       guard dtypes.contains(dtypeName), let dtype = DType(rawValue: dtypeName) else {
@@ -149,7 +136,7 @@ public enum Safetensors {
       tensors[name] = RawTensor(
         dtype: dtype, shape: shape, bytes: body.subdata(in: offsets[0]..<offsets[1]))
     }
-    return (tensors, metadata)
+    return (tensors, header.metadata ?? [:], body)
   }
 }
 

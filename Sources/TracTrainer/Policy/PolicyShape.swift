@@ -1,7 +1,9 @@
+import TracCore
+
 /// The policy network's shape: obs -> 256 -> 256 -> act (docs/ALGORITHM.md section 4), and where each tensor
 /// lives in one flat parameter buffer, in PyTorch `nn.Linear` layout (`weight[out, in]`).
 public struct PolicyShape: Hashable, Sendable {
-  public static let hiddenWidth = 256
+  public static let hiddenWidth = PolicyLayout.hiddenWidth
 
   public let observationDim: Int
   public let actionDim: Int
@@ -20,15 +22,10 @@ public struct PolicyShape: Hashable, Sendable {
     public var count: Int { shape.reduce(1, *) }
   }
 
-  /// `layers.0.weight, layers.0.bias, ..., layers.2.bias`, in buffer order.
+  /// `layers.0.weight, layers.0.bias, ..., layers.2.bias`, in buffer order (`PolicyLayout`).
   public var tensors: [Tensor] {
-    let shapes: [(String, [Int])] = [
-      ("layers.0.weight", [hidden, observationDim]), ("layers.0.bias", [hidden]),
-      ("layers.1.weight", [hidden, hidden]), ("layers.1.bias", [hidden]),
-      ("layers.2.weight", [actionDim, hidden]), ("layers.2.bias", [actionDim]),
-    ]
     var offset = 0
-    return shapes.map { name, shape in
+    return PolicyLayout.tensors(observationDim: observationDim, actionDim: actionDim).map { name, shape in
       defer { offset += shape.reduce(1, *) }
       return Tensor(name: name, shape: shape, offset: offset)
     }

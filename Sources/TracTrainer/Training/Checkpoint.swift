@@ -32,10 +32,10 @@ public struct LogState: Codable, Equatable, Sendable {
 public struct Checkpoint: Sendable {
   public static let format = CheckpointFormat.current
   /// The newest checkpoint of a run, in its checkpoint directory.
-  public static let fileName = "checkpoint.safetensors"
+  public static let fileName = RunFiles.checkpoint
   /// The checkpoint at the end of the BC phase (step = bc_steps, before the switch), kept: it can
   /// start the TraC phase of any run with the same BC stage.
-  public static let bcStageFileName = "bc-stage.safetensors"
+  public static let bcStageFileName = RunFiles.bcStage
 
   /// The inputs of the run that wrote it.
   public var spec: RunSpec
@@ -97,12 +97,12 @@ public struct Checkpoint: Sendable {
     func hex(_ words: [UInt64]) -> String {
       words.map { String(format: "%016llx", $0) }.joined(separator: ",")
     }
-    var metadata: [String: String] = [
-      "format": Self.format,
-      "run_id": runID,
+    var metadata = CheckpointHeader(
+      format: Self.format, runID: runID, step: state.completedSteps, bcStage: bcStageID
+    ).metadata
+    metadata.merge([
       "trainer_format_version": String(spec.trainerFormatVersion),
       "trainer_version": trainerVersion,
-      "step": String(state.completedSteps),
       "phase": nextPhase.rawValue,
       "trac_updates": String(state.tracUpdates),
       "adam_steps": String(state.adamSteps),
@@ -112,8 +112,7 @@ public struct Checkpoint: Sendable {
       "log": String(decoding: try! JSONCodec.canonicalEncoder.encode(log), as: UTF8.self),
       "run_spec": String(decoding: try! JSONCodec.canonicalEncoder.encode(spec), as: UTF8.self),
       "blas_threads": String(blasThreads),
-    ]
-    if let bcStageID { metadata["bc_stage"] = bcStageID }
+    ]) { header, _ in header }
     if !kernelSteps.isEmpty {
       metadata["blas_trained_steps"] = String(
         decoding: try! JSONCodec.canonicalEncoder.encode(kernelSteps), as: UTF8.self)
@@ -143,11 +142,11 @@ public struct Checkpoint: Sendable {
   }
 
   public static func decode(_ data: Data, file: String) throws(CheckpointError) -> Checkpoint {
-    let decoded: (tensors: [String: Safetensors.RawTensor], metadata: [String: String])
-    do throws(Safetensors.FormatError) { decoded = try Safetensors.decode(raw: data, file: file) } catch {
+    let decoded: (tensors: [String: Safetensors.RawTensor], metadata: [String: String], body: Data)
+    do throws(Safetensors.FormatError) { decoded = try Safetensors.decodeFile(raw: data, file: file) } catch {
       throw CheckpointError(file: file, reason: "is truncated or corrupt: \(error.message)")
     }
-    let (tensors, metadata) = decoded
+    let (tensors, metadata, body) = decoded
     guard metadata["format"] == format else {
       throw CheckpointError(
         file: file,
@@ -160,8 +159,6 @@ public struct Checkpoint: Sendable {
       CheckpointError(file: file, reason: reason, checkpointRun: checkpointRun)
     }
     // The body, every tensor's bytes in file order, is what the checksum covers.
-    let headerLength = data.prefix(8).enumerated().reduce(0) { $0 | Int($1.element) << (8 * $1.offset) }
-    let body = data.subdata(in: (data.startIndex + 8 + headerLength)..<data.endIndex)
     guard let stored = metadata["checksum"], stored == checksum(metadata: metadata, tensors: [body])
     else { throw fail("is corrupt: its checksum does not match its contents") }
     guard metadata["trainer_format_version"] == String(RunSpec.trainerFormatVersion) else {

@@ -25,7 +25,7 @@ public struct TrainingRun {
   }
 
   /// `progress.json` in the output directory: the step in hand, at most `progressInterval` old.
-  public static let progressFileName = "progress.json"
+  public static let progressFileName = RunFiles.progress
   public static let progressInterval: Duration = .seconds(2)
 
   public var datasetPath: String
@@ -52,6 +52,9 @@ public struct TrainingRun {
   /// kernel, as the library chose it.
   public var blas: BLASMode = .fastest
   public var blasRuntime: BLASRuntime?
+  /// The spec the run was handed (`train --spec`): the run is refused, before any training, when the
+  /// spec it computes (the dataset's digest included) is another run.
+  public var expectedSpec: RunSpec?
   /// Says what the run starts from when it does not start from step 0 (stderr by default).
   public var notice: (String) -> Void = { FileHandle.standardError.write(Data("note: \($0)\n".utf8)) }
 
@@ -90,6 +93,10 @@ public struct TrainingRun {
     let spec = RunSpec(
       task: task.dsrlID, datasetSHA256: digest, algorithm: algorithm, hyperparameters: hyperparameters,
       costThreshold: costThreshold, seed: seed, evalEpisodes: evalEpisodes, evalSeed: evalSeed, blas: blas)
+    if let expected = expectedSpec, expected.runID != spec.runID {
+      throw TracError.invalidInput(
+        Self.mismatch(expected: expected, computed: spec, datasetPath: datasetPath))
+    }
     var runtime = blasRuntime ?? BLASRuntime.current(mode: blas, source: "library")
 
     // Where to start, decided before anything is written: a checkpoint that does not fit is refused.
@@ -149,7 +156,7 @@ public struct TrainingRun {
     }
 
     try FileManager.default.createDirectory(at: outputDirectory, withIntermediateDirectories: true)
-    let logURL = outputDirectory.appendingPathComponent("train.jsonl")
+    let logURL = outputDirectory.appendingPathComponent(RunFiles.trainLog)
     // train.jsonl restarts from the checkpoint's copy: the lines up to its step, none past it.
     var logContents = start?.trainLog ?? Data()
     try AtomicFile.write(logContents, to: logURL)
@@ -267,7 +274,7 @@ public struct TrainingRun {
     try PolicyFile.write(
       trainer.network.parameters, task: task, runID: spec.runID,
       extraMetadata: ["algorithm": algorithm.rawValue, "trainer_version": TrainerVersion.string],
-      to: outputDirectory.appendingPathComponent("policy.safetensors"))
+      to: outputDirectory.appendingPathComponent(RunFiles.policy))
     func rate(_ phase: TrainingPhase) -> Double? {
       guard let steps = phaseSteps[phase], let seconds = phaseSeconds[phase], seconds > 0 else { return nil }
       return Double(steps) / seconds
@@ -304,14 +311,28 @@ public struct TrainingRun {
       let evaluationStart = clock.now
       let evaluator = try EvaluatorProcess(location: evaluatorLocation)
       record.evaluation = try evaluator.evaluate(
-        policy: outputDirectory.appendingPathComponent("policy.safetensors"), task: task,
+        policy: outputDirectory.appendingPathComponent(RunFiles.policy), task: task,
         costThresholds: [costThreshold], episodes: evalEpisodes, seed: evalSeed)
       record.timing.evaluationSeconds = (clock.now - evaluationStart).seconds
       record.timing.totalSeconds = (clock.now - loadStart).seconds
     }
     try JSONCodec.prettyEncoder.encode(record).write(
-      to: outputDirectory.appendingPathComponent("run.json"), options: .atomic)
+      to: outputDirectory.appendingPathComponent(RunFiles.runJSON), options: .atomic)
     return record
+  }
+
+  /// Why the run computed is not the run of the spec it was handed.
+  static func mismatch(expected: RunSpec, computed: RunSpec, datasetPath: String) -> String {
+    let start = "the spec is run \(expected.runID), but this trainer computes run \(computed.runID)"
+    if expected.datasetSHA256 != computed.datasetSHA256 {
+      return start
+        + ": the spec names the dataset with SHA-256 \(expected.datasetSHA256.prefix(64)), and \(datasetPath) has"
+        + " SHA-256 \(computed.datasetSHA256)"
+    }
+    if expected.task != computed.task {
+      return start + ": the spec's task \(expected.task.prefix(80)) is not a DSRL id (\(computed.task))"
+    }
+    return start
   }
 
   /// This run's own checkpoint, restored into `trainer`; refused when it is another run's or does

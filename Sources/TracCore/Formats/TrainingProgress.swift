@@ -4,7 +4,8 @@ public enum TrainingPhase: String, Codable, Sendable {
   case trac
 }
 
-/// What the trainer reports every `logEvery` steps: means over the steps since the last report.
+/// What the trainer reports every `logEvery` steps: means over the steps since the last report. A line
+/// of `train.jsonl`, and the content of `progress.json` (docs/FORMATS.md).
 public struct TrainingProgress: Codable, Sendable {
   public var step: Int
   public var totalSteps: Int
@@ -15,6 +16,20 @@ public struct TrainingProgress: Codable, Sendable {
   public var learningRate: Double
   public var stepsPerSecond: Double
   public var elapsedSeconds: Double
+
+  public init(
+    step: Int, totalSteps: Int, phase: TrainingPhase, loss: Double, accuracy: Double?, learningRate: Double,
+    stepsPerSecond: Double, elapsedSeconds: Double
+  ) {
+    self.step = step
+    self.totalSteps = totalSteps
+    self.phase = phase
+    self.loss = loss
+    self.accuracy = accuracy
+    self.learningRate = learningRate
+    self.stepsPerSecond = stepsPerSecond
+    self.elapsedSeconds = elapsedSeconds
+  }
 
   enum CodingKeys: String, CodingKey {
     case step

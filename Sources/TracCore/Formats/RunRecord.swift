@@ -1,8 +1,9 @@
 import Foundation
-import TracCore
 
 /// `run.json` (docs/FORMATS.md, docs/run.schema.json): every input, the data's shape after labelling,
 /// wall time per phase, speed, and the final losses. The evaluation is added when the policy is evaluated.
+/// The trainer writes it (`JSONCodec.prettyEncoder`); the coordinator decodes it once, when a result
+/// arrives (`JSONCodec.decoder`); the report reads run folders with it.
 public struct RunRecord: Codable, Sendable {
   public static let format = "trac-run/1"
 
@@ -33,6 +34,24 @@ public struct RunRecord: Codable, Sendable {
   /// The final policy in the simulator at the run's threshold; nil until evaluated.
   public var evaluation: EvaluationResult?
 
+  public init(
+    runID: String, spec: RunSpec, datasetPath: String, trainerVersion: String, startedAt: Date,
+    finishedAt: Date,
+    host: String, blasThreads: Int, data: DataSummary, timing: Timing, final: FinalMetrics
+  ) {
+    self.runID = runID
+    self.spec = spec
+    self.datasetPath = datasetPath
+    self.trainerVersion = trainerVersion
+    self.startedAt = startedAt
+    self.finishedAt = finishedAt
+    self.host = host
+    self.blasThreads = blasThreads
+    self.data = data
+    self.timing = timing
+    self.final = final
+  }
+
   public struct DataSummary: Codable, Sendable {
     public var transitions: Int
     public var episodes: Int
@@ -43,6 +62,21 @@ public struct RunRecord: Codable, Sendable {
     public var unsafeSegments: Int
     public var desirableSegments: Int
     public var undesirableSegments: Int
+
+    public init(
+      transitions: Int, episodes: Int, maxEpisodeLength: Int, segmentLength: Int, segments: Int,
+      safeSegments: Int, unsafeSegments: Int, desirableSegments: Int, undesirableSegments: Int
+    ) {
+      self.transitions = transitions
+      self.episodes = episodes
+      self.maxEpisodeLength = maxEpisodeLength
+      self.segmentLength = segmentLength
+      self.segments = segments
+      self.safeSegments = safeSegments
+      self.unsafeSegments = unsafeSegments
+      self.desirableSegments = desirableSegments
+      self.undesirableSegments = undesirableSegments
+    }
 
     enum CodingKeys: String, CodingKey {
       case transitions, episodes
@@ -69,6 +103,19 @@ public struct RunRecord: Codable, Sendable {
     public var checkpoints: Int?
     public var checkpointSeconds: Double?
 
+    public init(
+      loadSeconds: Double, labelSeconds: Double, bcSeconds: Double, tracSeconds: Double, totalSeconds: Double,
+      bcStepsPerSecond: Double?, tracStepsPerSecond: Double?
+    ) {
+      self.loadSeconds = loadSeconds
+      self.labelSeconds = labelSeconds
+      self.bcSeconds = bcSeconds
+      self.tracSeconds = tracSeconds
+      self.totalSeconds = totalSeconds
+      self.bcStepsPerSecond = bcStepsPerSecond
+      self.tracStepsPerSecond = tracStepsPerSecond
+    }
+
     enum CodingKeys: String, CodingKey {
       case loadSeconds = "load_seconds"
       case labelSeconds = "label_seconds"
@@ -89,6 +136,14 @@ public struct RunRecord: Codable, Sendable {
     public var bcLoss: Double?
     public var tracLoss: Double?
     public var accuracy: Double?
+
+    public init(steps: Int, phase: TrainingPhase, bcLoss: Double?, tracLoss: Double?, accuracy: Double?) {
+      self.steps = steps
+      self.phase = phase
+      self.bcLoss = bcLoss
+      self.tracLoss = tracLoss
+      self.accuracy = accuracy
+    }
 
     enum CodingKeys: String, CodingKey {
       case steps, phase
@@ -116,9 +171,4 @@ public struct RunRecord: Codable, Sendable {
     case bcStage = "bc_stage"
     case evaluation
   }
-}
-
-/// The trainer's version, recorded in every run.json.
-public enum TrainerVersion {
-  public static let string = "0.1.0"
 }
