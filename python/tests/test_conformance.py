@@ -13,6 +13,7 @@ import json
 import math
 import os
 import re
+import signal
 import stat
 import sys
 import time
@@ -375,11 +376,17 @@ def test_dataset_upload_is_flow_controlled_and_checked(client):
 class RawPeer:
     """A bare DEALER speaking the protocol's frames, for messages the client never sends."""
 
-    def __init__(self, endpoint: str) -> None:
+    def __init__(self, endpoint: str, identity: bytes = b"") -> None:
         self.context = zmq.Context()
         self.socket = self.context.socket(zmq.DEALER)
         self.socket.setsockopt(zmq.LINGER, 0)
+        if identity:
+            self.socket.setsockopt(zmq.ROUTING_ID, identity)
         self.socket.connect(endpoint)
+
+    def receive(self, timeout: float = 10) -> list:
+        assert self.socket.poll(int(timeout * 1000)), "no message"
+        return self.socket.recv_multipart()
 
     def send(self, *frames: bytes) -> list:
         self.socket.send_multipart(list(frames))
@@ -673,3 +680,205 @@ def test_key_files_are_checked(tmp_path):
     with pytest.raises(KeyFileError, match="not the secret key's"):
         Coordinator("tcp://127.0.0.1:1", client_keys=mixed, server_key=server)
     assert stat.S_IMODE(key.stat().st_mode) == 0o600
+
+
+# MARK: the spec true again (issue 22, part 3): each test pins one statement of docs/PROTOCOL.md
+
+def hello_body(worker_id: str, slots=1, **extra) -> bytes:
+    body = {"worker_id": worker_id, "host": "conformance", "slots": slots, "trainer_version": "test",
+            "running": [], "spooled": [], "evaluates": []}
+    body.update(extra)
+    return json.dumps(body).encode()
+
+
+def test_the_title_names_the_version_of_the_tag():
+    title = PROTOCOL_DOC.splitlines()[0]
+    assert title == f"# The trac-sweep protocol, version {PROTOCOL_VERSION} (`{trac_sweep.PROTOCOL}`)", title
+
+
+def test_the_status_reply_line_names_every_field_sent(client, finished):
+    line = re.search(r"\| `status` \| [^|]* \| `(\{\"sweeps\".*?\})`", PROTOCOL_DOC)
+    assert line, "the status row of the command table shows the reply"
+    documented = set(re.findall(r'"(\w+)":', line.group(1)))
+    status = client.request("status")
+    assert documented == set(status), f"documented {sorted(documented)}, sent {sorted(status)}"
+    assert_shape(status["stages"], {"units": int, "done": int, "running": int, "failed": int, "runs": int,
+                                    "runs_done": int, "bytes": int, "seconds_saved": float}, "status.stages")
+    assert_shape(status["checkpoints"], {"runs": int, "bytes": int}, "status.checkpoints")
+
+
+def test_results_recorded_counts_runs_not_stage_units(client, finished):
+    status = client.request("status")
+    recorded = set()
+    for sweep in status["sweeps"]:
+        recorded |= {row[1] for row in client.request("results", sweep=sweep["id"])["rows"]}
+    assert status["stages"]["done"] >= 1, "the finished sweep's runs shared BC stage units"
+    metrics = client.request("metrics")
+    assert metrics["results_recorded"] == len(recorded), (metrics["results_recorded"], len(recorded))
+
+
+def test_result_cells_are_strings_and_policy_is_a_path_on_the_coordinator(plain, client, finished):
+    _, sweep = finished
+    reply = client.request("results", sweep=sweep.id)
+    policy = reply["columns"].index("policy")
+    for row in reply["rows"]:
+        assert all(type(cell) is str for cell in row), "every cell a JSON string, whatever its type"
+        path = Path(row[policy])
+        assert path.is_absolute() and path.name == "policy.safetensors", path
+        # This test runs on the coordinator's machine: the path is its state directory's file.
+        assert path.is_file() and (plain.directory / "state") in path.parents, path
+
+
+def test_fields_of_other_commands_are_ignored(client, finished):
+    _, sweep = finished
+    status = client.request("status", sweep=sweep.id, worker="not a worker id!", total="many", offset=[],
+                            sha256="not-a-hash", grid=5, failed_only="yes")
+    assert [s["id"] for s in status["sweeps"]] == [sweep.id]
+    assert "results_recorded" in client.request("metrics", sweep=5, worker="!")
+    with pytest.raises(InvalidIdentifier):  # a listed field is still checked
+        client.request("release", worker="not a worker id!")
+
+
+def test_numbers_beyond_their_type_name_their_field(plain):
+    peer = RawPeer(plain.endpoint)
+    sha256 = "ab" * 32
+    try:
+        cases = [
+            (b"hello", hello_body("edge-9").replace(b'"slots": 1', b'"slots": 1e400'), "$.slots"),
+            (b"hello", hello_body("edge-9").replace(b'"slots": 1', b'"slots": 99999999999999999999'), "$.slots"),
+            (b"request", b'{"command": "dataset", "sha256": "%s", "total": 1e400}' % sha256.encode(), "$.total"),
+            (b"fetch", b'{"sha256": "%s", "offset": 0, "length": 18446744073709551616}' % sha256.encode(),
+             "$.length"),
+            (b"heartbeat", b'{"worker_id": "edge-9", "running": [{"run_id": "0123456789abcdef", '
+                           b'"attempt": -1e999}]}', "$.running[0].attempt"),
+        ]
+        for kind, body, path in cases:
+            error = peer.error(TAG, kind, body)
+            assert error["code"] == "malformed" and path in error["message"], (body, error)
+    finally:
+        peer.close()
+
+
+def test_slots_outside_1_to_4096_are_malformed_and_checks_come_in_order(plain):
+    peer = RawPeer(plain.endpoint, identity=b"slots-1")
+    try:
+        for slots in (0, -1, 4097, 5000):
+            error = peer.error(TAG, b"hello", hello_body("slots-1", slots=slots))
+            assert error["code"] == "malformed", (slots, error)
+            assert "1 to 4096" in error["message"] and "$.slots" in error["message"], error
+        # Section 4, "Which check comes first": the body's values before the routing id...
+        error = peer.error(TAG, b"hello", hello_body("someone-else", slots=0))
+        assert error["code"] == "malformed", error
+        # ...and the routing id (`refused`) before anything else the coordinator knows.
+        error = peer.error(TAG, b"hello", hello_body("someone-else", slots=1))
+        assert error["code"] == "refused" and error.get("subject") == "someone-else", error
+        error = peer.error(TAG, b"goodbye", b'{"worker_id": "someone-else", "released": []}')
+        assert error["code"] == "refused", "routing id before unknown_worker"
+    finally:
+        peer.close()
+
+
+@pytest.fixture(scope="module")
+def bare(tmp_path_factory):
+    """A coordinator with no worker: the tests' raw peers are its only workers."""
+    directory = tmp_path_factory.mktemp("bare")
+    (directory / "data" / "sub").mkdir(parents=True)
+    make_dataset(directory / "data" / "small.hdf5")
+    cluster = Cluster(directory)
+    try:
+        cluster.start_coordinator("--datasets", str(directory / "data"))
+        yield cluster
+    finally:
+        cluster.stop()
+
+
+def test_welcome_cancel_is_empty_and_unwanted_attempts_get_a_cancel_message(bare):
+    peer = RawPeer(bare.endpoint, identity=b"raw-cancel")
+    unknown = {"run_id": "0123456789abcdef", "attempt": 1}
+    try:
+        tag, kind, body = peer.send(TAG, b"hello", hello_body("raw-cancel", running=[unknown]))[:3]
+        assert kind == b"welcome", body
+        welcome = json.loads(body)
+        assert_shape(welcome, {"heartbeat_interval_ms": int, "liveness": int, "cancel": list}, "welcome")
+        assert welcome["cancel"] == [], "always empty: cancellations come as messages of their own"
+        tag, kind, body = peer.receive()[:3]
+        assert kind == b"cancel" and json.loads(body) == {"attempt": unknown}, (kind, body)
+    finally:
+        peer.close()
+
+
+def test_assign_names_the_dataset_with_display_text_never_a_coordinator_path(bare):
+    directory = bare.directory
+    grid = json.loads(write_grid(directory, "dotted", "unused").read_text())
+    # A path full of `..`, read by the coordinator from its --datasets directory.
+    grid["dataset"] = "../sub/../../data/sub/../small.hdf5"
+    with Coordinator(bare.endpoint) as c:
+        sweep = c.request("submit", grid=json.dumps(grid), grid_directory=str(directory / "data" / "sub"))
+        assert sweep["runs"] == 1
+    sha256 = hashlib.sha256((directory / "data" / "small.hdf5").read_bytes()).hexdigest()
+    peer = RawPeer(bare.endpoint, identity=b"raw-assign")
+    try:
+        assert peer.send(TAG, b"hello", hello_body("raw-assign"))[1] == b"welcome"
+        deadline = time.monotonic() + 20
+        assign = None
+        while assign is None and time.monotonic() < deadline:
+            tag, kind, body = peer.receive()[:3]
+            if kind == b"assign":
+                assign = json.loads(body)
+        assert assign, "the run was assigned to the only worker"
+        name = assign["dataset"]["name"]
+        assert assign["dataset"]["sha256"] == sha256
+        assert re.fullmatch(r"[A-Za-z0-9._-]{1,128}", name), name
+        assert name == f"OfflineBallCircle-v0-{sha256[:12]}.hdf5", name
+        # Nothing of the grid's path or of the coordinator's directories.
+        assert not {"small", "sub", "data", "..", directory.name, directory.parent.name} & set(
+            re.split(r"[-/]", name[:-len(".hdf5")])), name
+    finally:
+        peer.close()
+
+
+def test_a_grid_of_safety_gymnasium_tasks_is_accepted(bare):
+    grid = json.loads(write_grid(bare.directory, "gymnasium", str(bare.directory / "data" / "small.hdf5")).read_text())
+    grid.update(task="OfflineCarButton1Gymnasium-v0", eval={"episodes": 1, "seed": 0})
+    with Coordinator(bare.endpoint) as c:
+        sweep = c.submit(grid)
+        assert sweep.created and sweep.runs >= 1
+        waiting = c.status(sweep.id)["waiting_for"]
+        assert [entry["evaluates"] for entry in waiting] == ["safety_gymnasium"], waiting
+        assert c.cancel(sweep)["affected"] == sweep.runs
+
+
+def reload(cluster: Cluster, times: int) -> None:
+    """SIGHUP, and wait for the coordinator's `times`-th "authorized keys reloaded" line."""
+    cluster.processes["coordinator"].send_signal(signal.SIGHUP)
+    deadline = time.monotonic() + 10
+    while cluster.log("coordinator").count("authorized keys reloaded") < times:
+        assert time.monotonic() < deadline, cluster.logs()
+        time.sleep(0.05)
+
+
+def test_a_revoked_key_is_no_longer_served_on_its_open_connection(tmp_path):
+    keys = tmp_path / "keys"
+    authorized = tmp_path / "authorized"
+    authorized.mkdir()
+    coordinator_key, coordinator_pub = generate_keys(keys, "coordinator")
+    alice_key, alice_pub = generate_keys(keys, "alice")
+    (authorized / "alice.pub").write_bytes(alice_pub.read_bytes())
+    _, bob_pub = generate_keys(keys, "bob")  # the directory never empties
+    (authorized / "bob.pub").write_bytes(bob_pub.read_bytes())
+    cluster = Cluster(tmp_path)
+    try:
+        cluster.start_coordinator("--curve-secret", str(coordinator_key), "--authorized-keys", str(authorized))
+        with Coordinator(cluster.endpoint, client_keys=alice_key, server_key=coordinator_pub, timeout=3) as c:
+            assert c.status()["sweeps"] == []
+            (authorized / "alice.pub").unlink()
+            reload(cluster, 1)
+            with pytest.raises(NoAnswer):
+                c.status()  # the connection opened before the SIGHUP: no longer served
+        assert "key no longer authorized" in cluster.log("coordinator")
+        (authorized / "alice.pub").write_bytes(alice_pub.read_bytes())
+        reload(cluster, 2)
+        with Coordinator(cluster.endpoint, client_keys=alice_key, server_key=coordinator_pub, timeout=10) as c:
+            assert c.status()["sweeps"] == [], "the key added back is served again"
+    finally:
+        cluster.stop()

@@ -72,8 +72,21 @@ public final class BlobService {
       size = (try? FileManager.default.attributesOfItem(atPath: path)[.size] as? NSNumber)?.intValue ?? 0
       if size > 0 { datasetSizes[sha] = size }
     }
-    let name = assignment.datasetPath.map { URL(fileURLWithPath: $0).lastPathComponent } ?? "\(sha).hdf5"
-    return DatasetRef(sha256: sha, size: size, name: name)
+    return DatasetRef(
+      sha256: sha, size: size, name: Self.displayName(task: assignment.spec.task, sha256: sha))
+  }
+
+  /// A dataset's `name` in `assign`: display text for the worker's logs, made of the run's task and the
+  /// dataset's hash (`OfflineBallCircle-v0-1a2b3c4d5e6f.hdf5`), at most 118 safe characters; never
+  /// derived from a path on this machine (a grid's `../` would show its directories).
+  static func displayName(task: String, sha256: SHA256Digest) -> String {
+    let safe = task.unicodeScalars.prefix(100).map { scalar -> Character in
+      scalar.isASCII
+        && (scalar.properties.isAlphabetic || ("0"..."9").contains(scalar)
+          || "._-".unicodeScalars.contains(scalar))
+        ? Character(scalar) : "_"
+    }
+    return "\(safe.isEmpty ? "dataset" : String(safe))-\(sha256.rawValue.prefix(12)).hdf5"
   }
 
   /// Deletes a checkpoint no run refers to any more (after the commit that dropped it).

@@ -61,6 +61,12 @@ public final class CoordinatorService: StoppableService, @unchecked Sendable {
   private var dropsNotLogged = 0
   private let countersLock = NSLock()
   private var published = Counters()
+  /// With CURVE, the keys (Z85) authorized now: set at start and on SIGHUP (from the signal's thread),
+  /// read for every message, so a connection of a key that was revoked is no longer served.
+  private let keysLock = NSLock()
+  private var authorizedKeys: Set<String>?
+  /// Revoked keys whose dropped messages were logged (once per key; the loop's thread only).
+  private var revokedLogged: Set<String> = []
 
   /// The counters as of the end of the last pass of the loop; safe from any thread.
   public var counters: Counters {
@@ -118,6 +124,7 @@ public final class CoordinatorService: StoppableService, @unchecked Sendable {
       }
     }
     authenticator = zap
+    authorizedKeys = zap.map { Set($0.authorizedKeys.keys.map(\.z85)) }
     do { try socket.bind(configuration.bind) } catch {
       zap?.stop()
       throw error
@@ -243,6 +250,10 @@ public final class CoordinatorService: StoppableService, @unchecked Sendable {
     guard let authenticator else { return }
     do {
       let count = try authenticator.reload()
+      let keys = Set(authenticator.authorizedKeys.keys.map(\.z85))
+      keysLock.lock()
+      authorizedKeys = keys
+      keysLock.unlock()
       logger.info("authorized keys reloaded", metadata: ["authorized": "\(count)"])
     } catch {
       logger.error("authorized keys not reloaded, the previous ones stay in force: \(error)")
@@ -256,6 +267,13 @@ public final class CoordinatorService: StoppableService, @unchecked Sendable {
   /// commit is held for the end of the pass. Every identifier in a body was validated when it was decoded.
   private func handle(_ frames: [Data], peerKey: String?) {
     guard let route = frames.first, frames.count > 1 else { return }
+    if let peerKey, !isAuthorized(peerKey) {
+      if revokedLogged.insert(peerKey).inserted {
+        logger.warning(
+          "dropped a message: key no longer authorized", metadata: ["key": "\(loggable(peerKey))"])
+      }
+      return
+    }
     let message: WireMessage
     do {
       message = try WireMessage.decode(Array(frames.dropFirst()))
@@ -313,6 +331,13 @@ public final class CoordinatorService: StoppableService, @unchecked Sendable {
     heldCommands += outbox.commands
     heldReplies += outbox.repliesAfterCommit
     heldReads += outbox.reads
+  }
+
+  /// Whether `key` is still in the authorized set (SIGHUP may have taken it out); always true without CURVE.
+  private func isAuthorized(_ key: String) -> Bool {
+    keysLock.lock()
+    defer { keysLock.unlock() }
+    return authorizedKeys?.contains(key) ?? true
   }
 
   /// The flow control's verdict on one more request or fetch from `route` (`RequestGate.admit`).

@@ -90,8 +90,11 @@ public final class StatusViews {
   /// scheduler's tallies; the runs' files are counted as they are stored, the datasets' recounted at
   /// most every 5 seconds).
   public func metrics() -> MetricsReply {
-    let (totals, duplicates) = scheduler.read { ($0.totals, $0.duplicatesDiscarded) }
-    let (recorded, queued) = (totals.runs.done, totals.runs.pending)
+    let (totals, duplicates, units) = scheduler.read {
+      ($0.totals, $0.duplicatesDiscarded, $0.stageCounts().units)
+    }
+    // Runs recorded, stage units left out (`status.stages` counts them); the queue holds both.
+    let (recorded, queued) = (totals.runs.done - units.done, totals.runs.pending)
     let (failed, lost) = (totals.failedAttempts, totals.lostAttempts)
     let now = ContinuousClock().now
     let counters = loop.counters

@@ -8,7 +8,7 @@ import TracCore
 /// the scheduler's commands to it), and the progress its heartbeats report. Only the loop's thread
 /// uses it.
 public final class WorkerLink {
-  /// The most slots a worker may announce (a larger number is refused as malformed).
+  /// The most slots a worker may announce (fewer than 1 or more is refused as malformed).
   public static let maxSlots = 4096
 
   let scheduler: DurableScheduler
@@ -68,8 +68,8 @@ public final class WorkerLink {
     guard !hello.host.isEmpty, hello.host.count <= 256, loggable(hello.host) == hello.host else {
       throw WireError.malformed("host must be 1 to 256 printable characters")
     }
-    guard (0...Self.maxSlots).contains(hello.slots) else {
-      throw WireError.malformed("\(hello.slots) slots; a worker may offer 0 to \(Self.maxSlots)")
+    guard (1...Self.maxSlots).contains(hello.slots) else {
+      throw WireError.malformed("$.slots is \(hello.slots); a worker offers 1 to \(Self.maxSlots) slots")
     }
     let evaluates = hello.evaluates.map(Set.init)
     let worker = hello.workerID

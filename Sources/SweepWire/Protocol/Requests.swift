@@ -48,6 +48,34 @@ public struct ClientRequest: Codable, Equatable, Sendable {
     self.offset = offset
   }
 
+  /// Decodes `command` and only the fields it uses (docs/PROTOCOL.md: a field not listed for a command
+  /// is ignored, whatever its value).
+  public init(from decoder: any Decoder) throws {
+    let container = try decoder.container(keyedBy: CodingKeys.self)
+    command = try container.decode(Command.self, forKey: .command)
+    let uses = Self.fields[command] ?? []
+    func field<Value: Decodable>(_ key: CodingKeys, _: Value.Type) throws -> Value? {
+      guard uses.contains(key) else { return nil }
+      return try container.decodeIfPresent(Value.self, forKey: key)
+    }
+    sweep = try field(.sweep, String.self)
+    grid = try field(.grid, String.self)
+    gridDirectory = try field(.gridDirectory, String.self)
+    failedOnly = try field(.failedOnly, Bool.self)
+    worker = try field(.worker, WorkerID.self)
+    datasetHashes = try field(.datasetHashes, [String: SHA256Digest].self)
+    sha256 = try field(.sha256, SHA256Digest.self)
+    total = try field(.total, Int.self)
+    offset = try field(.offset, Int.self)
+  }
+
+  /// The fields each command reads.
+  static let fields: [Command: Set<CodingKeys>] = [
+    .submit: [.grid, .gridDirectory, .datasetHashes], .status: [.sweep], .cancel: [.sweep],
+    .retry: [.sweep, .failedOnly], .results: [.sweep], .report: [.sweep], .release: [.worker],
+    .dataset: [.sha256, .total], .upload: [.sha256, .total, .offset], .metrics: [],
+  ]
+
   enum CodingKeys: String, CodingKey {
     case command, sweep, grid
     case gridDirectory = "grid_directory"

@@ -64,14 +64,22 @@ public struct WireMessage: Equatable, Sendable {
       return try Self.decoder.decode(Body.self, from: body)
     } catch {
       if case DecodingError.dataCorrupted(let context) = error, context.underlyingError is InvalidIdentifier {
-        throw .invalidIdentifier(type: type, detail: Self.describe(error))
+        throw .invalidIdentifier(type: type, detail: Self.describe(error, body: body))
       }
-      throw .badBody(type: type, detail: Self.describe(error))
+      throw .badBody(type: type, detail: Self.describe(error, body: body))
     }
   }
 
-  private static func describe(_ error: Error) -> String {
+  private static func describe(_ error: Error, body: Data) -> String {
     switch error {
+    case DecodingError.dataCorrupted(let context) where context.codingPath.isEmpty:
+      // JSONDecoder refuses a number it cannot hold for the whole body: name the number's field.
+      guard let path = JSONNumberRange.firstOutOfRange(in: body) else {
+        return "\(context.debugDescription) at $"
+      }
+      return "the number at \(path) is out of range: an integer field holds a 64-bit signed integer, "
+        + "a number field a finite double"
+
     case DecodingError.keyNotFound(let key, let context):
       return "missing field \(path(context.codingPath + [key]))"
     case DecodingError.typeMismatch(_, let context), DecodingError.valueNotFound(_, let context):
