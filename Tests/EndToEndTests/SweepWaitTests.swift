@@ -139,6 +139,24 @@ final class SweepWaitTests: XCTestCase {
     }
   }
 
+  /// One line per BLAS kernel of the online workers, naming a mixed cluster; offline workers are left out.
+  func testStatusNamesEachWorkersKernelAndAMixedCluster() {
+    func worker(_ id: String, _ blas: String?, state: String = "online") -> StatusReply.Worker {
+      StatusReply.Worker(
+        id: id, host: "h", slots: 1, running: [], state: state, quarantined: false, consecutiveFailures: 0,
+        blas: blas)
+    }
+    let mixed = StatusView.kernelLines([
+      worker("b", "Zen (AVX2+FMA; probed)"), worker("a", "Zen (AVX2+FMA; probed)"),
+      worker("c", "SkylakeX (AVX-512; probed)"), worker("d", "Prescott (SSE3)", state: "offline"),
+    ])
+    XCTAssertEqual(mixed.count, 2, "\(mixed)")
+    XCTAssertTrue(mixed[1].hasPrefix("BLAS Zen (AVX2+FMA; probed): a, b (mixed"), "\(mixed)")
+    XCTAssertTrue(mixed[0].hasPrefix("BLAS SkylakeX (AVX-512; probed): c"), "\(mixed)")
+    XCTAssertEqual(StatusView.kernelLines([worker("a", "Zen"), worker("b", nil)]).count, 2)
+    XCTAssertEqual(StatusView.kernelLines([worker("a", "Zen")]), ["BLAS Zen: a"])
+  }
+
   func testWrapBreaksBetweenWordsAndIndentsWhatFollows() {
     XCTAssertEqual(
       StatusView.wrap("  alpha beta gamma delta", width: 12), ["  alpha beta", "    gamma", "    delta"])

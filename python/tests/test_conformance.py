@@ -249,6 +249,9 @@ def test_status_reply_shape_and_a_real_age(plain, client, finished):
         assert worker["state"] in ("online", "offline", "left")
         assert all(isinstance(run, str) and len(run) == 16 for run in worker["running"])
     assert any(w["id"] == plain.worker_id and w["state"] == "online" and w["slots"] == 2 for w in status["workers"])
+    # trac-sweep worker says which BLAS kernel its trainers use; status shows it (section 3).
+    (real,) = [w for w in status["workers"] if w["id"] == plain.worker_id]
+    assert isinstance(real.get("blas"), str) and real["blas"], real
     for failure in status["recent_failures"]:
         assert_shape(failure, FAILURE_FIELDS, "status.recent_failures[]")
     first = client.sweep(sweep)
@@ -833,6 +836,22 @@ def test_assign_names_the_dataset_with_display_text_never_a_coordinator_path(bar
         # Nothing of the grid's path or of the coordinator's directories.
         assert not {"small", "sub", "data", "..", directory.name, directory.parent.name} & set(
             re.split(r"[-/]", name[:-len(".hdf5")])), name
+    finally:
+        peer.close()
+
+
+def test_hello_blas_is_shown_by_status_and_bounded(bare):
+    peer = RawPeer(bare.endpoint, identity=b"kernel-1")
+    try:
+        reply = peer.send(TAG, b"hello", hello_body("kernel-1", blas="Zen (AVX2+FMA; conformance)"))
+        assert reply[:2] == [TAG, b"welcome"], reply[:2]
+        with Coordinator(bare.endpoint) as c:
+            (me,) = [w for w in c.status()["workers"] if w["id"] == "kernel-1"]
+            assert me["blas"] == "Zen (AVX2+FMA; conformance)", me
+        for bad in ("", "x" * 201, "tab\there"):
+            error = peer.error(TAG, b"hello", hello_body("kernel-1", blas=bad))
+            assert error["code"] == "malformed" and "$.blas" in error["message"], error
+        peer.socket.send_multipart([TAG, b"goodbye", b'{"worker_id": "kernel-1", "released": []}'])
     finally:
         peer.close()
 

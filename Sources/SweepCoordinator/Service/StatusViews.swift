@@ -50,7 +50,7 @@ public final class StatusViews {
         StatusReply.Worker(
           id: $0.id.rawValue, host: $0.host, slots: $0.slots, running: $0.running.map(\.run.rawValue),
           state: "\($0.state)", quarantined: $0.quarantined, consecutiveFailures: $0.consecutiveFailures,
-          evaluates: $0.evaluates.map(\.rawValue).sorted())
+          evaluates: $0.evaluates.map(\.rawValue).sorted(), blas: link.kernel(of: $0.id))
       },
       recentFailures: status.recentFailures.map {
         StatusReply.Failure(

@@ -19,6 +19,8 @@ public final class WorkerLink {
   /// The latest progress each running run's worker reported (memory only: a restarted coordinator
   /// learns it again from the next heartbeats).
   private var progress: [RunID: (worker: WorkerID, progress: AttemptProgress)] = [:]
+  /// The BLAS kernel each worker's last `hello` named (memory only, like `evaluates`: every hello says it).
+  private var kernels: [WorkerID: String] = [:]
 
   public init(scheduler: DurableScheduler, configuration: SchedulerConfiguration, logger: Logger) {
     self.scheduler = scheduler
@@ -71,6 +73,11 @@ public final class WorkerLink {
     guard (1...Self.maxSlots).contains(hello.slots) else {
       throw WireError.malformed("$.slots is \(hello.slots); a worker offers 1 to \(Self.maxSlots) slots")
     }
+    if let blas = hello.blas {
+      guard !blas.isEmpty, blas.count <= 200, loggable(blas) == blas else {
+        throw WireError.malformed("$.blas must be 1 to 200 printable characters")
+      }
+    }
     let evaluates = hello.evaluates.map(Set.init)
     let worker = hello.workerID
     try identify(worker, route: route, peerKey: peerKey)
@@ -82,12 +89,14 @@ public final class WorkerLink {
         "host": "\(hello.host)", "slots": "\(hello.slots)",
         "evaluates":
           "\(hello.evaluates.map { $0.map(\.rawValue).joined(separator: ",") } ?? "(not announced)")",
+        "blas": "\(hello.blas ?? "(not said)")",
       ])
     let commands = try scheduler.handle(
       .workerHello(
         worker: worker, host: hello.host, slots: hello.slots, running: hello.running, spooled: hello.spooled,
         evaluates: evaluates, publicKey: peerKey),
       now: outbox.now, commit: false)
+    kernels[worker] = hello.blas
     let welcome = Welcome(
       heartbeatIntervalMilliseconds: Int(configuration.heartbeatInterval.wholeMilliseconds),
       liveness: configuration.liveness, cancel: [])
@@ -171,6 +180,9 @@ public final class WorkerLink {
   }
 
   // MARK: - Progress
+
+  /// The BLAS kernel `worker` said its trainers use; nil when it did not say.
+  public func kernel(of worker: WorkerID) -> String? { kernels[worker] }
 
   /// The latest progress of each run running now, by run id; reports of attempts that ended are
   /// forgotten here.

@@ -13,14 +13,18 @@ public struct Hello: Codable, Equatable, Sendable {
   /// for a worker started with `--no-evaluate`. Nil: not announced (an older worker), which the
   /// coordinator takes as `["bullet_gym"]`. Names this version does not know are dropped on decoding.
   public var evaluates: [TaskFamily]?
+  /// The BLAS kernel its trainers compute with and how it was chosen, for people (`status`), e.g.
+  /// `Zen (AVX2+FMA; probed fastest)`; nil: not said (an older worker). At most 200 printable characters.
+  public var blas: String?
 
   /// The most entries `evaluates` may have (a longer list is refused as malformed).
   public static let maxEvaluates = 64
 
   public init(
     workerID: WorkerID, host: String, slots: Int, trainerVersion: String, running: [AttemptID],
-    spooled: [AttemptID], evaluates: [TaskFamily]? = nil
+    spooled: [AttemptID], evaluates: [TaskFamily]? = nil, blas: String? = nil
   ) {
+    self.blas = blas
     self.workerID = workerID
     self.host = host
     self.slots = slots
@@ -53,13 +57,14 @@ public struct Hello: Codable, Equatable, Sendable {
     } else {
       evaluates = nil
     }
+    blas = try container.decodeIfPresent(String.self, forKey: .blas)
   }
 
   enum CodingKeys: String, CodingKey {
     case workerID = "worker_id"
     case host, slots
     case trainerVersion = "trainer_version"
-    case running, spooled, evaluates
+    case running, spooled, evaluates, blas
   }
 }
 

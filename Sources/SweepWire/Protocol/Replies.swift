@@ -78,11 +78,15 @@ public struct StatusReply: Codable, Equatable, Sendable {
     public var consecutiveFailures: Int
     /// The task families it evaluates, as it announced them (`[]`: train-only runs).
     public var evaluates: [String]
+    /// The BLAS kernel of its trainers, as its `hello` said (nil: not said, or not heard since the
+    /// coordinator started).
+    public var blas: String?
 
     public init(
       id: String, host: String, slots: Int, running: [String], state: String, quarantined: Bool,
-      consecutiveFailures: Int, evaluates: [String] = []
+      consecutiveFailures: Int, evaluates: [String] = [], blas: String? = nil
     ) {
+      self.blas = blas
       self.id = id
       self.host = host
       self.slots = slots
@@ -103,12 +107,13 @@ public struct StatusReply: Codable, Equatable, Sendable {
       quarantined = try container.decode(Bool.self, forKey: .quarantined)
       consecutiveFailures = try container.decode(Int.self, forKey: .consecutiveFailures)
       evaluates = try container.decodeIfPresent([String].self, forKey: .evaluates) ?? []
+      blas = try container.decodeIfPresent(String.self, forKey: .blas)
     }
 
     enum CodingKeys: String, CodingKey {
       case id, host, slots, running, state, quarantined
       case consecutiveFailures = "consecutive_failures"
-      case evaluates
+      case evaluates, blas
     }
   }
 

@@ -534,6 +534,7 @@ extension WorkerAgent.Configuration {
   func stateMachine(workerID: WorkerID) -> WorkerStateMachine.Configuration {
     var settings = self.settings
     settings.evaluates = announcedFamilies
+    settings.blas = String(blasKernel.prefix(200))
     settings.usesCurve = curve != nil
     settings.publicKey = curve?.pair.publicKey.z85
     return WorkerStateMachine.Configuration(workerID: workerID, settings: settings)

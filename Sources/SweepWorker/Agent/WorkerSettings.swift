@@ -33,6 +33,8 @@ extension WorkerStateMachine {
     /// The task families this worker evaluates, announced in `hello` (`[]`: train-only runs); nil
     /// announces nothing (the coordinator then assumes BulletGym).
     public var evaluates: [TaskFamily]? = nil
+    /// The BLAS kernel its trainers use and how it was chosen, announced in `hello` (shown by `status`).
+    public var blas: String? = nil
     /// With CURVE, this worker's public key (Z85): a `key_mismatch` naming it stops the worker.
     public var publicKey: String? = nil
 

@@ -187,7 +187,7 @@ public struct WorkerStateMachine: Sendable {
         Hello(
           workerID: configuration.workerID, host: configuration.host, slots: configuration.slots,
           trainerVersion: configuration.trainerVersion, running: running, spooled: outbox.spooled.sorted(),
-          evaluates: configuration.evaluates)))
+          evaluates: configuration.evaluates, blas: configuration.blas)))
   }
 
   // MARK: - Messages from the coordinator

@@ -32,6 +32,7 @@ public enum StatusView {
           [20, 14, 6, 12, 24]))
     }
     if status.workers.isEmpty { lines.append("(no workers)") }
+    lines += kernelLines(status.workers)
     if !status.progress.isEmpty {
       lines.append("")
       lines.append(
@@ -156,5 +157,19 @@ public enum StatusView {
       let clipped = value.count > width - 1 ? String(value.prefix(width - 2)) + "~" : value
       return clipped.padding(toLength: width, withPad: " ", startingAt: 0)
     }.joined().trimmingCharacters(in: .whitespaces)
+  }
+
+  /// The BLAS kernels of the online workers, one line per kernel with its workers: a mixed cluster
+  /// shows at a glance (docs/PERFORMANCE.md says what mixing kernels means for a sweep's bytes).
+  public static func kernelLines(_ workers: [StatusReply.Worker]) -> [String] {
+    var byKernel: [String: [String]] = [:]
+    for worker in workers where worker.state == "online" {
+      byKernel[worker.blas ?? "not said (an older worker)", default: []].append(worker.id)
+    }
+    guard !byKernel.isEmpty else { return [] }
+    let mixed = byKernel.count > 1 ? " (mixed: a fastest-kernel sweep's bytes differ between them)" : ""
+    return byKernel.sorted { $0.key < $1.key }.map { kernel, ids in
+      "BLAS \(kernel): \(ids.sorted().joined(separator: ", "))\(mixed)"
+    }
   }
 }
