@@ -24,40 +24,13 @@ public struct RunFolder: Sendable, Equatable {
   }
 }
 
-/// The parts of a `run.json` that describe the training setup; nil where the file does not say.
-public struct RunFileRecord: Sendable, Equatable {
-  public var datasetSHA256: String?
-  public var datasetPath: String?
-  public var episodes: Int?
-  public var transitions: Int?
-  public var trainerFormatVersion: Int?
-  public var trainerVersion: String?
-  public var evalEpisodes: Int?
-  public var evalSeed: UInt64?
+/// The parts of a `run.json` that describe the training setup (`RunSetup`: run.json is read in one
+/// place, TracCore/Formats); nil where the file does not say.
+public typealias RunFileRecord = RunSetup
 
-  public init(
-    datasetSHA256: String? = nil, datasetPath: String? = nil, episodes: Int? = nil, transitions: Int? = nil,
-    trainerFormatVersion: Int? = nil, trainerVersion: String? = nil, evalEpisodes: Int? = nil,
-    evalSeed: UInt64? = nil
-  ) {
-    self.datasetSHA256 = datasetSHA256
-    self.datasetPath = datasetPath
-    self.episodes = episodes
-    self.transitions = transitions
-    self.trainerFormatVersion = trainerFormatVersion
-    self.trainerVersion = trainerVersion
-    self.evalEpisodes = evalEpisodes
-    self.evalSeed = evalSeed
-  }
-
-  /// Reads what it can of a run.json (`RunSetup`); nil when `data` is not a JSON object.
-  public init?(json data: Data) {
-    guard let setup = RunSetup(runJSON: data) else { return nil }
-    self.init(
-      datasetSHA256: setup.datasetSHA256, datasetPath: setup.datasetPath, episodes: setup.episodes,
-      transitions: setup.transitions, trainerFormatVersion: setup.trainerFormatVersion,
-      trainerVersion: setup.trainerVersion, evalEpisodes: setup.evalEpisodes, evalSeed: setup.evalSeed)
-  }
+extension RunSetup {
+  /// Reads what it can of a run.json; nil when `data` is not a JSON object.
+  public init?(json data: Data) { self.init(runJSON: data) }
 }
 
 /// One line of `train.jsonl`: the mean loss (and TraC's accuracy) over the steps since the line before.
