@@ -17,6 +17,8 @@ public enum CoordinatorError: Error, Equatable, Sendable, CustomStringConvertibl
   case refused(String)
   /// No dataset with this sha256 is stored in full (a `fetch`, or a `submit` naming an unfinished upload).
   case unknownDataset(SHA256Digest)
+  /// A `fetch` of bytes the coordinator does not hold in full: no dataset, checkpoint or BC stage.
+  case unknownBlob(SHA256Digest)
   /// A grid names a dataset file on the coordinator's machine outside the directories it reads
   /// datasets from.
   case datasetNotAllowed(path: String, allowed: [String])
@@ -30,7 +32,7 @@ public enum CoordinatorError: Error, Equatable, Sendable, CustomStringConvertibl
     switch self {
     case .unknownSweep(let sweep): return sweep.rawValue
     case .unknownWorker(let worker): return worker.rawValue
-    case .unknownDataset(let sha256): return sha256.rawValue
+    case .unknownDataset(let sha256), .unknownBlob(let sha256): return sha256.rawValue
     default: return nil
     }
   }
@@ -55,6 +57,8 @@ public enum CoordinatorError: Error, Equatable, Sendable, CustomStringConvertibl
       return message
     case .unknownDataset(let sha256):
       return "no dataset with sha256 \(sha256) is held by the coordinator"
+    case .unknownBlob(let sha256):
+      return "no dataset, checkpoint or BC stage with sha256 \(sha256) is held in full by the coordinator"
     case .datasetNotAllowed(let path, let allowed):
       let directories = allowed.isEmpty ? "none" : allowed.joined(separator: ", ")
       return

@@ -31,7 +31,7 @@ public final class BlobService {
     } catch {
       throw WireError.refused(code: .invalidInput, message: "\(error)", subject: fetch.sha256.rawValue)
     }
-    guard let (data, total) = piece else { throw CoordinatorError.unknownDataset(fetch.sha256) }
+    guard let (data, total) = piece else { throw CoordinatorError.unknownBlob(fetch.sha256) }
     outbox.reply(
       route,
       WireMessage(

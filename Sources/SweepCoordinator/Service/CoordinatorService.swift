@@ -419,7 +419,7 @@ extension ErrorMessage {
       switch error {
       case .unknownSweep: code = .unknownSweep
       case .unknownWorker: code = .unknownWorker
-      case .unknownDataset: code = .unknownDataset
+      case .unknownDataset, .unknownBlob: code = .unknownDataset
       case .datasetNotAllowed: code = .datasetNotAllowed
       case .storage: code = .unavailable
       case .invalidConfiguration, .corruptState: code = .invalidInput
