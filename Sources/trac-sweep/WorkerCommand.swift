@@ -111,7 +111,7 @@ struct WorkerCommand: ParsableCommand {
     configuration.checkpointEvery = checkpointEvery
     let blas = chooseBLASKernel()
     configuration.trainerEnvironment.merge(blas.environment) { $1 }
-    configuration.blasKernel = blas.description
+    configuration.blas = String(blas.description.prefix(200))
     let agent: WorkerAgent
     do { agent = try WorkerAgent(configuration: configuration) } catch {
       FileHandle.standardError.write(Data("error: \(error)\n".utf8))

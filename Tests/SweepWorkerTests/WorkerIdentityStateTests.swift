@@ -11,7 +11,7 @@ final class WorkerIdentityStateTests: XCTestCase {
 
   func machine(evaluates: [TaskFamily]?) -> WorkerStateMachine {
     var configuration = WorkerStateMachine.Configuration(
-      workerID: "node1-0123abcd", host: "node1", slots: 1, trainerVersion: "test")
+      workerID: "node1-0123abcd", settings: .init(host: "node1", slots: 1, trainerVersion: "test"))
     configuration.evaluates = evaluates
     configuration.publicKey = Self.key
     return WorkerStateMachine(configuration: configuration, spooled: [])

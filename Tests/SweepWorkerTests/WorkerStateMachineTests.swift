@@ -113,8 +113,8 @@ final class WorkerStateMachineTests: XCTestCase {
       return []
     }
     let configuration = WorkerStateMachine.Configuration(
-      workerID: Scenario.workerID, host: "node1", slots: 1, trainerVersion: "test",
-      endpoint: "tcp://head:5556")
+      workerID: Scenario.workerID,
+      settings: .init(host: "node1", slots: 1, trainerVersion: "test", endpoint: "tcp://head:5556"))
     var fresh = WorkerStateMachine(configuration: configuration, spooled: [])
     let never = warnings(&fresh, ManualClock(), welcome: false).joined()
     XCTAssertTrue(never.contains("nothing answered at tcp://head:5556 since start"), never)
@@ -681,9 +681,11 @@ private struct Scenario {
   ) {
     machine = WorkerStateMachine(
       configuration: .init(
-        workerID: Scenario.workerID, host: "node1", slots: 2, trainerVersion: "test", grace: grace,
-        terminationGrace: terminationGrace, acknowledgementWait: acknowledgementWait,
-        maxReconnectDelay: maxReconnectDelay, checkpointShipInterval: checkpointShipInterval),
+        workerID: Scenario.workerID,
+        settings: .init(
+          host: "node1", slots: 2, trainerVersion: "test", grace: grace, terminationGrace: terminationGrace,
+          acknowledgementWait: acknowledgementWait, maxReconnectDelay: maxReconnectDelay,
+          checkpointShipInterval: checkpointShipInterval)),
       spooled: spooled)
   }
 

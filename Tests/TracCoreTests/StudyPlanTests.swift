@@ -57,7 +57,11 @@ final class StudyPlanTests: XCTestCase {
       cost.secondsPerUpdate(ball, half), cost.secondsPerUpdate(ball, values) / 2, accuracy: 1e-12)
     values.segRatio = 0.25
     XCTAssertEqual(TrainerCost.segmentLength(drive, values), 250)
-    let hours = StudyPlan(grids: [try grid("m", task: "OfflineMetadrive-mediummean-v0", vary: "{}")]).total
-    XCTAssertEqual(hours.runs, 4)
+    // A MetaDrive grid starts from MetaDrive's defaults (seg_ratio 0.25): its updates are priced at L 250.
+    let plan = StudyPlan(grids: [try grid("m", task: "OfflineMetadrive-mediummean-v0", vary: "{}")]).total
+    XCTAssertEqual(plan.runs, 4)
+    XCTAssertEqual(
+      plan.cpuHours * 3600 / Double(plan.updates),
+      250 * (cost.secondsPerStep + cost.secondsPerStepPerObservation * 259), accuracy: 1e-12)
   }
 }

@@ -61,10 +61,6 @@ public final class CoordinatorService: StoppableService, @unchecked Sendable {
   private var dropsNotLogged = 0
   private let countersLock = NSLock()
   private var published = Counters()
-  /// With CURVE, the keys (Z85) authorized now: set at start and on SIGHUP (from the signal's thread),
-  /// read for every message, so a connection of a key that was revoked is no longer served.
-  private let keysLock = NSLock()
-  private var authorizedKeys: Set<String>?
   /// Revoked keys whose dropped messages were logged (once per key; the loop's thread only).
   private var revokedLogged: Set<String> = []
 
@@ -124,7 +120,6 @@ public final class CoordinatorService: StoppableService, @unchecked Sendable {
       }
     }
     authenticator = zap
-    authorizedKeys = zap.map { Set($0.authorizedKeys.keys.map(\.z85)) }
     do { try socket.bind(configuration.bind) } catch {
       zap?.stop()
       throw error
@@ -250,10 +245,6 @@ public final class CoordinatorService: StoppableService, @unchecked Sendable {
     guard let authenticator else { return }
     do {
       let count = try authenticator.reload()
-      let keys = Set(authenticator.authorizedKeys.keys.map(\.z85))
-      keysLock.lock()
-      authorizedKeys = keys
-      keysLock.unlock()
       logger.info("authorized keys reloaded", metadata: ["authorized": "\(count)"])
     } catch {
       logger.error("authorized keys not reloaded, the previous ones stay in force: \(error)")
@@ -333,11 +324,11 @@ public final class CoordinatorService: StoppableService, @unchecked Sendable {
     heldReads += outbox.reads
   }
 
-  /// Whether `key` is still in the authorized set (SIGHUP may have taken it out); always true without CURVE.
+  /// Whether `key` is still authorized (SIGHUP may have taken it out), as the authenticator that
+  /// checks handshakes holds the keys now; always true without CURVE.
   private func isAuthorized(_ key: String) -> Bool {
-    keysLock.lock()
-    defer { keysLock.unlock() }
-    return authorizedKeys?.contains(key) ?? true
+    guard let authenticator else { return true }
+    return CurveKey(z85: key).map(authenticator.authorizes) ?? false
   }
 
   /// The flow control's verdict on one more request or fetch from `route` (`RequestGate.admit`).

@@ -69,6 +69,14 @@ public final class ZAPAuthenticator: @unchecked Sendable {
     return authorized
   }
 
+  /// Whether `key` is authorized now: the coordinator asks for every message, so the open connections of
+  /// a key that a reload took out are no longer served.
+  public func authorizes(_ key: CurveKey) -> Bool {
+    lock.lock()
+    defer { lock.unlock() }
+    return authorized[key] != nil
+  }
+
   /// Reads the directory again (on SIGHUP): the new set applies to every later handshake. A file
   /// that does not parse keeps the old set and is reported.
   @discardableResult

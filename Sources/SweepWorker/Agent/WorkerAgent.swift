@@ -41,8 +41,6 @@ public final class WorkerAgent: StoppableService, @unchecked Sendable {
     /// The task families announced in `hello` as evaluated here. Nil: none when `evaluate` is false,
     /// else those whose evaluator this machine has (`EvaluatorEnvironment.availableFamilies()`).
     public var evaluates: [TaskFamily]?
-    /// The OpenBLAS kernel its trainers compute with and how it was chosen, for the start line.
-    public var blasKernel = "as the library chooses"
     /// The coordinator's address, the slots, host and trainer version announced, the grace periods,
     /// the heartbeat contract until `welcome`, reconnection delays and the checkpoint shipping interval
     /// (nil: the trainer writes no checkpoints), as the state machine uses them.
@@ -188,7 +186,7 @@ public final class WorkerAgent: StoppableService, @unchecked Sendable {
       metadata: [
         "coordinator": "\(configuration.endpoint)", "slots": "\(configuration.slots)",
         "trainer": "\(configuration.trainer.path)", "spooled": "\(machine.spooledResults.count)",
-        "evaluate": "\(configuration.evaluate)", "blas": "\(configuration.blasKernel)",
+        "evaluate": "\(configuration.evaluate)", "blas": "\(configuration.blas ?? "as the library chooses")",
         "evaluates": "\(machine.configuration.evaluates?.map(\.rawValue).joined(separator: ",") ?? "")",
       ])
     if configuration.evaluate, machine.configuration.evaluates?.isEmpty == true {
@@ -534,7 +532,6 @@ extension WorkerAgent.Configuration {
   func stateMachine(workerID: WorkerID) -> WorkerStateMachine.Configuration {
     var settings = self.settings
     settings.evaluates = announcedFamilies
-    settings.blas = String(blasKernel.prefix(200))
     settings.usesCurve = curve != nil
     settings.publicKey = curve?.pair.publicKey.z85
     return WorkerStateMachine.Configuration(workerID: workerID, settings: settings)

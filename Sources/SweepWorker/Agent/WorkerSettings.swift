@@ -33,7 +33,8 @@ extension WorkerStateMachine {
     /// The task families this worker evaluates, announced in `hello` (`[]`: train-only runs); nil
     /// announces nothing (the coordinator then assumes BulletGym).
     public var evaluates: [TaskFamily]? = nil
-    /// The BLAS kernel its trainers use and how it was chosen, announced in `hello` (shown by `status`).
+    /// The BLAS kernel its trainers use and how it was chosen, for the start line and `hello` (shown by
+    /// `status`; at most 200 characters there). Nil: as the library chooses, not announced.
     public var blas: String? = nil
     /// With CURVE, this worker's public key (Z85): a `key_mismatch` naming it stops the worker.
     public var publicKey: String? = nil
@@ -73,28 +74,6 @@ extension WorkerStateMachine {
     public init(workerID: WorkerID, settings: Settings) {
       self.workerID = workerID
       self.settings = settings
-    }
-
-    public init(
-      workerID: WorkerID, host: String, slots: Int, trainerVersion: String,
-      grace: Duration = .seconds(10),
-      terminationGrace: Duration = .seconds(5), acknowledgementWait: Duration = .seconds(2),
-      predecessorWait: Duration = .seconds(2), heartbeatInterval: Duration = .seconds(1),
-      liveness: Int = 3,
-      reconnectDelay: Duration = .milliseconds(100), maxReconnectDelay: Duration = .seconds(10),
-      usesCurve: Bool = false, endpoint: String = "the coordinator's address",
-      checkpointShipInterval: Duration? = .seconds(300)
-    ) {
-      self.init(
-        workerID: workerID,
-        settings: Settings(
-          host: host, slots: slots, trainerVersion: trainerVersion, grace: grace,
-          terminationGrace: terminationGrace, acknowledgementWait: acknowledgementWait,
-          predecessorWait: predecessorWait, heartbeatInterval: heartbeatInterval,
-          liveness: liveness,
-          reconnectDelay: reconnectDelay, maxReconnectDelay: maxReconnectDelay,
-          usesCurve: usesCurve,
-          endpoint: endpoint, checkpointShipInterval: checkpointShipInterval))
     }
 
     public subscript<Value>(dynamicMember keyPath: WritableKeyPath<Settings, Value>) -> Value {

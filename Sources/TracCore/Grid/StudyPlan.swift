@@ -64,9 +64,29 @@ public struct StudyPlan: Sendable {
     self.cost = cost
     var known = Ledger()
     lines = grids.map { grid in
+      let runs = PlannedRun.distinct(in: grid)
       var alone = Ledger()
-      let cpuHoursAlone = alone.add(grid, cost: cost).cpuHours
-      return known.add(grid, cost: cost, cpuHoursAlone: cpuHoursAlone)
+      let cpuHoursAlone = alone.add(runs, of: grid, cost: cost).cpuHours
+      return known.add(runs, of: grid, cost: cost, cpuHoursAlone: cpuHoursAlone)
+    }
+  }
+
+  /// A run of a grid with its id and its BC stage unit's, each hashed once.
+  private struct PlannedRun {
+    let id: String
+    let spec: RunSpec
+    let task: TaskInfo
+    let unit: (id: String, spec: RunSpec)?
+
+    /// The grid's runs, each distinct run once, in the grid's order.
+    static func distinct(in grid: GridFile) -> [PlannedRun] {
+      var seen: Set<String> = []
+      return grid.runs.compactMap { run in
+        let spec = run.spec(datasetSHA256: StudyPlan.standInDataset(run))
+        let id = spec.runID
+        guard seen.insert(id).inserted else { return nil }
+        return PlannedRun(id: id, spec: spec, task: run.task, unit: spec.stageUnit.map { ($0.runID, $0) })
+      }
     }
   }
 
@@ -75,40 +95,36 @@ public struct StudyPlan: Sendable {
     var runs: Set<String> = []
     var units: Set<String> = []
 
-    mutating func add(_ grid: GridFile, cost: TrainerCost, cpuHoursAlone: Double? = nil) -> Line {
-      var specs: [(spec: RunSpec, task: TaskInfo)] = []
-      var inGrid: Set<String> = []
-      for run in grid.runs {
-        let spec = run.spec(datasetSHA256: StudyPlan.standInDataset(run))
-        guard inGrid.insert(spec.runID).inserted else { continue }
-        specs.append((spec, run.task))
-      }
-      let new = specs.filter { !runs.contains($0.spec.runID) }
+    mutating func add(
+      _ planned: [PlannedRun], of grid: GridFile, cost: TrainerCost, cpuHoursAlone: Double? = nil
+    )
+      -> Line
+    {
+      let new = planned.filter { !runs.contains($0.id) }
       var demand: [String: Int] = [:]
-      for (spec, _) in new {
-        if let unit = spec.stageUnit { demand[unit.runID, default: 0] += 1 }
+      for run in new {
+        if let unit = run.unit { demand[unit.id, default: 0] += 1 }
       }
       var line = Line(
-        name: grid.name, runs: specs.count, newRuns: new.count, stageUnits: 0, updates: 0, cpuHours: 0,
+        name: grid.name, runs: planned.count, newRuns: new.count, stageUnits: 0, updates: 0, cpuHours: 0,
         cpuHoursAlone: 0)
       var seconds = 0.0
       func count(_ updates: Int, _ spec: RunSpec, _ task: TaskInfo) {
         line.updates += updates
         seconds += Double(updates) * cost.secondsPerUpdate(task, spec.hyperparameters)
       }
-      for (spec, task) in new {
-        runs.insert(spec.runID)
-        let steps = spec.hyperparameters.steps
-        guard let unit = spec.stageUnit, units.contains(unit.runID) || demand[unit.runID, default: 0] >= 2
-        else {
-          count(steps, spec, task)
+      for run in new {
+        runs.insert(run.id)
+        let steps = run.spec.hyperparameters.steps
+        guard let unit = run.unit, units.contains(unit.id) || demand[unit.id, default: 0] >= 2 else {
+          count(steps, run.spec, run.task)
           continue
         }
-        if units.insert(unit.runID).inserted {
+        if units.insert(unit.id).inserted {
           line.stageUnits += 1
-          count(unit.hyperparameters.steps, unit, task)
+          count(unit.spec.hyperparameters.steps, unit.spec, run.task)
         }
-        count(steps - unit.hyperparameters.steps, spec, task)
+        count(steps - unit.spec.hyperparameters.steps, run.spec, run.task)
       }
       line.cpuHours = seconds / 3600
       line.cpuHoursAlone = cpuHoursAlone ?? line.cpuHours
@@ -141,9 +157,9 @@ public struct TrainerCost: Sendable, Equatable {
     self.measuredOn = measuredOn
   }
 
-  /// The segment length the trainer uses (docs/ALGORITHM.md).
+  /// The segment length the trainer uses on the task's full-length episodes (docs/ALGORITHM.md).
   public static func segmentLength(_ task: TaskInfo, _ values: Hyperparameters) -> Int {
-    max(1, Int((Double(task.episodeSteps) * values.segRatio).rounded(.down)))
+    max(1, SegmentSet.length(maxEpisodeLength: task.episodeSteps, segRatio: values.segRatio))
   }
 
   public func secondsPerUpdate(_ task: TaskInfo, _ values: Hyperparameters) -> Double {

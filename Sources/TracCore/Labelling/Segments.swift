@@ -12,6 +12,12 @@ public struct SegmentSet: Sendable {
 
   public var count: Int { starts.count }
 
+  /// `L = floor(maxEpisodeLength * segRatio)`: the trainer's segment length (0 when the ratio is too
+  /// small, which `sample` refuses), and what `trac-sweep plan` prices.
+  public static func length(maxEpisodeLength: Int, segRatio: Double) -> Int {
+    Int((Double(maxEpisodeLength) * segRatio).rounded(.down))
+  }
+
   public init(length: Int, maxEpisodeLength: Int, starts: [Int32], dataset: OfflineDataset) {
     self.length = length
     self.maxEpisodeLength = maxEpisodeLength
@@ -43,7 +49,7 @@ public struct SegmentSet: Sendable {
     generator: inout SeededGenerator
   ) throws(TracError) -> SegmentSet {
     let maxLength = dataset.maxEpisodeLength
-    let length = Int((Double(maxLength) * segRatio).rounded(.down))
+    let length = length(maxEpisodeLength: maxLength, segRatio: segRatio)
     guard length >= 1 else {
       throw .invalidInput(
         "seg_ratio \(segRatio) of the longest episode (\(maxLength)) gives segments of length 0")
