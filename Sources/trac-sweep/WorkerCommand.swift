@@ -101,10 +101,12 @@ struct WorkerCommand: ParsableCommand {
       throw ExitCode.failure
     }
     var configuration = WorkerAgent.Configuration(
-      endpoint: connect, workDirectory: URL(fileURLWithPath: expandingTilde(workDir), isDirectory: true),
-      slots: slots ?? ProcessInfo.processInfo.activeProcessorCount, trainer: trainerURL,
-      evaluate: !noEvaluate,
-      grace: .milliseconds(Int((grace * 1000).rounded())), trainerVersion: TrainerVersion.string)
+      settings: .init(
+        host: ProcessInfo.processInfo.hostName, slots: slots ?? ProcessInfo.processInfo.activeProcessorCount,
+        trainerVersion: TrainerVersion.string, grace: .milliseconds(Int((grace * 1000).rounded())),
+        endpoint: connect),
+      workDirectory: URL(fileURLWithPath: expandingTilde(workDir), isDirectory: true), trainer: trainerURL,
+      evaluate: !noEvaluate)
     configuration.curve = curve
     configuration.checkpointShipInterval =
       shipCheckpoints > 0 ? .milliseconds(Int((shipCheckpoints * 1000).rounded())) : nil

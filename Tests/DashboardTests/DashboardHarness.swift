@@ -83,10 +83,11 @@ final class DashboardHarness: @unchecked Sendable {
     let directory = root.appendingPathComponent("worker-\(name)")
     let trainer = try FakeTrainer.make(in: directory, behaviour: behaviour)
     var configuration = WorkerAgent.Configuration(
-      endpoint: endpoint, workDirectory: directory.appendingPathComponent("work"), slots: slots,
-      trainer: trainer, evaluate: false, grace: .seconds(1), terminationGrace: .seconds(1),
-      acknowledgementWait: .milliseconds(200), heartbeatInterval: .milliseconds(100), liveness: 5,
-      host: name, trainerVersion: "test")
+      settings: .init(
+        host: name, slots: slots, trainerVersion: "test", grace: .seconds(1), terminationGrace: .seconds(1),
+        acknowledgementWait: .milliseconds(200), heartbeatInterval: .milliseconds(100), liveness: 5,
+        endpoint: endpoint),
+      workDirectory: directory.appendingPathComponent("work"), trainer: trainer, evaluate: false)
     // The fake trainer's run.json carries an evaluation: announced as a BulletGym evaluator.
     configuration.evaluates = [.bulletGym]
     let agent = try WorkerAgent(

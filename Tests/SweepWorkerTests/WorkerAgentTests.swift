@@ -293,10 +293,11 @@ final class WorkerAgentTests: XCTestCase {
     try FileManager.default.setAttributes([.posixPermissions: 0o755], ofItemAtPath: wrapper.path)
     let workDirectory = scratch.appendingPathComponent("work", isDirectory: true)
     let configuration = WorkerAgent.Configuration(
-      endpoint: coordinator.endpoint, workDirectory: workDirectory, slots: 2, trainer: wrapper,
-      evaluate: evaluate, grace: grace, terminationGrace: .seconds(2),
-      acknowledgementWait: .milliseconds(500), heartbeatInterval: .milliseconds(100), liveness: 5,
-      host: "testhost.example.org", trainerVersion: "test")
+      settings: .init(
+        host: "testhost.example.org", slots: 2, trainerVersion: "test", grace: grace,
+        terminationGrace: .seconds(2), acknowledgementWait: .milliseconds(500),
+        heartbeatInterval: .milliseconds(100), liveness: 5, endpoint: coordinator.endpoint),
+      workDirectory: workDirectory, trainer: wrapper, evaluate: evaluate)
     let harness = WorkerHarness(
       agent: try WorkerAgent(configuration: configuration), coordinator: coordinator,
       workDirectory: workDirectory, fakeTrainer: fake, argumentsFile: argumentsFile)

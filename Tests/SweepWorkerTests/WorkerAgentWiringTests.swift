@@ -11,10 +11,12 @@ final class WorkerAgentWiringTests: XCTestCase {
     let scratch = try makeScratchDirectory(self)
     let transport = InMemoryTransport()
     let configuration = WorkerAgent.Configuration(
-      endpoint: "memory://coordinator", workDirectory: scratch.appendingPathComponent("work"), slots: 1,
-      trainer: URL(fileURLWithPath: "/bin/false"), evaluate: false, grace: .seconds(5),
-      acknowledgementWait: .milliseconds(200), heartbeatInterval: .milliseconds(50), liveness: 100,
-      host: "memhost", trainerVersion: "test")
+      settings: .init(
+        host: "memhost", slots: 1, trainerVersion: "test", grace: .seconds(5),
+        acknowledgementWait: .milliseconds(200), heartbeatInterval: .milliseconds(50), liveness: 100,
+        endpoint: "memory://coordinator"),
+      workDirectory: scratch.appendingPathComponent("work"), trainer: URL(fileURLWithPath: "/bin/false"),
+      evaluate: false)
     let agent = try WorkerAgent(configuration: configuration, transport: transport)
     let done = DispatchSemaphore(value: 0)
     let thread = Thread {

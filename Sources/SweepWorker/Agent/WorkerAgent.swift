@@ -61,27 +61,19 @@ public final class WorkerAgent: StoppableService, @unchecked Sendable {
       return TaskFamily.allCases.filter { available.contains($0) }
     }
 
+    /// `settings` holds what the state machine decides with, with its defaults (stated once, there).
     public init(
-      endpoint: String, workDirectory: URL, slots: Int = ProcessInfo.processInfo.activeProcessorCount,
-      trainer: URL, evaluate: Bool = true, trainerEnvironment: [String: String] = [:],
-      grace: Duration = .seconds(10), terminationGrace: Duration = .seconds(5),
-      acknowledgementWait: Duration = .seconds(2), pollInterval: Duration = .milliseconds(50),
-      heartbeatInterval: Duration = .seconds(1), liveness: Int = 3,
-      reconnectDelay: Duration = .milliseconds(100),
-      maxReconnectDelay: Duration = .seconds(10), host: String = ProcessInfo.processInfo.hostName,
-      trainerVersion: String = "unknown", maxMessageSize: Int64 = 256 << 20
+      settings: WorkerStateMachine.Settings, workDirectory: URL, trainer: URL, evaluate: Bool = true,
+      trainerEnvironment: [String: String] = [:], pollInterval: Duration = .milliseconds(50),
+      maxMessageSize: Int64 = 256 << 20
     ) {
+      self.settings = settings
       self.workDirectory = workDirectory
       self.trainer = trainer
       self.evaluate = evaluate
       self.trainerEnvironment = trainerEnvironment
       self.pollInterval = pollInterval
       self.maxMessageSize = maxMessageSize
-      settings = WorkerStateMachine.Settings(
-        host: host, slots: slots, trainerVersion: trainerVersion, grace: grace,
-        terminationGrace: terminationGrace,
-        acknowledgementWait: acknowledgementWait, heartbeatInterval: heartbeatInterval, liveness: liveness,
-        reconnectDelay: reconnectDelay, maxReconnectDelay: maxReconnectDelay, endpoint: endpoint)
     }
 
     /// The trainer program by default: `TRAC_SWEEP_TRAINER` if set, else this executable
