@@ -27,8 +27,12 @@ swift test -c release --skip-build 2>&1 | tee .build/swift-test.log | grep -E "e
 swift_status=${PIPESTATUS[0]}
 
 echo "== pytest (evaluator, dataset generator, report figures, the HTML report in chromium, the multi-host test, the Python client and protocol conformance)"
-.venv/bin/python -m pytest -q -p no:cacheprovider -rs scripts/tests cluster/tests python/tests 2>&1 | tee .build/pytest.log | tail -5
+.venv/bin/python -m pytest -q -p no:cacheprovider -rfEs scripts/tests cluster/tests python/tests 2>&1 | tee .build/pytest.log | tail -5
 py_status=${PIPESTATUS[0]}
+if [ "$py_status" -ne 0 ]; then
+  # Which tests failed, and why (the log keeps everything): CI shows only the end of this output.
+  grep -E "^(FAILED|ERROR) |^E   |^[^ ]+\.py:[0-9]+: " .build/pytest.log | head -120
+fi
 
 # The launch self-tests (docs/CLUSTER.md): a real one-node Slurm and a private sshd, both on 127.0.0.1
 # only, with the no-op trainer; one test each, about 40 s each on 2 cores. Each is bounded: stopped

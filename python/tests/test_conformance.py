@@ -837,6 +837,11 @@ def test_assign_names_the_dataset_with_display_text_never_a_coordinator_path(bar
         assert not {"small", "sub", "data", "..", directory.name, directory.parent.name} & set(
             re.split(r"[-/]", name[:-len(".hdf5")])), name
     finally:
+        # Leave nothing behind for the next test's peers: the run cancelled (else it is handed to the
+        # next raw worker once this one's lease expires) and this worker gone.
+        with Coordinator(bare.endpoint) as c:
+            c.request("cancel", sweep=sweep["sweep_id"])
+        peer.socket.send_multipart([TAG, b"goodbye", b'{"worker_id": "raw-assign", "released": []}'])
         peer.close()
 
 
