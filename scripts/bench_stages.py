@@ -95,7 +95,8 @@ def run_study(binary: Path, directory: Path, dataset: Path, args: argparse.Names
 
     try:
         start("coordinator", [str(binary), "coordinator", "--bind", endpoint, "--state",
-                              str(directory / "state"), "--datasets", str(dataset.resolve().parent)]
+                              str(directory / "state"), "--datasets", str(dataset.resolve().parent),
+                              "--audit", "0"]
               + ([] if share else ["--no-share-bc-stages"]))
         for _ in range(100):
             if client("status").returncode == 0:

@@ -35,6 +35,8 @@ public struct RunTable: Sendable, Equatable {
   /// before, at the value that column would have (`segments`: `both`, `warmup_steps`: 10000,
   /// `trac_lr_scale`: 0.1, as in run.json).
   static let laterHyperparameters: Set<HyperparameterName> = [.segments, .warmupSteps, .tracLRScale]
+  /// The state of a row whose result an audit withdrew: its worker was convicted, the run is trained again.
+  static let suspectState = "suspect (its worker was convicted by an audit; trained again)"
 
   /// The columns a report needs. `state`, `run_id`, the later hyperparameters and everything else
   /// are optional.
@@ -94,6 +96,8 @@ public struct RunTable: Sendable, Equatable {
       }
       let runID = field("run_id")
       let state = field("state")
+      // A result whose worker an audit convicted is shown, never aggregated (docs/SECURITY.md).
+      let suspect = field("audit") == "suspect"
       var fields: [String: String] = [:]
       for (column, value) in zip(columns, row) { fields[column] = value }
       result.append(
@@ -101,9 +105,11 @@ public struct RunTable: Sendable, Equatable {
           task: field("task"), algorithm: algorithm, hyperparameters: hyperparameters,
           costThreshold: threshold,
           seed: seed, runID: runID.isEmpty ? nil : runID,
-          state: reward != nil
-            ? "done" : state.isEmpty ? "not recorded" : state == "done" ? "done, not evaluated" : state,
-          normalizedReward: reward, normalizedCost: cost, fields: fields))
+          state: suspect
+            ? Self.suspectState
+            : reward != nil
+              ? "done" : state.isEmpty ? "not recorded" : state == "done" ? "done, not evaluated" : state,
+          normalizedReward: suspect ? nil : reward, normalizedCost: suspect ? nil : cost, fields: fields))
     }
     return result
   }

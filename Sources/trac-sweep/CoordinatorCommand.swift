@@ -70,6 +70,18 @@ struct CoordinatorCommand: ParsableCommand {
         from now on.
         """))
   var shareBCStages = true
+  @Option(
+    name: .customLong("audit"),
+    help: ArgumentHelp(
+      "The share of recorded results trained again by another worker and compared, 0 to 1.",
+      discussion: """
+        Training is deterministic, so a result can be verified by training it again: a drawn result \
+        (drawn with a secret kept in --state) is trained again by a worker that had no part in it and \
+        computes with the same kernel; a disagreement is settled by a third worker, and the side it \
+        contradicts is quarantined, its results marked suspect and trained again. Audits take slots \
+        no pending run can use. 0 turns them off, 1 audits every result (docs/SECURITY.md).
+        """))
+  var audit: Double = 0.02
 
   func validate() throws {
     guard (curveSecret == nil) == (authorizedKeys == nil) else {
@@ -89,13 +101,14 @@ struct CoordinatorCommand: ParsableCommand {
     guard heartbeatInterval.isFinite, heartbeatInterval > 0 else {
       throw ValidationError("--heartbeat-interval must be a positive number of seconds")
     }
-    do { _ = try schedulerConfiguration() } catch { throw ValidationError("\(error)") }
+    do { _ = try schedulerConfiguration(auditSalt: "") } catch { throw ValidationError("\(error)") }
   }
 
-  func schedulerConfiguration() throws -> SchedulerConfiguration {
+  func schedulerConfiguration(auditSalt: String) throws -> SchedulerConfiguration {
     try SchedulerConfiguration(
       heartbeatInterval: .milliseconds(Int((heartbeatInterval * 1000).rounded())), liveness: liveness,
-      maxAttempts: maxAttempts, quarantineAfter: quarantineAfter, shareBCStages: shareBCStages)
+      maxAttempts: maxAttempts, quarantineAfter: quarantineAfter, shareBCStages: shareBCStages,
+      auditShare: audit, auditSalt: auditSalt)
   }
 
   func run() throws {
@@ -114,7 +127,9 @@ struct CoordinatorCommand: ParsableCommand {
       }
       service = try CoordinatorService(
         configuration: .init(
-          bind: bind, stateDirectory: URL(fileURLWithPath: state), scheduler: try schedulerConfiguration(),
+          bind: bind, stateDirectory: URL(fileURLWithPath: state),
+          scheduler: try schedulerConfiguration(
+            auditSalt: AuditSalt.load(stateDirectory: URL(fileURLWithPath: state))),
           maxMessageSize: maxMessageBytes, curve: curve,
           datasetDirectories: datasets.isEmpty
             ? [DSRLDatasetDirectory.directory] : datasets.map { URL(fileURLWithPath: $0) }))

@@ -26,6 +26,9 @@ final class ClusterHarness {
   /// cluster tests use writes no BC stage checkpoint, so a stage unit's result would be refused
   /// (StageSharingTests use the real trainer with sharing on, the coordinator's default).
   var sharesBCStages = false
+  /// The coordinator's `--audit` share. None unless a test turns it on: an audit trains a run again,
+  /// which tests that count trainer starts or attempts do not expect (AuditTests turn it on).
+  var auditShare = 0.0
 
   /// Starts the coordinator (on the same port as before when restarting) and waits until it listens.
   func startCoordinator(_ extra: [String] = ["--heartbeat-interval", "0.1"]) throws {
@@ -33,7 +36,8 @@ final class ClusterHarness {
     try? FileManager.default.removeItem(at: coordinatorLog)
     coordinator = try launch(
       ["coordinator", "--bind", bind, "--state", stateDirectory.path] + extra
-        + (sharesBCStages ? [] : ["--no-share-bc-stages"]), log: coordinatorLog)
+        + (sharesBCStages ? [] : ["--no-share-bc-stages"]) + ["--audit", "\(auditShare)"], log: coordinatorLog
+    )
     let deadline = Date().addingTimeInterval(20)
     while Date() < deadline {
       let text = (try? String(contentsOf: coordinatorLog, encoding: .utf8)) ?? ""

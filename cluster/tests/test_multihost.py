@@ -251,7 +251,7 @@ def test_sweep_across_three_hosts_survives_a_cut_link_and_a_lossy_slow_link(host
     # no sweep's results list), so every run here is one unit of work.
     hosts.start("coordinator", "coordinator",
                 [str(BINARY), "coordinator", "--bind", ENDPOINT, "--state", str(tmp_path / "state"),
-                 *HEARTBEAT, "--no-share-bc-stages"])
+                 *HEARTBEAT, "--no-share-bc-stages", "--audit", "0"])
     wait_for(hosts, "the coordinator to answer", lambda s: True, timeout=30)
     for role in ("w1", "w2"):
         hosts.start(role, role,

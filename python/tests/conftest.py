@@ -92,7 +92,9 @@ class Cluster:
 
     def start_coordinator(self, *extra: str) -> str:
         self._start("coordinator", ["coordinator", "--bind", "tcp://127.0.0.1:*", "--state",
-                                    str(self.directory / "state"), "--heartbeat-interval", "0.1", *extra])
+                                    str(self.directory / "state"), "--heartbeat-interval", "0.1",
+                                    # No audits (they train runs again, which these tests do not count on).
+                                    "--audit", "0", *extra])
         deadline = time.monotonic() + 30
         while time.monotonic() < deadline:
             match = re.search(r"endpoint=(tcp://127\.0\.0\.1:\d+)", self.log("coordinator"))

@@ -183,7 +183,7 @@ def test_overview_follows_a_running_sweep(tools, tmp_path):
     try:
         coordinator_log = processes.start("coordinator", str(trac_sweep), "coordinator", "--bind", "tcp://127.0.0.1:*",
                                           "--state", str(tmp / "state"), "--datasets", str(dataset.parent),
-                                          "--heartbeat-interval", "0.2")
+                                          "--heartbeat-interval", "0.2", "--audit", "0")
         endpoint = wait_for_line(coordinator_log, r"endpoint=(tcp://127\.0\.0\.1:[0-9]+)").group(1)
         submitted = subprocess.run([str(trac_sweep), "submit", str(tmp / "grid.json"), "--coordinator", endpoint],
                                    capture_output=True, text=True, timeout=60)

@@ -23,7 +23,7 @@ public enum ResultColumns {
       ("normalized_reward_std", .number), ("normalized_cost", .number), ("normalized_cost_std", .number),
       ("safe", .boolean), ("reward_return", .number), ("cost_return", .number), ("eval_episodes", .integer),
       ("attempt", .integer), ("worker", .text), ("train_seconds", .number), ("policy", .text),
-      ("bc_stage", .text), ("steps_trained", .integer),
+      ("bc_stage", .text), ("steps_trained", .integer), ("audit", .text),
     ]
 
   public static let names: [String] = all.map(\.name)

@@ -30,6 +30,9 @@ public struct RunResultPayload: Equatable, Sendable {
   /// BC phase took.
   public var stageOutput: RunCheckpoint?
   public var stageSeconds: Double?
+  /// What an audit compares (`ResultFingerprint`), made by the coordinator from the result's files; nil
+  /// when it could not be (no policy file).
+  public var fingerprint: ResultFingerprint?
 
   public init(
     runJSON: String, artifactPaths: [String] = [], stageOutput: RunCheckpoint? = nil,

@@ -55,5 +55,19 @@ extension Scheduler {
     }
     duplicatesDiscarded = records.duplicatesDiscarded ?? 0
     recountTallies()
+    for var audit in records.audits {
+      guard runs[audit.run] != nil else { throw .corruptState("audit of run \(audit.run), which has no row") }
+      if let lease = audit.lease {
+        guard workers[lease.worker] != nil else {
+          throw .corruptState("audit of run \(audit.run) is running on \(lease.worker), which has no row")
+        }
+        audit.state = .running(
+          RunLease(
+            attempt: lease.attempt, worker: lease.worker, leaseDeadline: now + configuration.leaseDuration))
+      }
+      update(audit: audit)
+    }
+    changedAudits = []
+    suspectRuns = records.suspectResults
   }
 }

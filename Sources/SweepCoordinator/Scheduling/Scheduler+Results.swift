@@ -10,6 +10,11 @@ extension Scheduler {
     guard let run = runs[attempt.run], let record = attempts[attempt], record.worker == workerID else {
       return .discarded
     }
+    if let audit = audits[attempt.run], audit.attempts.contains(attempt.number) {
+      // An audit attempt: compared, not recorded (the intake checks it like a result).
+      return audit.lease?.attempt == attempt.number && audit.lease?.worker == workerID
+        ? .recorded : .discarded
+    }
     if succeeded { return run.state == .done ? .duplicate : .recorded }
     return holds(attempt, on: workerID) ? .recorded : .discarded
   }
@@ -34,6 +39,7 @@ extension Scheduler {
       acknowledge(.discarded)
       return
     }
+    if auditResult(workerID, attempt: attempt, outcome: outcome, commands: &commands) { return }
     let current = holds(attempt, on: workerID)
 
     switch outcome {
@@ -70,6 +76,8 @@ extension Scheduler {
       }
       update(run: run)
       newResults.append(ResultRecord(attempt: attempt, worker: workerID, payload: payload))
+      suspectRuns[attempt.run] = nil  // trained again: the suspect row is replaced
+      considerForAudit(attempt, by: workerID, fingerprint: payload.fingerprint, commands: &commands)
       if var worker = workers[workerID], worker.consecutiveFailures != 0 {
         worker.consecutiveFailures = 0
         update(worker: worker)

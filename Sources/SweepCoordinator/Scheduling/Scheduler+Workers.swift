@@ -32,6 +32,9 @@ extension Scheduler {
       commands.append(
         .log(level: .warning, message: "attempt \(attempt) lost: worker \(workerID) reconnected without it"))
     }
+    for attempt in runningAudits(of: workerID) where !announced.contains(attempt) {
+      endAuditAttempt(of: attempt.run, outcome: .lost, excluding: false, commands: &commands)
+    }
     for attempt in running where !adopt(attempt, by: workerID, now: now, commands: &commands) {
       commands.append(.cancelRun(worker: workerID, attempt: attempt))
     }
@@ -92,6 +95,11 @@ extension Scheduler {
             message: "attempt \(attempt) lost: worker \(workerID) left without handing it back"))
       }
     }
+    for attempt in runningAudits(of: workerID) {
+      endAuditAttempt(
+        of: attempt.run, outcome: handedBack.contains(attempt) ? .released : .lost, excluding: false,
+        commands: &commands)
+    }
     worker.state = .left
     update(worker: worker)
     commands.append(
@@ -108,6 +116,10 @@ extension Scheduler {
         due.append(worker.id)
       } else if let held = runningByWorker[worker.id],
         held.contains(where: { runs[$0]?.state.lease.map { now >= $0.leaseDeadline } ?? false })
+      {
+        due.append(worker.id)
+      } else if let held = auditsByWorker[worker.id],
+        held.contains(where: { audits[$0]?.lease.map { now >= $0.leaseDeadline } ?? false })
       {
         due.append(worker.id)
       }
@@ -133,6 +145,14 @@ extension Scheduler {
           .log(
             level: .warning,
             message: "attempt \(attempt) on \(worker.id) lost: its lease lapsed; run requeued"))
+      }
+      for attempt in runningAudits(of: worker.id) {
+        guard let deadline = audits[attempt.run]?.lease?.leaseDeadline, wentOffline || now >= deadline else {
+          continue
+        }
+        endAuditAttempt(of: attempt.run, outcome: .lost, excluding: false, commands: &commands)
+        commands.append(
+          .log(level: .warning, message: "audit attempt \(attempt) on \(worker.id) lost: its lease lapsed"))
       }
     }
   }
@@ -168,6 +188,7 @@ extension Scheduler {
     guard var run = runs[attempt.run], var record = attempts[attempt], record.worker == workerID else {
       return false
     }
+    if let audit = adoptAudit(attempt, by: workerID, now: now) { return audit }
     let lease = RunLease(
       attempt: attempt.number, worker: workerID, leaseDeadline: now + configuration.leaseDuration)
     switch run.state {

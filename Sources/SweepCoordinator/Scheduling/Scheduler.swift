@@ -50,6 +50,17 @@ public struct Scheduler: Sendable {
   var dependentsOfStage: [RunID: Set<RunID>] = [:]
   /// What `status` and `metrics` count, kept by the functions below (`SchedulerTallies`).
   var tallies = SchedulerTallies()
+  /// Recorded results drawn for audit, by run (`Scheduler+Audits.swift`), with their indexes: the audits
+  /// each worker runs, those waiting for a worker, their counts by state.
+  var audits: [RunID: AuditRecord] = [:]
+  var auditsByWorker: [WorkerID: Set<RunID>] = [:]
+  var waitingAudits: Set<RunID> = []
+  var auditTallies = AuditCounts()
+  /// The kernel each worker's latest result was trained with (not saved): audits go to workers that
+  /// compute a result the same way.
+  var learnedKernels: [WorkerID: String] = [:]
+  /// Recorded results whose producer was convicted by an audit, with why; until trained again.
+  var suspectRuns: [RunID: String] = [:]
 
   // What changed since the last `takeChanges()`.
   var changedSweeps: Set<SweepID> = []
@@ -60,6 +71,8 @@ public struct Scheduler: Sendable {
   var changedWorkers: Set<WorkerID> = []
   var newResults: [ResultRecord] = []
   var duplicatesChanged = false
+  var changedAudits: Set<RunID> = []
+  var newSuspects: [RunID: String] = [:]
 
   /// A scheduler with nothing in it.
   public init(configuration: SchedulerConfiguration = .default) {
@@ -97,6 +110,7 @@ public struct Scheduler: Sendable {
       try releaseQuarantine(worker, commands: &commands)
     }
     assignPendingRuns(now: now, commands: &commands)
+    assignAudits(now: now, commands: &commands)
     return commands
   }
 
@@ -137,7 +151,8 @@ public struct Scheduler: Sendable {
       runs: runs.values.sorted { $0.queueOrder < $1.queueOrder },
       attempts: attempts.values.sorted { ($0.id.run, $0.id.number) < ($1.id.run, $1.id.number) },
       workers: workers.values.sorted { $0.id < $1.id },
-      duplicatesDiscarded: duplicatesDiscarded)
+      duplicatesDiscarded: duplicatesDiscarded,
+      audits: audits.values.sorted { $0.run < $1.run }, suspectResults: suspectRuns)
   }
 
   // MARK: Changes
@@ -156,6 +171,8 @@ public struct Scheduler: Sendable {
     changes.workers = changedWorkers.compactMap { workers[$0] }.sorted { $0.id < $1.id }
     changes.results = newResults
     changes.duplicatesDiscarded = duplicatesChanged ? duplicatesDiscarded : nil
+    changes.audits = changedAudits.compactMap { audits[$0] }.sorted { $0.run < $1.run }
+    changes.suspectResults = newSuspects
     changedSweeps = []
     newSweeps = []
     changedRuns = []
@@ -164,13 +181,15 @@ public struct Scheduler: Sendable {
     changedWorkers = []
     newResults = []
     duplicatesChanged = false
+    changedAudits = []
+    newSuspects = [:]
     return changes
   }
 
   /// Whether some change has not been taken yet.
   public var hasChanges: Bool {
     !changedSweeps.isEmpty || !changedRuns.isEmpty || !changedAttempts.isEmpty || !changedWorkers.isEmpty
-      || !newResults.isEmpty || duplicatesChanged
+      || !newResults.isEmpty || duplicatesChanged || !changedAudits.isEmpty || !newSuspects.isEmpty
   }
 
   // MARK: Changing state
@@ -270,7 +289,7 @@ public struct Scheduler: Sendable {
       refreshFamilySlots(of: nil, worker, nil)
       return
     }
-    let running = runningByWorker[worker]?.count ?? 0
+    let running = load(of: worker)
     let candidate =
       running < record.slots
       ? FreeSlotIndex.Candidate(

@@ -18,6 +18,11 @@ public struct SchedulerConfiguration: Equatable, Sendable {
   /// Whether a TraC run's BC stage is trained once, as a unit of its own, for every run submitted
   /// with the same stage (docs/CHECKPOINTS.md). Runs already submitted keep what they were given.
   public let shareBCStages: Bool
+  /// The share of recorded results trained again by another worker and compared (docs/SECURITY.md,
+  /// "Audits"): 0 (none) to 1 (every one).
+  public let auditShare: Double
+  /// The coordinator's secret that decides which results are drawn for audit.
+  public let auditSalt: String
 
   public static let minimumHeartbeatInterval = Duration.milliseconds(10)
   public static let maximumHeartbeatInterval = Duration.seconds(3600)
@@ -27,7 +32,8 @@ public struct SchedulerConfiguration: Equatable, Sendable {
 
   public init(
     heartbeatInterval: Duration = .seconds(1), liveness: Int = 3, maxAttempts: Int = 3,
-    quarantineAfter: Int = 3, recentFailureLimit: Int = 20, shareBCStages: Bool = true
+    quarantineAfter: Int = 3, recentFailureLimit: Int = 20, shareBCStages: Bool = true,
+    auditShare: Double = 0, auditSalt: String = ""
   ) throws(CoordinatorError) {
     func require(_ ok: Bool, _ option: String, _ message: String) throws(CoordinatorError) {
       if !ok { throw .invalidConfiguration(option: option, message: message) }
@@ -58,6 +64,11 @@ public struct SchedulerConfiguration: Equatable, Sendable {
     self.quarantineAfter = quarantineAfter
     self.recentFailureLimit = recentFailureLimit
     self.shareBCStages = shareBCStages
+    try require(
+      auditShare.isFinite && (0...1).contains(auditShare), "--audit",
+      "must be a share from 0 (no audits) to 1 (every result), got \(auditShare)")
+    self.auditShare = auditShare
+    self.auditSalt = auditSalt
   }
 
   /// How long a lease lasts without a heartbeat: `heartbeatInterval * liveness`.

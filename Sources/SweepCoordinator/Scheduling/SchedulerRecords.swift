@@ -15,11 +15,18 @@ public struct SchedulerRecords: Equatable, Sendable {
   public var results: [ResultRecord] = []
   /// The total of duplicate results discarded, when it changed (changes) or always (snapshot).
   public var duplicatesDiscarded: Int?
+  /// Audits that changed (changes) or every audit (snapshot).
+  public var audits: [AuditRecord] = []
+  /// Recorded results newly marked suspect, with why (changes), or every suspect result (snapshot).
+  public var suspectResults: [RunID: String] = [:]
 
   public init(
     sweeps: [SweepRecord] = [], runs: [RunRecord] = [], attempts: [AttemptRecord] = [],
-    workers: [WorkerRecord] = [], results: [ResultRecord] = [], duplicatesDiscarded: Int? = nil
+    workers: [WorkerRecord] = [], results: [ResultRecord] = [], duplicatesDiscarded: Int? = nil,
+    audits: [AuditRecord] = [], suspectResults: [RunID: String] = [:]
   ) {
+    self.audits = audits
+    self.suspectResults = suspectResults
     self.sweeps = sweeps
     self.runs = runs
     self.attempts = attempts
@@ -30,7 +37,7 @@ public struct SchedulerRecords: Equatable, Sendable {
 
   public var isEmpty: Bool {
     sweeps.isEmpty && runs.isEmpty && attempts.isEmpty && workers.isEmpty && results.isEmpty
-      && duplicatesDiscarded == nil
+      && duplicatesDiscarded == nil && audits.isEmpty && suspectResults.isEmpty
   }
 }
 

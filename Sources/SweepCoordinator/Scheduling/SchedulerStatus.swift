@@ -14,6 +14,8 @@ public struct SchedulerStatus: Equatable, Sendable {
   public var waiting: [WaitingRuns] = []
   /// Shared BC stages: units, the runs that start from them, what sharing saved.
   public var stages = StageCounts()
+  /// Audits by state, the share drawn, and the suspect results.
+  public var audits = AuditCounts()
 
   public func sweep(_ id: SweepID) -> SweepStatus? { sweeps.first { $0.id == id } }
   public func worker(_ id: WorkerID) -> WorkerStatus? { workers.first { $0.id == id } }
@@ -134,7 +136,8 @@ extension Scheduler {
     }
     return SchedulerStatus(
       sweeps: sweepStatuses, workers: workerStatuses, recentFailures: failures,
-      duplicatesDiscarded: duplicatesDiscarded, waiting: waitingRuns(), stages: stageCounts())
+      duplicatesDiscarded: duplicatesDiscarded, waiting: waitingRuns(), stages: stageCounts(),
+      audits: auditCounts())
   }
 
   /// One sweep's progress, or nil for an unknown id: O(1).

@@ -56,8 +56,11 @@ public final class ResultIntake {
       let runJSON =
         files.first { $0.name.rawValue == RunFiles.runJSON }.map { String(decoding: $0.data, as: UTF8.self) }
         ?? "{}"
-      let (disposition, spec) = scheduler.read {
-        ($0.disposition(ofResultFrom: worker, attempt: attempt, succeeded: true), $0.run(attempt.run)?.spec)
+      let (disposition, spec, isAudit) = scheduler.read {
+        (
+          $0.disposition(ofResultFrom: worker, attempt: attempt, succeeded: true), $0.run(attempt.run)?.spec,
+          $0.isAuditAttempt(attempt)
+        )
       }
       let stage = disposition == .recorded && spec?.isStageUnit == true ? StageOutputCheck(files) : nil
       if disposition == .recorded, let spec,
@@ -71,7 +74,11 @@ public final class ResultIntake {
         outcome = .failed(exitStatus: result.exitStatus ?? 0, stderrTail: reason)
       } else {
         var payload = RunResultPayload(runJSON: runJSON)
-        if disposition == .recorded {
+        if disposition == .recorded, let spec {
+          payload.fingerprint = ResultFingerprint(files: files, summary: payload.summary, spec: spec)
+        }
+        // An audit's training is compared with the recorded result, never stored in its place.
+        if disposition == .recorded && !isAudit {
           // A stage unit's end-of-BC checkpoint is kept with the checkpoints (fetched by hash), not twice.
           if let stage, let output = stage.file {
             try checkpoints.store(output.data, sha256: output.reference.sha256)

@@ -102,6 +102,7 @@ public final class ResultRows {
       // As the trainer recorded it; computed (a hash of the spec) only for runs without a run.json.
       record.bcStage ?? spec.bcStage?.stageID ?? "",
       result == nil ? "" : "\(stepsTrained(run: run, spec: spec, record: record, sharesStage: sharesStage))",
+      result?.audit ?? "",
     ]
     return identity + hyperparameters + outcome
   }

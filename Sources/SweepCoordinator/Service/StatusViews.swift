@@ -70,7 +70,11 @@ public final class StatusViews {
         units: status.stages.units.total, done: status.stages.units.done,
         running: status.stages.units.running, failed: status.stages.units.failed,
         runs: status.stages.dependents, runsDone: status.stages.dependentsDone, bytes: status.stages.bytes,
-        secondsSaved: status.stages.secondsSaved))
+        secondsSaved: status.stages.secondsSaved),
+      audits: StatusReply.Audits(
+        share: status.audits.share, waiting: status.audits.waiting, running: status.audits.running,
+        disputed: status.audits.disputed, passed: status.audits.passed, mismatch: status.audits.mismatch,
+        inconclusive: status.audits.inconclusive, suspect: status.audits.suspect))
   }
 
   /// The progress of the runs running now in these sweeps.

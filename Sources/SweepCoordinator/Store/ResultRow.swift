@@ -17,11 +17,16 @@ public struct ResultRow: Equatable, Sendable {
   public var summary: RunSummary
   public var artifactPaths: [String]
   public var recordedAt: Date
+  /// What audits say of the result (docs/SECURITY.md): empty when it was not drawn; `waiting`,
+  /// `running`, `disputed`, `passed`, `mismatch`, `inconclusive`; `suspect` when its producer was
+  /// convicted (the run is being trained again).
+  public var audit: String
 
   public init(
     sweep: SweepID, run: RunID, pointID: String, spec: RunSpec, attempt: Int, worker: WorkerID,
-    runJSON: String, summary: RunSummary? = nil, artifactPaths: [String], recordedAt: Date
+    runJSON: String, summary: RunSummary? = nil, artifactPaths: [String], recordedAt: Date, audit: String = ""
   ) {
+    self.audit = audit
     self.sweep = sweep
     self.run = run
     self.pointID = pointID

@@ -121,7 +121,82 @@ enum StoreSchema {
           arguments: StatementArguments(ResultSummaryColumns.values(summary) + [row["run_id"] as String]))
       }
     }
+    migrator.registerMigration("v5: audits, and recorded results marked suspect") { db in
+      try db.execute(
+        sql: """
+          CREATE TABLE audits (
+            run_id TEXT NOT NULL REFERENCES runs(id),
+            producer_attempt INTEGER NOT NULL,
+            state TEXT NOT NULL
+              CHECK (state IN ('waiting', 'running', 'disputed', 'passed', 'mismatch', 'inconclusive')),
+            producer TEXT NOT NULL,
+            detail TEXT NOT NULL,
+            record_json TEXT NOT NULL,
+            updated_at TEXT NOT NULL,
+            PRIMARY KEY (run_id, producer_attempt)
+          );
+          ALTER TABLE results ADD COLUMN suspect TEXT;
+          """)
+    }
     return migrator
+  }
+}
+
+/// An audit as `audits.record_json` holds it: the whole `AuditRecord`, its lease without a deadline (a
+/// restarted coordinator gives every lease a fresh one).
+struct StoredAudit: Codable {
+  var run: RunID
+  var producer: WorkerID
+  var producerAttempt: Int
+  var expected: ResultFingerprint
+  var state: String
+  var lease: StoredLease?
+  var attempts: [Int]
+  var tried: [WorkerID]
+  var dispute: AuditDispute?
+  var failures: Int
+  var detail: String
+
+  struct StoredLease: Codable {
+    var attempt: Int
+    var worker: WorkerID
+  }
+
+  init(_ audit: AuditRecord) {
+    run = audit.run
+    producer = audit.producer
+    producerAttempt = audit.producerAttempt
+    expected = audit.expected
+    state = audit.state.name
+    lease = audit.lease.map { StoredLease(attempt: $0.attempt, worker: $0.worker) }
+    attempts = audit.attempts
+    tried = audit.tried
+    dispute = audit.dispute
+    failures = audit.failures
+    detail = audit.detail
+  }
+
+  func record() throws -> AuditRecord {
+    var audit = AuditRecord(
+      run: run, producer: producer, producerAttempt: producerAttempt, expected: expected)
+    switch state {
+    case "waiting": audit.state = .waiting
+    case "running":
+      guard let lease else {
+        throw CoordinatorError.corruptState("audit of run \(run) is running with no lease")
+      }
+      audit.state = .running(RunLease(attempt: lease.attempt, worker: lease.worker, leaseDeadline: .zero))
+    case "passed": audit.state = .passed
+    case "mismatch": audit.state = .mismatch
+    case "inconclusive": audit.state = .inconclusive
+    default: throw CoordinatorError.corruptState("audit of run \(run) has the unknown state \(state)")
+    }
+    audit.attempts = attempts
+    audit.tried = tried
+    audit.dispute = dispute
+    audit.failures = failures
+    audit.detail = detail
+    return audit
   }
 }
 

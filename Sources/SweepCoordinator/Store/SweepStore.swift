@@ -149,7 +149,32 @@ public final class SweepStore: Sendable {
           attempt.outcome == nil ? nil : now,
         ])
     }
+    for (run, reason) in changes.suspectResults.sorted(by: { $0.key < $1.key }) {
+      try db.execute(
+        sql: "UPDATE results SET suspect = ? WHERE run_id = ?", arguments: [reason, run.rawValue])
+    }
+    let upsertAudit = try db.cachedStatement(
+      sql: """
+        INSERT INTO audits (run_id, state, producer, producer_attempt, detail, record_json, updated_at)
+        VALUES (?, ?, ?, ?, ?, ?, ?)
+        ON CONFLICT (run_id, producer_attempt) DO UPDATE SET state = excluded.state, detail = excluded.detail,
+          record_json = excluded.record_json, updated_at = excluded.updated_at
+        """)
+    for audit in changes.audits {
+      let json = String(decoding: try encoder.encode(StoredAudit(audit)), as: UTF8.self)
+      try upsertAudit.execute(
+        arguments: [
+          audit.run.rawValue, audit.stateName, audit.producer.rawValue, audit.producerAttempt, audit.detail,
+          json,
+          now,
+        ])
+    }
+    // A suspect result's run trained again: its new result replaces the suspect row (the only row of
+    // `results` ever replaced; the audit keeps what the suspect result was).
+    let dropSuspect = try db.cachedStatement(
+      sql: "DELETE FROM results WHERE run_id = ? AND suspect IS NOT NULL")
     for result in changes.results {
+      try dropSuspect.execute(arguments: [result.run.rawValue])
       let paths = String(decoding: try encoder.encode(result.payload.artifactPaths), as: UTF8.self)
       try insertResult.execute(
         arguments: StatementArguments(
@@ -293,6 +318,20 @@ public final class SweepStore: Sendable {
 
     records.duplicatesDiscarded =
       try Int.fetchOne(db, sql: "SELECT value FROM counters WHERE name = 'duplicates_discarded'") ?? 0
+    for row in try Row.fetchAll(
+      db, sql: "SELECT run_id, record_json FROM audits ORDER BY run_id, producer_attempt")
+    {
+      let json: String = row["record_json"]
+      do {
+        records.audits.append(try decoder.decode(StoredAudit.self, from: Data(json.utf8)).record())
+      } catch {
+        throw CoordinatorError.corruptState(
+          "the audit of run \(row["run_id"] as String) cannot be read (\(error))")
+      }
+    }
+    for row in try Row.fetchAll(db, sql: "SELECT run_id, suspect FROM results WHERE suspect IS NOT NULL") {
+      records.suspectResults[try RunID(row["run_id"] as String)] = row["suspect"]
+    }
     return records
   }
 
@@ -304,8 +343,10 @@ public final class SweepStore: Sendable {
           db,
           sql: """
             SELECT m.sweep_id, m.point_id, r.id, r.spec_json, res.attempt, res.worker_id, res.run_json,
-              res.artifact_paths, res.recorded_at, \(ResultSummaryColumns.list(table: "res"))
+              res.artifact_paths, res.recorded_at, res.suspect, a.state AS audit_state,
+              \(ResultSummaryColumns.list(table: "res"))
             FROM sweep_runs m JOIN runs r ON r.id = m.run_id JOIN results res ON res.run_id = m.run_id
+              LEFT JOIN audits a ON a.run_id = res.run_id AND a.producer_attempt = res.attempt
             WHERE m.sweep_id = ? ORDER BY m.position
             """,
           arguments: [sweep.rawValue])
@@ -356,7 +397,8 @@ public final class SweepStore: Sendable {
         sweep: try SweepID(row["sweep_id"] as String), run: run, pointID: row["point_id"], spec: spec,
         attempt: row["attempt"], worker: try WorkerID(row["worker_id"] as String), runJSON: row["run_json"],
         summary: ResultSummaryColumns.summary(row), artifactPaths: paths,
-        recordedAt: Self.date(recordedAt) ?? .distantPast)
+        recordedAt: Self.date(recordedAt) ?? .distantPast,
+        audit: (row["suspect"] as String?) == nil ? (row["audit_state"] as String?) ?? "" : "suspect")
     }
   }
 

@@ -235,6 +235,33 @@ public struct StatusReply: Codable, Equatable, Sendable {
     }
   }
 
+  /// Audits (docs/SECURITY.md): the share of recorded results drawn, the audits by state, and the
+  /// recorded results marked suspect (their producer was convicted) until their runs are trained again.
+  public struct Audits: Codable, Equatable, Sendable {
+    public var share: Double
+    public var waiting: Int
+    public var running: Int
+    public var disputed: Int
+    public var passed: Int
+    public var mismatch: Int
+    public var inconclusive: Int
+    public var suspect: Int
+
+    public init(
+      share: Double = 0, waiting: Int = 0, running: Int = 0, disputed: Int = 0, passed: Int = 0,
+      mismatch: Int = 0, inconclusive: Int = 0, suspect: Int = 0
+    ) {
+      self.share = share
+      self.waiting = waiting
+      self.running = running
+      self.disputed = disputed
+      self.passed = passed
+      self.mismatch = mismatch
+      self.inconclusive = inconclusive
+      self.suspect = suspect
+    }
+  }
+
   public var sweeps: [Sweep]
   public var workers: [Worker]
   public var recentFailures: [Failure]
@@ -246,6 +273,7 @@ public struct StatusReply: Codable, Equatable, Sendable {
   /// missing).
   public var progress: [RunProgress]
   public var stages: Stages
+  public var audits: Audits
 
   /// A running run's progress (`heartbeat.progress`), with the sweeps that contain it.
   public struct RunProgress: Codable, Equatable, Sendable {
@@ -284,9 +312,10 @@ public struct StatusReply: Codable, Equatable, Sendable {
   public init(
     sweeps: [Sweep], workers: [Worker], recentFailures: [Failure], waitingFor: [Waiting] = [],
     checkpoints: Checkpoints = Checkpoints(runs: 0, bytes: 0), progress: [RunProgress] = [],
-    stages: Stages = Stages()
+    stages: Stages = Stages(), audits: Audits = Audits()
   ) {
     self.stages = stages
+    self.audits = audits
     self.sweeps = sweeps
     self.workers = workers
     self.recentFailures = recentFailures
@@ -305,13 +334,14 @@ public struct StatusReply: Codable, Equatable, Sendable {
       try container.decodeIfPresent(Checkpoints.self, forKey: .checkpoints) ?? Checkpoints(runs: 0, bytes: 0)
     progress = try container.decodeIfPresent([RunProgress].self, forKey: .progress) ?? []
     stages = try container.decodeIfPresent(Stages.self, forKey: .stages) ?? Stages()
+    audits = try container.decodeIfPresent(Audits.self, forKey: .audits) ?? Audits()
   }
 
   enum CodingKeys: String, CodingKey {
     case sweeps, workers
     case recentFailures = "recent_failures"
     case waitingFor = "waiting_for"
-    case checkpoints, progress, stages
+    case checkpoints, progress, stages, audits
   }
 }
 

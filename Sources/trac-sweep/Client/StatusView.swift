@@ -1,5 +1,6 @@
 import Foundation
 import SweepWire
+import TracCore
 
 /// The status table: at most 80 columns, so it reads in any terminal.
 public enum StatusView {
@@ -77,10 +78,30 @@ public enum StatusView {
       lines.append("")
       lines.append(line)
     }
+    let audits = status.audits
+    let audited =
+      audits.waiting + audits.running + audits.disputed + audits.passed + audits.mismatch
+      + audits.inconclusive
+    if audited > 0 || audits.suspect > 0 {
+      let parts = [
+        (audits.passed, "passed"), (audits.waiting, "waiting for a worker"), (audits.running, "running"),
+        (audits.disputed, "disputed"), (audits.mismatch, "mismatch"), (audits.inconclusive, "inconclusive"),
+      ].filter { $0.0 > 0 }.map { "\($0.0) \($0.1)" }
+      var line =
+        "audits (\(formatNumber(audits.share * 100))% of results drawn): \(parts.joined(separator: ", "))"
+      if audits.suspect > 0 {
+        line +=
+          "; \(audits.suspect) recorded results suspect (their worker was convicted), being trained again"
+      }
+      lines.append("")
+      lines.append(line)
+    }
     let quarantined = status.workers.filter(\.quarantined)
     if !quarantined.isEmpty {
       lines.append("")
-      lines.append("quarantined after repeated failures; release with: trac-sweep release WORKER")
+      lines.append(
+        "quarantined after repeated failures or convicted by an audit; release with: trac-sweep release WORKER"
+      )
     }
     if !status.recentFailures.isEmpty {
       lines.append("")
