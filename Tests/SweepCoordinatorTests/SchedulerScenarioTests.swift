@@ -330,6 +330,22 @@ final class SchedulerScenarioTests: XCTestCase {
     try harness.restart()
   }
 
+  func testAnAssignmentThatCrossesTheGoodbyeIsHandedBackAndAConfirmedOneNotHandedBackIsLost() throws {
+    let harness = try SchedulerHarness()
+    try harness.submit(grid)
+    let (confirmed, crossing) = try {
+      let held = try harness.hello("leaving", slots: 2).assignments
+      return (held[0], held[1])
+    }()
+    // The worker names the first in a heartbeat; the second was sent after it and crosses its goodbye.
+    try harness.heartbeat("leaving", [confirmed.attempt])
+    try harness.send(.workerGoodbye(worker: "leaving", released: []))
+    XCTAssertEqual(harness.scheduler.attempt(crossing.attempt)?.outcome, .released, "it never ran there")
+    XCTAssertEqual(
+      harness.scheduler.attempt(confirmed.attempt)?.outcome, .lost, "it ran and was not handed back")
+    XCTAssertEqual(harness.status.sweep(sweepID)?.lostAttempts, 1)
+  }
+
   func testGracefulGoodbyeHandsRunsBackWithoutCountingFailures() throws {
     let harness = try SchedulerHarness()
     try harness.submit(grid)

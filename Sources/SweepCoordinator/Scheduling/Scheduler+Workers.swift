@@ -87,6 +87,16 @@ extension Scheduler {
       if handedBack.contains(attempt) {
         endCurrentAttempt(of: attempt.run, outcome: .released, then: .pending)
         releasedCount += 1
+      } else if unconfirmedAttempts.contains(attempt) {
+        // Assigned after the worker last named its attempts: the assignment crossed the goodbye (the
+        // worker releases it on arrival), it never ran here.
+        endCurrentAttempt(of: attempt.run, outcome: .released, then: .pending)
+        releasedCount += 1
+        commands.append(
+          .log(
+            level: .info,
+            message: "attempt \(attempt) handed back: assigned to \(workerID) after its last heartbeat, it "
+              + "crossed the goodbye"))
       } else {
         endCurrentAttempt(of: attempt.run, outcome: .lost, then: .pending)
         commands.append(
@@ -194,6 +204,7 @@ extension Scheduler {
     switch run.state {
     case .running(let current) where current.attempt == attempt.number && current.worker == workerID:
       extendLease(of: run.id, to: lease)
+      unconfirmedAttempts.remove(attempt)
       return true
     case .pending
     where run.attemptCount == attempt.number && (record.outcome == .lost || record.outcome == .released):

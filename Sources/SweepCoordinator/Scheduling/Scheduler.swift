@@ -37,6 +37,9 @@ public struct Scheduler: Sendable {
   var nextSubmitOrder = 0
   /// The latest trainer failures, oldest first, at most `configuration.recentFailureLimit`.
   var recentFailures: [AttemptID] = []
+  /// Attempts assigned that their worker has not named in a heartbeat or hello since (not saved): one
+  /// still unconfirmed at the worker's goodbye crossed it on the way, and is handed back, not lost.
+  var unconfirmedAttempts: Set<AttemptID> = []
   /// For round-robin among equally loaded workers; not saved.
   var lastAssignment: [WorkerID: Int] = [:]
   var assignmentCount = 0
@@ -250,6 +253,7 @@ public struct Scheduler: Sendable {
   mutating func endCurrentAttempt(of runID: RunID, outcome: AttemptOutcome, then state: RunState) {
     guard var run = runs[runID], let lease = run.state.lease else { return }
     let id = AttemptID(run: runID, counted: lease.attempt)
+    unconfirmedAttempts.remove(id)
     if var attempt = attempts[id] {
       attempt.outcome = outcome
       update(attempt: attempt)
@@ -306,6 +310,7 @@ public struct Scheduler: Sendable {
     let attempt = AttemptID(run: runID, counted: run.attemptCount)
     let deadline = now + configuration.leaseDuration
     update(attempt: AttemptRecord(id: attempt, worker: worker))
+    unconfirmedAttempts.insert(attempt)
     run.state = .running(RunLease(attempt: attempt.number, worker: worker, leaseDeadline: deadline))
     update(run: run)
     assignmentCount += 1
