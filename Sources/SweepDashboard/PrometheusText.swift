@@ -78,6 +78,21 @@ public enum PrometheusText {
     out.family("trac_sweep_worker_slots_busy", .gauge, "Slots holding a leased attempt.")
     out.sample("trac_sweep_worker_slots_busy", [:], Double(status.workers.map(\.running.count).reduce(0, +)))
     out.family(
+      "trac_sweep_audits", .gauge,
+      "Audits of recorded results (docs/SECURITY.md) by state: waiting, running, disputed, passed, mismatch, "
+        + "inconclusive.")
+    let audits = status.audits
+    for (state, count) in [
+      ("waiting", audits.waiting), ("running", audits.running), ("disputed", audits.disputed),
+      ("passed", audits.passed), ("mismatch", audits.mismatch), ("inconclusive", audits.inconclusive),
+    ] {
+      out.sample("trac_sweep_audits", ["state": state], Double(count))
+    }
+    out.family(
+      "trac_sweep_suspect_results", .gauge,
+      "Recorded results whose worker an audit convicted, not trained again yet.")
+    out.sample("trac_sweep_suspect_results", [:], Double(audits.suspect))
+    out.family(
       "trac_sweep_recent_failures", .gauge, "Failed attempts in the coordinator's recent-failures list.")
     out.sample("trac_sweep_recent_failures", [:], Double(status.recentFailures.count))
 

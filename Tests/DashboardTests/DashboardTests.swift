@@ -59,6 +59,11 @@ final class DashboardTests: XCTestCase {
     // The worker said goodbye: it is `left`, and nothing is online.
     XCTAssertEqual(metrics.value("trac_sweep_workers", ["state": "left"]), 1)
     XCTAssertEqual(metrics.value("trac_sweep_workers", ["state": "online"]), 0)
+    // Audits by state, as status counts them (none drawn here).
+    for state in ["waiting", "running", "disputed", "passed", "mismatch", "inconclusive"] {
+      XCTAssertEqual(metrics.value("trac_sweep_audits", ["state": state]), 0, state)
+    }
+    XCTAssertEqual(metrics.value("trac_sweep_suspect_results"), 0)
     // The coordinator's own counters (the `metrics` request).
     XCTAssertEqual(metrics.value("trac_sweep_results_recorded_total"), 3)
     XCTAssertEqual(metrics.value("trac_sweep_queue_depth"), 2)
