@@ -17,7 +17,7 @@ struct TrainCommand: ParsableCommand {
       never stopped (docs/CHECKPOINTS.md).
 
       The run's inputs come from the options (--task, --cost-threshold, --seed, --algorithm, the \
-      hyperparameters, --eval-episodes, --eval-seed, --blas), or all of them from --spec FILE: a run \
+      hyperparameters, --eval-episodes, --eval-seed, --blas, --batching), or all of them from --spec FILE: a run \
       spec as its canonical JSON (docs/FORMATS.md), which is how a worker starts the trainer.
 
       Example:
@@ -121,6 +121,13 @@ struct TrainCommand: ParsableCommand {
       everywhere; part of the run id) (default: fastest).
       """)
   var blas: String?
+  @Option(
+    help: """
+      How batches are cut (docs/ALGORITHM.md section 5): full (permutation after permutation, every \
+      batch full) or epochs (as the official TraC code's loader: each epoch's last batch holds what \
+      is left; part of the run id) (default: full).
+      """)
+  var batching: String?
   @OptionGroup var blasKernel: BLASKernelOption
 
   /// The options that set an input of the run, which `--spec` sets instead, and whether each is given.
@@ -134,6 +141,7 @@ struct TrainCommand: ParsableCommand {
       ("--lr", lr != nil), ("--warmup-steps", warmupSteps != nil), ("--trac-lr-scale", tracLRScale != nil),
       ("--reference", reference != nil), ("--segments", segments != nil),
       ("--eval-episodes", evalEpisodes != nil), ("--eval-seed", evalSeed != nil), ("--blas", blas != nil),
+      ("--batching", batching != nil),
     ]
   }
 
@@ -156,6 +164,9 @@ struct TrainCommand: ParsableCommand {
     }
     guard BLASMode(rawValue: blas ?? "fastest") != nil else {
       throw ValidationError("--blas must be fastest or reproducible; got '\(blas ?? "")'")
+    }
+    guard Batching(rawValue: batching ?? "full") != nil else {
+      throw ValidationError("--batching must be full or epochs; got '\(batching ?? "")'")
     }
     guard Algorithm(rawValue: algorithm ?? "trac") != nil else {
       throw ValidationError("--algorithm must be one of trac, bc_all, bc_safe; got '\(algorithm ?? "")'")
@@ -216,7 +227,8 @@ struct TrainCommand: ParsableCommand {
     return RunSpec(
       task: task!, datasetSHA256: "", algorithm: Algorithm(rawValue: algorithm ?? "trac")!,
       hyperparameters: hyperparameters, costThreshold: costThreshold!, seed: seed ?? 0,
-      evalEpisodes: evalEpisodes ?? 20, evalSeed: evalSeed ?? 0, blas: BLASMode(rawValue: blas ?? "fastest")!)
+      evalEpisodes: evalEpisodes ?? 20, evalSeed: evalSeed ?? 0, blas: BLASMode(rawValue: blas ?? "fastest")!,
+      batching: Batching(rawValue: batching ?? "full")!)
   }
 
   func run() throws {
@@ -245,6 +257,7 @@ struct TrainCommand: ParsableCommand {
     run.checkpointEvery = checkpointEvery ?? TrainingRun.defaultCheckpointEvery
     run.initialCheckpoint = initFromCheckpoint.map { URL(fileURLWithPath: $0) }
     run.blas = inputs.blas
+    run.batching = inputs.batching
     run.blasRuntime = runtime
     // A spec file names its run: the run trained must be that one (same dataset bytes, same inputs).
     if spec != nil { run.expectedSpec = inputs }

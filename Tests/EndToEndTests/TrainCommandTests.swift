@@ -101,6 +101,39 @@ final class TrainCommandTests: XCTestCase {
       try Data(contentsOf: second.appendingPathComponent(name)))
   }
 
+  /// `train --batching epochs` (docs/ALGORITHM.md section 5): another run (its id and policy differ from
+  /// the default's), recorded in run.json's spec, and the same run again from its spec file.
+  func testEpochBatchingIsItsOwnRunAndTravelsInTheSpecFile() throws {
+    let dataset = try datasetFile()
+    let full = temporaryDirectory("batching-full")
+    let epochs = temporaryDirectory("batching-epochs")
+    XCTAssertEqual(try run(Self.binary, trainArguments(dataset, out: full)).status, 0)
+    let trained = try run(Self.binary, trainArguments(dataset, out: epochs) + ["--batching", "epochs"])
+    XCTAssertEqual(trained.status, 0, trained.stderr)
+    func record(_ out: URL) throws -> RunRecord {
+      try JSONCodec.decoder.decode(
+        RunRecord.self, from: Data(contentsOf: out.appendingPathComponent(RunFiles.runJSON)))
+    }
+    XCTAssertEqual(try record(epochs).spec.batching, .epochs)
+    XCTAssertEqual(try record(full).spec.batching, .full)
+    XCTAssertNotEqual(try record(epochs).runID, try record(full).runID)
+    XCTAssertNotEqual(
+      try Data(contentsOf: epochs.appendingPathComponent(RunFiles.policy)),
+      try Data(contentsOf: full.appendingPathComponent(RunFiles.policy)))
+    let specFile = temporaryDirectory("batching-spec").appendingPathComponent(RunFiles.spec)
+    try RunSpecFile.write(try record(epochs).spec, to: specFile)
+    let again = temporaryDirectory("batching-again")
+    let bySpec = try run(
+      Self.binary, ["train", "--spec", specFile.path, "--dataset", dataset, "--out", again.path])
+    XCTAssertEqual(bySpec.status, 0, bySpec.stderr)
+    XCTAssertEqual(
+      try Data(contentsOf: again.appendingPathComponent(RunFiles.policy)),
+      try Data(contentsOf: epochs.appendingPathComponent(RunFiles.policy)))
+    let wrong = try run(Self.binary, trainArguments(dataset, out: again) + ["--batching", "epoch"])
+    XCTAssertEqual(wrong.status, 64)
+    XCTAssertTrue(wrong.stderr.contains("--batching must be full or epochs"), wrong.stderr)
+  }
+
   /// `train --spec FILE` (how a worker starts the trainer) trains the run the file names: the same run
   /// id and policy as the options; a file that is not that run's canonical spec is refused, naming why.
   func testSpecFileTrainsTheSameRunAsTheOptions() throws {

@@ -34,6 +34,7 @@ public struct BCStage: Codable, Hashable, Sendable {
   public var bcSteps: Int
   public var trainerFormatVersion: Int
   public var blas: BLASMode
+  public var batching: Batching
 
   /// The BC stage of `spec`; nil for runs without one (the BC baselines, and TraC with bc_steps 0).
   public init?(_ spec: RunSpec) {
@@ -52,6 +53,7 @@ public struct BCStage: Codable, Hashable, Sendable {
     bcSteps = values.bcSteps
     trainerFormatVersion = spec.trainerFormatVersion
     blas = spec.blas
+    batching = spec.batching
   }
 
   enum CodingKeys: String, CodingKey {
@@ -64,7 +66,7 @@ public struct BCStage: Codable, Hashable, Sendable {
     case lr
     case bcSteps = "bc_steps"
     case trainerFormatVersion = "trainer_format_version"
-    case blas
+    case blas, batching
   }
 
   public init(from decoder: any Decoder) throws {
@@ -83,9 +85,11 @@ public struct BCStage: Codable, Hashable, Sendable {
     bcSteps = try container.decode(Int.self, forKey: .bcSteps)
     trainerFormatVersion = try container.decode(Int.self, forKey: .trainerFormatVersion)
     blas = try container.decodeIfPresent(BLASMode.self, forKey: .blas) ?? .fastest
+    batching = try container.decodeIfPresent(Batching.self, forKey: .batching) ?? .full
   }
 
-  /// `blas` only when it is not `fastest`, so every stage id from before the setting is unchanged.
+  /// `blas` only when it is not `fastest` and `batching` only when it is not `full`, so every stage id
+  /// from before these settings is unchanged.
   public func encode(to encoder: any Encoder) throws {
     var container = encoder.container(keyedBy: CodingKeys.self)
     try container.encode(format, forKey: .format)
@@ -102,6 +106,7 @@ public struct BCStage: Codable, Hashable, Sendable {
     try container.encode(bcSteps, forKey: .bcSteps)
     try container.encode(trainerFormatVersion, forKey: .trainerFormatVersion)
     if blas != .fastest { try container.encode(blas, forKey: .blas) }
+    if batching != .full { try container.encode(batching, forKey: .batching) }
   }
 
   /// The stage id: the first 16 hex digits of the SHA-256 of the stage's canonical JSON, like a
@@ -139,7 +144,8 @@ extension RunSpec {
     values.steps = stage.bcSteps
     var unit = RunSpec(
       task: task, datasetSHA256: datasetSHA256, algorithm: .trac, hyperparameters: values,
-      costThreshold: costThreshold, seed: seed, evalEpisodes: 0, evalSeed: 0, blas: stage.blas)
+      costThreshold: costThreshold, seed: seed, evalEpisodes: 0, evalSeed: 0, blas: stage.blas,
+      batching: stage.batching)
     unit.trainerFormatVersion = trainerFormatVersion
     return unit
   }

@@ -22,13 +22,17 @@ public struct RunSpec: Codable, Hashable, Sendable {
   /// Which BLAS kernel computes the run (docs/PERFORMANCE.md). Left out of the JSON at its default,
   /// `fastest`, so every run id of the runs before this setting is unchanged.
   public var blas: BLASMode = .fastest
+  /// How batches are cut (docs/ALGORITHM.md section 5). Left out of the JSON at its default, `full`,
+  /// so every run id of the runs before this setting is unchanged.
+  public var batching: Batching = .full
 
   public init(
     task: String, datasetSHA256: String, algorithm: Algorithm, hyperparameters: Hyperparameters,
     costThreshold: Double, seed: UInt64, evalEpisodes: Int = 20, evalSeed: UInt64 = 0,
-    blas: BLASMode = .fastest
+    blas: BLASMode = .fastest, batching: Batching = .full
   ) {
     self.blas = blas
+    self.batching = batching
     self.task = task
     self.datasetSHA256 = datasetSHA256
     self.algorithm = algorithm
@@ -48,7 +52,7 @@ public struct RunSpec: Codable, Hashable, Sendable {
     case evalEpisodes = "eval_episodes"
     case evalSeed = "eval_seed"
     case trainerFormatVersion = "trainer_format_version"
-    case blas
+    case blas, batching
   }
 
   public init(from decoder: any Decoder) throws {
@@ -63,9 +67,11 @@ public struct RunSpec: Codable, Hashable, Sendable {
     evalSeed = try container.decode(UInt64.self, forKey: .evalSeed)
     trainerFormatVersion = try container.decode(Int.self, forKey: .trainerFormatVersion)
     blas = try container.decodeIfPresent(BLASMode.self, forKey: .blas) ?? .fastest
+    batching = try container.decodeIfPresent(Batching.self, forKey: .batching) ?? .full
   }
 
-  /// `blas` only when it is not `fastest`: the run id hashes this encoding.
+  /// `blas` only when it is not `fastest`, `batching` only when it is not `full`: the run id hashes
+  /// this encoding.
   public func encode(to encoder: any Encoder) throws {
     var container = encoder.container(keyedBy: CodingKeys.self)
     try container.encode(task, forKey: .task)
@@ -78,6 +84,7 @@ public struct RunSpec: Codable, Hashable, Sendable {
     try container.encode(evalSeed, forKey: .evalSeed)
     try container.encode(trainerFormatVersion, forKey: .trainerFormatVersion)
     if blas != .fastest { try container.encode(blas, forKey: .blas) }
+    if batching != .full { try container.encode(batching, forKey: .batching) }
   }
 
   /// The first 16 hex digits of the SHA-256 of the spec's canonical JSON (sorted keys).

@@ -43,6 +43,8 @@ public struct GridRun: Hashable, Sendable {
   public let evalSeed: UInt64
   /// The grid's `blas` mode (docs/PERFORMANCE.md).
   public var blas: BLASMode = .fastest
+  /// The grid's `batching` (docs/ALGORITHM.md section 5).
+  public var batching: Batching = .full
 
   public var hyperparameters: Hyperparameters { point.hyperparameters }
   public var pointID: String { point.id }
@@ -53,7 +55,8 @@ public struct GridRun: Hashable, Sendable {
   public func spec(datasetSHA256: String) -> RunSpec {
     RunSpec(
       task: task.dsrlID, datasetSHA256: datasetSHA256, algorithm: algorithm, hyperparameters: hyperparameters,
-      costThreshold: costThreshold, seed: seed, evalEpisodes: evalEpisodes, evalSeed: evalSeed, blas: blas)
+      costThreshold: costThreshold, seed: seed, evalEpisodes: evalEpisodes, evalSeed: evalSeed, blas: blas,
+      batching: batching)
   }
 }
 
@@ -125,7 +128,7 @@ extension GridFile {
                 GridRun(
                   task: target.task, datasetPath: target.datasetPath, algorithm: algorithm, point: point,
                   costThreshold: costThreshold, seed: seed, evalEpisodes: evalEpisodes, evalSeed: evalSeed,
-                  blas: blas))
+                  blas: blas, batching: batching))
             }
           }
         }

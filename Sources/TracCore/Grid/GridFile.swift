@@ -41,12 +41,14 @@ public struct GridFile: Equatable, Sendable {
   public let evalSeed: UInt64
   /// Which BLAS kernel computes the runs: each worker its fastest (default) or one kernel everywhere.
   public let blas: BLASMode
+  /// How the runs' batches are cut: permutations in full batches (default) or the official code's epochs.
+  public let batching: Batching
   /// The TraC points, unique, in a deterministic order (see `GridFile.expandPoints`).
   public let points: [GridPoint]
 
   static let topLevelKeys = [
     "name", "task", "dataset", "algorithm", "base", "vary", "design", "cost_thresholds", "seeds", "eval",
-    "blas",
+    "blas", "batching",
   ]
 
   /// Parses and checks a grid file. Throws the first problem found, with its JSON path.
@@ -153,6 +155,16 @@ public struct GridFile: Equatable, Sendable {
       blas = mode
     }
     self.blas = blas
+    var batching = Batching.full
+    if let field = file.optional("batching") {
+      let text = try field.string()
+      guard let value = Batching(rawValue: text) else {
+        let known = Batching.allCases.map(\.rawValue).joined(separator: ", ")
+        throw field.path.error("unknown batching \(GridPath.quote(text)); expected one of: \(known)")
+      }
+      batching = value
+    }
+    self.batching = batching
 
     guard let pointCount = Self.pointCount(vary: vary, design: design), pointCount <= Self.maximumPoints
     else {
@@ -443,6 +455,8 @@ private struct CanonicalGrid: Encodable {
   let eval: Eval
   /// Nil at `fastest`, so every sweep id from before the key is unchanged.
   let blas: BLASMode?
+  /// Nil at `full`, likewise.
+  let batching: Batching?
 
   init(_ grid: GridFile) {
     name = grid.name
@@ -458,11 +472,12 @@ private struct CanonicalGrid: Encodable {
     seeds = grid.seeds
     eval = Eval(episodes: grid.evalEpisodes, seed: grid.evalSeed)
     blas = grid.blas == .fastest ? nil : grid.blas
+    batching = grid.batching == .full ? nil : grid.batching
   }
 
   enum CodingKeys: String, CodingKey {
     case name, task, dataset, algorithm, base, vary, design
     case costThresholds = "cost_thresholds"
-    case seeds, eval, blas
+    case seeds, eval, blas, batching
   }
 }

@@ -13,12 +13,17 @@ public final class Trainer {
   public let dataset: OfflineDataset
   public let segments: SegmentSet
   public let labels: ContrastiveLabels
+  /// How batches are cut (docs/ALGORITHM.md section 5).
+  public let batching: Batching
   public let network: PolicyNetwork
   public var shape: PolicyShape { network.shape }
 
   private let optimizer: Adam
   private var batches: BatchStream
   private let batchSize: Int
+  /// The segments of the batch the last step drew: `batchSize`, except at the end of an epoch with
+  /// `epochs` batching.
+  private var currentBatch: Int
   private let segmentLength: Int
   /// Segments that go forward and backward together: the loss is a sum over segments, so a batch
   /// can be processed a chunk at a time while its activations are still in cache.
@@ -53,7 +58,7 @@ public final class Trainer {
   /// and BC and TraC both train on what is kept.
   public init(
     dataset: OfflineDataset, task: TaskInfo, algorithm: Algorithm, hyperparameters: Hyperparameters,
-    costThreshold: Double, seed: UInt64
+    costThreshold: Double, seed: UInt64, batching: Batching = .full
   ) throws(TracError) {
     try hyperparameters.validate(algorithm: algorithm)
     guard costThreshold.isFinite, costThreshold >= 0 else {
@@ -92,6 +97,7 @@ public final class Trainer {
     }
 
     batchSize = hyperparameters.batchSize
+    currentBatch = batchSize
     segmentLength = segments.length
     let shape = PolicyShape(observationDim: dataset.observationDim, actionDim: dataset.actionDim)
     segmentsPerChunk = max(1, min(batchSize, Self.chunkRows / segmentLength))
@@ -101,7 +107,10 @@ public final class Trainer {
     var initGenerator = SeededGenerator(seed: seed, stream: "init")
     network.parameters.initializeOrthogonal(generator: &initGenerator)
     optimizer = Adam(shape: shape)
-    batches = BatchStream(count: labels.count, generator: SeededGenerator(seed: seed, stream: "batches"))
+    self.batching = batching
+    batches = BatchStream(
+      count: labels.count, generator: SeededGenerator(seed: seed, stream: "batches"), batching: batching,
+      batchSize: hyperparameters.batchSize)
     batch = .allocate(capacity: batchSize)
     targetActions = .allocate(capacity: segmentsPerChunk * segmentLength * shape.actionDim)
     referenceTerms = [Double](repeating: 0, count: labels.count)
@@ -128,6 +137,8 @@ public final class Trainer {
   var optimizerState: (firstMoment: [Float], secondMoment: [Float], steps: Int) { optimizer.state }
   var batchStreamState: (generator: SeededGenerator, permutation: [Int32], position: Int) { batches.state }
   var referenceTermValues: [Double] { referenceTerms }
+  /// The labelled segments (indices into `labels`) of the batch the last step drew.
+  public var lastBatch: [Int32] { Array(batch.prefix(currentBatch)) }
 
   /// Sets the counters, optimizer, streams and cached reference of a checked state (the weights
   /// are set by the caller, `restore`).
@@ -189,8 +200,8 @@ public final class Trainer {
 
   /// Draws the next batch: its indices into the labelled set, labels and weights.
   private func drawNextBatch() {
-    batches.next(into: batch)
-    for slot in 0..<batchSize {
+    currentBatch = batches.next(into: batch)
+    for slot in 0..<currentBatch {
       let labelled = Int(batch[slot])
       batchLabels[slot] = labels.labels[labelled]
       batchWeights[slot] = labels.weights[labelled]
@@ -215,14 +226,14 @@ public final class Trainer {
   }
 
   /// The batch's slots in chunks of `segmentsPerChunk`.
-  private var chunks: StrideTo<Int> { stride(from: 0, to: batchSize, by: segmentsPerChunk) }
+  private var chunks: StrideTo<Int> { stride(from: 0, to: currentBatch, by: segmentsPerChunk) }
 
   /// BC: `mean over the batch's transitions of ||mu(s) - a||^2`, a chunk at a time.
   private func behaviourCloningLossAndGradients() -> Double {
-    let totalRows = batchSize * segmentLength
+    let totalRows = currentBatch * segmentLength
     var loss = 0.0
     for first in chunks {
-      let slots = first..<min(first + segmentsPerChunk, batchSize)
+      let slots = first..<min(first + segmentsPerChunk, currentBatch)
       let rows = slots.count * segmentLength
       gather(slots)
       network.forward(rows: rows, dropout: true)
@@ -240,10 +251,10 @@ public final class Trainer {
   private func tracLossAndGradients() -> (Double, Double) {
     let (actionDim, length) = (shape.actionDim, segmentLength)
     let loss = TracLoss(
-      labels: batchLabels.baseAddress!, count: batchSize, eta: hyperparameters.eta,
+      labels: batchLabels.baseAddress!, count: currentBatch, eta: hyperparameters.eta,
       selection: hyperparameters.segments)
     for first in chunks {
-      let slots = first..<min(first + segmentsPerChunk, batchSize)
+      let slots = first..<min(first + segmentsPerChunk, currentBatch)
       gather(slots)
       network.forward(rows: slots.count * length, dropout: true)
       for (row, slot) in slots.enumerated() {

@@ -87,18 +87,23 @@ extension Trainer {
       state.adamSteps >= 0 && state.adamSteps <= state.completedSteps,
       "its optimizer step count is impossible")
     let labelled = labels.count
+    let permutations = BatchStream.permutationsPerPass(batching)
     try require(
-      state.batchPermutation.count == labelled,
-      "its batch stream is over \(state.batchPermutation.count) labelled segments, but this run has \(labelled)"
+      state.batchPermutation.count == labelled * permutations,
+      "its batch stream is over \(state.batchPermutation.count / permutations) labelled segments, but this run "
+        + "has \(labelled)"
     )
-    try require((0...labelled).contains(state.batchPosition), "its batch position is out of range")
-    // A used-up permutation (position at the end, as before the first batch) is never read again.
-    if state.batchPosition < labelled {
-      var seen = [Bool](repeating: false, count: labelled)
-      for index in state.batchPermutation {
-        try require(
-          (0..<Int32(labelled)).contains(index) && !seen[Int(index)], "its batch permutation is not one")
-        seen[Int(index)] = true
+    let end = BatchStream.end(count: labelled, batching: batching, batchSize: hyperparameters.batchSize)
+    try require((0...end).contains(state.batchPosition), "its batch position is out of range")
+    // A used-up pass (position at the end, as before the first batch) is never read again.
+    if state.batchPosition < end {
+      for part in 0..<permutations {
+        var seen = [Bool](repeating: false, count: labelled)
+        for index in state.batchPermutation[part * labelled..<(part + 1) * labelled] {
+          try require(
+            (0..<Int32(labelled)).contains(index) && !seen[Int(index)], "its batch permutation is not one")
+          seen[Int(index)] = true
+        }
       }
     }
     let batchGenerator = SeededGenerator(stateWords: state.batchGenerator)

@@ -51,6 +51,8 @@ public struct TrainingRun {
   /// The BLAS mode (part of the run's spec) and what computes this process's steps; nil: the loaded
   /// kernel, as the library chose it.
   public var blas: BLASMode = .fastest
+  /// How batches are cut (part of the run's spec, docs/ALGORITHM.md section 5).
+  public var batching: Batching = .full
   public var blasRuntime: BLASRuntime?
   /// The spec the run was handed (`train --spec`): the run is refused, before any training, when the
   /// spec it computes (the dataset's digest included) is another run.
@@ -88,11 +90,12 @@ public struct TrainingRun {
     let labelStart = clock.now
     let trainer = try Trainer(
       dataset: dataset, task: task, algorithm: algorithm, hyperparameters: hyperparameters,
-      costThreshold: costThreshold, seed: seed)
+      costThreshold: costThreshold, seed: seed, batching: batching)
     let labelSeconds = (clock.now - labelStart).seconds
     let spec = RunSpec(
       task: task.dsrlID, datasetSHA256: digest, algorithm: algorithm, hyperparameters: hyperparameters,
-      costThreshold: costThreshold, seed: seed, evalEpisodes: evalEpisodes, evalSeed: evalSeed, blas: blas)
+      costThreshold: costThreshold, seed: seed, evalEpisodes: evalEpisodes, evalSeed: evalSeed, blas: blas,
+      batching: batching)
     if let expected = expectedSpec, expected.runID != spec.runID {
       throw TracError.invalidInput(
         Self.mismatch(expected: expected, computed: spec, datasetPath: datasetPath))
