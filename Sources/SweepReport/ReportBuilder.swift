@@ -86,6 +86,13 @@ public struct ReportBuilder: Sendable {
     let recorded = settings.reduce(0) { $0 + $1.recorded.count }
     var missing: [SensitivityReport.MissingRun] = []
     var notRecorded: [String: Int] = [:]
+    // What audits said of the runs' results (the `audit` column; docs/SECURITY.md), empty ones left out.
+    var audits: [String: Int] = [:]
+    for setting in settings {
+      for observation in setting.observed.compactMap({ $0 }) {
+        if let audit = observation.fields["audit"], !audit.isEmpty { audits[audit, default: 0] += 1 }
+      }
+    }
     for setting in settings {
       for (run, observation) in zip(setting.expected, setting.observed) where observation?.isRecorded != true
       {
@@ -119,7 +126,7 @@ public struct ReportBuilder: Sendable {
       completeness: .init(
         expected: expected, recorded: recorded, complete: recorded == expected,
         notRecordedByState: notRecorded,
-        missing: missing),
+        missing: missing, audits: audits),
       settings: summaries,
       sensitivity: grid.tasks.map {
         sensitivity(task: $0.task.dsrlID, settings: settings, summaries: summaries)

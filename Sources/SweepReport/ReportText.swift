@@ -37,6 +37,10 @@ enum ReportText {
       let states = completeness.notRecordedByState.sorted { $0.key < $1.key }.map { "\($0.value) \($0.key)" }
       text += " (not recorded: \(states.joined(separator: ", ")))"
     }
+    if !completeness.audits.isEmpty {
+      let audits = completeness.audits.sorted { $0.key < $1.key }.map { "\($0.value) \($0.key)" }
+      text += "; audited (trained again by another worker): \(audits.joined(separator: ", "))"
+    }
     return text
   }
 

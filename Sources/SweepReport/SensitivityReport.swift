@@ -41,6 +41,9 @@ public struct SensitivityReport: Encodable, Sendable {
     /// How many of the runs not recorded are in each state (`pending`, `running`, `failed`, ...).
     public var notRecordedByState: [String: Int]
     public var missing: [MissingRun]
+    /// The runs' results by what audits said of them (`passed`, `suspect`, ...; docs/SECURITY.md): the
+    /// results drawn for audit only.
+    public var audits: [String: Int] = [:]
   }
 
   public struct MissingRun: Encodable, Sendable {

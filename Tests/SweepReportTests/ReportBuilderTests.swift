@@ -74,6 +74,30 @@ final class ReportBuilderTests: XCTestCase {
     XCTAssertEqual(curve.cost.range!, 0.9, accuracy: 1e-12)
   }
 
+  /// A result whose worker an audit convicted is shown as suspect, never aggregated; audits are counted.
+  func testASuspectResultIsListedNotAggregatedAndAuditsAreCounted() throws {
+    let columns = F.columns + ["audit"]
+    func row(seed: UInt64, reward: Double, audit: String) -> [String] {
+      F.row(
+        F.oneAtATime, ["alpha": "0.1"], threshold: 10, seed: seed, reward: reward, cost: 0.5, state: "done")
+        + [audit]
+    }
+    let built = try ReportBuilder(grid: F.oneAtATime).build(
+      table: RunTable(
+        columns: columns,
+        rows: [row(seed: 0, reward: 0.3, audit: "passed"), row(seed: 1, reward: 9, audit: "suspect")]),
+      source: "results.csv", generatedAt: Date(timeIntervalSince1970: 0))
+    let completeness = built.report.completeness
+    XCTAssertEqual(completeness.recorded, 1, "the suspect result is not counted as recorded")
+    XCTAssertEqual(completeness.audits, ["passed": 1, "suspect": 1])
+    XCTAssertEqual(completeness.notRecordedByState.keys.filter { $0.hasPrefix("suspect") }.count, 1)
+    let setting = try XCTUnwrap(F.setting(built, "trac alpha=0.1"))
+    XCTAssertEqual(setting.reward.mean!, 0.3, accuracy: 1e-12, "the suspect reward of 9 is left out")
+    let markdown = MarkdownReport.render(built.report, figures: [])
+    XCTAssertTrue(
+      markdown.contains("audited (trained again by another worker): 1 passed, 1 suspect"), markdown)
+  }
+
   func testAPartialSweepListsWhatIsMissingWithItsState() throws {
     let rows = [
       F.row(F.oneAtATime, ["alpha": "0.1"], threshold: 10, seed: 0, reward: 0.3, cost: 0.5),

@@ -30,7 +30,9 @@ public final class ResultIntake {
   /// A finished attempt. Its files are checked against their sizes and hashes; then the scheduler says
   /// whether it will record the result, and only a result it will record has its files written (into
   /// `artifacts/runs/<run id>/`, before the database commit, so a committed result always has its
-  /// files). A duplicate, or a result for an attempt that is not this worker's, touches no file.
+  /// files). A duplicate, or a result for an attempt that is not this worker's, touches no file. A
+  /// result of an audit attempt is checked the same way, then only its fingerprint (`ResultFingerprint`,
+  /// made here from its files) goes to the scheduler, which compares it with the recorded result's.
   public func result(
     _ result: ResultMessage, attachments: [Data], route: Data, peerKey: String?,
     into outbox: inout ServiceOutbox
