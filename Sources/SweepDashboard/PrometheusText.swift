@@ -80,11 +80,12 @@ public enum PrometheusText {
     out.family(
       "trac_sweep_audits", .gauge,
       "Audits of recorded results (docs/SECURITY.md) by state: waiting, running, disputed, passed, mismatch, "
-        + "inconclusive.")
+        + "inconclusive, withdrawn.")
     let audits = status.audits
     for (state, count) in [
       ("waiting", audits.waiting), ("running", audits.running), ("disputed", audits.disputed),
       ("passed", audits.passed), ("mismatch", audits.mismatch), ("inconclusive", audits.inconclusive),
+      ("withdrawn", audits.withdrawn),
     ] {
       out.sample("trac_sweep_audits", ["state": state], Double(count))
     }

@@ -60,7 +60,7 @@ final class DashboardTests: XCTestCase {
     XCTAssertEqual(metrics.value("trac_sweep_workers", ["state": "left"]), 1)
     XCTAssertEqual(metrics.value("trac_sweep_workers", ["state": "online"]), 0)
     // Audits by state, as status counts them (none drawn here).
-    for state in ["waiting", "running", "disputed", "passed", "mismatch", "inconclusive"] {
+    for state in ["waiting", "running", "disputed", "passed", "mismatch", "inconclusive", "withdrawn"] {
       XCTAssertEqual(metrics.value("trac_sweep_audits", ["state": state]), 0, state)
     }
     XCTAssertEqual(metrics.value("trac_sweep_suspect_results"), 0)

@@ -73,10 +73,7 @@ final class AuditTests: XCTestCase {
     XCTAssertEqual(status.audits.share, 1)
 
     // Every recorded result is an honest worker's, and an audit passed it.
-    let result = try cluster.client(["results", sweep, "--format", "json"])
-    XCTAssertEqual(result.status, 0, result.stderr)
-    let rows = try XCTUnwrap(
-      try JSONSerialization.jsonObject(with: Data(result.stdout.utf8)) as? [[String: Any]])
+    let rows = try cluster.resultRows(sweep)
     XCTAssertEqual(rows.count, 4)
     for row in rows {
       XCTAssertNotEqual(row["worker"] as? String, "cheat", "\(row)")

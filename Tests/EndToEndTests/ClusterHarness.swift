@@ -92,6 +92,17 @@ final class ClusterHarness {
     try CLI.run(CLI.binary, arguments + ["--coordinator", endpoint] + clientArguments)
   }
 
+  /// `trac-sweep results SWEEP --format json`: one object per recorded run.
+  func resultRows(_ sweep: String) throws -> [[String: Any]] {
+    let result = try client(["results", sweep, "--format", "json"])
+    guard result.status == 0 else { throw HarnessError("results failed: \(result.stderr)") }
+    guard let rows = try JSONSerialization.jsonObject(with: Data(result.stdout.utf8)) as? [[String: Any]]
+    else {
+      throw HarnessError("results --format json is not a list of objects: \(result.stdout)")
+    }
+    return rows
+  }
+
   func status() throws -> StatusReply {
     let result = try client(["status", "--json"])
     guard result.status == 0 else { throw HarnessError("status failed: \(result.stderr)") }

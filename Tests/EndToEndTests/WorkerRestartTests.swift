@@ -67,10 +67,7 @@ final class WorkerRestartTests: XCTestCase {
       },
       kept, "the same stage file, not fetched again under another name")
     // Neither run trained its BC phase: each started from the stage unit's checkpoint.
-    let result = try cluster.client(["results", sweep, "--format", "json"])
-    XCTAssertEqual(result.status, 0, result.stderr)
-    let rows = try XCTUnwrap(
-      try JSONSerialization.jsonObject(with: Data(result.stdout.utf8)) as? [[String: Any]])
+    let rows = try cluster.resultRows(sweep)
     XCTAssertEqual(rows.count, 2)
     for row in rows {
       XCTAssertEqual(

@@ -104,7 +104,7 @@ public struct AuditRecord: Equatable, Sendable {
   }
 
   /// `waiting`, `running`, `disputed` (a disagreement waiting for, or being settled by, a referee),
-  /// `passed`, `mismatch`, `inconclusive`: what `status` and `results` show.
+  /// `passed`, `mismatch`, `inconclusive`, `withdrawn`: what `status` and `results` show.
   public var stateName: String {
     switch state {
     case .waiting, .running: return dispute == nil ? state.name : "disputed"
@@ -126,6 +126,9 @@ public enum AuditState: Equatable, Sendable {
   /// No comparison could be made (the kernels differed, the trainings failed, three different results,
   /// or the result was withdrawn).
   case inconclusive
+  /// The result under audit was withdrawn before it was compared: its worker was convicted by another
+  /// audit, and the run is trained again (and its new result may be drawn).
+  case withdrawn
 
   public var name: String {
     switch self {
@@ -134,6 +137,7 @@ public enum AuditState: Equatable, Sendable {
     case .passed: return "passed"
     case .mismatch: return "mismatch"
     case .inconclusive: return "inconclusive"
+    case .withdrawn: return "withdrawn"
     }
   }
 
@@ -166,10 +170,11 @@ public struct AuditCounts: Equatable, Sendable {
   public var passed = 0
   public var mismatch = 0
   public var inconclusive = 0
+  public var withdrawn = 0
   /// Recorded results marked suspect (their producer was convicted), not yet trained again.
   public var suspect = 0
 
   public init() {}
 
-  public var total: Int { waiting + running + disputed + passed + mismatch + inconclusive }
+  public var total: Int { waiting + running + disputed + passed + mismatch + inconclusive + withdrawn }
 }

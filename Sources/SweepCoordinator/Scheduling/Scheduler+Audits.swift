@@ -356,7 +356,7 @@ extension Scheduler {
   }
 
   /// A recorded result is marked suspect and its run goes back to the queue (its stage unit's kept
-  /// checkpoint dropped); an unfinished audit of it is inconclusive.
+  /// checkpoint dropped); an unfinished audit of it is withdrawn.
   private mutating func withdraw(_ runID: RunID, reason: String, commands: inout [SchedulerCommand]) {
     guard var run = runs[runID], run.state == .done else { return }
     suspectRuns[runID] = reason
@@ -377,8 +377,8 @@ extension Scheduler {
       endAuditAttempt(of: runID, outcome: .cancelled, excluding: false, commands: &commands)
       audit = audits[runID] ?? audit
     }
-    audit.state = .inconclusive
-    audit.detail = "the result under audit was withdrawn: \(reason)"
+    audit.state = .withdrawn
+    audit.detail = "the result under audit was withdrawn before it was compared: \(reason)"
     update(audit: audit)
   }
 
@@ -426,6 +426,7 @@ extension AuditCounts {
     case "disputed": disputed += sign
     case "passed": passed += sign
     case "mismatch": mismatch += sign
+    case "withdrawn": withdrawn += sign
     default: inconclusive += sign
     }
   }

@@ -74,7 +74,8 @@ public final class StatusViews {
       audits: StatusReply.Audits(
         share: status.audits.share, waiting: status.audits.waiting, running: status.audits.running,
         disputed: status.audits.disputed, passed: status.audits.passed, mismatch: status.audits.mismatch,
-        inconclusive: status.audits.inconclusive, suspect: status.audits.suspect))
+        inconclusive: status.audits.inconclusive, withdrawn: status.audits.withdrawn,
+        suspect: status.audits.suspect))
   }
 
   /// The progress of the runs running now in these sweeps.

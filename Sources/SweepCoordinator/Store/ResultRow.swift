@@ -18,7 +18,7 @@ public struct ResultRow: Equatable, Sendable {
   public var artifactPaths: [String]
   public var recordedAt: Date
   /// What audits say of the result (docs/SECURITY.md): empty when it was not drawn; `waiting`,
-  /// `running`, `disputed`, `passed`, `mismatch`, `inconclusive`; `suspect` when its producer was
+  /// `running`, `disputed`, `passed`, `mismatch`, `inconclusive`, `withdrawn`; `suspect` when its producer was
   /// convicted (the run is being trained again).
   public var audit: String
 

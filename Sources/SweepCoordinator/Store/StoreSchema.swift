@@ -128,7 +128,7 @@ enum StoreSchema {
             run_id TEXT NOT NULL REFERENCES runs(id),
             producer_attempt INTEGER NOT NULL,
             state TEXT NOT NULL
-              CHECK (state IN ('waiting', 'running', 'disputed', 'passed', 'mismatch', 'inconclusive')),
+              CHECK (state IN ('waiting', 'running', 'disputed', 'passed', 'mismatch', 'inconclusive', 'withdrawn')),
             producer TEXT NOT NULL,
             detail TEXT NOT NULL,
             record_json TEXT NOT NULL,
@@ -189,6 +189,7 @@ struct StoredAudit: Codable {
     case "passed": audit.state = .passed
     case "mismatch": audit.state = .mismatch
     case "inconclusive": audit.state = .inconclusive
+    case "withdrawn": audit.state = .withdrawn
     default: throw CoordinatorError.corruptState("audit of run \(run) has the unknown state \(state)")
     }
     audit.attempts = attempts

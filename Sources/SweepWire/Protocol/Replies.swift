@@ -245,11 +245,12 @@ public struct StatusReply: Codable, Equatable, Sendable {
     public var passed: Int
     public var mismatch: Int
     public var inconclusive: Int
+    public var withdrawn: Int
     public var suspect: Int
 
     public init(
       share: Double = 0, waiting: Int = 0, running: Int = 0, disputed: Int = 0, passed: Int = 0,
-      mismatch: Int = 0, inconclusive: Int = 0, suspect: Int = 0
+      mismatch: Int = 0, inconclusive: Int = 0, withdrawn: Int = 0, suspect: Int = 0
     ) {
       self.share = share
       self.waiting = waiting
@@ -258,6 +259,7 @@ public struct StatusReply: Codable, Equatable, Sendable {
       self.passed = passed
       self.mismatch = mismatch
       self.inconclusive = inconclusive
+      self.withdrawn = withdrawn
       self.suspect = suspect
     }
   }

@@ -145,26 +145,8 @@ public struct GridFile: Equatable, Sendable {
     }
     self.evalEpisodes = evalEpisodes
     self.evalSeed = evalSeed
-    var blas = BLASMode.fastest
-    if let blasField = file.optional("blas") {
-      let text = try blasField.string()
-      guard let mode = BLASMode(rawValue: text) else {
-        let known = BLASMode.allCases.map(\.rawValue).joined(separator: ", ")
-        throw blasField.path.error("unknown BLAS mode \(GridPath.quote(text)); expected one of: \(known)")
-      }
-      blas = mode
-    }
-    self.blas = blas
-    var batching = Batching.full
-    if let field = file.optional("batching") {
-      let text = try field.string()
-      guard let value = Batching(rawValue: text) else {
-        let known = Batching.allCases.map(\.rawValue).joined(separator: ", ")
-        throw field.path.error("unknown batching \(GridPath.quote(text)); expected one of: \(known)")
-      }
-      batching = value
-    }
-    self.batching = batching
+    blas = try file.optional("blas")?.choice(of: BLASMode.self, named: "BLAS mode") ?? .fastest
+    batching = try file.optional("batching")?.choice(of: Batching.self, named: "batching") ?? .full
 
     guard let pointCount = Self.pointCount(vary: vary, design: design), pointCount <= Self.maximumPoints
     else {

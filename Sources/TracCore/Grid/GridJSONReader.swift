@@ -309,6 +309,18 @@ struct GridValue {
     return text
   }
 
+  /// The case of `Choice` this string names; an unknown one is refused with the cases it could be.
+  func choice<Choice: RawRepresentable & CaseIterable>(of _: Choice.Type, named what: String)
+    throws(GridError) -> Choice where Choice.RawValue == String
+  {
+    let text = try string()
+    guard let value = Choice(rawValue: text) else {
+      let known = Choice.allCases.map(\.rawValue).joined(separator: ", ")
+      throw path.error("unknown \(what) \(GridPath.quote(text)); expected one of: \(known)")
+    }
+    return value
+  }
+
   func nonEmptyString() throws(GridError) -> String {
     let text = try string()
     guard !text.isEmpty else { throw path.error("must not be empty") }

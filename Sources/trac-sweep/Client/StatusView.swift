@@ -81,11 +81,12 @@ public enum StatusView {
     let audits = status.audits
     let audited =
       audits.waiting + audits.running + audits.disputed + audits.passed + audits.mismatch
-      + audits.inconclusive
+      + audits.inconclusive + audits.withdrawn
     if audited > 0 || audits.suspect > 0 {
       let parts = [
         (audits.passed, "passed"), (audits.waiting, "waiting for a worker"), (audits.running, "running"),
         (audits.disputed, "disputed"), (audits.mismatch, "mismatch"), (audits.inconclusive, "inconclusive"),
+        (audits.withdrawn, "withdrawn before compared"),
       ].filter { $0.0 > 0 }.map { "\($0.0) \($0.1)" }
       var line =
         "audits (\(formatNumber(audits.share * 100))% of results drawn): \(parts.joined(separator: ", "))"
