@@ -216,6 +216,9 @@ struct TrainCommand: ParsableCommand {
     if let spec {
       do {
         let inputs = try RunSpecFile.read(URL(fileURLWithPath: spec))
+        if let every = inputs.logEvery, every < 1 {
+          failInput("the spec file \(spec) has log_every \(every); it must be at least 1")
+        }
         if evaluate && inputs.evalEpisodes < 1 {
           failInput("--evaluate needs evaluation episodes, and the spec file \(spec) has eval_episodes 0")
         }
@@ -248,7 +251,7 @@ struct TrainCommand: ParsableCommand {
       hyperparameters: inputs.hyperparameters, costThreshold: inputs.costThreshold, seed: inputs.seed,
       outputDirectory: URL(fileURLWithPath: out))
     run.logEvery =
-      logEvery
+      logEvery ?? inputs.logEvery
       ?? TrainingRun.defaultLogEvery(steps: run.hyperparameters.steps, bcSteps: run.hyperparameters.bcSteps)
     run.evaluate = evaluate
     run.evalEpisodes = inputs.evalEpisodes
@@ -258,6 +261,7 @@ struct TrainCommand: ParsableCommand {
     run.initialCheckpoint = initFromCheckpoint.map { URL(fileURLWithPath: $0) }
     run.blas = inputs.blas
     run.batching = inputs.batching
+    run.specLogEvery = inputs.logEvery
     run.blasRuntime = runtime
     // A spec file names its run: the run trained must be that one (same dataset bytes, same inputs).
     if spec != nil { run.expectedSpec = inputs }

@@ -260,6 +260,31 @@ final class TrainCommandTests: XCTestCase {
 
   /// `--warmup-steps` and `--trac-lr-scale`: the TraC phase's learning rate in train.jsonl follows
   /// them, run.json records them, and the run id is the spec's; a negative warm-up is a usage error.
+  /// A spec's `log_every` (a grid's key) sets the train.jsonl cadence, and `--log-every` still wins.
+  func testTheSpecsLogEverySetsTheCurvesCadence() throws {
+    let dataset = try datasetFile()
+    let plain = temporaryDirectory("log-every-plain")
+    XCTAssertEqual(try run(Self.binary, trainArguments(dataset, out: plain)).status, 0)
+    var spec = try JSONCodec.decoder.decode(
+      RunRecord.self, from: Data(contentsOf: plain.appendingPathComponent(RunFiles.runJSON))
+    ).spec
+    spec.logEvery = 2
+    let specFile = temporaryDirectory("log-every-spec").appendingPathComponent(RunFiles.spec)
+    try RunSpecFile.write(spec, to: specFile)
+    func steps(_ extra: [String]) throws -> [Int] {
+      let out = temporaryDirectory("log-every")
+      let result = try run(
+        Self.binary, ["train", "--spec", specFile.path, "--dataset", dataset, "--out", out.path] + extra)
+      XCTAssertEqual(result.status, 0, result.stderr)
+      return try String(contentsOf: out.appendingPathComponent("train.jsonl"), encoding: .utf8)
+        .split(separator: "\n").compactMap {
+          (try? JSONSerialization.jsonObject(with: Data($0.utf8)) as? [String: Any])?["step"] as? Int
+        }
+    }
+    XCTAssertEqual(try steps([]), Array(stride(from: 2, through: 20, by: 2)))
+    XCTAssertEqual(try steps(["--log-every", "10"]), [10, 20])
+  }
+
   func testWarmUpOptionsShapeTheTraCLearningRate() throws {
     let dataset = try datasetFile()
     let out = temporaryDirectory("warmup")

@@ -25,14 +25,18 @@ public struct RunSpec: Codable, Hashable, Sendable {
   /// How batches are cut (docs/ALGORITHM.md section 5). Left out of the JSON at its default, `full`,
   /// so every run id of the runs before this setting is unchanged.
   public var batching: Batching = .full
+  /// Steps between lines of the run's train.jsonl (its learning curve); nil: the trainer's default
+  /// (about steps / 100). It changes the run's files, not its policy. Left out of the JSON when nil.
+  public var logEvery: Int?
 
   public init(
     task: String, datasetSHA256: String, algorithm: Algorithm, hyperparameters: Hyperparameters,
     costThreshold: Double, seed: UInt64, evalEpisodes: Int = 20, evalSeed: UInt64 = 0,
-    blas: BLASMode = .fastest, batching: Batching = .full
+    blas: BLASMode = .fastest, batching: Batching = .full, logEvery: Int? = nil
   ) {
     self.blas = blas
     self.batching = batching
+    self.logEvery = logEvery
     self.task = task
     self.datasetSHA256 = datasetSHA256
     self.algorithm = algorithm
@@ -53,6 +57,7 @@ public struct RunSpec: Codable, Hashable, Sendable {
     case evalSeed = "eval_seed"
     case trainerFormatVersion = "trainer_format_version"
     case blas, batching
+    case logEvery = "log_every"
   }
 
   public init(from decoder: any Decoder) throws {
@@ -68,10 +73,11 @@ public struct RunSpec: Codable, Hashable, Sendable {
     trainerFormatVersion = try container.decode(Int.self, forKey: .trainerFormatVersion)
     blas = try container.decodeIfPresent(BLASMode.self, forKey: .blas) ?? .fastest
     batching = try container.decodeIfPresent(Batching.self, forKey: .batching) ?? .full
+    logEvery = try container.decodeIfPresent(Int.self, forKey: .logEvery)
   }
 
-  /// `blas` only when it is not `fastest`, `batching` only when it is not `full`: the run id hashes
-  /// this encoding.
+  /// `blas` only when it is not `fastest`, `batching` only when it is not `full`, `log_every` only when
+  /// set: the run id hashes this encoding.
   public func encode(to encoder: any Encoder) throws {
     var container = encoder.container(keyedBy: CodingKeys.self)
     try container.encode(task, forKey: .task)
@@ -85,6 +91,7 @@ public struct RunSpec: Codable, Hashable, Sendable {
     try container.encode(trainerFormatVersion, forKey: .trainerFormatVersion)
     if blas != .fastest { try container.encode(blas, forKey: .blas) }
     if batching != .full { try container.encode(batching, forKey: .batching) }
+    if let logEvery { try container.encode(logEvery, forKey: .logEvery) }
   }
 
   /// The first 16 hex digits of the SHA-256 of the spec's canonical JSON (sorted keys).

@@ -45,6 +45,8 @@ public struct GridRun: Hashable, Sendable {
   public var blas: BLASMode = .fastest
   /// The grid's `batching` (docs/ALGORITHM.md section 5).
   public var batching: Batching = .full
+  /// The grid's `log_every`.
+  public var logEvery: Int? = nil
 
   public var hyperparameters: Hyperparameters { point.hyperparameters }
   public var pointID: String { point.id }
@@ -56,7 +58,7 @@ public struct GridRun: Hashable, Sendable {
     RunSpec(
       task: task.dsrlID, datasetSHA256: datasetSHA256, algorithm: algorithm, hyperparameters: hyperparameters,
       costThreshold: costThreshold, seed: seed, evalEpisodes: evalEpisodes, evalSeed: evalSeed, blas: blas,
-      batching: batching)
+      batching: batching, logEvery: logEvery)
   }
 }
 
@@ -128,7 +130,7 @@ extension GridFile {
                 GridRun(
                   task: target.task, datasetPath: target.datasetPath, algorithm: algorithm, point: point,
                   costThreshold: costThreshold, seed: seed, evalEpisodes: evalEpisodes, evalSeed: evalSeed,
-                  blas: blas, batching: batching))
+                  blas: blas, batching: batching, logEvery: logEvery))
             }
           }
         }

@@ -43,12 +43,14 @@ public struct GridFile: Equatable, Sendable {
   public let blas: BLASMode
   /// How the runs' batches are cut: permutations in full batches (default) or the official code's epochs.
   public let batching: Batching
+  /// Steps between lines of every run's train.jsonl; nil: the trainer's default.
+  public let logEvery: Int?
   /// The TraC points, unique, in a deterministic order (see `GridFile.expandPoints`).
   public let points: [GridPoint]
 
   static let topLevelKeys = [
     "name", "task", "dataset", "algorithm", "base", "vary", "design", "cost_thresholds", "seeds", "eval",
-    "blas", "batching",
+    "blas", "batching", "log_every",
   ]
 
   /// Parses and checks a grid file. Throws the first problem found, with its JSON path.
@@ -147,6 +149,15 @@ public struct GridFile: Equatable, Sendable {
     self.evalSeed = evalSeed
     blas = try file.optional("blas")?.choice(of: BLASMode.self, named: "BLAS mode") ?? .fastest
     batching = try file.optional("batching")?.choice(of: Batching.self, named: "batching") ?? .full
+    if let field = file.optional("log_every") {
+      let value = try field.integer()
+      guard value >= 1 else {
+        throw field.path.error("must be at least 1 (steps between log lines), got \(value)")
+      }
+      logEvery = value
+    } else {
+      logEvery = nil
+    }
 
     guard let pointCount = Self.pointCount(vary: vary, design: design), pointCount <= Self.maximumPoints
     else {
@@ -439,6 +450,7 @@ private struct CanonicalGrid: Encodable {
   let blas: BLASMode?
   /// Nil at `full`, likewise.
   let batching: Batching?
+  let logEvery: Int?
 
   init(_ grid: GridFile) {
     name = grid.name
@@ -455,11 +467,13 @@ private struct CanonicalGrid: Encodable {
     eval = Eval(episodes: grid.evalEpisodes, seed: grid.evalSeed)
     blas = grid.blas == .fastest ? nil : grid.blas
     batching = grid.batching == .full ? nil : grid.batching
+    logEvery = grid.logEvery
   }
 
   enum CodingKeys: String, CodingKey {
     case name, task, dataset, algorithm, base, vary, design
     case costThresholds = "cost_thresholds"
     case seeds, eval, blas, batching
+    case logEvery = "log_every"
   }
 }

@@ -53,6 +53,8 @@ public struct TrainingRun {
   public var blas: BLASMode = .fastest
   /// How batches are cut (part of the run's spec, docs/ALGORITHM.md section 5).
   public var batching: Batching = .full
+  /// The spec's `log_every` (a grid's setting, part of the run's spec); `logEvery` is the cadence used.
+  public var specLogEvery: Int?
   public var blasRuntime: BLASRuntime?
   /// The spec the run was handed (`train --spec`): the run is refused, before any training, when the
   /// spec it computes (the dataset's digest included) is another run.
@@ -95,7 +97,7 @@ public struct TrainingRun {
     let spec = RunSpec(
       task: task.dsrlID, datasetSHA256: digest, algorithm: algorithm, hyperparameters: hyperparameters,
       costThreshold: costThreshold, seed: seed, evalEpisodes: evalEpisodes, evalSeed: evalSeed, blas: blas,
-      batching: batching)
+      batching: batching, logEvery: specLogEvery)
     if let expected = expectedSpec, expected.runID != spec.runID {
       throw TracError.invalidInput(
         Self.mismatch(expected: expected, computed: spec, datasetPath: datasetPath))
