@@ -45,7 +45,7 @@ RESULT_COLUMNS = [
     ("normalized_cost", "number"), ("normalized_cost_std", "number"), ("safe", "boolean"),
     ("reward_return", "number"), ("cost_return", "number"), ("eval_episodes", "integer"),
     ("attempt", "integer"), ("worker", "text"), ("train_seconds", "number"), ("policy", "text"),
-    ("bc_stage", "text"), ("steps_trained", "integer"),
+    ("bc_stage", "text"), ("steps_trained", "integer"), ("audit", "text"),
 ]
 JSON_TYPES = {"text": str, "integer": int, "number": float, "boolean": bool}
 FOUR_MIB = 4 << 20
@@ -196,8 +196,9 @@ def test_cli_results_json_gives_numbers_and_booleans(plain, finished):
         assert list(row) == [name for name, _ in RESULT_COLUMNS], "keys in column order"
         for name, kind in RESULT_COLUMNS:
             if row[name] is None:
+                # Missing values: an evaluation not made, a result not drawn for audit.
                 assert name in ("normalized_reward", "normalized_reward_std", "normalized_cost",
-                                "normalized_cost_std", "safe", "reward_return", "cost_return"), name
+                                "normalized_cost_std", "safe", "reward_return", "cost_return", "audit"), name
                 continue
             expected = JSON_TYPES[kind]
             if expected is float:
