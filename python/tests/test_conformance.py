@@ -808,6 +808,8 @@ def test_welcome_cancel_is_empty_and_unwanted_attempts_get_a_cancel_message(bare
         tag, kind, body = peer.receive()[:3]
         assert kind == b"cancel" and json.loads(body) == {"attempt": unknown}, (kind, body)
     finally:
+        # Gone, so that the next test's run is not handed to this worker.
+        peer.socket.send_multipart([TAG, b"goodbye", b'{"worker_id": "raw-cancel", "released": []}'])
         peer.close()
 
 
@@ -825,8 +827,14 @@ def test_assign_names_the_dataset_with_display_text_never_a_coordinator_path(bar
         assert peer.send(TAG, b"hello", hello_body("raw-assign"))[1] == b"welcome"
         deadline = time.monotonic() + 20
         assign = None
+        heartbeat = json.dumps({"worker_id": "raw-assign", "running": []}).encode()
         while assign is None and time.monotonic() < deadline:
-            tag, kind, body = peer.receive()[:3]
+            # Heartbeats keep this worker online (the coordinator's interval here is 0.1 s) until the run
+            # reaches it, also when another worker held it first and its lease has to lapse.
+            peer.socket.send_multipart([TAG, b"heartbeat", heartbeat])
+            if not peer.socket.poll(50):
+                continue
+            tag, kind, body = peer.socket.recv_multipart()[:3]
             if kind == b"assign":
                 assign = json.loads(body)
         assert assign, "the run was assigned to the only worker"
