@@ -112,13 +112,9 @@ extension Scheduler {
     assignmentCount += 1
     lastAssignment[workerID] = assignmentCount
     refreshSlots(of: workerID)
-    let owner = liveSweep(of: run.id)
+    // From step 0 (or its stage unit's output): nothing the run's earlier attempts shipped.
     commands.append(
-      .assign(
-        RunAssignment(
-          worker: workerID, attempt: attempt, leaseDeadline: deadline, spec: run.spec,
-          datasetPath: run.datasetPath, sweep: owner?.sweep, pointID: owner?.pointID ?? "", checkpoint: nil,
-          initFrom: run.isStageUnit ? nil : stageOutput(of: run.stage))))
+      .assign(assignment(of: run, attempt: attempt, to: workerID, deadline: deadline, from: nil)))
     commands.append(
       .log(
         level: .info,

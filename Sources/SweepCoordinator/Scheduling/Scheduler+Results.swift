@@ -10,10 +10,10 @@ extension Scheduler {
     guard let run = runs[attempt.run], let record = attempts[attempt], record.worker == workerID else {
       return .discarded
     }
-    if let audit = audits[attempt.run], audit.attempts.contains(attempt.number) {
+    if isAuditAttempt(attempt) {
       // An audit attempt: compared, not recorded (the intake checks it like a result).
-      return audit.lease?.attempt == attempt.number && audit.lease?.worker == workerID
-        ? .recorded : .discarded
+      let lease = audits[attempt.run]?.lease
+      return lease?.attempt == attempt.number && lease?.worker == workerID ? .recorded : .discarded
     }
     if succeeded { return run.state == .done ? .duplicate : .recorded }
     return holds(attempt, on: workerID) ? .recorded : .discarded

@@ -316,13 +316,21 @@ public struct Scheduler: Sendable {
     assignmentCount += 1
     lastAssignment[worker] = assignmentCount
     refreshSlots(of: worker)
-    let owner = liveSweep(of: runID)
     commands.append(
-      .assign(
-        RunAssignment(
-          worker: worker, attempt: attempt, leaseDeadline: deadline, spec: run.spec,
-          datasetPath: run.datasetPath, sweep: owner?.sweep, pointID: owner?.pointID ?? "",
-          checkpoint: run.checkpoint, initFrom: run.checkpoint == nil ? stageOutput(of: run.stage) : nil)))
+      .assign(assignment(of: run, attempt: attempt, to: worker, deadline: deadline, from: run.checkpoint)))
+  }
+
+  /// What `attempt` of `run` on `worker` is sent: the run's spec and oldest live sweep, and what it
+  /// starts from: `checkpoint`, or without one its stage unit's end-of-BC checkpoint (none for a unit).
+  func assignment(
+    of run: RunRecord, attempt: AttemptID, to worker: WorkerID, deadline: SchedulerInstant,
+    from checkpoint: RunCheckpoint?
+  ) -> RunAssignment {
+    let owner = liveSweep(of: run.id)
+    return RunAssignment(
+      worker: worker, attempt: attempt, leaseDeadline: deadline, spec: run.spec, datasetPath: run.datasetPath,
+      sweep: owner?.sweep, pointID: owner?.pointID ?? "", checkpoint: checkpoint,
+      initFrom: checkpoint == nil ? stageOutput(of: run.stage) : nil)
   }
 
   /// The oldest sweep containing `run` that is not cancelled (or the oldest of all), with the run's point.
